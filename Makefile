@@ -1,0 +1,35 @@
+# Gladly historical import. `make import` and `make test` are all you need.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+CONFIG ?= samples/config.yml
+MODE   ?=
+SCALE  ?=
+
+export PYTHONPATH := $(CURDIR)
+export DBT_PROFILES_DIR := $(CURDIR)
+
+.PHONY: import test bench lint clean help
+
+help:
+	@echo "make import [CONFIG=path.yml] [MODE=full|delta]  run the import (bundled samples by default)"
+	@echo "make test                                       run every test (pytest + dbt unit and data tests)"
+	@echo "make bench [SCALE=1000000]                      benchmark on a generated corpus"
+	@echo "make clean                                      remove the virtual environment and build output"
+
+$(VENV)/.installed: requirements.txt requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt -c requirements.lock
+	touch $@
+
+import: $(VENV)/.installed
+	$(BIN)/python -m gladly_import --config "$(CONFIG)" $(if $(MODE),--mode $(MODE),)
+
+test: $(VENV)/.installed
+	$(BIN)/python -m pytest tests/python
+
+bench: $(VENV)/.installed
+	$(BIN)/python -m bench $(if $(SCALE),--scale $(SCALE),)
+
+clean:
+	rm -rf $(VENV) target logs output work

@@ -1,0 +1,5 @@
+import sys
+
+from gladly_import.run import main
+
+sys.exit(main())

@@ -1,0 +1,109 @@
+"""The import's YAML config file: loaded, checked and resolved before anything runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from extract.files import SourcePathError, resolve_files
+from extract.platforms import PLATFORMS
+
+TOP_LEVEL_KEYS = {"output_dir": False, "work_dir": False, "batch_size": False, "sources": True}
+DEFAULT_BATCH_SIZE = 500_000
+
+
+class ConfigError(ValueError):
+    """A config problem, described in one line."""
+
+
+@dataclass
+class SourceConfig:
+    platform: str
+    options: dict[str, Any]
+    files: list[Path] = field(default_factory=list)
+
+
+@dataclass
+class Config:
+    path: Path
+    output_dir: Path
+    work_dir: Path
+    batch_size: int
+    sources: dict[str, SourceConfig]
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+    @property
+    def raw_dir(self) -> Path:
+        return self.work_dir / "raw"
+
+    @property
+    def database_path(self) -> Path:
+        return self.work_dir / "gladly_import.duckdb"
+
+
+def _check_keys(where: str, block: Any, allowed: dict[str, bool]) -> None:
+    if not isinstance(block, dict):
+        raise ConfigError(f"{where}: expected a mapping of settings, got {type(block).__name__}")
+    unknown = sorted(set(block) - set(allowed))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key '{unknown[0]}' (allowed: {', '.join(sorted(allowed))})")
+    missing = sorted(k for k, required in allowed.items() if required and block.get(k) in (None, ""))
+    if missing:
+        raise ConfigError(f"{where}: missing required key '{missing[0]}'")
+
+
+def _resolve_dir(value: Any, base_dir: Path, key: str) -> Path:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{key}: must be a folder path")
+    path = Path(value).expanduser()
+    return (path if path.is_absolute() else base_dir / path).resolve()
+
+
+def load_config(path: str | Path) -> Config:
+    config_path = Path(path).expanduser().resolve()
+    if not config_path.is_file():
+        raise ConfigError(f"config file '{path}' does not exist")
+    try:
+        data = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{config_path.name}: not valid YAML{where}") from None
+    _check_keys(config_path.name, data, TOP_LEVEL_KEYS)
+    base_dir = config_path.parent
+
+    batch_size = data.get("batch_size", DEFAULT_BATCH_SIZE)
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise ConfigError(f"batch_size: must be a whole number above 0, got {batch_size!r}")
+
+    sources_block = data["sources"]
+    _check_keys("sources", sources_block, {name: False for name in PLATFORMS})
+    if not sources_block:
+        raise ConfigError(f"sources: name at least one of {', '.join(PLATFORMS)}")
+
+    sources: dict[str, SourceConfig] = {}
+    for platform, options in sources_block.items():
+        module = PLATFORMS[platform]
+        _check_keys(f"sources.{platform}", options, module.CONFIG_KEYS)
+        source = SourceConfig(platform=platform, options=dict(options))
+        for key in getattr(module, "PATH_KEYS", ()):
+            if key in options:
+                try:
+                    source.files.extend(resolve_files(options[key], base_dir, module.FILE_SUFFIXES))
+                except SourcePathError as error:
+                    raise ConfigError(f"sources.{platform}.{key}: {error}") from None
+        sources[platform] = source
+
+    return Config(
+        path=config_path,
+        output_dir=_resolve_dir(data.get("output_dir", "output"), base_dir, "output_dir"),
+        work_dir=_resolve_dir(data.get("work_dir", "work"), base_dir, "work_dir"),
+        batch_size=batch_size,
+        sources=sources,
+    )

@@ -1,0 +1,100 @@
+"""Writes the Gladly files from the marts: the conversation-item CSVs and the rejects CSV.
+
+RFC 4180 CSV (UTF-8, a header row, CRLF, quotes only where needed), rows in a fixed
+order, split into files of at most batch_size rows. Files are written to a
+``.partial`` name and renamed when complete.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+GLADLY_COLUMNS = [
+    ("Conversation Item ID", "conversation_item_id"),
+    ("Customer Email", "customer_email"),
+    ("Customer Name", "customer_name"),
+    ("Customer Phone", "customer_phone"),
+    ("Conversation Item Timestamp", "occurred_at_rfc3339"),
+    ("Conversation Item Title", "title"),
+    ("Conversation Item Body", "body"),
+    ("Conversation Item Source", "source_name"),
+    ("Tags", "tags"),
+]
+ITEMS_ORDER = "occurred_at, conversation_item_id"
+ITEMS_FILE = "gladly_conversation_items_{:04d}.csv"
+
+REJECT_COLUMNS = [
+    "conversation_item_id", "source_platform", "reject_reason", "reject_detail",
+    "customer_email_raw", "source_file", "source_row", "source_position", "raw_excerpt",
+]
+REJECTS_ORDER = "source_platform, source_file, source_row, source_position, conversation_item_id, reject_reason"
+REJECTS_FILE = "gladly_import_rejects.csv"
+
+FETCH_ROWS = 10_000
+
+
+def _rows(conn: duckdb.DuckDBPyConnection, query: str) -> Iterator[tuple[Any, ...]]:
+    result = conn.execute(query)
+    while True:
+        chunk = result.fetchmany(FETCH_ROWS)
+        if not chunk:
+            return
+        yield from chunk
+
+
+class _CsvFile:
+    def __init__(self, path: Path, header: list[str]) -> None:
+        self.path = path
+        self.partial = path.with_name(path.name + ".partial")
+        self.handle = open(self.partial, "w", encoding="utf-8", newline="")
+        self.writer = csv.writer(self.handle, lineterminator="\r\n")
+        self.writer.writerow(header)
+        self.rows = 0
+
+    def write(self, row: tuple[Any, ...]) -> None:
+        self.writer.writerow(["" if v is None else v for v in row])
+        self.rows += 1
+
+    def close(self) -> None:
+        self.handle.close()
+        os.replace(self.partial, self.path)
+
+
+def export_items(conn: duckdb.DuckDBPyConnection, output_dir: Path, batch_size: int) -> list[dict[str, Any]]:
+    """Write gladly_conversation_items_NNNN.csv files; returns [{file, rows}] in order."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    for stale in output_dir.glob("gladly_conversation_items_*.csv"):
+        stale.unlink()
+    columns = ", ".join(column for _, column in GLADLY_COLUMNS)
+    header = [name for name, _ in GLADLY_COLUMNS]
+    query = f"select {columns} from main.gladly_conversation_items order by {ITEMS_ORDER}"
+    written: list[dict[str, Any]] = []
+    current: _CsvFile | None = None
+    for row in _rows(conn, query):
+        if current is None or current.rows >= batch_size:
+            if current is not None:
+                current.close()
+                written.append({"file": current.path.name, "rows": current.rows})
+            current = _CsvFile(output_dir / ITEMS_FILE.format(len(written) + 1), header)
+        current.write(row)
+    if current is not None:
+        current.close()
+        written.append({"file": current.path.name, "rows": current.rows})
+    return written
+
+
+def export_rejects(conn: duckdb.DuckDBPyConnection, output_dir: Path) -> dict[str, Any]:
+    """Write gladly_import_rejects.csv: a header, then one row per rejected record (maybe none)."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    query = f"select {', '.join(REJECT_COLUMNS)} from main.gladly_import_rejects order by {REJECTS_ORDER}"
+    out = _CsvFile(output_dir / REJECTS_FILE, REJECT_COLUMNS)
+    for row in _rows(conn, query):
+        out.write(row)
+    out.close()
+    return {"file": out.path.name, "rows": out.rows}

@@ -1,0 +1,55 @@
+{#- String functions whose names differ between DuckDB and Spark. Lengths count Unicode
+    characters (code points), so a cut never splits one. -#}
+
+{% macro char_length(expression) -%}
+    {{ return(adapter.dispatch('char_length', 'gladly_import')(expression)) }}
+{%- endmacro %}
+
+{% macro duckdb__char_length(expression) -%}
+    length({{ expression }})
+{%- endmacro %}
+
+{% macro default__char_length(expression) -%}
+    char_length({{ expression }})
+{%- endmacro %}
+
+{% macro truncate_chars(expression, max_chars) -%}
+    {{ return(adapter.dispatch('truncate_chars', 'gladly_import')(expression, max_chars)) }}
+{%- endmacro %}
+
+{% macro default__truncate_chars(expression, max_chars) -%}
+    substring({{ expression }}, 1, {{ max_chars }})
+{%- endmacro %}
+
+{#- An array of strings joined with a delimiter (NULL elements skipped). -#}
+{% macro join_list(expression, delimiter) -%}
+    {{ return(adapter.dispatch('join_list', 'gladly_import')(expression, delimiter)) }}
+{%- endmacro %}
+
+{% macro duckdb__join_list(expression, delimiter) -%}
+    array_to_string({{ expression }}, '{{ delimiter }}')
+{%- endmacro %}
+
+{% macro default__join_list(expression, delimiter) -%}
+    array_join({{ expression }}, '{{ delimiter }}')
+{%- endmacro %}
+
+{#- True when the whole text matches the regular expression. -#}
+{% macro regex_full_match(expression, pattern) -%}
+    {{ return(adapter.dispatch('regex_full_match', 'gladly_import')(expression, pattern)) }}
+{%- endmacro %}
+
+{% macro duckdb__regex_full_match(expression, pattern) -%}
+    regexp_full_match({{ expression }}, '{{ pattern }}')
+{%- endmacro %}
+
+{% macro default__regex_full_match(expression, pattern) -%}
+    ({{ expression }} rlike '^(?:{{ pattern }})$')
+{%- endmacro %}
+
+{#- A stable 32-hex-character fingerprint of several values (NULL-safe). -#}
+{% macro stable_hash(expressions) -%}
+    md5(concat_ws('|', {% for e in expressions -%}
+        coalesce(cast({{ e }} as {{ dbt.type_string() }}), '<null>'){{ ", " if not loop.last }}
+    {%- endfor %}))
+{%- endmacro %}

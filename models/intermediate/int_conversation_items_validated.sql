@@ -1,0 +1,111 @@
+{{ config(materialized='table') }}
+-- Gladly's rules, each in one place (guide, last paragraph: "Gladly will NOT import any data
+-- without at least a well-formatted customer email address and a valid body (<=25K
+-- characters) & title (<=100 characters)"). Every row leaves with a reject_reason or none.
+{%- set title_max = var('gladly_title_max_chars') %}
+{%- set body_max = var('gladly_body_max_chars') %}
+{%- set id_max = var('gladly_item_id_max_chars') %}
+
+with
+
+items as (
+
+    select * from {{ ref('int_conversation_items_deduplicated') }}
+    where not is_duplicate
+
+),
+
+emails as (
+
+    select * from {{ ref('int_customer_emails_normalized') }}
+
+),
+
+with_email as (
+
+    select
+        items.*,
+        emails.customer_email
+
+    from items
+    left join emails
+        on items.customer_email_raw = emails.customer_email_raw
+
+),
+
+-- a blank title becomes "<Source> message"
+titled as (
+
+    select
+        *,
+        coalesce(nullif(trim(title), ''), source_name || ' message') as full_title
+
+    from with_email
+
+),
+
+checked as (
+
+    select
+        *,
+        case
+            when conversation_item_id is null
+                or {{ char_length('conversation_item_id') }} > {{ id_max }}
+                or not {{ regex_full_match('conversation_item_id', '[A-Za-z0-9_-]+') }}
+                then 'invalid_id'
+            when nullif(trim(customer_email_raw), '') is null then 'missing_email'
+            when customer_email is null then 'invalid_email'
+            when nullif(trim(body), '') is null then 'empty_body'
+            when occurred_at is null then 'missing_timestamp'
+        end as reject_reason
+
+    from titled
+
+),
+
+limited as (
+
+    select
+        -- ids
+        conversation_item_id,
+        source_platform,
+        source_name,
+
+        -- timestamps
+        occurred_at,
+
+        -- strings, cut to Gladly's limits in Unicode characters
+        {{ truncate_chars('full_title', title_max) }} as title,
+        {{ truncate_chars('body', body_max) }} as body,
+        tags,
+
+        -- customer
+        customer_email,
+        customer_email_raw,
+        customer_name,
+        customer_phone,
+
+        -- booleans
+        coalesce({{ char_length('full_title') }} > {{ title_max }}, false) as is_title_truncated,
+        coalesce({{ char_length('body') }} > {{ body_max }}, false) as is_body_truncated,
+
+        -- outcome
+        reject_reason,
+        case reject_reason
+            when 'invalid_id' then 'an item id must be 1 to {{ id_max }} characters of A-Z a-z 0-9 _ -'
+            when 'missing_email' then 'no customer email'
+            when 'invalid_email' then 'not a well-formed email address'
+            when 'empty_body' then 'no body text'
+            when 'missing_timestamp' then 'no timestamp, or one that does not parse'
+        end as reject_detail,
+
+        -- lineage
+        source_file,
+        source_row,
+        source_position
+
+    from checked
+
+)
+
+select * from limited
