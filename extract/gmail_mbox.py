@@ -1,0 +1,179 @@
+"""Cutting an mbox into messages at byte level, and reading a block of messages (a worker's job).
+
+A message starts at a ``From `` line that looks like an mbox separator
+(``From 1583290388308606088@xxx Mon Nov 06 04:42:58 +0000 2017``): at the start
+of the file or of a line, with a time of day on it. Body lines Takeout escaped
+as ``>From `` are unescaped (mboxrd). A plain file is split into byte ranges
+that start at separators, so workers read their own range and nothing large
+crosses between processes; a gzip file is decompressed once and handed out in
+blocks of whole messages.
+
+This module imports no pyarrow: worker processes start quickly.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from extract.gmail_mime import UnparseableMessage, parse_message
+from extract.gmail_text import separator_date_utc
+
+SEPARATOR = re.compile(rb"From [^\s]+ +[^\r\n]*?\d{1,2}:\d\d")
+CANDIDATE = b"\nFrom "
+ESCAPED_FROM = re.compile(rb"^>(>*From )", re.MULTILINE)
+SCAN_BYTES = 1 << 20
+EXCERPT_BYTES = 2000
+
+
+@dataclass(frozen=True)
+class Block:
+    """A run of whole messages: a byte range of a plain file, or bytes already read (gzip)."""
+
+    path: str
+    start: int
+    end: int
+    data: bytes | None = None
+
+
+def is_separator(data: bytes, index: int) -> bool:
+    return data.startswith(b"From ", index) and SEPARATOR.match(data, index) is not None
+
+
+def next_separator(data: bytes, position: int) -> int:
+    """Index of the first separator line starting after ``position`` (-1 when there is none)."""
+    while (index := data.find(CANDIDATE, position)) >= 0:
+        if is_separator(data, index + 1):
+            return index + 1
+        position = index + 1
+    return -1
+
+
+def iter_messages(data: bytes, base_offset: int) -> Iterator[tuple[int, bytes | None, bytes]]:
+    """(file offset, separator line or None, message bytes) for each message of a block.
+
+    Bytes before the first separator (only possible at the very start of a file)
+    form a message without a separator line, unless they are blank.
+    """
+    start = 0 if is_separator(data, 0) else next_separator(data, 0)
+    if start != 0:
+        leading = data if start < 0 else data[:start]
+        if leading.strip():
+            yield base_offset, None, _unescape(_strip_blank_line(leading))
+        if start < 0:
+            return
+    while start >= 0:
+        line_end = data.find(b"\n", start)
+        following = next_separator(data, start) if line_end >= 0 else -1
+        if line_end < 0:
+            yield base_offset + start, data[start:].rstrip(b"\r"), b""
+            return
+        end = following if following >= 0 else len(data)
+        separator_line = data[start:line_end].rstrip(b"\r")
+        yield base_offset + start, separator_line, _unescape(_strip_blank_line(data[line_end + 1 : end]))
+        start = following
+
+
+def _strip_blank_line(message: bytes) -> bytes:
+    """Drop the blank line mbox puts between a message and the next separator."""
+    if message.endswith(b"\r\n"):
+        return message[:-2]
+    return message.removesuffix(b"\n")
+
+
+def _unescape(message: bytes) -> bytes:
+    return ESCAPED_FROM.sub(rb"\1", message) if b">From " in message else message
+
+
+def plan_ranges(handle: BinaryIO, size: int, chunk_bytes: int) -> list[tuple[int, int]]:
+    """Byte ranges of about ``chunk_bytes`` covering the file, each starting at a separator."""
+    cuts = [0]
+    target = chunk_bytes
+    while target < size:
+        cut = _separator_at_or_after(handle, target, size)
+        if cut < 0:
+            break
+        if cut > cuts[-1]:
+            cuts.append(cut)
+        target = max(cut, target) + chunk_bytes
+    cuts.append(size)
+    return list(zip(cuts, cuts[1:]))
+
+
+def _separator_at_or_after(handle: BinaryIO, offset: int, size: int) -> int:
+    """The offset of the first separator line starting at or after ``offset`` (-1 if none)."""
+    position = offset - 1  # read one byte early: a separator must follow a newline
+    while position < size:
+        handle.seek(position)
+        window = handle.read(SCAN_BYTES + 256)
+        if not window:
+            return -1
+        found = next_separator(window, 0)
+        if found >= 0:
+            return position + found
+        position += SCAN_BYTES
+    return -1
+
+
+def read_block(block: Block) -> bytes:
+    if block.data is not None:
+        return block.data
+    with open(block.path, "rb") as handle:
+        handle.seek(block.start)
+        return handle.read(block.end - block.start)
+
+
+def parse_block(block: Block, support_addresses: frozenset[str], allow_fast: bool = True) -> list[dict[str, Any]]:
+    """Every message of a block as ``{"record": ...}`` or ``{"reject": ...}``, in file order."""
+    results: list[dict[str, Any]] = []
+    for offset, separator_line, raw in iter_messages(read_block(block), block.start):
+        results.append(parse_one(offset, separator_line, raw, support_addresses, allow_fast))
+    return results
+
+
+def parse_one(offset: int, separator_line: bytes | None, raw: bytes, support_addresses: frozenset[str],
+              allow_fast: bool = True) -> dict[str, Any]:
+    try:
+        record, parsed_by = parse_message(raw, support_addresses, allow_fast)
+    except UnparseableMessage as error:
+        return {"reject": {"offset": offset, "detail": str(error),
+                           "raw": (separator_line or b"") + b"\n" + raw[:EXCERPT_BYTES]}}
+    except Exception as error:  # noqa: BLE001 - never let one message stop the run
+        return {"reject": {"offset": offset, "detail": f"unexpected {type(error).__name__}: {error}",
+                           "raw": (separator_line or b"") + b"\n" + raw[:EXCERPT_BYTES]}}
+    record["separator_date_utc"] = separator_date_utc(separator_line)
+    record["byte_offset"] = offset
+    record["byte_length"] = len(raw)
+    record["parsed_by"] = parsed_by
+    return {"record": record}
+
+
+def gzip_blocks(handle: BinaryIO, path: Path, chunk_bytes: int) -> Iterator[Block]:
+    """Blocks of whole messages from a stream (a gzip file), offsets counted in uncompressed bytes."""
+    buffer = b""
+    offset = 0
+    while True:
+        piece = handle.read(chunk_bytes)
+        if piece:
+            buffer += piece
+        if not piece or len(buffer) >= chunk_bytes:
+            cut = len(buffer) if not piece else _last_separator(buffer)
+            if cut > 0:
+                yield Block(str(path), offset, offset + cut, buffer[:cut])
+                buffer = buffer[cut:]
+                offset += cut
+        if not piece:
+            return
+
+
+def _last_separator(buffer: bytes) -> int:
+    """Where the last message of the buffer starts (0 when only one message is in it)."""
+    position = len(buffer)
+    while (index := buffer.rfind(CANDIDATE, 0, position)) >= 0:
+        if is_separator(buffer, index + 1):
+            return index + 1
+        position = index
+    return 0
