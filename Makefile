@@ -17,9 +17,10 @@ help:
 	@echo "make bench [SCALE=1000000]                      benchmark on a generated corpus"
 	@echo "make clean                                      remove the virtual environment and build output"
 
-$(VENV)/.installed: requirements.txt requirements.lock
+$(VENV)/.installed: requirements.txt requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt -c requirements.lock
+	$(BIN)/python -c "import site, sys; open(site.getsitepackages()[0] + '/gladly-import-project.pth', 'w').write(sys.argv[1] + '\\n')" "$(CURDIR)"
 	touch $@
 
 import: $(VENV)/.installed
