@@ -9,7 +9,7 @@ SCALE  ?=
 export PYTHONPATH := $(CURDIR)
 export DBT_PROFILES_DIR := $(CURDIR)
 
-.PHONY: import test bench lint clean help
+.PHONY: import test bench clean help
 
 help:
 	@echo "make import [CONFIG=path.yml] [MODE=full|delta]  run the import (bundled samples by default)"
@@ -27,6 +27,7 @@ import: $(VENV)/.installed
 	$(BIN)/python -m gladly_import --config "$(CONFIG)" $(if $(MODE),--mode $(MODE),)
 
 test: $(VENV)/.installed
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest tests/python
 
 bench: $(VENV)/.installed

@@ -99,7 +99,7 @@ def extract(ctx: SourceContext, out: PlatformOutput) -> None:
                                detail=f"{len(fields)} fields where the header has {len(names)}")
                     continue
                 row = {column: None for column in COLUMNS.values()}
-                for name, value in zip(names, fields):
+                for name, value in zip(names, fields, strict=True):
                     column = COLUMNS.get(name)
                     if column is not None:
                         row[column] = value
