@@ -147,3 +147,16 @@ def test_raw_parquet_has_the_declared_schema(tmp_path: Path) -> None:
     run_extractor(zendesk, [path], tmp_path)
     schema = pq.read_schema(tmp_path / "raw" / "zendesk" / "ticket_comments.parquet")
     assert schema.remove_metadata() == zendesk.TABLES["ticket_comments"].remove_metadata()
+
+
+def test_a_truncated_gzip_keeps_what_was_read_and_reports_the_damage(tmp_path: Path) -> None:
+    lines = [ticket(i, [comment(i, body="x" * 2000 + str(i))]) for i in range(1, 200)]
+    whole = write_lines(tmp_path / "whole.json.gz", lines, gz=True).read_bytes()
+    cut = tmp_path / "cut.json.gz"
+    cut.write_bytes(whole[: len(whole) // 2])
+    result = run_extractor(zendesk, [cut], tmp_path)
+    kept = len(result.tables["ticket_comments"])
+    assert 0 < kept < 199
+    (reject,) = result.rejects
+    assert reject["reject_reason"] == "unreadable_file"
+    assert reject["_source_position"] == f"after line {kept}"
