@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import zlib
 from collections import deque
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -110,10 +111,15 @@ def parse_blocks(blocks: Iterable[Block], support: frozenset[str], workers: int,
     context = multiprocessing.get_context("spawn")
     with context.Pool(workers) as pool:
         pending: deque[Any] = deque()
-        for block in blocks:
-            pending.append(pool.apply_async(parse_block, (block, support, allow_fast)))
-            if len(pending) >= workers * IN_FLIGHT_PER_WORKER:
+        try:
+            for block in blocks:
+                pending.append(pool.apply_async(parse_block, (block, support, allow_fast)))
+                if len(pending) >= workers * IN_FLIGHT_PER_WORKER:
+                    yield pending.popleft().get()
+        except (OSError, EOFError, zlib.error):
+            while pending:  # a damaged gzip stops the reading, not the blocks already handed out
                 yield pending.popleft().get()
+            raise
         while pending:
             yield pending.popleft().get()
 
@@ -128,23 +134,36 @@ def extract(ctx: SourceContext, out: PlatformOutput, *, workers: int | None = No
         out.files_read += 1
         # A small file is not worth starting processes for.
         file_workers = workers if path.stat().st_size > chunk_bytes else 1
-        ordinal = 0
-        for results in parse_blocks(blocks_of(path, chunk_bytes), support, file_workers, allow_fast):
-            for result in results:
-                ordinal += 1
-                _write(result, ordinal, source_file, out, messages)
-            ctx.report(f"{source_file}: {ordinal:,} messages")
+        ordinal = offset = 0
+        try:
+            for results in parse_blocks(blocks_of(path, chunk_bytes), support, file_workers, allow_fast):
+                for result in results:
+                    ordinal += 1
+                    offset = _write(result, ordinal, source_file, out, messages)
+                ctx.report(f"{source_file}: {ordinal:,} messages")
+        except (OSError, EOFError, zlib.error) as error:
+            # A truncated or corrupt gzip: what was read before the damage is kept.
+            out.reject(reason="unreadable_file", source_file=source_file, position=f"after byte {offset}",
+                       row=None, detail=f"{type(error).__name__}: {error}")
         ctx.report(f"{source_file}: {ordinal:,} messages", force=True)
 
 
-def _write(result: dict[str, Any], ordinal: int, source_file: str, out: PlatformOutput, messages: Any) -> None:
+def _printable(raw: bytes) -> str:
+    """A raw excerpt safe to show in a CSV: decoded, control characters replaced."""
+    text = raw.decode("utf-8", errors="replace")
+    return "".join(c if c.isprintable() or c in "\n\t" else "\ufffd" for c in text)
+
+
+def _write(result: dict[str, Any], ordinal: int, source_file: str, out: PlatformOutput, messages: Any) -> int:
+    """Write one message's row or reject; returns its byte offset."""
     record = result.get("record")
     if record is None:
         reject = result["reject"]
         out.reject(reason="unparseable_message", source_file=source_file, position=f"byte {reject['offset']}",
-                   row=ordinal, detail=reject["detail"], raw=reject["raw"])
-        return
+                   row=ordinal, detail=reject["detail"], raw=_printable(reject["raw"]))
+        return reject["offset"]
     record["_source_file"] = source_file
     record["_source_row"] = ordinal
     record["_source_position"] = f"byte {record['byte_offset']}"
     messages.write(record)
+    return record["byte_offset"]

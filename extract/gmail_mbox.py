@@ -24,7 +24,6 @@ from extract.gmail_text import separator_date_utc
 
 SEPARATOR = re.compile(rb"From [^\s]+ +[^\r\n]*?\d{1,2}:\d\d")
 CANDIDATE = b"\nFrom "
-ESCAPED_FROM = re.compile(rb"^>(>*From )", re.MULTILINE)
 SCAN_BYTES = 1 << 20
 EXCERPT_BYTES = 2000
 
@@ -85,7 +84,22 @@ def _strip_blank_line(message: bytes) -> bytes:
 
 
 def _unescape(message: bytes) -> bytes:
-    return ESCAPED_FROM.sub(rb"\1", message) if b">From " in message else message
+    """mboxrd: a line ``>From `` (or ``>>From ``...) loses one ``>``."""
+    index = message.find(b">From ")
+    if index < 0:
+        return message
+    pieces = []
+    kept_from = 0
+    while index >= 0:
+        line_start = index
+        while line_start and message[line_start - 1] == 0x3E:  # more '>' before it
+            line_start -= 1
+        if line_start == 0 or message[line_start - 1] == 0x0A:
+            pieces.append(message[kept_from:line_start])
+            kept_from = line_start + 1
+        index = message.find(b">From ", index + 1)
+    pieces.append(message[kept_from:])
+    return b"".join(pieces)
 
 
 def plan_ranges(handle: BinaryIO, size: int, chunk_bytes: int) -> list[tuple[int, int]]:
@@ -100,7 +114,7 @@ def plan_ranges(handle: BinaryIO, size: int, chunk_bytes: int) -> list[tuple[int
             cuts.append(cut)
         target = max(cut, target) + chunk_bytes
     cuts.append(size)
-    return list(zip(cuts, cuts[1:]))
+    return list(zip(cuts, cuts[1:], strict=False))
 
 
 def _separator_at_or_after(handle: BinaryIO, offset: int, size: int) -> int:

@@ -51,7 +51,12 @@ ALL_HEADERS = MESSAGE_HEADERS | PART_HEADERS
 TEXT_TYPES = ("text/plain", "text/html")
 NOT_IN_HASH = (b"x-gmail-labels:", b"x-gm-thrid:")
 
-_HEADER = re.compile(rb"([\x21-\x39\x3b-\x7e]+):([^\n]*\n(?:[ \t][^\n]*\n)*)")
+_HEADER_BLOCK = re.compile(rb"(?:[\x21-\x39\x3b-\x7e]+:[^\n]*\n(?:[ \t][^\n]*\n)*)*")
+_WANTED_HEADER = re.compile(
+    rb"^(" + b"|".join(re.escape(name) for name in sorted(ALL_HEADERS)) + rb"):([^\n]*\n(?:[ \t][^\n]*\n)*)",
+    re.MULTILINE | re.IGNORECASE,
+)
+_BARE_CR = re.compile(rb"\r(?!\n)")
 _SIMPLE_PARAMS = re.compile(r'[^\\*(<\']*')
 
 
@@ -120,21 +125,20 @@ def _simple_params(value: str) -> tuple[str, str | None, str | None] | None:
 
 
 def _split_headers(data: bytes, wanted: frozenset[bytes]) -> tuple[dict[bytes, bytes], int, int] | None:
-    """(wanted headers' first values, header count, body start), or None for an unusual header block."""
+    """(wanted headers' first values, header block length, body start), or None for an unusual header block."""
+    end = _HEADER_BLOCK.match(data).end()  # type: ignore[union-attr]  # (it matches the empty string too)
+    if data.startswith(b"\n", end):
+        body_start = end + 1
+    elif data.startswith(b"\r\n", end):
+        body_start = end + 2
+    else:
+        return None
     headers: dict[bytes, bytes] = {}
-    position = count = 0
-    match = _HEADER.match
-    while (found := match(data, position)) is not None:
+    for found in _WANTED_HEADER.finditer(data, 0, end):
         name = found.group(1).lower()
         if name in wanted and name not in headers:
             headers[name] = found.group(2).lstrip(b" \t").rstrip(b"\r\n")
-        position = found.end()
-        count += 1
-    if data.startswith(b"\n", position):
-        return headers, count, position + 1
-    if data.startswith(b"\r\n", position):
-        return headers, count, position + 2
-    return None
+    return headers, end, body_start
 
 
 def _delimiters(data: bytes, start: int, boundary: bytes) -> list[tuple[int, int, bool]] | None:
@@ -188,7 +192,7 @@ def _fast_multipart(data: bytes, body_start: int, boundary: str | None, parts: d
     lines = _delimiters(data, body_start, boundary.encode("ascii"))
     if not lines or lines[0][2]:
         return False
-    for (_, begin, _), (end, _, _) in zip(lines, lines[1:]):
+    for (_, begin, _), (end, _, _) in zip(lines, lines[1:], strict=False):
         if begin == end:  # two boundary lines in a row: leave the oddity to the full parser
             return False
         if not _fast_part(data[begin:end], parts, depth + 1):
@@ -198,7 +202,7 @@ def _fast_multipart(data: bytes, body_start: int, boundary: str | None, parts: d
 
 def fast_shape(raw: bytes) -> Shape | None:
     """The message's shape read at byte level, or None when it is not one of the common shapes."""
-    if raw.count(b"\r") != raw.count(b"\r\n"):
+    if _BARE_CR.search(raw):
         return None  # bare CRs are line breaks to the stdlib parser: not worth copying that here
     split = _split_headers(raw, ALL_HEADERS)
     if split is None or split[1] == 0:
@@ -275,7 +279,7 @@ def _part_text(part: BodyPart | None) -> str | None:
     if part is None:
         return None
     data = decode_transfer(part.payload, part.transfer_encoding)
-    return normalize_text(decode_bytes(data, part.charset))
+    return normalize_text(decode_bytes(data, part.charset)).strip()
 
 
 def content_hash(raw: bytes) -> str:
