@@ -14,6 +14,7 @@ This module imports no pyarrow: worker processes start quickly.
 from __future__ import annotations
 
 import re
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ from extract.gmail_text import separator_date_utc
 SEPARATOR = re.compile(rb"From [^\s]+ +[^\r\n]*?\d{1,2}:\d\d")
 CANDIDATE = b"\nFrom "
 SCAN_BYTES = 1 << 20
+READ_BYTES = 1 << 18  # small reads: a broken gzip loses at most this much of what it had
 EXCERPT_BYTES = 2000
 
 
@@ -166,21 +168,36 @@ def parse_one(offset: int, separator_line: bytes | None, raw: bytes, support_add
 
 
 def gzip_blocks(handle: BinaryIO, path: Path, chunk_bytes: int) -> Iterator[Block]:
-    """Blocks of whole messages from a stream (a gzip file), offsets counted in uncompressed bytes."""
-    buffer = b""
-    offset = 0
+    """Blocks of whole messages from a stream (a gzip file), offsets counted in uncompressed bytes.
+
+    When the stream breaks (a truncated or corrupt gzip), the whole messages read so
+    far are handed out before the error is raised.
+    """
+    pieces: list[bytes] = []
+    buffered = offset = 0
     while True:
-        piece = handle.read(chunk_bytes)
-        if piece:
-            buffer += piece
-        if not piece or len(buffer) >= chunk_bytes:
-            cut = len(buffer) if not piece else _last_separator(buffer)
+        try:
+            piece = handle.read(min(chunk_bytes, READ_BYTES))
+        except (OSError, EOFError, zlib.error):
+            data = b"".join(pieces)
+            cut = _last_separator(data)
             if cut > 0:
-                yield Block(str(path), offset, offset + cut, buffer[:cut])
-                buffer = buffer[cut:]
-                offset += cut
+                yield Block(str(path), offset, offset + cut, data[:cut])
+            raise
         if not piece:
+            if buffered:
+                yield Block(str(path), offset, offset + buffered, b"".join(pieces))
             return
+        pieces.append(piece)
+        buffered += len(piece)
+        if buffered >= chunk_bytes:
+            data = b"".join(pieces)
+            cut = _last_separator(data)
+            if cut > 0:
+                yield Block(str(path), offset, offset + cut, data[:cut])
+                offset += cut
+                data = data[cut:]
+            pieces, buffered = [data], len(data)
 
 
 def _last_separator(buffer: bytes) -> int:

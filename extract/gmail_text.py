@@ -81,7 +81,7 @@ def codec_for(label: str | None) -> str | None:
 
 
 def decode_bytes(data: bytes, charset: str | None = None) -> str:
-    """Bytes as text: the declared charset, else UTF-8, else replacement characters; never raises."""
+    """Bytes as text: the declared charset, else UTF-8, else a best guess with replacements; never raises."""
     codec = codec_for(charset)
     if codec and codec != "utf-8":
         try:
@@ -92,10 +92,20 @@ def decode_bytes(data: bytes, charset: str | None = None) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         pass
-    try:
-        return data.decode(codec or LAST_RESORT, errors="replace")
-    except (UnicodeError, LookupError, ValueError, TypeError):
-        return data.decode(LAST_RESORT, errors="replace")
+    if codec and codec != "utf-8":
+        try:
+            return data.decode(codec, errors="replace")
+        except (UnicodeError, LookupError, ValueError, TypeError):
+            pass
+    return _mostly_utf8_or_cp1252(data)
+
+
+def _mostly_utf8_or_cp1252(data: bytes) -> str:
+    """UTF-8 with a few broken bytes stays UTF-8; otherwise it was a single-byte charset (cp1252)."""
+    as_utf8 = data.decode("utf-8", errors="replace")
+    broken = as_utf8.count("\ufffd")
+    decoded = sum(1 for char in as_utf8 if char > "\x7f") - broken
+    return as_utf8 if decoded > broken else data.decode(LAST_RESORT, errors="replace")
 
 
 def _b64(data: bytes) -> bytes:
