@@ -140,7 +140,7 @@ class MboxWriter:
 
         parts: list[str]
         if ugly == "not_an_email":
-            return f"{separator}\n{r.randbytes(30).hex()} {self.text(1, 2)}\n".encode()
+            return self._join(separator, [f"{r.randbytes(30).hex()} damaged export bytes"], [self.text(1, 2)], "utf-8")
         if ugly == "raw_8bit_header":
             headers[-2] = f"Subject: Réclamation commande {r.randint(1000, 9999)} – urgent"
         if ugly == "html_only":

@@ -61,28 +61,30 @@ def iter_messages(data: bytes, base_offset: int) -> Iterator[tuple[int, bytes | 
     """
     start = 0 if is_separator(data, 0) else next_separator(data, 0)
     if start != 0:
-        leading = data if start < 0 else data[:start]
-        if leading.strip():
-            yield base_offset, None, _unescape(_strip_blank_line(leading))
+        end = len(data) if start < 0 else start
+        if data[:end].strip():
+            yield base_offset, None, _unescape(data[: _without_blank_line(data, 0, end)])
         if start < 0:
             return
     while start >= 0:
         line_end = data.find(b"\n", start)
-        following = next_separator(data, start) if line_end >= 0 else -1
         if line_end < 0:
             yield base_offset + start, data[start:].rstrip(b"\r"), b""
             return
+        following = next_separator(data, line_end)
         end = following if following >= 0 else len(data)
         separator_line = data[start:line_end].rstrip(b"\r")
-        yield base_offset + start, separator_line, _unescape(_strip_blank_line(data[line_end + 1 : end]))
+        yield base_offset + start, separator_line, _unescape(data[line_end + 1 : _without_blank_line(data, line_end + 1, end)])
         start = following
 
 
-def _strip_blank_line(message: bytes) -> bytes:
-    """Drop the blank line mbox puts between a message and the next separator."""
-    if message.endswith(b"\r\n"):
-        return message[:-2]
-    return message.removesuffix(b"\n")
+def _without_blank_line(data: bytes, start: int, end: int) -> int:
+    """Where the message ends once the blank line mbox puts before the next separator is dropped."""
+    if end - start >= 2 and data[end - 2] == 0x0D and data[end - 1] == 0x0A:
+        return end - 2
+    if end > start and data[end - 1] == 0x0A:
+        return end - 1
+    return end
 
 
 def _unescape(message: bytes) -> bytes:

@@ -17,6 +17,7 @@ every message of the sample, the real-world corpus and the benchmark corpus.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 from dataclasses import dataclass, field
 from email.message import Message
@@ -52,10 +53,9 @@ TEXT_TYPES = ("text/plain", "text/html")
 NOT_IN_HASH = (b"x-gmail-labels:", b"x-gm-thrid:")
 
 _HEADER_BLOCK = re.compile(rb"(?:[\x21-\x39\x3b-\x7e]+:[^\n]*\n(?:[ \t][^\n]*\n)*)*")
-_WANTED_HEADER = re.compile(
-    rb"^(" + b"|".join(re.escape(name) for name in sorted(ALL_HEADERS)) + rb"):([^\n]*\n(?:[ \t][^\n]*\n)*)",
-    re.MULTILINE | re.IGNORECASE,
-)
+_WANTED_NAMES = rb"(" + b"|".join(re.escape(name) for name in sorted(ALL_HEADERS)) + rb"):([^\n]*(?:\n[ \t][^\n]*)*)"
+_FIRST_WANTED_HEADER = re.compile(_WANTED_NAMES, re.IGNORECASE)
+_WANTED_HEADER = re.compile(rb"\n" + _WANTED_NAMES, re.IGNORECASE)  # a literal first byte: the scan skips lines
 _BARE_CR = re.compile(rb"\r(?!\n)")
 _SIMPLE_PARAMS = re.compile(r'[^\\*(<\']*')
 
@@ -133,8 +133,12 @@ def _split_headers(data: bytes, wanted: frozenset[bytes]) -> tuple[dict[bytes, b
         body_start = end + 2
     else:
         return None
+    if data.find(b"\r", 0, end) >= 0 and _BARE_CR.search(data, 0, end):
+        return None  # a bare CR is a line break to the stdlib parser: not worth copying that here
     headers: dict[bytes, bytes] = {}
-    for found in _WANTED_HEADER.finditer(data, 0, end):
+    first = _FIRST_WANTED_HEADER.match(data, 0, end)
+    found_headers = _WANTED_HEADER.finditer(data, 0, end)
+    for found in itertools.chain((first,), found_headers) if first else found_headers:
         name = found.group(1).lower()
         if name in wanted and name not in headers:
             headers[name] = found.group(2).lstrip(b" \t").rstrip(b"\r\n")
@@ -148,11 +152,15 @@ def _delimiters(data: bytes, start: int, boundary: bytes) -> list[tuple[int, int
     position = start
     while (index := data.find(marker, position)) >= 0:
         position = index + 1
+        if index and data[index - 1] == 0x0D:
+            return None  # after a bare CR: a boundary line to the stdlib parser, not to this reader
         if index and data[index - 1] != 0x0A:
             continue
         newline = data.find(b"\n", index)
         line_end = len(data) if newline < 0 else newline
         rest = data[index + len(marker) : line_end].removesuffix(b"\r")
+        if b"\r" in rest:
+            return None
         closing = rest.startswith(b"--")
         if (rest[2:] if closing else rest).strip(b" \t"):
             continue
@@ -202,8 +210,6 @@ def _fast_multipart(data: bytes, body_start: int, boundary: str | None, parts: d
 
 def fast_shape(raw: bytes) -> Shape | None:
     """The message's shape read at byte level, or None when it is not one of the common shapes."""
-    if _BARE_CR.search(raw):
-        return None  # bare CRs are line breaks to the stdlib parser: not worth copying that here
     split = _split_headers(raw, ALL_HEADERS)
     if split is None or split[1] == 0:
         return None

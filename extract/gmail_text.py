@@ -46,6 +46,10 @@ _QUOTED_LABEL = re.compile(r'\s*(?:"((?:[^"\\]|\\.)*)"|([^,]*))\s*(?:,|$)')
 _SEPARATOR_DATE = re.compile(
     rb"([A-Za-z]{3})\s+(\d{1,2})\s+(\d{1,2}):(\d\d)(?::(\d\d))?\s+(?:([+-]\d{4})\s+)?(\d{4})\b"
 )
+_RFC5322_DATE = re.compile(
+    r"\s*(?:[A-Za-z]{3},\s*)?(\d{1,2})\s+([A-Za-z]{3})\s+(\d{4})\s+(\d{1,2}):(\d\d)(?::(\d\d))?\s+([+-]\d{4})"
+    r"(?:\s+\([^()]*\))?\s*$"
+)
 _MONTHS = {m.lower(): i for i, m in enumerate(calendar.month_abbr) if m}
 
 _ADDRESS = r"[^\s<>(),;:\"@\[\]\\]+@[^\s<>(),;:\"@\[\]\\]+"
@@ -186,6 +190,11 @@ def first_address(value: str | None) -> tuple[str | None, str | None]:
             if pattern is _FAST_ADDRESS[2]:
                 name = " ".join(name.split())
             return _clean_name(name), address
+    return first_address_stdlib(value)
+
+
+def first_address_stdlib(value: str) -> tuple[str | None, str | None]:
+    """The standard library's reading of an address header (what the fast patterns above must agree with)."""
     try:
         pairs = getaddresses([value])
     except Exception:  # noqa: BLE001 - the stdlib address parser has raised on odd input before
@@ -223,13 +232,27 @@ def _iso_utc(year: int, month: int, day: int, hour: int, minute: int, second: in
         moment = dt.datetime(year, month, day, hour, minute, min(second, 59)) - dt.timedelta(seconds=offset)
     except (ValueError, OverflowError):
         return None
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return (f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}"
+            f"T{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}Z")
 
 
 def date_header_utc(value: str | None) -> str | None:
-    """A Date header as ISO 8601 UTC (``2021-01-04T10:00:00Z``), or None when it does not parse."""
+    """A Date header as ISO 8601 UTC (``2021-01-04T10:00:00Z``), or None when it does not parse.
+
+    The common RFC 5322 shape is read by a pattern; anything else by ``email.utils.parsedate_tz``
+    (a test checks both agree).
+    """
     if not value:
         return None
+    match = _RFC5322_DATE.match(value)
+    if match and match.group(2).lower() in _MONTHS:
+        day, month, year, hour, minute, second, zone = match.groups()
+        offset = (-1 if zone[0] == "-" else 1) * (int(zone[1:3]) * 3600 + int(zone[3:5]) * 60)
+        return _iso_utc(int(year), _MONTHS[month.lower()], int(day), int(hour), int(minute), int(second or 0), offset)
+    return date_header_utc_stdlib(value)
+
+
+def date_header_utc_stdlib(value: str) -> str | None:
     try:
         parsed = parsedate_tz(value)
     except Exception:  # noqa: BLE001 - parsedate_tz has raised IndexError/ValueError on junk

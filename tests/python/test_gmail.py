@@ -351,3 +351,91 @@ def test_parse_message_says_which_path_read_it() -> None:
     assert parse_message(simple, frozenset())[1] == "fast"
     assert parse_message(simple, frozenset(), allow_fast=False)[1] == "full"
     assert parse_message(simple, frozenset())[0] == parse_message(simple, frozenset(), allow_fast=False)[0]
+
+
+# --- the shortcuts agree with the standard library ----------------------------------------------
+
+ODD_VALUES = [
+    'text/plain; charset="utf-8"', "TEXT/HTML;CHARSET=ISO-8859-1", "text/plain; charset=", "text/plain; charset",
+    'multipart/alternative;\r\n\tboundary="----=_Part_1"; charset=x', "multipart/mixed; boundary=abc ; x=1",
+    'multipart/mixed; boundary=""abc""', "charset=utf-8; text/plain", "text", "text/plain/x", ";charset=a",
+    'text/plain; name="a;b"; charset=utf-8', "text/plain; charset*=utf-8''x", "text/plain; charset=(c) x",
+    'multipart/mixed; boundary="<abc>"', "text/plain; charset='utf-8'", 'text/plain; charset="a\\"b"',
+    "multipart/mixed; BOUNDARY=Abc; boundary=def", "text/plain;; charset = utf-8 ", "  Text/Plain  ",
+]
+
+
+def header_values(name: bytes) -> list[str]:
+    from extract.gmail_mime import _HEADER_BLOCK
+    from tests.python.gmail_helpers import split
+
+    values = []
+    for _, _, raw in split(corpus_mbox()):
+        block = raw[: _HEADER_BLOCK.match(raw).end()]  # type: ignore[union-attr]
+        for line in block.replace(b"\r\n", b"\n").replace(b"\n\t", b" ").replace(b"\n ", b" ").split(b"\n"):
+            if line.lower().startswith(name + b":"):
+                values.append(line.split(b":", 1)[1].strip().decode("utf-8", errors="surrogateescape"))
+    return values
+
+
+def test_content_type_parameters_are_read_exactly_as_the_standard_library_reads_them() -> None:
+    from email.message import Message
+    from email.utils import collapse_rfc2231_value
+
+    from extract.gmail_mime import _simple_params
+
+    values = ODD_VALUES + header_values(b"content-type")
+    simple_ones = 0
+    for value in values:
+        message = Message()
+        message["Content-Type"] = value
+        charset = message.get_param("charset")
+        expected = (message.get_content_type(),
+                    (collapse_rfc2231_value(charset) if isinstance(charset, tuple) else charset) or None,
+                    message.get_boundary())
+        simple = _simple_params(value)
+        if simple is not None:
+            simple_ones += 1
+            assert simple == expected, value
+    assert simple_ones >= 40
+
+
+def test_the_address_shortcuts_agree_with_the_standard_librarys_address_parser() -> None:
+    from extract.gmail_text import first_address, first_address_stdlib
+
+    values = header_values(b"from") + header_values(b"to") + [
+        "Jane Doe <jane@example.com>", '"Doe, Jane" <jane@example.com>, b@x.org', "jane@example.com",
+        "Jane   Q   Doe <j@x.org>", "=?utf-8?Q?L=C3=A9a?= <lea@example.com>", "Zoë O'Brien <z@x.co.uk>",
+        "undisclosed-recipients:;", "j@x.org (Jane)", "<j@x.org>", "Jane <j@x.org", "a@b@c", "J. Doe <j@x.org>",
+    ]
+    for value in values:
+        assert first_address(value) == first_address_stdlib(value), value
+
+
+def test_the_date_shortcut_agrees_with_the_standard_librarys_date_parser() -> None:
+    from extract.gmail_text import date_header_utc, date_header_utc_stdlib
+
+    values = header_values(b"date") + [
+        "Mon, 4 Jan 2021 11:00:00 +0100 (CET)", "4 Jan 2021 23:30 -0230", "Mon, 31 Feb 2021 11:00:00 +0100",
+        "Mon, 4 Jan 2021 11:00:60 -0000", "Mon,4 JAN 2021 1:00:00 +1345", "Sun, 06 Nov 1994 08:49:37 GMT",
+        "Mon, 4 Jan 21 11:00:00 +0100", "Mon, 4 January 2021 11:00:00 +0100", "  Fri, 1 Jan 9999 23:59:59 -1200 ",
+    ]
+    assert len(values) >= 80
+    for value in values:
+        assert date_header_utc(value) == date_header_utc_stdlib(value), value
+
+
+@pytest.mark.parametrize("message", [
+    b"Subject: a\rb\nFrom: x@y.z\n\nbody\n",
+    b"From: x@y.z\nContent-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\n\none\r--b\n"
+    b"Content-Type: text/plain\n\ntwo\n--b--\n",
+    b"From: x@y.z\nContent-Type: multipart/mixed; boundary=b\n\n--b\r\nContent-Type: text/plain\r\n\r\none\r\n"
+    b"--b\rjunk\n--b--\n",
+    b"From: x@y.z\nContent-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\n\nbare\rCR in text\n--b--\n",
+    b"From: x@y.z\n\nbody with a bare\rCR\n",
+])
+def test_bare_carriage_returns_give_the_full_parsers_reading(message: bytes) -> None:
+    from tests.python.gmail_helpers import split
+
+    compare_fast_and_full(split(mbox(message)))
+    assert parse_message(message, frozenset())[0] == parse_message(message, frozenset(), allow_fast=False)[0]
