@@ -34,8 +34,9 @@ CONFIG_KEYS = {"path": True, "support_addresses": False}
 PATH_KEYS = ("path",)
 FILE_SUFFIXES = (".mbox",)
 
-CHUNK_BYTES = 16 << 20
+CHUNK_BYTES = 8 << 20
 IN_FLIGHT_PER_WORKER = 2
+ROWS_PER_ROW_GROUP = 4_000  # emails carry long bodies: smaller row groups keep the writer's buffer small
 
 TABLES = {
     "messages": with_lineage(
@@ -128,6 +129,7 @@ def extract(ctx: SourceContext, out: PlatformOutput, *, workers: int | None = No
             chunk_bytes: int = CHUNK_BYTES, allow_fast: bool = True) -> None:
     support = support_addresses(ctx.options)
     messages = out.table("messages")
+    messages.batch_rows = ROWS_PER_ROW_GROUP
     workers = worker_count() if workers is None else workers
     for path in ctx.files:
         source_file = ctx.name_of(path)

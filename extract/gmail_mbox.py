@@ -13,6 +13,7 @@ This module imports no pyarrow: worker processes start quickly.
 
 from __future__ import annotations
 
+import bisect
 import re
 import zlib
 from collections.abc import Iterator
@@ -56,26 +57,60 @@ def next_separator(data: bytes, position: int) -> int:
 def iter_messages(data: bytes, base_offset: int) -> Iterator[tuple[int, bytes | None, bytes]]:
     """(file offset, separator line or None, message bytes) for each message of a block.
 
-    Bytes before the first separator (only possible at the very start of a file)
-    form a message without a separator line, unless they are blank.
+    One scan for ``From `` finds both the separator lines and the escaped ``>From `` lines.
+    Bytes before the first separator (only possible at the very start of a file) form a
+    message without a separator line, unless they are blank.
     """
-    start = 0 if is_separator(data, 0) else next_separator(data, 0)
-    if start != 0:
-        end = len(data) if start < 0 else start
+    separators, escapes = _scan_from_lines(data)
+    if not separators or separators[0] != 0:
+        end = separators[0] if separators else len(data)
         if data[:end].strip():
-            yield base_offset, None, _unescape(data[: _without_blank_line(data, 0, end)])
-        if start < 0:
-            return
-    while start >= 0:
-        line_end = data.find(b"\n", start)
+            yield base_offset, None, _unescaped(data, 0, _without_blank_line(data, 0, end), escapes)
+    for number, start in enumerate(separators):
+        end = separators[number + 1] if number + 1 < len(separators) else len(data)
+        line_end = data.find(b"\n", start, end)
         if line_end < 0:
-            yield base_offset + start, data[start:].rstrip(b"\r"), b""
-            return
-        following = next_separator(data, line_end)
-        end = following if following >= 0 else len(data)
+            yield base_offset + start, data[start:end].rstrip(b"\r\n"), b""
+            continue
         separator_line = data[start:line_end].rstrip(b"\r")
-        yield base_offset + start, separator_line, _unescape(data[line_end + 1 : _without_blank_line(data, line_end + 1, end)])
-        start = following
+        yield (base_offset + start, separator_line,
+               _unescaped(data, line_end + 1, _without_blank_line(data, line_end + 1, end), escapes))
+
+
+def _scan_from_lines(data: bytes) -> tuple[list[int], list[int]]:
+    """Offsets of the separator lines, and of the '>' to drop from each escaped ``>From `` line."""
+    separators: list[int] = []
+    escapes: list[int] = []
+    position = 0
+    while (index := data.find(b"From ", position)) >= 0:
+        position = index + 5
+        before = data[index - 1] if index else 0x0A
+        if before == 0x0A:
+            if SEPARATOR.match(data, index):
+                separators.append(index)
+        elif before == 0x3E:  # '>'
+            line_start = index - 1
+            while line_start and data[line_start - 1] == 0x3E:
+                line_start -= 1
+            if line_start == 0 or data[line_start - 1] == 0x0A:
+                escapes.append(line_start)
+    return separators, escapes
+
+
+def _unescaped(data: bytes, start: int, end: int, escapes: list[int]) -> bytes:
+    """``data[start:end]`` with one '>' dropped from each escaped line (mboxrd)."""
+    first = bisect.bisect_left(escapes, start)
+    if first == len(escapes) or escapes[first] >= end:
+        return data[start:end]
+    pieces = []
+    kept_from = start
+    for escape in escapes[first:]:
+        if escape >= end:
+            break
+        pieces.append(data[kept_from:escape])
+        kept_from = escape + 1
+    pieces.append(data[kept_from:end])
+    return b"".join(pieces)
 
 
 def _without_blank_line(data: bytes, start: int, end: int) -> int:
@@ -85,25 +120,6 @@ def _without_blank_line(data: bytes, start: int, end: int) -> int:
     if end > start and data[end - 1] == 0x0A:
         return end - 1
     return end
-
-
-def _unescape(message: bytes) -> bytes:
-    """mboxrd: a line ``>From `` (or ``>>From ``...) loses one ``>``."""
-    index = message.find(b">From ")
-    if index < 0:
-        return message
-    pieces = []
-    kept_from = 0
-    while index >= 0:
-        line_start = index
-        while line_start and message[line_start - 1] == 0x3E:  # more '>' before it
-            line_start -= 1
-        if line_start == 0 or message[line_start - 1] == 0x0A:
-            pieces.append(message[kept_from:line_start])
-            kept_from = line_start + 1
-        index = message.find(b">From ", index + 1)
-    pieces.append(message[kept_from:])
-    return b"".join(pieces)
 
 
 def plan_ranges(handle: BinaryIO, size: int, chunk_bytes: int) -> list[tuple[int, int]]:

@@ -124,20 +124,22 @@ def _simple_params(value: str) -> tuple[str, str | None, str | None] | None:
 # --- the fast path -------------------------------------------------------------------------------
 
 
-def _split_headers(data: bytes, wanted: frozenset[bytes]) -> tuple[dict[bytes, bytes], int, int] | None:
-    """(wanted headers' first values, header block length, body start), or None for an unusual header block."""
-    end = _HEADER_BLOCK.match(data).end()  # type: ignore[union-attr]  # (it matches the empty string too)
-    if data.startswith(b"\n", end):
+def _split_headers(data: bytes, wanted: frozenset[bytes], start: int,
+                   stop: int) -> tuple[dict[bytes, bytes], int, int] | None:
+    """(wanted headers' first values, header block end, body start) of ``data[start:stop]``,
+    or None for an unusual header block. Offsets, not slices: attachments are never copied."""
+    end = _HEADER_BLOCK.match(data, start, stop).end()  # type: ignore[union-attr]  # (it matches "" too)
+    if end < stop and data[end] == 0x0A:
         body_start = end + 1
-    elif data.startswith(b"\r\n", end):
+    elif end + 1 < stop and data[end] == 0x0D and data[end + 1] == 0x0A:
         body_start = end + 2
     else:
         return None
-    if data.find(b"\r", 0, end) >= 0 and _BARE_CR.search(data, 0, end):
+    if data.find(b"\r", start, end) >= 0 and _BARE_CR.search(data, start, end):
         return None  # a bare CR is a line break to the stdlib parser: not worth copying that here
     headers: dict[bytes, bytes] = {}
-    first = _FIRST_WANTED_HEADER.match(data, 0, end)
-    found_headers = _WANTED_HEADER.finditer(data, 0, end)
+    first = _FIRST_WANTED_HEADER.match(data, start, end)
+    found_headers = _WANTED_HEADER.finditer(data, start, end)
     for found in itertools.chain((first,), found_headers) if first else found_headers:
         name = found.group(1).lower()
         if name in wanted and name not in headers:
@@ -145,19 +147,19 @@ def _split_headers(data: bytes, wanted: frozenset[bytes]) -> tuple[dict[bytes, b
     return headers, end, body_start
 
 
-def _delimiters(data: bytes, start: int, boundary: bytes) -> list[tuple[int, int, bool]] | None:
+def _delimiters(data: bytes, start: int, stop: int, boundary: bytes) -> list[tuple[int, int, bool]] | None:
     """(line start, next line start, is closing) of each boundary line up to the closing one."""
     marker = b"--" + boundary
     found: list[tuple[int, int, bool]] = []
     position = start
-    while (index := data.find(marker, position)) >= 0:
+    while (index := data.find(marker, position, stop)) >= 0:
         position = index + 1
-        if index and data[index - 1] == 0x0D:
+        if data[index - 1] == 0x0D:
             return None  # after a bare CR: a boundary line to the stdlib parser, not to this reader
-        if index and data[index - 1] != 0x0A:
+        if data[index - 1] != 0x0A:
             continue
-        newline = data.find(b"\n", index)
-        line_end = len(data) if newline < 0 else newline
+        newline = data.find(b"\n", index, stop)
+        line_end = stop if newline < 0 else newline
         rest = data[index + len(marker) : line_end].removesuffix(b"\r")
         if b"\r" in rest:
             return None
@@ -170,52 +172,52 @@ def _delimiters(data: bytes, start: int, boundary: bytes) -> list[tuple[int, int
     return None  # no closing boundary: the full parser decides what that means
 
 
-def _fast_part(data: bytes, parts: dict[str, BodyPart], depth: int) -> bool:
-    split = _split_headers(data, PART_HEADERS)
+def _fast_part(data: bytes, start: int, stop: int, parts: dict[str, BodyPart], depth: int) -> bool:
+    split = _split_headers(data, PART_HEADERS, start, stop)
     if split is None or depth > MAX_DEPTH:
         return False
-    return _fast_body(data, split[0], split[2], parts, depth, is_subpart=True)
+    return _fast_body(data, split[0], split[2], stop, parts, depth, is_subpart=True)
 
 
-def _fast_body(data: bytes, headers: dict[bytes, bytes], body_start: int, parts: dict[str, BodyPart],
+def _fast_body(data: bytes, headers: dict[bytes, bytes], body_start: int, stop: int, parts: dict[str, BodyPart],
                depth: int, is_subpart: bool) -> bool:
     raw_type = headers.get(b"content-type")
     ctype, charset, boundary = content_type_params(raw_type) if raw_type is not None else ("text/plain", None, None)
     if ctype.startswith("message/") or ctype == "multipart/digest":
         return False
     if ctype.startswith("multipart/"):
-        return _fast_multipart(data, body_start, boundary, parts, depth)
+        return _fast_multipart(data, body_start, stop, boundary, parts, depth)
     if ctype in TEXT_TYPES and ctype not in parts and not is_attachment(headers.get(b"content-disposition")):
-        payload = data[body_start:]
+        payload = data[body_start:stop]
         if is_subpart:  # RFC 2046: the line break before a boundary belongs to the boundary
             payload = payload[:-2] if payload.endswith(b"\r\n") else payload.removesuffix(b"\n")
         parts[ctype] = BodyPart(payload, charset, transfer_encoding(headers.get(b"content-transfer-encoding")))
     return True
 
 
-def _fast_multipart(data: bytes, body_start: int, boundary: str | None, parts: dict[str, BodyPart],
+def _fast_multipart(data: bytes, body_start: int, stop: int, boundary: str | None, parts: dict[str, BodyPart],
                     depth: int) -> bool:
     if not boundary or not boundary.isascii():
         return False
-    lines = _delimiters(data, body_start, boundary.encode("ascii"))
+    lines = _delimiters(data, body_start, stop, boundary.encode("ascii"))
     if not lines or lines[0][2]:
         return False
     for (_, begin, _), (end, _, _) in zip(lines, lines[1:], strict=False):
         if begin == end:  # two boundary lines in a row: leave the oddity to the full parser
             return False
-        if not _fast_part(data[begin:end], parts, depth + 1):
+        if not _fast_part(data, begin, end, parts, depth + 1):
             return False
     return True
 
 
 def fast_shape(raw: bytes) -> Shape | None:
     """The message's shape read at byte level, or None when it is not one of the common shapes."""
-    split = _split_headers(raw, ALL_HEADERS)
+    split = _split_headers(raw, ALL_HEADERS, 0, len(raw))
     if split is None or split[1] == 0:
         return None
     headers, _, body_start = split
     shape = Shape(headers={k: v for k, v in headers.items() if k in MESSAGE_HEADERS})
-    if not _fast_body(raw, headers, body_start, shape.parts, 0, is_subpart=False):
+    if not _fast_body(raw, headers, body_start, len(raw), shape.parts, 0, is_subpart=False):
         return None
     return shape
 
