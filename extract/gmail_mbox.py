@@ -26,7 +26,7 @@ from extract.gmail_text import separator_date_utc
 
 SEPARATOR = re.compile(rb"From [^\s]+ +[^\r\n]*?\d{1,2}:\d\d")
 CANDIDATE = b"\nFrom "
-SCAN_BYTES = 1 << 20
+SCAN_BYTES = 1 << 16
 READ_BYTES = 1 << 18  # small reads: a broken gzip loses at most this much of what it had
 EXCERPT_BYTES = 2000
 

@@ -163,12 +163,14 @@ def raw_header_text(raw: bytes | None, hint_charset: str | None = None) -> str |
     """A header's raw value unfolded and decoded from 8-bit (not yet RFC 2047-decoded)."""
     if raw is None:
         return None
-    unfolded = _FOLD.sub(b"", raw)
-    if unfolded.isascii():
-        text = unfolded.decode("ascii")
-    else:
-        text = decode_bytes(unfolded, hint_charset)
-    return _LINE_BREAKS.sub(" ", text).replace("\x00", "").strip()
+    if b"\n" in raw:
+        raw = _FOLD.sub(b"", raw)
+    text = raw.decode("ascii") if raw.isascii() else decode_bytes(raw, hint_charset)
+    if "\n" in text or "\r" in text:
+        text = _LINE_BREAKS.sub(" ", text)
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+    return text.strip()
 
 
 def header_text(raw: bytes | None, hint_charset: str | None = None) -> str | None:
