@@ -115,7 +115,7 @@ READ_ERRORS = (OSError, EOFError, zipfile.BadZipFile, zlib.error, RuntimeError, 
 Opener = Callable[[], AbstractContextManager[IO[bytes]]]
 
 
-class UnsafeXml(Exception):
+class UnsafeXmlError(Exception):
     """A file that declares a DTD: never parsed further."""
 
 
@@ -235,14 +235,14 @@ def iter_records(stream: IO[bytes]) -> Iterator[Any]:
     """Each ticket and user element directly under the root, cleared after use."""
     head = stream.read(PROLOG_BYTES)
     if declares_dtd(head):
-        raise UnsafeXml("the file declares a DTD (<!DOCTYPE ...>)")
+        raise UnsafeXmlError("the file declares a DTD (<!DOCTYPE ...>)")
     checked = False
     for _, element in etree.iterparse(_Replay(head, stream), events=("end",), tag=(TICKET_TAG, USER_TAG),
                                       **PARSER_OPTIONS):
         if not checked:
             docinfo = element.getroottree().docinfo
             if docinfo.internalDTD is not None or docinfo.externalDTD is not None:
-                raise UnsafeXml("the file declares a DTD (<!DOCTYPE ...>)")
+                raise UnsafeXmlError("the file declares a DTD (<!DOCTYPE ...>)")
             checked = True
         parent = element.getparent()
         if parent is None or parent.getparent() is not None:
@@ -311,7 +311,7 @@ class FreshdeskReader:
                         self.user(element, source_file)
                     self.ctx.report(f"{source_file}: {self.tickets.rows:,} tickets, "
                                     f"{self.notes.rows:,} notes, {self.users.rows:,} users")
-        except UnsafeXml as error:
+        except UnsafeXmlError as error:
             self.out.reject(reason="unsafe_xml", source_file=source_file, position="prolog",
                             detail=f"{error}: Freshdesk exports never do; the file is not read")
         except etree.XMLSyntaxError as error:
