@@ -7,10 +7,10 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from freshdesk_helpers import note, run_extract, ticket, tickets_xml, user, users_xml, write_files, write_zip
 
 from extract import freshdesk
 from extract.files import resolve_files
+from tests.python.freshdesk_helpers import note, run_extract, ticket, tickets_xml, user, users_xml, write_files, write_zip
 
 
 def test_zip_export_is_read_as_streams_without_extracting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

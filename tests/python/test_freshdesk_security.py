@@ -10,10 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from freshdesk_helpers import Extracted, run_extract, ticket, tickets_xml, write_files, write_zip
 from lxml import etree
 
 from extract import freshdesk
+from tests.python.freshdesk_helpers import Extracted, run_extract, ticket, tickets_xml, write_files, write_zip
 
 SECRET = "TOP-SECRET-MARKER-4f1c"
 BILLION_LAUGHS = """<?xml version="1.0"?>
