@@ -147,6 +147,9 @@ def unsafe_member_name(name: str) -> str | None:
 
 
 def is_zip(path: Path) -> bool:
+    """By name or by magic bytes: a damaged .zip is still read as one (and rejected as unreadable)."""
+    if path.name.lower().endswith(".zip"):
+        return True
     with open(path, "rb") as probe:
         return probe.read(4) == b"PK\x03\x04"
 

@@ -197,8 +197,10 @@ def test_zip_member_climbing_out_of_the_folder_is_rejected_not_read(tmp_path: Pa
 def test_damaged_zip_is_rejected_not_crashing(tmp_path: Path) -> None:
     export = tmp_path / "export.zip"
     export.write_bytes(b"PK\x03\x04" + b"\x00" * 64)
-    result = run_extract([export], tmp_path / "work")
-    assert result.reasons() == ["unreadable_file"]
+    empty = tmp_path / "empty.zip"
+    empty.write_bytes(b"")
+    result = run_extract([export, empty], tmp_path / "work")
+    assert result.reasons() == ["unreadable_file", "unreadable_file"]
 
 
 def test_ticket_or_user_nested_deeper_is_not_taken_for_a_record(tmp_path: Path) -> None:
