@@ -215,8 +215,13 @@ def generate(out_path_or_dir: str | Path, n_items: int, seed: int = 42, *, ticke
         writer.write_member("Companies.xml", iter([XML_DECLARATION, '<companies type="array"></companies>\n']))
     finally:
         writer.close()
-    return {"path": str(target), "items": n_items, "xml_bytes": writer.bytes_written,
-            "files": writer.files, **export.stats}
+    paths = [target] if writer.is_zip else [target / name for name in writer.files]
+    return {
+        "platform": "freshdesk", "path": str(target), "paths": [str(p) for p in paths],
+        "config": {"path": str(target)}, "records": n_items, "items": n_items,
+        "bytes": sum(p.stat().st_size for p in paths), "xml_bytes": writer.bytes_written,
+        "files": writer.files, **export.stats,
+    }
 
 
 if __name__ == "__main__":
