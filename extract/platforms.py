@@ -2,6 +2,6 @@
 
 from types import ModuleType
 
-from extract import csv_template, gmail, zendesk
+from extract import csv_template, freshdesk, gmail, zendesk
 
-PLATFORMS: dict[str, ModuleType] = {module.NAME: module for module in (zendesk, csv_template, gmail)}
+PLATFORMS: dict[str, ModuleType] = {module.NAME: module for module in (zendesk, csv_template, freshdesk, gmail)}
