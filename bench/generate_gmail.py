@@ -210,13 +210,16 @@ class MboxWriter:
         return data + newline.encode()
 
 
-def generate(out_path: str | Path, n_items: int, seed: int = 42) -> dict[str, Any]:
-    """Write ``n_items`` messages to one mbox file; returns what was written."""
+def generate(out_path_or_dir: str | Path, n_items: int, seed: int = 42) -> dict[str, Any]:
+    """Write ``n_items`` messages to one mbox file; returns what was written.
+
+    A path ending in ``.mbox`` is the file; anything else is a folder that gets ``takeout.mbox``.
+    """
     rng = random.Random(seed)
     writer = MboxWriter(rng)
-    path = Path(out_path)
-    if path.is_dir():
-        path = path / "gmail_takeout.mbox"
+    path = Path(out_path_or_dir)
+    if path.suffix != ".mbox":
+        path = path / "takeout.mbox"
     path.parent.mkdir(parents=True, exist_ok=True)
     counts: dict[str, int] = {}
     with open(path, "wb") as handle:
@@ -224,7 +227,8 @@ def generate(out_path: str | Path, n_items: int, seed: int = 42) -> dict[str, An
             ugly = rng.choice(UGLY_CASES) if rng.random() < 0.04 else None
             counts[ugly or "common"] = counts.get(ugly or "common", 0) + 1
             handle.write(writer.message(index, ugly))
-    return {"path": str(path), "items": n_items, "bytes": path.stat().st_size, "seed": seed, "cases": counts}
+    return {"platform": "gmail", "path": str(path), "config": {"path": str(path), "support_addresses": [SUPPORT]},
+            "records": n_items, "items": n_items, "bytes": path.stat().st_size, "seed": seed, "cases": counts}
 
 
 def main() -> None:

@@ -439,3 +439,16 @@ def test_bare_carriage_returns_give_the_full_parsers_reading(message: bytes) -> 
 
     compare_fast_and_full(split(mbox(message)))
     assert parse_message(message, frozenset())[0] == parse_message(message, frozenset(), allow_fast=False)[0]
+
+
+def test_the_benchmark_generator_is_deterministic_and_carries_the_ugly_cases(tmp_path: Path) -> None:
+    from bench.generate_gmail import UGLY_CASES, generate
+
+    first = generate(tmp_path / "a", 1200, seed=3)
+    second = generate(tmp_path / "b.mbox", 1200, seed=3)
+    other = generate(tmp_path / "c.mbox", 1200, seed=4)
+    data = Path(first["path"]).read_bytes()
+    assert data == Path(second["path"]).read_bytes() != Path(other["path"]).read_bytes()
+    assert set(first["cases"]) == {"common", *UGLY_CASES}
+    assert 0.02 < 1 - first["cases"]["common"] / 1200 < 0.07
+    assert first["config"] == {"path": first["path"], "support_addresses": ["support@shop.example"]}
