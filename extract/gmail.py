@@ -65,18 +65,15 @@ TABLES = {
 RECORD_TABLES = ("messages",)
 
 
-class GmailConfigError(ValueError):
-    """A support_addresses setting that is not a list of addresses."""
-
-
 def support_addresses(options: dict[str, Any]) -> frozenset[str]:
+    """The configured support addresses, lower-cased (a list, or one comma-separated string)."""
     value = options.get("support_addresses")
     if value is None:
         return frozenset()
     if isinstance(value, str):
-        value = [value]
+        value = value.split(",")
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise GmailConfigError("sources.gmail.support_addresses: must be a list of email addresses")
+        raise SystemExit("config error: sources.gmail.support_addresses: must be a list of email addresses")
     return frozenset(v.strip().lower() for v in value if v.strip())
 
 

@@ -27,6 +27,7 @@ from extract.gmail_text import separator_date_utc
 SEPARATOR = re.compile(rb"From [^\s]+ +[^\r\n]*?\d{1,2}:\d\d")
 CANDIDATE = b"\nFrom "
 SCAN_BYTES = 1 << 16
+MAX_MESSAGE_BYTES = 100 << 20  # Gmail's limit is 25 MB of attachments: 100 MB without a separator is no email
 READ_BYTES = 1 << 18  # small reads: a broken gzip loses at most this much of what it had
 EXCERPT_BYTES = 2000
 
@@ -127,9 +128,12 @@ def plan_ranges(handle: BinaryIO, size: int, chunk_bytes: int) -> list[tuple[int
     cuts = [0]
     target = chunk_bytes
     while target < size:
-        cut = _separator_at_or_after(handle, target, size)
-        if cut < 0:
+        limit = min(size, target + MAX_MESSAGE_BYTES)
+        cut = _separator_at_or_after(handle, target, limit)
+        if cut < 0 and limit == size:
             break
+        if cut < 0:
+            cut = limit  # no separator for 100 MB: not an email; cut anyway, memory stays bounded
         if cut > cuts[-1]:
             cuts.append(cut)
         target = max(cut, target) + chunk_bytes
@@ -211,6 +215,8 @@ def gzip_blocks(handle: BinaryIO, path: Path, chunk_bytes: int) -> Iterator[Bloc
         if buffered >= chunk_bytes:
             data = b"".join(pieces)
             cut = _last_separator(data)
+            if cut <= 0 and buffered >= MAX_MESSAGE_BYTES:
+                cut = buffered  # no separator for 100 MB: not an email; cut anyway, memory stays bounded
             if cut > 0:
                 yield Block(str(path), offset, offset + cut, data[:cut])
                 offset += cut

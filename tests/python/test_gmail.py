@@ -452,3 +452,25 @@ def test_the_benchmark_generator_is_deterministic_and_carries_the_ugly_cases(tmp
     assert set(first["cases"]) == {"common", *UGLY_CASES}
     assert 0.02 < 1 - first["cases"]["common"] / 1200 < 0.07
     assert first["config"] == {"path": first["path"], "support_addresses": ["support@shop.example"]}
+
+
+def test_a_file_without_separators_is_cut_so_memory_stays_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from extract import gmail_mbox
+
+    monkeypatch.setattr(gmail_mbox, "MAX_MESSAGE_BYTES", 50_000)
+    path = tmp_path / "junk.mbox"
+    path.write_bytes(mbox(eml(headers())) + b"x" * 200_000 + b"\n" + mbox(eml(headers())))
+    with open(path, "rb") as handle:
+        ranges = gmail_mbox.plan_ranges(handle, path.stat().st_size, 10_000)
+    assert max(end - start for start, end in ranges) <= 60_000
+    assert ranges[0][0] == 0 and ranges[-1][1] == path.stat().st_size
+    assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:], strict=False))
+    with open(path, "rb") as handle:
+        blocks = list(gmail_mbox.gzip_blocks(handle, path, 10_000))
+    assert max(len(b.data or b"") for b in blocks) <= 60_000
+
+
+def test_support_addresses_may_be_one_comma_separated_string(tmp_path: Path) -> None:
+    sent = eml(headers(From="returns@shop.example"))
+    rows = extract_rows(tmp_path, mbox(sent), {"support_addresses": "support@shop.example, Returns@shop.example"})
+    assert rows.tables["messages"][0]["is_sent_by_support"] is True
