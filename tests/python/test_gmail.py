@@ -474,3 +474,32 @@ def test_support_addresses_may_be_one_comma_separated_string(tmp_path: Path) -> 
     sent = eml(headers(From="returns@shop.example"))
     rows = extract_rows(tmp_path, mbox(sent), {"support_addresses": "support@shop.example, Returns@shop.example"})
     assert rows.tables["messages"][0]["is_sent_by_support"] is True
+
+
+def test_labels_may_be_quoted_and_encoded(tmp_path: Path) -> None:
+    row = one(tmp_path, eml(headers(X_Gmail_Labels='Inbox,"Orders, 2021",=?UTF-8?Q?Cl=C3=A9ment?=,Support/Escalated')))
+    assert row["labels"] == ["Inbox", "Orders, 2021", "Clément", "Support/Escalated"]
+
+
+def test_the_bundled_sample_ends_where_the_guide_says(tmp_path: Path) -> None:
+    import shutil
+
+    shutil.copytree(Path(__file__).parents[2] / "samples" / "gmail", tmp_path / "gmail")
+    result = run_import(write_config(tmp_path, {"gmail": {"path": "gmail/", **SUPPORT}}))
+    assert result.returncode == 0, result.stderr
+    counts = result.summary["platforms"]["gmail"]
+    assert (counts["records_seen"], counts["exported"], counts["duplicates"], counts["unaccounted"]) == (14, 10, 1, 0)
+    assert counts["rejected_by_reason"] == {"empty_body": 1, "missing_timestamp": 1, "unparseable_message": 1}
+    items = {i["Conversation Item Title"]: i for i in result.items()}
+    sent = items["Re: Commande 1042 arrivée abîmée"]  # sent by support: the first To
+    assert (sent["Customer Email"], sent["Customer Name"]) == ("lea.martin@example.com", "Martin, Léa")
+    assert items["Commande 1042 arrivée abîmée"]["Customer Name"] == "Léa Martin"
+    assert items["订单查询 镕"]["Conversation Item Body"] == "您好，我的订单还没有到。請幫我查一下，謝謝。镕"
+    assert items["ご注文について"]["Conversation Item Timestamp"] == "2021-01-07T09:45:00.000Z"  # no Date: separator
+    assert items["Tracking says delivered"]["Conversation Item Timestamp"] == "2021-01-07T16:20:00.000Z"
+    assert "From the photo" in items["Tracking says delivered"]["Conversation Item Body"]
+    assert items["Refund for order #2051"]["Conversation Item Body"].startswith("Hi team,\nWhere is my refund")
+    assert items["Rücksendung für Bestellung 3310"]["Customer Name"] == "Jürgen Müller"
+    assert all(i["Conversation Item Source"] == "GMail" and i["Customer Phone"] == "" for i in items.values())
+    unparseable = next(r for r in result.rejects() if r["reject_reason"] == "unparseable_message")
+    assert unparseable["source_position"] == "byte 5826"
