@@ -356,7 +356,10 @@ def parse_message(raw: bytes, support_addresses: frozenset[str], allow_fast: boo
     """(record, "fast" or "full"); raises UnparseableMessage when no parser can read the message."""
     if not raw.strip():
         raise UnparseableMessage("empty message")
-    shape = fast_shape(raw) if allow_fast else None
+    try:
+        shape = fast_shape(raw) if allow_fast else None
+    except Exception:  # noqa: BLE001 - a shortcut must never cost a message: the full parser decides
+        shape = None
     parsed_by = "fast"
     if shape is None:
         shape, parsed_by = full_shape(raw), "full"

@@ -503,3 +503,37 @@ def test_the_bundled_sample_ends_where_the_guide_says(tmp_path: Path) -> None:
     assert all(i["Conversation Item Source"] == "GMail" and i["Customer Phone"] == "" for i in items.values())
     unparseable = next(r for r in result.rejects() if r["reject_reason"] == "unparseable_message")
     assert unparseable["source_position"] == "byte 5826"
+
+
+def test_mangled_emails_never_get_a_different_reading_from_the_fast_path() -> None:
+    """Seeded mutations (inserted CRs, boundaries, quotes, encoded-words; cuts) of real emails."""
+    import random
+
+    from tests.python.gmail_helpers import split
+
+    sample = Path(__file__).parents[2] / "samples" / "gmail" / "support-inbox.mbox"
+    originals = [raw for _, _, raw in split(corpus_mbox()) + split(sample.read_bytes())]
+    tokens = [b"\r", b"\n", b"\r\n", b"--", b"=", b"?=", b"=?utf-8?B?", b";", b'"', b"\t", b" ", b"\xff", b"\x00",
+              b"boundary=", b"Content-Type: multipart/mixed; boundary=x\n", b"\n--x\n", b"\n--x--\n", b":"]
+    rng = random.Random(20210104)
+    mangled = []
+    for _ in range(1500):
+        data = bytearray(rng.choice(originals))
+        for _ in range(rng.randint(1, 4)):
+            position = rng.randrange(len(data) + 1)
+            choice = rng.random()
+            if choice < 0.4:
+                data[position:position] = rng.choice(tokens)
+            elif choice < 0.7:
+                del data[position : position + rng.randint(1, 20)]
+            else:
+                del data[position:]
+        mangled.append((0, None, bytes(data)))
+    assert compare_fast_and_full(mangled) > 300
+    from extract.gmail_mime import UnparseableMessage
+
+    for _, _, raw in mangled[:300]:
+        try:
+            parse_message(raw, frozenset())
+        except UnparseableMessage:  # the only way a message may fail: set aside with its reason
+            pass
