@@ -302,7 +302,7 @@ def transfer_encoding(raw: bytes | None) -> str | None:
 def normalize_text(text: str) -> str:
     """Line endings as LF and NUL characters removed."""
     if "\r" in text:
-        text = _LINE_BREAKS.sub("\n", text)
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
     return text.replace("\x00", "") if "\x00" in text else text
 
 
