@@ -26,8 +26,6 @@ GLADLY_COLUMNS = [
     ("Conversation Item Source", "source_name"),
     ("Tags", "tags"),
 ]
-ITEMS_ORDER = "occurred_at, conversation_item_id"
-ITEMS_FILE = "gladly_conversation_items_{:04d}.csv"
 
 REJECT_COLUMNS = [
     "conversation_item_id", "source_platform", "reject_reason", "reject_detail",
@@ -66,23 +64,26 @@ class _CsvFile:
         os.replace(self.partial, self.path)
 
 
-def export_items(conn: duckdb.DuckDBPyConnection, output_dir: Path, batch_size: int) -> list[dict[str, Any]]:
-    """Write gladly_conversation_items_NNNN.csv files; returns [{file, rows}] in order."""
-    output_dir.mkdir(parents=True, exist_ok=True)
-    for stale in output_dir.glob("gladly_conversation_items_*.csv"):
-        stale.unlink()
+def export_items(conn: duckdb.DuckDBPyConnection, directory: Path) -> list[dict[str, Any]]:
+    """Write this run's batch (main.gladly_export_batch) to its numbered files in ``directory``.
+
+    The batch table already says which file each row goes to (at most batch_size rows each);
+    returns [{file, rows}] in order.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
     columns = ", ".join(column for _, column in GLADLY_COLUMNS)
     header = [name for name, _ in GLADLY_COLUMNS]
-    query = f"select {columns} from main.gladly_conversation_items order by {ITEMS_ORDER}"
+    query = f"select {columns}, file_name from main.gladly_export_batch order by export_row_number"
     written: list[dict[str, Any]] = []
     current: _CsvFile | None = None
     for row in _rows(conn, query):
-        if current is None or current.rows >= batch_size:
+        file_name = row[-1]
+        if current is None or current.path.name != file_name:
             if current is not None:
                 current.close()
                 written.append({"file": current.path.name, "rows": current.rows})
-            current = _CsvFile(output_dir / ITEMS_FILE.format(len(written) + 1), header)
-        current.write(row)
+            current = _CsvFile(directory / file_name, header)
+        current.write(row[:-1])
     if current is not None:
         current.close()
         written.append({"file": current.path.name, "rows": current.rows})

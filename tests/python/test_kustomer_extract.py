@@ -10,7 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kustomer_helpers import (
+
+from bench.generate_kustomer import generate
+from extract import kustomer
+from extract.errors import AuthError, ExtractError
+from extract.http_client import HttpClient
+from extract.simulators.kustomer import Faults, KustomerSimulator
+from tests.python.kustomer_helpers import (
     KEY,
     PROJECT_DIR,
     cli_command,
@@ -19,12 +25,6 @@ from kustomer_helpers import (
     run_extract,
     write_config,
 )
-
-from bench.generate_kustomer import generate
-from extract import kustomer
-from extract.errors import AuthError, ExtractError
-from extract.http_client import HttpClient
-from extract.simulators.kustomer import Faults, KustomerSimulator
 
 
 @pytest.fixture(autouse=True)

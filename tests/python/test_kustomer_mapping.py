@@ -10,9 +10,9 @@ import csv
 from typing import Any
 
 import pytest
-from kustomer_helpers import run_cli, write_config, write_jsonl
 
 from extract.kustomer import address_text, customer_ref, customer_rows
+from tests.python.kustomer_helpers import run_cli, write_config, write_jsonl
 
 SUPPORT = "support@acme.example.com"
 
