@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,9 @@ REJECTS_ORDER = "source_platform, source_file, source_row, source_position, conv
 REJECTS_FILE = "gladly_import_rejects.csv"
 
 FETCH_ROWS = 10_000
+# Fault injection for the interruption tests: kill this process (SIGKILL, no clean-up) after
+# writing that many item rows. Never set in normal use.
+KILL_AFTER_ROWS_ENV = "GLADLY_IMPORT_TEST_KILL_AFTER_ROWS"
 
 
 def _rows(conn: duckdb.DuckDBPyConnection, query: str) -> Iterator[tuple[Any, ...]]:
@@ -76,7 +80,10 @@ def export_items(conn: duckdb.DuckDBPyConnection, directory: Path) -> list[dict[
     query = f"select {columns}, file_name from main.gladly_export_batch order by export_row_number"
     written: list[dict[str, Any]] = []
     current: _CsvFile | None = None
-    for row in _rows(conn, query):
+    kill_after = int(os.environ.get(KILL_AFTER_ROWS_ENV, "0"))
+    for number, row in enumerate(_rows(conn, query), start=1):
+        if kill_after and number > kill_after:
+            os.kill(os.getpid(), signal.SIGKILL)
         file_name = row[-1]
         if current is None or current.path.name != file_name:
             if current is not None:

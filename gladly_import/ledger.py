@@ -59,7 +59,9 @@ def ensure_tables(conn: duckdb.DuckDBPyConnection) -> None:
 
 
 def start_run(conn: duckdb.DuckDBPyConnection, run_id: str, mode: str, config_file: str) -> None:
+    """Record a new run; a run still marked running was killed before it could finish."""
     ensure_tables(conn)
+    conn.execute("update ledger.import_runs set status = 'abandoned' where status = 'running'")
     conn.execute(
         "insert into ledger.import_runs (run_id, started_at, mode, config_file, status) values (?, ?, ?, ?, 'running')",
         [run_id, utc_now(), mode, config_file],

@@ -21,6 +21,7 @@ from extract.raw import MANIFEST_SCHEMA, PlatformOutput, write_table
 from gladly_import.config import MODES, Config, ConfigError, load_config
 from gladly_import.export import export_items, export_rejects
 from gladly_import.ledger import ITEMS_FILE_PREFIX, finish_run, last_file_number, new_run_id, record_exports, start_run
+from gladly_import.metrics import StageMetrics
 from gladly_import.report import REPORT_FILE, write_report
 from gladly_import.summary import SUMMARY_FILE, build_summary, format_table, write_summary
 from gladly_import.warehouse import create_raw_views
@@ -32,7 +33,7 @@ def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def extract_all(config: Config) -> list[dict]:
+def extract_all(config: Config, metrics: StageMetrics | None = None) -> list[dict]:
     """Run each configured extractor; unconfigured platforms get empty raw tables."""
     raw_dir = config.raw_dir
     manifest = []
@@ -51,12 +52,15 @@ def extract_all(config: Config) -> list[dict]:
             platform=platform, options=source.options, base_dir=config.base_dir, files=source.files,
             state_dir=config.work_dir / "state" / platform, progress=Progress(platform),
         )
-        try:
-            module.extract(ctx, out)
-        except BaseException:
-            out.abort()
-            raise
-        out.close()
+        input_bytes = sum(f.stat().st_size for f in source.files)
+        with (metrics or StageMetrics.disabled()).stage(f"extract {platform}", input_mb=round(input_bytes / 2**20, 1)) as stage:
+            try:
+                module.extract(ctx, out)
+            except BaseException:
+                out.abort()
+                raise
+            out.close()
+            stage["items"] = out.records_extracted + out.records_rejected
         row = out.manifest_row(is_configured=True)
         manifest.append(row)
         rejected = ", ".join(f"{n:,} {r}" for r, n in sorted(out.reject_reasons.items()))
@@ -143,7 +147,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(config: Config, mode: str, run_id: str, with_unit_tests: bool, started: float) -> str:
-    extract_all(config)
+    metrics = StageMetrics()
+    try:
+        return _stages(config, mode, run_id, with_unit_tests, started, metrics)
+    finally:
+        metrics.write(config.work_dir / "run_metrics.json")
+
+
+def _stages(config: Config, mode: str, run_id: str, with_unit_tests: bool, started: float,
+            metrics: StageMetrics) -> str:
+    manifest = extract_all(config, metrics)
+    records = sum(row["records_seen"] for row in manifest)
 
     say("transform: dbt build")
     create_raw_views(config.database_path, config.raw_dir)
@@ -154,15 +168,18 @@ def _run(config: Config, mode: str, run_id: str, with_unit_tests: bool, started:
     build = ["build", "--vars", json.dumps(dbt_vars)]
     if not with_unit_tests:
         build += ["--quiet", "--exclude-resource-type", "unit_test"]
-    if not run_dbt(config, build):
+    with metrics.stage("dbt build", items=records):
+        built = run_dbt(config, build)
+    if not built:
         say("import failed: dbt build reported errors or failing tests (see above)")
         return "failed"
 
     say(f"export: Gladly CSV ({mode})")
     staging = config.output_dir / f".partial-{run_id}"
-    with duckdb.connect(str(config.database_path)) as conn:
+    with duckdb.connect(str(config.database_path)) as conn, metrics.stage("export") as export_stage:
         conn.execute("set TimeZone = 'UTC'")
         files = export_items(conn, staging)
+        export_stage["items"] = sum(f["rows"] for f in files)
         rejects = export_rejects(conn, staging)
         summary = build_summary(conn, files, rejects, mode)
         write_summary(summary, staging)
