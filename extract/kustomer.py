@@ -52,8 +52,7 @@ CONFIG_KEYS = {
     "reuse_completed": False,       # re-use a completed extraction instead of extracting afresh
     "checkpoint_every_pages": False,
 }
-PATH_KEYS = ("simulator_data",)
-FILE_SUFFIXES = (".jsonl",)
+PATH_KEYS: tuple[str, ...] = ()  # an API: no export files (simulator_data is resolved here)
 
 PAGE_SIZE = 100
 DEFAULT_KEY_ENV = "KUSTOMER_API_KEY"
@@ -443,7 +442,7 @@ def _api(ctx: SourceContext, settings: Settings) -> Iterator[tuple[HttpClient, s
     if settings.simulate:
         from extract.simulators.kustomer import KustomerSimulator
 
-        data_dir = ctx.files[0].parent if ctx.files else SAMPLE_DATA
+        data_dir = _simulator_data(ctx)
         demo_key = "demo-" + secrets.token_urlsafe(16)
         with KustomerSimulator(data_dir, api_key=demo_key) as simulator:
             ctx.report(f"simulate: true: using the local Kustomer API simulator at {simulator.base_url}"
@@ -455,6 +454,21 @@ def _api(ctx: SourceContext, settings: Settings) -> Iterator[tuple[HttpClient, s
     assert settings.base_url is not None
     with _client(settings.base_url, _api_key(settings), settings) as client:
         yield client, settings.base_url
+
+
+def _simulator_data(ctx: SourceContext) -> Path:
+    """The folder the simulator serves: ``simulator_data`` (relative to the config) or the bundled sample."""
+    value = ctx.options.get("simulator_data")
+    if value is None:
+        return SAMPLE_DATA
+    if not isinstance(value, str) or not value.strip():
+        raise ExtractError("sources.kustomer.simulator_data: must be a folder path")
+    folder = Path(value).expanduser()
+    folder = (folder if folder.is_absolute() else ctx.base_dir / folder).resolve()
+    missing = [name for name in ("messages.jsonl", "customers.jsonl") if not (folder / name).is_file()]
+    if missing:
+        raise ExtractError(f"sources.kustomer.simulator_data: '{value}' has no {' or '.join(missing)}")
+    return folder
 
 
 def _client(base_url: str, key: str, settings: Settings) -> HttpClient:

@@ -289,3 +289,9 @@ def test_the_key_never_appears_in_output_logs_parquet_or_state(tmp_path: Path, d
     for path in written:
         data = path.read_bytes()
         assert KEY.encode() not in data, path
+
+
+def test_simulator_data_must_hold_messages_and_customers(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ExtractError, match="has no messages.jsonl or customers.jsonl"):
+        run_extract(tmp_path, {"simulate": True, "simulator_data": "empty"})
