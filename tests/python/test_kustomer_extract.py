@@ -295,3 +295,23 @@ def test_simulator_data_must_hold_messages_and_customers(tmp_path: Path) -> None
     (tmp_path / "empty").mkdir()
     with pytest.raises(ExtractError, match="has no messages.jsonl or customers.jsonl"):
         run_extract(tmp_path, {"simulate": True, "simulator_data": "empty"})
+
+
+def test_ctrl_c_stops_cleanly_and_the_next_run_resumes(tmp_path: Path, dataset: tuple, api_key: str) -> None:
+    folder, _ = dataset
+    with KustomerSimulator(folder, api_key=KEY, faults=Faults(delay=0.02)) as sim:
+        config = write_config(tmp_path, {"base_url": sim.base_url, "checkpoint_every_pages": 2})
+        process = subprocess.Popen(cli_command(config), cwd=PROJECT_DIR, env=cli_env(KEY), text=True,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        deadline = time.monotonic() + 60
+        while sim.by_kind["messages"] < 4 and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.01)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+        assert process.returncode == 130 and "interrupted" in stderr and "Traceback" not in stderr
+        sim.faults.delay = 0.0
+        result = run_extract(tmp_path / "work", {"base_url": sim.base_url, "checkpoint_every_pages": 2})
+    assert "resuming the interrupted extraction" in result.progress
+    ids = result.message_ids()
+    assert len(ids) == len(set(ids)) == 730
