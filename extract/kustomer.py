@@ -333,6 +333,9 @@ class Checkpoint:
         """Load or start the checkpoint; what happens, in words, for the progress line."""
         self.dir.mkdir(parents=True, exist_ok=True)
         saved = self._load()
+        if saved and not self._parts_readable(saved):
+            self._fresh()
+            return "the saved checkpoint's parts are missing or unreadable: extracting afresh"
         if saved and saved.get("identity") != self.identity:
             self._fresh()
             return "the saved checkpoint is for another account or simulator: extracting afresh"
@@ -389,6 +392,15 @@ class Checkpoint:
         for path in self.parts_dir.glob("*"):
             if path.name not in committed:
                 path.unlink()
+
+    def _parts_readable(self, saved: dict[str, Any]) -> bool:
+        try:
+            for seq in saved["parts"]:
+                for table in PART_TABLES:
+                    pq.read_metadata(self.part_path(table, int(seq)))
+        except (OSError, ValueError, TypeError, pa.ArrowException):
+            return False
+        return True
 
     def _load(self) -> dict[str, Any] | None:
         try:

@@ -315,3 +315,26 @@ def test_ctrl_c_stops_cleanly_and_the_next_run_resumes(tmp_path: Path, dataset: 
     assert "resuming the interrupted extraction" in result.progress
     ids = result.message_ids()
     assert len(ids) == len(set(ids)) == 730
+
+
+def test_a_checkpoint_whose_parts_are_gone_starts_afresh(tmp_path: Path, dataset: tuple, api_key: str,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    folder, _ = dataset
+    real_get_json = HttpClient.get_json
+    pages = {"n": 0}
+
+    def interrupted(self: HttpClient, path: str, params: Any = None) -> Any:
+        pages["n"] += path.startswith("/v1/messages")
+        if pages["n"] == 4:
+            raise KeyboardInterrupt
+        return real_get_json(self, path, params)
+
+    with KustomerSimulator(folder, api_key=api_key) as sim:
+        monkeypatch.setattr(HttpClient, "get_json", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            run_extract(tmp_path, options(sim, checkpoint_every_pages=1))
+        monkeypatch.setattr(HttpClient, "get_json", real_get_json)
+        next(iter((tmp_path / "state" / "kustomer" / "parts").glob("customers-*.parquet"))).write_bytes(b"junk")
+        result = run_extract(tmp_path, options(sim))
+    assert "missing or unreadable: extracting afresh" in result.progress
+    assert len(set(result.message_ids())) == len(result.message_ids()) == 730
