@@ -2,6 +2,6 @@
 
 from types import ModuleType
 
-from extract import csv_template, kustomer, zendesk
+from extract import csv_template, freshdesk, kustomer, zendesk
 
-PLATFORMS: dict[str, ModuleType] = {module.NAME: module for module in (zendesk, csv_template, kustomer)}
+PLATFORMS: dict[str, ModuleType] = {module.NAME: module for module in (zendesk, csv_template, freshdesk, kustomer)}
