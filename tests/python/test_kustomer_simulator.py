@@ -88,3 +88,22 @@ def test_injected_faults(data: Path) -> None:
         status, _, truncated = get(sim, "/v1/messages")
         assert status == 200 and isinstance(truncated, bytes)
         assert isinstance(get(sim, "/v1/messages")[2], dict)
+
+
+def test_bench_generator_is_deterministic_and_the_baseline_counts_requests(tmp_path: Path) -> None:
+    from bench.bench_kustomer import baseline
+    from bench.generate_kustomer import generate
+
+    first = generate(tmp_path / "a", 300, seed=5)
+    generate(tmp_path / "b", 300, seed=5)
+    other = generate(tmp_path / "c", 300, seed=6)
+    for name in ("messages.jsonl", "customers.jsonl"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    assert (tmp_path / "a" / "messages.jsonl").read_bytes() != (tmp_path / "c" / "messages.jsonl").read_bytes()
+    assert other["messages"] == 300
+    counts = baseline({**first, "dir": str(tmp_path / "a")})
+    assert counts["requests"] == 3 + first["customers_referenced"]
+    lines = (tmp_path / "a" / "messages.jsonl").read_text(encoding="utf-8").splitlines()
+    with_customer = sum(1 for line in lines if "customer" in json.loads(line)["relationships"])
+    assert with_customer < 300  # a few messages have no customer at all
+    assert counts["naive_requests"] == 3 + with_customer
