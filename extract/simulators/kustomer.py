@@ -45,6 +45,7 @@ class Faults:
     """Faults to inject; request numbers count every request the simulator receives, from 1."""
 
     status_on_request: dict[int, int] = field(default_factory=dict)  # n -> status (429: bare, no headers)
+    throttle_requests: set[int] = field(default_factory=set)         # n -> 429 with the rate-limit headers
     drop_requests: set[int] = field(default_factory=set)             # n -> connection closed, no answer
     slow_requests: dict[int, float] = field(default_factory=dict)    # n -> seconds before answering
     malformed_pages: dict[int, int] = field(default_factory=dict)    # page -> times answered truncated
@@ -205,6 +206,10 @@ class KustomerSimulator:
         if injected == 429:
             return 429, b"", {}
         headers = self._rate_headers()
+        if number in self.faults.throttle_requests:
+            headers = {"x-ratelimit-limit": str(self.rate_limit or 1000), "x-ratelimit-remaining": "0",
+                       "x-ratelimit-reset": str(math.ceil(time.time() + 1))}
+            return 429, _error(429, "rate_limited", "Too Many Requests"), headers
         if headers.get("x-ratelimit-remaining") == "-1":
             headers["x-ratelimit-remaining"] = "0"
             return 429, _error(429, "rate_limited", "Too Many Requests"), headers

@@ -78,7 +78,8 @@ def test_rate_limit_answers_429_with_the_real_headers(data: Path) -> None:
 
 
 def test_injected_faults(data: Path) -> None:
-    faults = Faults(status_on_request={1: 500, 2: 429}, drop_requests={3}, malformed_pages={1: 1})
+    faults = Faults(status_on_request={1: 500, 2: 429}, drop_requests={3}, malformed_pages={1: 1},
+                    throttle_requests={6})
     with KustomerSimulator(data, api_key=KEY, faults=faults) as sim:
         assert get(sim, "/v1/messages")[0] == 500
         bare = get(sim, "/v1/messages")
@@ -88,6 +89,8 @@ def test_injected_faults(data: Path) -> None:
         status, _, truncated = get(sim, "/v1/messages")
         assert status == 200 and isinstance(truncated, bytes)
         assert isinstance(get(sim, "/v1/messages")[2], dict)
+        status, headers, _ = get(sim, "/v1/messages")
+        assert status == 429 and headers["x-ratelimit-remaining"] == "0" and "x-ratelimit-reset" in headers
 
 
 def test_bench_generator_is_deterministic_and_the_baseline_counts_requests(tmp_path: Path) -> None:
