@@ -503,6 +503,19 @@ def extract(ctx: SourceContext, out: PlatformOutput) -> None:
     c = checkpoint.data
     ctx.report(f"done: {c['pages']:,} pages, {c['messages']:,} messages, {c['customers']:,} customers;"
                f" {client.stats.requests:,} requests this run ({client.stats.retries:,} retries)", force=True)
+    shortfall = listing_shortfall(c)
+    if shortfall:
+        ctx.report(shortfall, force=True)
+
+
+def listing_shortfall(checkpoint: dict[str, Any]) -> str | None:
+    """A warning when the pages ended before the total the API announced (its listing cap, or a live account)."""
+    listed = checkpoint.get("listed_total") or 0
+    read = checkpoint["messages"] + checkpoint["rejected"]
+    if listed <= read:
+        return None
+    return (f"WARNING: Kustomer announced {listed:,} messages but its pages ended after {read:,}:"
+            f" {listed - read:,} were not listed (see docs/sources/kustomer.md, 'Caveats')")
 
 
 class Extraction:
@@ -514,6 +527,7 @@ class Extraction:
         self.checkpoint = checkpoint
         self.every_pages = every_pages
         self.counts = {k: checkpoint.data[k] for k in ("pages", "messages", "customers", "rejected")}
+        self.counts["listed_total"] = checkpoint.data.get("listed_total") or 0
         self.total_pages: int | None = checkpoint.data.get("total_pages")
         self.seen_customers = checkpoint.customer_ids()
         self.started = time.monotonic()
@@ -561,6 +575,8 @@ class Extraction:
             return self._skip_page(path, number, part, "the page has no data array", _text(body))
         if isinstance(meta.get("totalPages"), int):
             self.total_pages = meta["totalPages"]
+        if isinstance(meta.get("total"), int):
+            self.counts["listed_total"] = meta["total"]
         for index, message in enumerate(data, start=1):
             self._message(message, number, path, index, part)
         self.counts["pages"] += 1

@@ -339,3 +339,13 @@ def test_a_checkpoint_whose_parts_are_gone_starts_afresh(tmp_path: Path, dataset
         result = run_extract(tmp_path, options(sim))
     assert "missing or unreadable: extracting afresh" in result.progress
     assert len(set(result.message_ids())) == len(result.message_ids()) == 730
+
+
+def test_a_listing_that_ends_before_its_announced_total_is_reported(tmp_path: Path, dataset: tuple,
+                                                                    api_key: str) -> None:
+    folder, _ = dataset
+    with KustomerSimulator(folder, api_key=api_key, max_results=500) as sim:
+        result = run_extract(tmp_path, options(sim))
+    assert len(result.message_ids()) == 500
+    assert "WARNING: Kustomer announced 730 messages but its pages ended after 500: 230 were not listed" \
+        in result.progress
