@@ -349,3 +349,15 @@ def test_a_listing_that_ends_before_its_announced_total_is_reported(tmp_path: Pa
     assert len(result.message_ids()) == 500
     assert "WARNING: Kustomer announced 730 messages but its pages ended after 500: 230 were not listed" \
         in result.progress
+
+
+def test_ratelimit_headers_are_honoured_so_no_429_is_collected(tmp_path: Path, dataset: tuple, api_key: str) -> None:
+    folder, figures = dataset
+    with KustomerSimulator(folder, api_key=api_key, rate_limit=50, window_seconds=1.0) as sim:
+        started = time.monotonic()
+        result = run_extract(tmp_path, options(sim))
+        elapsed = time.monotonic() - started
+    assert len(result.message_ids()) == 730
+    assert sim.by_status[429] == 0  # waited for x-ratelimit-reset whenever x-ratelimit-remaining hit 0
+    assert sim.requests == figures["pages"] + figures["customers_referenced"]
+    assert elapsed >= sim.requests // 50 - 1  # at most 50 requests in any one-second window
