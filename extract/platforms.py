@@ -2,6 +2,8 @@
 
 from types import ModuleType
 
-from extract import csv_template, freshdesk, gmail, zendesk
+from extract import csv_template, freshdesk, gmail, kustomer, zendesk
 
-PLATFORMS: dict[str, ModuleType] = {module.NAME: module for module in (zendesk, csv_template, freshdesk, gmail)}
+PLATFORMS: dict[str, ModuleType] = {
+    module.NAME: module for module in (zendesk, csv_template, freshdesk, kustomer, gmail)
+}

@@ -15,6 +15,7 @@ from pathlib import Path
 import duckdb
 
 from extract.context import Progress, SourceContext
+from extract.errors import ExtractError
 from extract.platforms import PLATFORMS
 from extract.raw import MANIFEST_SCHEMA, PlatformOutput, write_table
 from gladly_import.config import MODES, Config, ConfigError, load_config
@@ -131,6 +132,9 @@ def main(argv: list[str] | None = None) -> int:
     status = "failed"
     try:
         status = _run(config, mode, run_id, args.with_unit_tests, started)
+    except ExtractError as error:
+        say(f"extract error: {error}")
+        return 1
     except KeyboardInterrupt:
         status = "interrupted"
         say(f"import {run_id} interrupted: nothing was recorded in the export ledger")
