@@ -2,6 +2,6 @@
 
 from types import ModuleType
 
-from extract import csv_template, zendesk
+from extract import csv_template, gorgias, zendesk
 
-PLATFORMS: dict[str, ModuleType] = {module.NAME: module for module in (zendesk, csv_template)}
+PLATFORMS: dict[str, ModuleType] = {module.NAME: module for module in (zendesk, csv_template, gorgias)}
