@@ -13,7 +13,8 @@ from in-memory data (the objects of ``tickets.jsonl`` and ``messages.jsonl``) on
   429 with ``Retry-after`` and ``X-Gorgias-Account-Api-Call-Limit``;
 - injectable faults by request number: ``"500"``, ``"429"``, ``"drop"`` (connection
   closed without an answer), ``"slow"`` (answer after ``slow_seconds``), ``"expire"``
-  (every cursor issued so far expires before the request is served).
+  (every cursor issued so far expires before the request is served), ``"hold"`` (the
+  answer waits until ``release()``: lets a test kill a client in the middle of a run).
 
 Run it by hand: ``python -m extract.simulators.gorgias samples/gorgias``.
 """
@@ -41,7 +42,7 @@ DEMO_API_KEY = "demo-api-key-for-the-local-simulator"  # not a secret: the simul
 MAX_LIMIT = 100
 DEFAULT_LIMIT = 30
 ORDER_FIELDS = ("created_datetime", "updated_datetime", "id")
-FAULT_KINDS = ("500", "429", "drop", "slow", "expire")
+FAULT_KINDS = ("500", "429", "drop", "slow", "expire", "hold")
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
@@ -73,8 +74,8 @@ def load_jsonl(path: Path) -> list[dict[str, Any]]:
         return [json.loads(line) for line in handle if line.strip()]
 
 
-def _sort_value(item: dict[str, Any], field_name: str) -> tuple[float, Any]:
-    value = item.get(field_name)
+def _sort_value(item: Any, field_name: str) -> tuple[float, Any]:
+    value = item.get(field_name) if isinstance(item, dict) else None
     if field_name == "id":
         return (float(value) if isinstance(value, (int, float)) else 0.0, str(value))
     try:
@@ -134,6 +135,7 @@ class GorgiasSimulator:
         self._cursors: dict[str, tuple[str, str, int, float]] = {}
         self._lock = threading.Lock()
         self._sorted: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        self._released = threading.Event()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -159,7 +161,12 @@ class GorgiasSimulator:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
 
+    def release(self) -> None:
+        """Let requests held by a ``"hold"`` fault be answered."""
+        self._released.set()
+
     def stop(self) -> None:
+        self.release()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -234,7 +241,7 @@ class GorgiasSimulator:
         items = self._ordered(listing, order_by)
         if listing.startswith("messages:"):
             ticket_id = listing.split(":", 1)[1]
-            items = [m for m in items if str(m.get("ticket_id")) == ticket_id]
+            items = [m for m in items if isinstance(m, dict) and str(m.get("ticket_id")) == ticket_id]
         offset = 0
         if params.get("cursor"):
             resolved = self._resolve_cursor(params["cursor"], listing, order_by)
@@ -277,6 +284,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if fault == "slow":
             time.sleep(sim.faults.slow_seconds)
+        if fault == "hold":
+            sim._released.wait(timeout=60)
         if fault == "expire":
             sim.expire_cursors()
         if not sim.is_authorized(self.headers.get("Authorization")):
