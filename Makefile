@@ -9,7 +9,7 @@ SCALE  ?=
 export PYTHONPATH := $(CURDIR)
 export DBT_PROFILES_DIR := $(CURDIR)
 
-.PHONY: import test bench lint clean help
+.PHONY: import test bench clean help
 
 help:
 	@echo "make import [CONFIG=path.yml] [MODE=full|delta]  run the import (bundled samples by default)"
@@ -17,15 +17,17 @@ help:
 	@echo "make bench [SCALE=1000000]                      benchmark on a generated corpus"
 	@echo "make clean                                      remove the virtual environment and build output"
 
-$(VENV)/.installed: requirements.txt requirements.lock
+$(VENV)/.installed: requirements.txt requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt -c requirements.lock
+	$(BIN)/python -c "import site, sys; open(site.getsitepackages()[0] + '/gladly-import-project.pth', 'w').write(sys.argv[1] + '\\n')" "$(CURDIR)"
 	touch $@
 
 import: $(VENV)/.installed
 	$(BIN)/python -m gladly_import --config "$(CONFIG)" $(if $(MODE),--mode $(MODE),)
 
 test: $(VENV)/.installed
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest tests/python
 
 bench: $(VENV)/.installed

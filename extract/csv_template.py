@@ -10,12 +10,14 @@ from __future__ import annotations
 import csv
 import io
 import sys
+import zlib
+from pathlib import Path
 
 import pyarrow as pa
 
 from extract.context import SourceContext
 from extract.files import open_binary
-from extract.raw import PlatformOutput, with_lineage
+from extract.raw import PlatformOutput, RawTableWriter, with_lineage
 
 NAME = "csv"
 CONFIG_KEYS = {"path": True, "source_name": False}
@@ -58,51 +60,60 @@ def extract(ctx: SourceContext, out: PlatformOutput) -> None:
     for path in ctx.files:
         source_file = ctx.name_of(path)
         out.files_read += 1
-        with open_binary(path) as binary:
-            text = io.TextIOWrapper(binary, encoding="utf-8-sig", errors="replace", newline="")
-            reader = csv.reader(text)
+        try:
+            _extract_file(path, source_file, default_source, ctx, out, items)
+        except (OSError, EOFError, zlib.error, UnicodeError) as error:
+            out.reject(reason="unreadable_file", source_file=source_file, position="file", row=None,
+                       detail=f"{type(error).__name__}: {error}")
+
+
+def _extract_file(path: Path, source_file: str, default_source: str, ctx: SourceContext,
+                  out: PlatformOutput, items: RawTableWriter) -> None:
+    with open_binary(path) as binary:
+        text = io.TextIOWrapper(binary, encoding="utf-8-sig", errors="replace", newline="")
+        reader = csv.reader(text)
+        try:
+            header = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as error:
+            out.reject(reason="malformed_csv_row", source_file=source_file, position="line 1", row=1,
+                       detail=f"unreadable header: {error}")
+            return
+        names = [_normalise(h) for h in header]
+        missing = [h for h in REQUIRED_HEADERS if h not in names]
+        header_problem = f"the header lacks {', '.join(missing)}" if missing else None
+        last_line = reader.line_num
+        while True:
+            start_line = last_line + 1
             try:
-                header = next(reader)
+                fields = next(reader)
             except StopIteration:
-                continue
+                break
             except csv.Error as error:
-                out.reject(reason="malformed_csv_row", source_file=source_file, position="line 1", row=1,
-                           detail=f"unreadable header: {error}")
-                continue
-            names = [_normalise(h) for h in header]
-            missing = [h for h in REQUIRED_HEADERS if h not in names]
-            header_problem = f"the header lacks {', '.join(missing)}" if missing else None
-            last_line = reader.line_num
-            while True:
-                start_line = last_line + 1
-                try:
-                    fields = next(reader)
-                except StopIteration:
-                    break
-                except csv.Error as error:
-                    last_line = reader.line_num
-                    out.reject(reason="malformed_csv_row", source_file=source_file,
-                               position=f"line {start_line}", row=start_line, detail=str(error))
-                    continue
                 last_line = reader.line_num
-                if not any(f.strip() for f in fields):
-                    continue
-                position = f"line {start_line}"
-                raw = ",".join(fields)
-                if header_problem:
-                    out.reject(reason="csv_header_invalid", source_file=source_file, position=position,
-                               row=start_line, detail=header_problem, raw=raw)
-                    continue
-                if len(fields) != len(names):
-                    out.reject(reason="malformed_csv_row", source_file=source_file, position=position,
-                               row=start_line, raw=raw,
-                               detail=f"{len(fields)} fields where the header has {len(names)}")
-                    continue
-                row = {column: None for column in COLUMNS.values()}
-                for name, value in zip(names, fields):
-                    column = COLUMNS.get(name)
-                    if column is not None:
-                        row[column] = value
-                items.write({**row, "default_source_name": default_source, "_source_file": source_file,
-                             "_source_row": start_line, "_source_position": position})
-                ctx.report(f"{source_file}: {items.rows:,} rows")
+                out.reject(reason="malformed_csv_row", source_file=source_file,
+                           position=f"line {start_line}", row=start_line, detail=str(error))
+                continue
+            last_line = reader.line_num
+            if not any(f.strip() for f in fields):
+                continue
+            position = f"line {start_line}"
+            raw = ",".join(fields)
+            if header_problem:
+                out.reject(reason="csv_header_invalid", source_file=source_file, position=position,
+                           row=start_line, detail=header_problem, raw=raw)
+                continue
+            if len(fields) != len(names):
+                out.reject(reason="malformed_csv_row", source_file=source_file, position=position,
+                           row=start_line, raw=raw,
+                           detail=f"{len(fields)} fields where the header has {len(names)}")
+                continue
+            row = {column: None for column in COLUMNS.values()}
+            for name, value in zip(names, fields, strict=True):
+                column = COLUMNS.get(name)
+                if column is not None:
+                    row[column] = value
+            items.write({**row, "default_source_name": default_source, "_source_file": source_file,
+                         "_source_row": start_line, "_source_position": position})
+            ctx.report(f"{source_file}: {items.rows:,} rows")

@@ -8,6 +8,7 @@ the file and line they came from.
 from __future__ import annotations
 
 import json
+import zlib
 from typing import Any
 
 import pyarrow as pa
@@ -86,20 +87,29 @@ def extract(ctx: SourceContext, out: PlatformOutput) -> None:
     for path in ctx.files:
         source_file = ctx.name_of(path)
         out.files_read += 1
-        for line_number, line in iter_lines(path):
-            if not line.strip():
-                continue
-            position = f"line {line_number}"
-            try:
-                obj = _decode(line)
-            except ValueError as error:
-                out.reject(reason="malformed_json", source_file=source_file, position=position,
-                           row=line_number, detail=str(error), raw=line)
-                continue
-            tickets = obj["tickets"] if isinstance(obj, dict) and isinstance(obj.get("tickets"), list) else [obj]
-            for ticket in tickets:
-                _extract_ticket(ticket, line, source_file, line_number, out, comments)
-            ctx.report(f"{source_file}: line {line_number:,}, {comments.rows:,} comments")
+        line_number = 0
+        try:
+            for line_number, line in iter_lines(path):
+                _extract_line(line, source_file, line_number, out, comments)
+                ctx.report(f"{source_file}: line {line_number:,}, {comments.rows:,} comments")
+        except (OSError, EOFError, zlib.error) as error:
+            # A truncated or corrupt gzip: what was read before the damage is kept.
+            out.reject(reason="unreadable_file", source_file=source_file, position=f"after line {line_number}",
+                       row=line_number, detail=f"{type(error).__name__}: {error}")
+
+
+def _extract_line(line: bytes, source_file: str, line_number: int, out: PlatformOutput, comments: Any) -> None:
+    if not line.strip():
+        return
+    try:
+        obj = _decode(line)
+    except ValueError as error:
+        out.reject(reason="malformed_json", source_file=source_file, position=f"line {line_number}",
+                   row=line_number, detail=str(error), raw=line)
+        return
+    tickets = obj["tickets"] if isinstance(obj, dict) and isinstance(obj.get("tickets"), list) else [obj]
+    for ticket in tickets:
+        _extract_ticket(ticket, line, source_file, line_number, out, comments)
 
 
 def _extract_ticket(ticket: Any, line: bytes, source_file: str, line_number: int,

@@ -76,7 +76,7 @@ def format_table(summary: dict[str, Any]) -> str:
     widths = [max(len(str(row[i])) for row in [headers, *body]) for i in range(len(headers))]
 
     def line(cells: list[str]) -> str:
-        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True)))
 
     out = [line(headers), line(["-" * w for w in widths])]
     out += [line(row) for row in body]

@@ -1,0 +1,110 @@
+"""Shared pytest fixtures: build configs and run the whole import in a subprocess."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+SAMPLES_DIR = PROJECT_DIR / "samples"
+
+
+@dataclass
+class ImportResult:
+    returncode: int
+    stdout: str
+    stderr: str
+    output_dir: Path
+    work_dir: Path
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        return json.loads((self.output_dir / "import_summary.json").read_text(encoding="utf-8"))
+
+    def item_files(self) -> list[Path]:
+        return sorted(self.output_dir.glob("gladly_conversation_items_*.csv"))
+
+    def items(self) -> list[dict[str, str]]:
+        rows: list[dict[str, str]] = []
+        for path in self.item_files():
+            with open(path, encoding="utf-8", newline="") as handle:
+                rows.extend(csv.DictReader(handle))
+        return rows
+
+    def rejects(self) -> list[dict[str, str]]:
+        with open(self.output_dir / "gladly_import_rejects.csv", encoding="utf-8", newline="") as handle:
+            return list(csv.DictReader(handle))
+
+
+def write_config(directory: Path, sources: dict[str, Any], **top: Any) -> Path:
+    config = {"output_dir": "output", "work_dir": "work", **top, "sources": sources}
+    path = directory / "config.yml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def run_import(config_path: Path, *args: str, env: dict[str, str] | None = None,
+               timeout: int = 600) -> ImportResult:
+    config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    base = config_path.parent
+    completed = subprocess.run(
+        [sys.executable, "-m", "gladly_import", "--config", str(config_path), *args],
+        cwd=PROJECT_DIR, capture_output=True, text=True, timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+    return ImportResult(
+        returncode=completed.returncode,
+        stdout=completed.stdout,
+        stderr=completed.stderr,
+        output_dir=(base / config.get("output_dir", "output")).resolve(),
+        work_dir=(base / config.get("work_dir", "work")).resolve(),
+    )
+
+
+@pytest.fixture
+def import_runner():
+    return run_import
+
+
+@pytest.fixture
+def config_writer():
+    return write_config
+
+
+@dataclass
+class Extracted:
+    tables: dict[str, list[dict[str, Any]]]
+    rejects: list[dict[str, Any]]
+    manifest: dict[str, Any]
+
+
+def run_extractor(module: Any, files: list[Path], tmp_path: Path, options: dict[str, Any] | None = None) -> Extracted:
+    """Run one platform's extractor on files, as the runner does, and read back what it wrote."""
+    import pyarrow.parquet as pq
+
+    from extract.context import SourceContext
+    from extract.raw import PlatformOutput
+
+    raw_dir = tmp_path / "raw"
+    out = PlatformOutput(raw_dir, module.NAME, module.TABLES, module.RECORD_TABLES)
+    ctx = SourceContext(platform=module.NAME, options=options or {}, base_dir=tmp_path, files=files,
+                        state_dir=tmp_path / "state" / module.NAME)
+    module.extract(ctx, out)
+    out.close()
+    tables = {name: pq.read_table(raw_dir / module.NAME / f"{name}.parquet").to_pylist() for name in module.TABLES}
+    rejects = pq.read_table(out.rejects_path).to_pylist()
+    return Extracted(tables=tables, rejects=rejects, manifest=out.manifest_row(is_configured=True))
+
+
+@pytest.fixture
+def extractor():
+    return run_extractor
