@@ -16,11 +16,11 @@ from __future__ import annotations
 import json
 import random
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-START = datetime(2024, 1, 3, 8, 0, 0, 0, tzinfo=timezone.utc)
+START = datetime(2024, 1, 3, 8, 0, 0, 0, tzinfo=UTC)
 FIRST_TICKET_ID = 18_301_000
 FIRST_MESSAGE_ID = 402_117_000
 FIRST_CUSTOMER_ID = 77_410_000

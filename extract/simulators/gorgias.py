@@ -31,7 +31,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -43,7 +43,7 @@ MAX_LIMIT = 100
 DEFAULT_LIMIT = 30
 ORDER_FIELDS = ("created_datetime", "updated_datetime", "id")
 FAULT_KINDS = ("500", "429", "drop", "slow", "expire", "hold")
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass
@@ -83,7 +83,7 @@ def _sort_value(item: Any, field_name: str) -> tuple[float, Any]:
     except ValueError:
         return (0.0, "")
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
+        parsed = parsed.replace(tzinfo=UTC)
     return ((parsed - EPOCH).total_seconds(), "")
 
 

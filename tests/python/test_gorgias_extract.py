@@ -12,16 +12,15 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from gorgias_helpers import API_KEY, EMAIL, FAST_CLIENT, PROJECT_DIR, account, extract_once, files_containing
 
 from extract import gorgias
 from extract.errors import AuthError, ExtractError
 from extract.simulators.gorgias import Faults, GorgiasSimulator
+from tests.python.gorgias_helpers import API_KEY, EMAIL, FAST_CLIENT, PROJECT_DIR, account, extract_once, files_containing
 
 N_MESSAGES = 1_050
 
