@@ -20,6 +20,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import secrets
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -35,7 +37,15 @@ from extract.http_client import BasicAuth, HttpClient, HttpStatusError
 from extract.raw import PlatformOutput, with_lineage
 
 NAME = "gorgias"
-CONFIG_KEYS = {"base_url": False, "email_env": False, "api_key_env": False, "simulate": False}
+CONFIG_KEYS = {
+    "base_url": False,        # required unless simulate: true
+    "email_env": False,       # default GORGIAS_EMAIL
+    "api_key_env": False,     # default GORGIAS_API_KEY
+    "simulate": False,        # run against the local simulator instead of a real account
+    "simulator_data": False,  # folder of tickets.jsonl + messages.jsonl for simulate
+}
+PATH_KEYS = ("simulator_data",)
+FILE_SUFFIXES = (".jsonl",)
 DEFAULT_EMAIL_ENV = "GORGIAS_EMAIL"
 DEFAULT_API_KEY_ENV = "GORGIAS_API_KEY"
 SAMPLE_DIR = Path(__file__).resolve().parent.parent / "samples" / "gorgias"
@@ -98,6 +108,7 @@ class Account:
     email: str
     api_key: str
     state_key: str  # what the checkpoint belongs to: never a secret
+    credential_hint: str
 
     def __repr__(self) -> str:
         return f"Account(base_url={self.base_url!r}, email=***, api_key=***)"
@@ -105,16 +116,16 @@ class Account:
 
 def _env_name(options: dict[str, Any], key: str, default: str) -> str:
     value = options.get(key, default)
-    if not isinstance(value, str) or not value.strip():
-        raise ExtractError(f"sources.gorgias.{key}: must name an environment variable, e.g. {default}")
-    return value.strip()
+    if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+        raise ExtractError(f"sources.gorgias.{key}: must be the NAME of an environment variable, e.g. {default}"
+                           " (the secret itself never goes in the config)")
+    return value
 
 
 def _account_from_config(options: dict[str, Any]) -> Account:
     base_url = options.get("base_url")
     if not isinstance(base_url, str) or not base_url.strip():
-        raise ExtractError("sources.gorgias.base_url: set it to your account's URL, "
-                           "e.g. https://your-shop.gorgias.com (or set simulate: true)")
+        raise ExtractError("sources.gorgias.base_url: required (https://<domain>.gorgias.com), unless simulate: true")
     credentials = []
     for key, default, what in (("email_env", DEFAULT_EMAIL_ENV, "the email of the account's API user"),
                                ("api_key_env", DEFAULT_API_KEY_ENV, "its REST API key")):
@@ -122,29 +133,34 @@ def _account_from_config(options: dict[str, Any]) -> Account:
         value = os.environ.get(env, "").strip()
         if not value:
             raise ExtractError(f"Gorgias: the environment variable {env} is not set: set it to {what} "
-                               f"(Settings > REST API in Gorgias) and run again")
+                               "(Gorgias: Settings > REST API) and run again")
         credentials.append(value)
     base_url = base_url.strip().rstrip("/")
-    return Account(base_url=base_url, email=credentials[0], api_key=credentials[1], state_key=base_url)
+    hint = (f"the account email and API key in {_env_name(options, 'email_env', DEFAULT_EMAIL_ENV)} and "
+            f"{_env_name(options, 'api_key_env', DEFAULT_API_KEY_ENV)}")
+    return Account(base_url=base_url, email=credentials[0], api_key=credentials[1], state_key=base_url,
+                   credential_hint=hint)
 
 
 @contextmanager
 def _account(ctx: SourceContext) -> Iterator[Account]:
-    """The configured account, or the bundled sample served by the local simulator."""
+    """The configured account, or the local simulator serving the sample (or given) data."""
     simulate = ctx.options.get("simulate", False)
     if not isinstance(simulate, bool):
         raise ExtractError(f"sources.gorgias.simulate: must be true or false, got {simulate!r}")
     if not simulate:
         yield _account_from_config(ctx.options)
         return
-    from extract.simulators.gorgias import DEMO_API_KEY, DEMO_EMAIL, GorgiasSimulator
+    from extract.simulators.gorgias import DEMO_EMAIL, GorgiasSimulator
 
-    simulator = GorgiasSimulator.from_dir(SAMPLE_DIR)
-    with simulator:
-        ctx.report(f"simulate: true: using the local Gorgias simulator at {simulator.base_url} with the "
-                   "bundled sample account (samples/gorgias/) and demo credentials", force=True)
-        yield Account(base_url=simulator.base_url, email=DEMO_EMAIL, api_key=DEMO_API_KEY,
-                      state_key=f"simulator:{SAMPLE_DIR}")
+    data_dir = ctx.files[0].parent if ctx.files else SAMPLE_DIR
+    demo_key = "demo-" + secrets.token_urlsafe(16)
+    with GorgiasSimulator.from_dir(data_dir, email=DEMO_EMAIL, api_key=demo_key) as simulator:
+        ctx.report(f"simulate: true: using the local Gorgias API simulator at {simulator.base_url} with the "
+                   f"data in {ctx.name_of(data_dir)} and demo credentials; no real Gorgias account is contacted",
+                   force=True)
+        yield Account(base_url=simulator.base_url, email=DEMO_EMAIL, api_key=demo_key,
+                      state_key=f"simulator:{data_dir}", credential_hint="the simulator's demo credentials")
 
 
 # -- resumable state: spools of fetched items and a checkpoint -------------------------------
@@ -416,7 +432,7 @@ def extract(ctx: SourceContext, out: PlatformOutput) -> None:
         state = State(ctx.state_dir, account.state_key)
         client = HttpClient(
             account.base_url, BasicAuth(account.email, account.api_key), service="Gorgias",
-            credential_hint="the account email and API key (Basic auth)", **CLIENT_OPTIONS,
+            credential_hint=account.credential_hint, **CLIENT_OPTIONS,
         )
         with client:
             for listing in LISTINGS:

@@ -2,6 +2,6 @@
 
 from types import ModuleType
 
-from extract import csv_template, gorgias, zendesk
+from extract import csv_template, gorgias, kustomer, zendesk
 
-PLATFORMS: dict[str, ModuleType] = {module.NAME: module for module in (zendesk, csv_template, gorgias)}
+PLATFORMS: dict[str, ModuleType] = {module.NAME: module for module in (zendesk, csv_template, kustomer, gorgias)}

@@ -13,6 +13,7 @@ from pathlib import Path
 import duckdb
 
 from extract.context import Progress, SourceContext
+from extract.errors import ExtractError
 from extract.platforms import PLATFORMS
 from extract.raw import MANIFEST_SCHEMA, PlatformOutput, write_table
 from gladly_import.config import Config, ConfigError, load_config
@@ -91,7 +92,14 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.monotonic()
     say(f"import: config {config.path}")
-    extract_all(config)
+    try:
+        extract_all(config)
+    except ExtractError as error:
+        say(f"extract error: {error}")
+        return 1
+    except KeyboardInterrupt:
+        say("import interrupted: run it again to continue (API sources resume from their checkpoint)")
+        return 130
 
     say("transform: dbt build")
     create_raw_views(config.database_path, config.raw_dir)

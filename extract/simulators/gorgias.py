@@ -38,7 +38,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 DEMO_EMAIL = "demo@example.com"
-DEMO_API_KEY = "demo-api-key-for-the-local-simulator"  # not a secret: the simulator's own
+DEMO_API_KEY = "demo-api-key"  # the simulator's default when run by hand; not a real account's
 MAX_LIMIT = 100
 DEFAULT_LIMIT = 30
 ORDER_FIELDS = ("created_datetime", "updated_datetime", "id")
@@ -347,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     simulator = GorgiasSimulator.from_dir(folder)
     url = simulator.start()
     print(f"Gorgias simulator on {url} ({len(simulator.tickets)} tickets, {len(simulator.messages)} messages); "
-          f"Basic auth {DEMO_EMAIL}:<the demo key in extract/simulators/gorgias.py>. Ctrl-C to stop.")
+          f"Basic auth {DEMO_EMAIL}:{DEMO_API_KEY}. Ctrl-C to stop.")
     try:
         while True:
             time.sleep(3600)

@@ -296,7 +296,7 @@ def test_simulate_true_uses_the_local_simulator_with_the_sample_account(tmp_path
     result = extract_once("https://your-shop.gorgias.com", tmp_path, {"simulate": True})
     sample = (PROJECT_DIR / "samples" / "gorgias" / "messages.jsonl").read_text(encoding="utf-8")
     assert len(result.messages) == sum(1 for line in sample.splitlines() if line.strip())
-    assert "using the local Gorgias simulator at http://127.0.0.1:" in result.log
+    assert "using the local Gorgias API simulator at http://127.0.0.1:" in result.log
 
 
 def test_simulate_must_be_a_boolean(tmp_path: Path) -> None:

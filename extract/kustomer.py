@@ -1,0 +1,619 @@
+"""Kustomer REST API: every message (``/v1/messages``, 100 a page) and, once each, its customer.
+
+The run checkpoints under ``ctx.state_dir`` (``work/state/kustomer/``): every few pages the
+rows fetched so far are committed as Parquet parts and ``checkpoint.json`` records the next
+page to fetch. A crash, a kill or Ctrl-C loses at most the uncommitted pages; the next run
+resumes from the checkpoint, so each message lands exactly once. When the extraction is
+complete, the parts are copied into the raw tables. A new run after a completed one extracts
+afresh (the account may have changed), unless ``reuse_completed: true``.
+
+Shape knowledge only: addresses in ``meta.from``/``meta.to`` flattened to text (an array of
+``{email}`` becomes the emails joined with ", "), a customer's emails and phones as positioned
+rows. Which field becomes the title or body, and the fallbacks, live in
+``models/staging/kustomer/``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import json
+import os
+import re
+import secrets
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, quote, urlsplit
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from extract.context import SourceContext
+from extract.errors import ExtractError
+from extract.http_client import (
+    BearerAuth,
+    HttpClient,
+    HttpStatusError,
+    MalformedResponseError,
+)
+from extract.raw import PlatformOutput, RawTableWriter, with_lineage
+
+NAME = "kustomer"
+CONFIG_KEYS = {
+    "base_url": False,              # required unless simulate: true
+    "api_key_env": False,           # default KUSTOMER_API_KEY
+    "requests_per_minute": False,   # this import's share of the org-wide budget
+    "simulate": False,              # run against the bundled local simulator
+    "simulator_data": False,        # folder of messages.jsonl + customers.jsonl for simulate
+    "reuse_completed": False,       # re-use a completed extraction instead of extracting afresh
+    "checkpoint_every_pages": False,
+}
+PATH_KEYS = ("simulator_data",)
+FILE_SUFFIXES = (".jsonl",)
+
+PAGE_SIZE = 100
+DEFAULT_KEY_ENV = "KUSTOMER_API_KEY"
+DEFAULT_CHECKPOINT_PAGES = 20
+CHECKPOINT_SECONDS = 30.0
+SAMPLE_DATA = Path(__file__).resolve().parent.parent / "samples" / "kustomer"
+CLIENT_OPTIONS: dict[str, Any] = {"timeout": 60.0, "max_retries": 8, "backoff_base": 1.0, "backoff_max": 60.0}
+
+TABLES = {
+    "messages": with_lineage(
+        pa.field("message_id", pa.string()),
+        pa.field("customer_id", pa.string()),
+        pa.field("conversation_id", pa.string()),
+        pa.field("channel", pa.string()),
+        pa.field("app", pa.string()),
+        pa.field("direction", pa.string()),
+        pa.field("preview", pa.string()),
+        pa.field("subject", pa.string()),
+        pa.field("meta_subject", pa.string()),
+        pa.field("meta_from", pa.string()),
+        pa.field("meta_to", pa.string()),
+        pa.field("created_at", pa.string()),
+        pa.field("sent_at", pa.string()),
+        pa.field("updated_at", pa.string()),
+        pa.field("page", pa.int64()),
+    ),
+    "customers": with_lineage(
+        pa.field("customer_id", pa.string()),
+        pa.field("fetch_status", pa.string()),
+        pa.field("name", pa.string()),
+        pa.field("display_name", pa.string()),
+        pa.field("first_name", pa.string()),
+        pa.field("last_name", pa.string()),
+        pa.field("is_deleted", pa.bool_()),
+    ),
+    "customer_emails": with_lineage(
+        pa.field("customer_id", pa.string()),
+        pa.field("position", pa.int32()),
+        pa.field("email", pa.string()),
+        pa.field("email_type", pa.string()),
+    ),
+    "customer_phones": with_lineage(
+        pa.field("customer_id", pa.string()),
+        pa.field("position", pa.int32()),
+        pa.field("phone", pa.string()),
+        pa.field("phone_type", pa.string()),
+    ),
+}
+RECORD_TABLES = ("messages",)
+
+# Rejects are kept in the checkpointed parts too, so a resumed run still accounts for them.
+REJECT_PART_SCHEMA = pa.schema([
+    pa.field("reason", pa.string()), pa.field("detail", pa.string()), pa.field("record_id", pa.string()),
+    pa.field("raw", pa.string()), pa.field("source_file", pa.string()), pa.field("position", pa.string()),
+    pa.field("row", pa.int64()),
+])
+PART_TABLES = {**TABLES, "rejects": REJECT_PART_SCHEMA}
+
+PERMISSIONS = (("/v1/customers", "org.permission.customer.read"), ("/v1/messages", "org.permission.message.read"))
+
+
+# -- settings -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Settings:
+    base_url: str | None
+    api_key_env: str
+    requests_per_minute: float | None
+    simulate: bool
+    reuse_completed: bool
+    checkpoint_every_pages: int
+
+    @classmethod
+    def from_options(cls, options: dict[str, Any]) -> Settings:
+        simulate = _flag(options, "simulate")
+        base_url = options.get("base_url")
+        if not simulate:
+            if not isinstance(base_url, str) or not base_url.strip():
+                raise ExtractError("sources.kustomer.base_url: required (https://<org>.api.kustomerapp.com),"
+                                   " unless simulate: true")
+            _check_base_url(base_url.strip())
+        key_env = options.get("api_key_env", DEFAULT_KEY_ENV)
+        if not isinstance(key_env, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key_env):
+            raise ExtractError("sources.kustomer.api_key_env: must be the NAME of an environment variable"
+                               " (the key itself never goes in the config)")
+        rpm = options.get("requests_per_minute")
+        if rpm is not None and (isinstance(rpm, bool) or not isinstance(rpm, (int, float)) or rpm <= 0):
+            raise ExtractError(f"sources.kustomer.requests_per_minute: must be a number above 0, got {rpm!r}")
+        every = options.get("checkpoint_every_pages", DEFAULT_CHECKPOINT_PAGES)
+        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+            raise ExtractError(f"sources.kustomer.checkpoint_every_pages: must be a whole number above 0,"
+                               f" got {every!r}")
+        return cls(base_url=base_url.strip().rstrip("/") if isinstance(base_url, str) else None,
+                   api_key_env=key_env, requests_per_minute=rpm, simulate=simulate,
+                   reuse_completed=_flag(options, "reuse_completed"), checkpoint_every_pages=every)
+
+
+def _flag(options: dict[str, Any], key: str) -> bool:
+    value = options.get(key, False)
+    if not isinstance(value, bool):
+        raise ExtractError(f"sources.kustomer.{key}: must be true or false, got {value!r}")
+    return value
+
+
+def _check_base_url(base_url: str) -> None:
+    """https only, except to this machine: the key must never cross a network in clear text."""
+    parts = urlsplit(base_url)
+    host = parts.hostname or ""
+    if parts.scheme == "https" and host:
+        return
+    local = host == "localhost"
+    with contextlib.suppress(ValueError):
+        local = local or ipaddress.ip_address(host).is_loopback
+    if parts.scheme == "http" and local:
+        return
+    raise ExtractError(f"sources.kustomer.base_url: must be an https:// URL such as"
+                       f" https://<org>.api.kustomerapp.com, got '{base_url}'")
+
+
+def _api_key(settings: Settings) -> str:
+    key = os.environ.get(settings.api_key_env, "").strip()
+    if not key:
+        raise ExtractError(f"sources.kustomer: the environment variable {settings.api_key_env} is not set;"
+                           " put the Kustomer API key there (never in the config file)")
+    return key
+
+
+def _permission_for(path: str) -> str | None:
+    return next((permission for prefix, permission in PERMISSIONS if path.startswith(prefix)), None)
+
+
+# -- shape knowledge ----------------------------------------------------------------------------
+
+
+def _text(value: Any) -> str | None:
+    """A scalar as text; None stays None, nested values become JSON."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def address_text(value: Any) -> str | None:
+    """``meta.from``/``meta.to`` as text: a string as is; ``[{email}, ...]`` as the emails joined with ", ".
+
+    Entries may also be plain strings or carry ``address``/``phone`` instead of ``email``; entries
+    without any are skipped. Nothing left (an empty array, a blank string) is None: absent.
+    """
+    if isinstance(value, dict):
+        value = [value]
+    if isinstance(value, list):
+        found = []
+        for entry in value:
+            if isinstance(entry, dict):
+                entry = next((entry[k] for k in ("email", "address", "phone") if isinstance(entry.get(k), str)), None)
+            text = _text(entry) if not isinstance(entry, (dict, list)) else None
+            if text and text.strip():
+                found.append(text.strip())
+        return ", ".join(found) or None
+    text = _text(value)
+    return text if text and text.strip() else None
+
+
+def customer_ref(message: dict[str, Any]) -> tuple[str | None, str | None]:
+    """(customer id, link to GET it) from a message's relationships; the link built from the id if absent."""
+    customer = _dict(_dict(message.get("relationships")).get("customer"))
+    link = _text(_dict(customer.get("links")).get("self"))
+    customer_id = _text(_dict(customer.get("data")).get("id"))
+    if link:
+        # only ever the path: the key is sent to the configured host, whatever host a link names
+        parts = urlsplit(link)
+        link = (parts.path + (f"?{parts.query}" if parts.query else "")) or None
+    if not customer_id and link:
+        customer_id = urlsplit(link).path.rstrip("/").rsplit("/", 1)[-1] or None
+    if customer_id and not link:
+        link = f"/v1/customers/{quote(customer_id, safe='')}"
+    return customer_id, link
+
+
+def message_row(message: dict[str, Any], page: int, page_path: str, index: int) -> dict[str, Any]:
+    attributes = _dict(message.get("attributes"))
+    meta = _dict(attributes.get("meta"))
+    customer_id, _ = customer_ref(message)
+    conversation = _dict(_dict(message.get("relationships")).get("conversation"))
+    return {
+        "message_id": _text(message.get("id")),
+        "customer_id": customer_id,
+        "conversation_id": _text(_dict(conversation.get("data")).get("id")),
+        "channel": _text(attributes.get("channel")),
+        "app": _text(attributes.get("app")),
+        "direction": _text(attributes.get("direction")),
+        "preview": _text(attributes.get("preview")),
+        "subject": _text(attributes.get("subject")),
+        "meta_subject": _text(meta.get("subject")),
+        "meta_from": address_text(meta.get("from")),
+        "meta_to": address_text(meta.get("to")),
+        "created_at": _text(attributes.get("createdAt")),
+        "sent_at": _text(attributes.get("sentAt")),
+        "updated_at": _text(attributes.get("updatedAt")),
+        "page": page,
+        "_source_file": page_path,
+        "_source_row": index,
+        "_source_position": f"page {page}, item {index}",
+    }
+
+
+def customer_rows(customer_id: str, link: str, body: Any) -> tuple[dict[str, Any], list[dict], list[dict]]:
+    """(customer row, email rows, phone rows) from ``GET /v1/customers/{id}``'s body."""
+    resource = _dict(_dict(body).get("data"))
+    attributes = resource.get("attributes")
+    lineage = {"_source_file": link, "_source_row": None, "_source_position": f"customer {customer_id}"}
+    if not isinstance(attributes, dict):
+        return {"customer_id": customer_id, "fetch_status": "malformed", **lineage}, [], []
+    emails = _positioned(customer_id, attributes.get("emails"), "email", lineage)
+    phones = _positioned(customer_id, attributes.get("phones"), "phone", lineage)
+    deleted = attributes.get("deleted")
+    row = {
+        "customer_id": customer_id,
+        "fetch_status": "ok",
+        "name": _text(attributes.get("name")),
+        "display_name": _text(attributes.get("displayName")),
+        "first_name": _text(attributes.get("firstName")),
+        "last_name": _text(attributes.get("lastName")),
+        "is_deleted": deleted if isinstance(deleted, bool) else None,
+        **lineage,
+    }
+    return row, emails, phones
+
+
+def _positioned(customer_id: str, entries: Any, key: str, lineage: dict[str, Any]) -> list[dict[str, Any]]:
+    """Entries that hold an address, numbered from 1 in the API's order (plain strings accepted)."""
+    rows = []
+    for entry in entries if isinstance(entries, list) else []:
+        value, kind = (entry, None) if isinstance(entry, str) else (
+            _dict(entry).get(key), _text(_dict(entry).get("type")))
+        if isinstance(value, str) and value.strip():
+            rows.append({"customer_id": customer_id, "position": len(rows) + 1, key: value,
+                         f"{key}_type": kind, **lineage})
+    return rows
+
+
+# -- checkpointed parts -------------------------------------------------------------------------
+
+
+def _first_page() -> str:
+    return f"/v1/messages?page=1&pageSize={PAGE_SIZE}"
+
+
+def _page_number(path: str) -> int | None:
+    values = parse_qs(urlsplit(path).query).get("page")
+    try:
+        return int(values[0]) if values else None
+    except ValueError:
+        return None
+
+
+class Checkpoint:
+    """``checkpoint.json`` plus the committed Parquet parts, under the platform's state folder."""
+
+    def __init__(self, state_dir: Path, identity: str) -> None:
+        self.dir = state_dir
+        self.parts_dir = state_dir / "parts"
+        self.path = state_dir / "checkpoint.json"
+        self.identity = identity
+        self.data: dict[str, Any] = {}
+
+    def open(self, reuse_completed: bool) -> str:
+        """Load or start the checkpoint; what happens, in words, for the progress line."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        saved = self._load()
+        if saved and saved.get("identity") != self.identity:
+            self._fresh()
+            return "the saved checkpoint is for another account or simulator: extracting afresh"
+        if saved and saved.get("status") == "complete":
+            if reuse_completed:
+                self.data = saved
+                return (f"reuse_completed: re-using the completed extraction of {saved.get('finished_at')}"
+                        f" ({saved['messages']:,} messages)")
+            self._fresh()
+            return "the last extraction completed: extracting afresh (reuse_completed: true re-uses it)"
+        if saved:
+            self.data = saved
+            self._remove_uncommitted()
+            return (f"resuming the interrupted extraction at page {_page_number(saved['next']) or '?'}"
+                    f" ({saved['messages']:,} messages and {saved['customers']:,} customers kept)")
+        self._fresh()
+        return "extracting from page 1"
+
+    @property
+    def complete(self) -> bool:
+        return self.data.get("status") == "complete"
+
+    def part_path(self, table: str, seq: int) -> Path:
+        return self.parts_dir / f"{table}-{seq:06d}.parquet"
+
+    def commit(self, seq: int, next_path: str | None, counts: dict[str, int], total_pages: int | None) -> None:
+        self.data["parts"].append(seq)
+        self.data["next"] = next_path
+        self.data.update(counts)
+        self.data["total_pages"] = total_pages
+        self.data["updated_at"] = _now()
+        if next_path is None:
+            self.data["status"] = "complete"
+            self.data["finished_at"] = self.data["updated_at"]
+        self._save()
+
+    def customer_ids(self) -> set[str]:
+        ids: set[str] = set()
+        for seq in self.data.get("parts", []):
+            column = pq.read_table(self.part_path("customers", seq), columns=["customer_id"]).column(0)
+            ids.update(v for v in column.to_pylist() if v is not None)
+        return ids
+
+    def _fresh(self) -> None:
+        for stale in self.parts_dir.glob("*"):
+            stale.unlink()
+        self.data = {"version": 1, "identity": self.identity, "status": "running", "next": _first_page(),
+                     "pages": 0, "messages": 0, "customers": 0, "rejected": 0, "total_pages": None,
+                     "parts": [], "started_at": _now()}
+        self._save()
+
+    def _remove_uncommitted(self) -> None:
+        committed = {self.part_path(t, s).name for s in self.data["parts"] for t in PART_TABLES}
+        for path in self.parts_dir.glob("*"):
+            if path.name not in committed:
+                path.unlink()
+
+    def _load(self) -> dict[str, Any] | None:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        needed = {"identity", "status", "next", "parts", "pages", "messages", "customers", "rejected"}
+        return data if isinstance(data, dict) and needed <= data.keys() else None
+
+    def _save(self) -> None:
+        self.parts_dir.mkdir(parents=True, exist_ok=True)
+        partial = self.path.with_name(self.path.name + ".partial")
+        partial.write_text(json.dumps(self.data, indent=1), encoding="utf-8")
+        os.replace(partial, self.path)
+
+
+class Part:
+    """One uncommitted chunk of rows, one Parquet file per table; committed or aborted as a whole."""
+
+    def __init__(self, checkpoint: Checkpoint, seq: int) -> None:
+        self.seq = seq
+        self.writers = {t: RawTableWriter(checkpoint.part_path(t, seq), s) for t, s in PART_TABLES.items()}
+        self.pages = 0
+        self.opened = time.monotonic()
+
+    def write(self, table: str, row: dict[str, Any]) -> None:
+        self.writers[table].write(row)
+
+    def reject(self, **row: Any) -> None:
+        self.writers["rejects"].write(row)
+
+    def close(self) -> None:
+        for writer in self.writers.values():
+            writer.close()
+
+    def abort(self) -> None:
+        for writer in self.writers.values():
+            writer.abort()
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# -- the extraction -----------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _api(ctx: SourceContext, settings: Settings) -> Iterator[tuple[HttpClient, str]]:
+    """The client, and the identity of the account its checkpoint belongs to; the simulator if asked."""
+    if settings.simulate:
+        from extract.simulators.kustomer import KustomerSimulator
+
+        data_dir = ctx.files[0].parent if ctx.files else SAMPLE_DATA
+        demo_key = "demo-" + secrets.token_urlsafe(16)
+        with KustomerSimulator(data_dir, api_key=demo_key) as simulator:
+            ctx.report(f"simulate: true: using the local Kustomer API simulator at {simulator.base_url}"
+                       f" with the data in {ctx.name_of(data_dir)} and a demo key; no real Kustomer account"
+                       " is contacted", force=True)
+            with _client(simulator.base_url, demo_key, settings) as client:
+                yield client, f"simulator:{data_dir}"
+        return
+    assert settings.base_url is not None
+    with _client(settings.base_url, _api_key(settings), settings) as client:
+        yield client, settings.base_url
+
+
+def _client(base_url: str, key: str, settings: Settings) -> HttpClient:
+    return HttpClient(base_url, BearerAuth(key), service="Kustomer",
+                      credential_hint=f"the API key in {settings.api_key_env}",
+                      permission_hint=_permission_for, requests_per_minute=settings.requests_per_minute,
+                      **CLIENT_OPTIONS)
+
+
+def extract(ctx: SourceContext, out: PlatformOutput) -> None:
+    settings = Settings.from_options(ctx.options)
+    if ctx.state_dir is None:
+        raise ExtractError("kustomer: no state folder to keep the checkpoint in")
+    with _api(ctx, settings) as (client, identity):
+        checkpoint = Checkpoint(ctx.state_dir, identity)
+        ctx.report(checkpoint.open(settings.reuse_completed), force=True)
+        if not checkpoint.complete:
+            Extraction(ctx, client, checkpoint, settings.checkpoint_every_pages).run()
+    _materialize(checkpoint, out)
+    c = checkpoint.data
+    ctx.report(f"done: {c['pages']:,} pages, {c['messages']:,} messages, {c['customers']:,} customers;"
+               f" {client.stats.requests:,} requests this run ({client.stats.retries:,} retries)", force=True)
+
+
+class Extraction:
+    """The page loop: fetch a page, its new customers, commit every few pages, report progress."""
+
+    def __init__(self, ctx: SourceContext, client: HttpClient, checkpoint: Checkpoint, every_pages: int) -> None:
+        self.ctx = ctx
+        self.client = client
+        self.checkpoint = checkpoint
+        self.every_pages = every_pages
+        self.counts = {k: checkpoint.data[k] for k in ("pages", "messages", "customers", "rejected")}
+        self.total_pages: int | None = checkpoint.data.get("total_pages")
+        self.seen_customers = checkpoint.customer_ids()
+        self.started = time.monotonic()
+        self.pages_this_run = 0
+
+    def run(self) -> None:
+        next_path: str | None = self.checkpoint.data["next"]
+        visited: set[str] = set()
+        part = self._new_part()
+        try:
+            while next_path:
+                if next_path in visited:
+                    raise ExtractError(f"Kustomer: links.next points back to {next_path}; stopping")
+                visited.add(next_path)
+                next_path = self._page(next_path, part)
+                part.pages += 1
+                self.pages_this_run += 1
+                if next_path and (part.pages >= self.every_pages
+                                  or time.monotonic() - part.opened >= CHECKPOINT_SECONDS):
+                    self._commit(part, next_path)
+                    part = self._new_part()
+                self._report()
+        except BaseException:
+            part.abort()
+            raise
+        self._commit(part, None)
+
+    def _new_part(self) -> Part:
+        parts = self.checkpoint.data["parts"]
+        return Part(self.checkpoint, (parts[-1] + 1) if parts else 1)
+
+    def _commit(self, part: Part, next_path: str | None) -> None:
+        part.close()
+        self.checkpoint.commit(part.seq, next_path, self.counts, self.total_pages)
+
+    def _page(self, path: str, part: Part) -> str | None:
+        """Fetch one page and its customers into the part; the next page's path (None: the end)."""
+        number = _page_number(path) or self.counts["pages"] + 1
+        try:
+            body = self.client.get_json(path)
+        except MalformedResponseError as error:
+            return self._skip_page(path, number, part, str(error))
+        data, links, meta = _dict(body).get("data"), _dict(_dict(body).get("links")), _dict(_dict(body).get("meta"))
+        if not isinstance(data, list):
+            return self._skip_page(path, number, part, "the page has no data array", _text(body))
+        if isinstance(meta.get("totalPages"), int):
+            self.total_pages = meta["totalPages"]
+        for index, message in enumerate(data, start=1):
+            self._message(message, number, path, index, part)
+        self.counts["pages"] += 1
+        next_link = links.get("next")
+        return next_link if isinstance(next_link, str) and next_link.strip() else None
+
+    def _skip_page(self, path: str, number: int, part: Part, why: str, raw: str | None = None) -> str | None:
+        """A page that stays unreadable is set aside (a reject) and the next page number is tried."""
+        part.reject(reason="malformed_page", detail=why, record_id=None, raw=raw, source_file=path,
+                    position=f"page {number}", row=None)
+        self.counts["rejected"] += 1
+        self.counts["pages"] += 1
+        if self.total_pages is not None and number >= self.total_pages:
+            return None
+        return f"/v1/messages?page={number + 1}&pageSize={PAGE_SIZE}"
+
+    def _message(self, message: Any, number: int, path: str, index: int, part: Part) -> None:
+        if not isinstance(message, dict) or not _text(message.get("id")):
+            part.reject(reason="malformed_message", detail="a message must be an object with an id",
+                        record_id=None, raw=_text(message), source_file=path,
+                        position=f"page {number}, item {index}", row=index)
+            self.counts["rejected"] += 1
+            return
+        part.write("messages", message_row(message, number, path, index))
+        self.counts["messages"] += 1
+        customer_id, link = customer_ref(message)
+        if customer_id and link and customer_id not in self.seen_customers:
+            self.seen_customers.add(customer_id)
+            self._customer(customer_id, link, part)
+
+    def _customer(self, customer_id: str, link: str, part: Part) -> None:
+        try:
+            body = self.client.get_json(link)
+        except HttpStatusError as error:
+            status = "not_found" if error.status == 404 else f"http_{error.status}"
+            row: dict[str, Any] = {"customer_id": customer_id, "fetch_status": status, "_source_file": link,
+                                   "_source_position": f"customer {customer_id}"}
+            emails: list[dict] = []
+            phones: list[dict] = []
+        except MalformedResponseError:
+            row, emails, phones = customer_rows(customer_id, link, None)
+        else:
+            row, emails, phones = customer_rows(customer_id, link, body)
+        part.write("customers", row)
+        for email in emails:
+            part.write("customer_emails", email)
+        for phone in phones:
+            part.write("customer_phones", phone)
+        self.counts["customers"] += 1
+
+    def _report(self) -> None:
+        pages = self.counts["pages"]
+        total = f"/{self.total_pages:,}" if self.total_pages else ""
+        rate = self.client.stats.rate_per_minute()
+        left = ""
+        if self.total_pages and self.pages_this_run:
+            per_page = (time.monotonic() - self.started) / self.pages_this_run
+            left = f", ~{_duration(max(self.total_pages - pages, 0) * per_page)} left"
+        self.ctx.report(f"page {pages:,}{total}, {self.counts['messages']:,} messages,"
+                        f" {self.counts['customers']:,} customers, {rate:,.0f} requests/min{left}")
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f}s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _materialize(checkpoint: Checkpoint, out: PlatformOutput) -> None:
+    """Copy the committed parts, in order, into the raw tables and the rejects."""
+    for seq in checkpoint.data["parts"]:
+        for table in PART_TABLES:
+            with pq.ParquetFile(checkpoint.part_path(table, seq)) as source:
+                for batch in source.iter_batches(batch_size=10_000):
+                    for row in batch.to_pylist():
+                        if table == "rejects":
+                            out.reject(**row)
+                        else:
+                            out.table(table).write(row)
+    out.files_read = checkpoint.data["pages"]
