@@ -7,6 +7,7 @@ kill half-way) must land exactly the messages of a clean run, no more, no fewer.
 from __future__ import annotations
 
 import base64
+import json
 import math
 import os
 import subprocess
@@ -148,7 +149,9 @@ def test_cursors_that_never_work_stop_with_a_clear_message(data: Any, tmp_path: 
 
 def test_mid_run_kill_then_rerun_ends_with_exactly_the_messages_of_a_clean_run(
         data: Any, clean_ids: list[str], tmp_path: Path) -> None:
-    held = 7  # tickets pages 1-3 and messages pages 1-3 are done; page 4 of messages is in flight
+    # 3 ticket pages, then message pages; a checkpoint every 5 pages: the last one before the
+    # kill is after messages page 5 (request 8); pages 6 (spooled) and 7 (in flight) are lost
+    held = 10
     with simulator(data, faults=Faults({held: "hold"})) as sim:
         env = {**os.environ, "PYTHONPATH": str(PROJECT_DIR), "GORGIAS_EMAIL": EMAIL, "GORGIAS_API_KEY": API_KEY}
         child = subprocess.Popen([sys.executable, str(Path(__file__).with_name("gorgias_helpers.py")),
@@ -166,9 +169,10 @@ def test_mid_run_kill_then_rerun_ends_with_exactly_the_messages_of_a_clean_run(
         before = sim.request_count
         result = extract_once(sim.base_url, tmp_path)
     assert result.message_ids == clean_ids
-    # the rerun asks only for what was missing: the page in flight and those after it
-    assert sim.request_count - before == minimal_requests(len(data[0]), N_MESSAGES) - (held - 1)
-    assert "resuming after page 3" in result.log
+    # the rerun asks only for what comes after the checkpoint: messages pages 6 to 11
+    assert gorgias.CHECKPOINT_EVERY_PAGES == 5
+    assert sim.request_count - before == minimal_requests(len(data[0]), N_MESSAGES) - 3 - 5
+    assert "messages: resuming after page 5" in result.log
 
 
 def test_finished_run_clears_its_state_and_the_next_run_fetches_afresh(data: Any, tmp_path: Path) -> None:
@@ -307,3 +311,20 @@ def test_simulate_must_be_a_boolean(tmp_path: Path) -> None:
 def test_missing_base_url_is_named(tmp_path: Path) -> None:
     with pytest.raises(ExtractError, match="sources.gorgias.base_url"):
         extract_once("", tmp_path)
+
+
+def test_a_spool_line_cut_short_by_a_kill_is_dropped_and_fetched_again(data: Any, clean_ids: list[str],
+                                                                      tmp_path: Path) -> None:
+    tickets, messages = data
+    state = tmp_path / "state" / "gorgias"
+    with simulator(data) as sim:
+        state.mkdir(parents=True)
+        (state / "checkpoint.json").write_text(json.dumps({
+            "version": 1, "account": sim.base_url,
+            "listings": {"tickets": {"cursor": None, "pages": 0, "done": False},
+                         "messages": {"cursor": None, "pages": 0, "done": False}}}))
+        whole = json.dumps([1, 1, tickets[0]]) + "\n"
+        (state / "tickets.jsonl").write_text(whole + json.dumps([1, 2, tickets[1]])[:40], encoding="utf-8")
+        result = extract_once(sim.base_url, tmp_path)
+    assert result.message_ids == clean_ids
+    assert sorted(row["ticket_id"] for row in result.tickets) == sorted(str(t["id"]) for t in tickets)
