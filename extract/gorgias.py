@@ -1,6 +1,6 @@
 """Gorgias REST API: every ticket and every message, through the two list endpoints.
 
-``GET /api/tickets`` then ``GET /api/messages``, cursor pages of 100 in a stable order
+``GET /api/messages`` then ``GET /api/tickets``, cursor pages of 100 in a stable order
 (``created_datetime:asc``): ``ceil(tickets / 100) + ceil(messages / 100)`` requests for a
 whole account (at least one per listing), never one request per ticket. HTTP Basic with
 the account email and an API key, both read from environment variables.
@@ -51,7 +51,9 @@ DEFAULT_EMAIL_ENV = "GORGIAS_EMAIL"
 DEFAULT_API_KEY_ENV = "GORGIAS_API_KEY"
 SAMPLE_DIR = Path(__file__).resolve().parent.parent / "samples" / "gorgias"
 
-LISTINGS = ("tickets", "messages")
+# Messages first: every message listed then has its ticket created already, so the ticket
+# listing that follows has it (a message created during a ticket-first run could miss its ticket).
+LISTINGS = ("messages", "tickets")
 PAGE_SIZE = 100
 ORDER_BY = "created_datetime:asc"
 # Answers to a request carrying a cursor that mean "this cursor is no longer valid".

@@ -72,6 +72,8 @@ def test_request_count_is_one_list_request_per_100_items(data: Any, tmp_path: Pa
     # requests = ceil(tickets / 100) + ceil(messages / 100): never one request per ticket
     assert sim.request_count == minimal_requests(len(tickets), len(messages)) == 3 + 11
     assert {entry.path for entry in sim.log} == {"/api/tickets", "/api/messages"}
+    # messages first: a ticket listed after its messages always exists, even for new messages
+    assert [entry.path for entry in sim.log] == ["/api/messages"] * 11 + ["/api/tickets"] * 3
     assert all(entry.params["limit"] == "100" for entry in sim.log)
     assert len(result.messages) == N_MESSAGES and len(result.tickets) == len(tickets)
 
@@ -126,17 +128,18 @@ def test_slow_answer_times_out_and_is_retried(data: Any, clean_ids: list[str], t
 
 def test_expired_cursor_restarts_the_listing_without_losing_or_doubling(data: Any, clean_ids: list[str],
                                                                          tmp_path: Path) -> None:
-    # 294 tickets (3 pages), 1,050 messages (11 pages). Request 3 asks for tickets page 3 with a
-    # cursor, request 9 (after 3 + 3 ticket requests) for messages page 3: both cursors have expired
-    faults = Faults({3: "expire", 9: "expire"})
+    # 1,050 messages (11 pages) then 294 tickets (3 pages). Request 3 asks for messages page 3
+    # with a cursor: it has expired; the listing restarts (requests 4-14), then tickets page 3
+    # (request 17) meets an expired cursor too
+    faults = Faults({3: "expire", 17: "expire"})
     with simulator(data, faults=faults) as sim:
         result = extract_once(sim.base_url, tmp_path)
     expired = [entry for entry in sim.log if entry.status == 400]
-    assert [entry.number for entry in expired] == [3, 9] and all("cursor" in e.params for e in expired)
+    assert [entry.number for entry in expired] == [3, 17] and all("cursor" in e.params for e in expired)
     assert result.message_ids == clean_ids
     assert sorted(row["ticket_id"] for row in result.tickets) == sorted(str(t["id"]) for t in data[0])
     assert "cursor expired" in result.log
-    # each restart re-reads its listing from the first page: 2 ticket and 2 message pages again,
+    # each restart re-reads its listing from the first page: 2 message and 2 ticket pages again,
     # plus the 2 refusals
     assert sim.request_count == minimal_requests(len(data[0]), N_MESSAGES) + 2 + 2 + 2
 
@@ -149,9 +152,9 @@ def test_cursors_that_never_work_stop_with_a_clear_message(data: Any, tmp_path: 
 
 def test_mid_run_kill_then_rerun_ends_with_exactly_the_messages_of_a_clean_run(
         data: Any, clean_ids: list[str], tmp_path: Path) -> None:
-    # 3 ticket pages, then message pages; a checkpoint every 5 pages: the last one before the
-    # kill is after messages page 5 (request 8); pages 6 (spooled) and 7 (in flight) are lost
-    held = 10
+    # messages come first, with a checkpoint every 5 pages: the last one before the kill is after
+    # page 5 (request 5); page 6 and 7 were spooled but not checkpointed, page 8 is in flight
+    held = 8
     with simulator(data, faults=Faults({held: "hold"})) as sim:
         env = {**os.environ, "PYTHONPATH": str(PROJECT_DIR), "GORGIAS_EMAIL": EMAIL, "GORGIAS_API_KEY": API_KEY}
         child = subprocess.Popen([sys.executable, str(Path(__file__).with_name("gorgias_helpers.py")),
@@ -169,9 +172,9 @@ def test_mid_run_kill_then_rerun_ends_with_exactly_the_messages_of_a_clean_run(
         before = sim.request_count
         result = extract_once(sim.base_url, tmp_path)
     assert result.message_ids == clean_ids
-    # the rerun asks only for what comes after the checkpoint: messages pages 6 to 11
+    # the rerun asks only for what comes after the checkpoint: messages pages 6 to 11, then tickets
     assert gorgias.CHECKPOINT_EVERY_PAGES == 5
-    assert sim.request_count - before == minimal_requests(len(data[0]), N_MESSAGES) - 3 - 5
+    assert sim.request_count - before == minimal_requests(len(data[0]), N_MESSAGES) - 5
     assert "messages: resuming after page 5" in result.log
 
 
