@@ -25,7 +25,7 @@ import re
 import secrets
 import shutil
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -294,9 +294,21 @@ def _page_parts(page: Any, listing: str) -> tuple[list[Any], str | None]:
 
 
 def download(client: HttpClient, state: State, listing: str, ctx: SourceContext) -> int:
-    """Page through one listing to its end, spooling items; returns the items spooled in total."""
+    """Page through one listing to its end, spooling items; returns the items spooled in total.
+
+    Whatever stops it (an error, Ctrl-C), the pages received so far are checkpointed on the
+    way out, so the next run resumes at the first page not received.
+    """
     progress = state.listings[listing]
     spool = Spool(state.spool_path(listing))
+    unsaved = False
+
+    def checkpoint() -> None:
+        nonlocal unsaved
+        spool.sync()
+        state.save()
+        unsaved = False
+
     try:
         if progress["done"]:
             return spool.items
@@ -304,7 +316,7 @@ def download(client: HttpClient, state: State, listing: str, ctx: SourceContext)
             ctx.report(f"{listing}: resuming after page {progress['pages']} "
                        f"({spool.items:,} already fetched)", force=True)
         restarts = 0
-        while True:
+        while not progress["done"]:
             cursor = progress["cursor"]
             params = {"limit": PAGE_SIZE, "order_by": ORDER_BY, "cursor": cursor}
             try:
@@ -319,23 +331,23 @@ def download(client: HttpClient, state: State, listing: str, ctx: SourceContext)
                 ctx.report(f"{listing}: the cursor expired (HTTP {error.status}); restarting the listing "
                            f"from its first page, skipping the {spool.items:,} already fetched", force=True)
                 progress["cursor"] = None
-                spool.sync()
-                state.save()
+                checkpoint()
                 continue
             data, next_cursor = _page_parts(page, listing)
-            progress["pages"] += 1
-            if spool.append(progress["pages"], data):
+            page_number = progress["pages"] + 1
+            if spool.append(page_number, data):
                 restarts = 0
-            progress["cursor"] = next_cursor
-            progress["done"] = next_cursor is None
-            if progress["done"] or progress["pages"] % CHECKPOINT_EVERY_PAGES == 0:
-                spool.sync()
-                state.save()
-            ctx.report(f"{listing}: page {progress['pages']:,}, {spool.items:,} fetched "
+            progress.update(pages=page_number, cursor=next_cursor, done=next_cursor is None)
+            unsaved = True
+            if progress["done"] or page_number % CHECKPOINT_EVERY_PAGES == 0:
+                checkpoint()
+            ctx.report(f"{listing}: page {page_number:,}, {spool.items:,} fetched "
                        f"({client.stats.requests:,} requests, {client.stats.throttled:,} throttled)")
-            if next_cursor is None:
-                return spool.items
+        return spool.items
     finally:
+        if unsaved:
+            with suppress(OSError):
+                checkpoint()
         spool.close()
 
 

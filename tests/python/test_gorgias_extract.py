@@ -178,6 +178,21 @@ def test_mid_run_kill_then_rerun_ends_with_exactly_the_messages_of_a_clean_run(
     assert "messages: resuming after page 5" in result.log
 
 
+def test_a_run_that_gives_up_resumes_at_the_first_page_it_did_not_receive(data: Any, clean_ids: list[str],
+                                                                          tmp_path: Path) -> None:
+    # messages pages 1-7 arrive (no checkpoint due after page 7), then the server fails every
+    # attempt of page 8 (1 + max_retries of them): the run stops, checkpointing page 7 on its way out
+    dead = {n: "500" for n in range(8, 8 + 1 + FAST_CLIENT["max_retries"])}
+    with simulator(data, faults=Faults(dead)) as sim:
+        with pytest.raises(ExtractError, match="failed after 7 attempt"):
+            extract_once(sim.base_url, tmp_path)
+        before = sim.request_count
+        result = extract_once(sim.base_url, tmp_path)
+    assert result.message_ids == clean_ids
+    assert sim.request_count - before == minimal_requests(len(data[0]), N_MESSAGES) - 7
+    assert "messages: resuming after page 7" in result.log
+
+
 def test_finished_run_clears_its_state_and_the_next_run_fetches_afresh(data: Any, tmp_path: Path) -> None:
     with simulator(data) as sim:
         extract_once(sim.base_url, tmp_path)

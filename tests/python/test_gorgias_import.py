@@ -7,6 +7,7 @@ customer (may not always exist), no phone.
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -148,3 +149,15 @@ def test_the_sample_import_includes_gorgias_items_from_the_simulator(tmp_path: P
     sample_messages = (SAMPLES_DIR / "gorgias" / "messages.jsonl").read_text(encoding="utf-8").splitlines()
     assert summary["records_seen"] == len(sample_messages) and summary["exported"] > 0
     assert json.loads(sample_messages[0])["id"]
+
+
+def test_secrets_appear_in_no_output_log_or_staged_file(gorgias_run: ImportResult) -> None:
+    from tests.python.conftest import PROJECT_DIR
+    from tests.python.gorgias_helpers import files_containing
+
+    basic = base64.b64encode(f"{EMAIL}:{API_KEY}".encode()).decode()
+    for text in (gorgias_run.stdout, gorgias_run.stderr):
+        assert API_KEY not in text and basic not in text and EMAIL not in text
+    for folder in (gorgias_run.work_dir, gorgias_run.output_dir, PROJECT_DIR / "logs"):
+        if folder.exists():
+            assert files_containing(folder, [API_KEY, basic]) == []
