@@ -207,7 +207,7 @@ def _dict(value: Any) -> dict[str, Any]:
 
 
 def address_text(value: Any) -> str | None:
-    """``meta.from``/``meta.to`` as text: a string as is; ``[{email}, ...]`` as the emails joined with ", ".
+    """``meta.from``/``meta.to`` as text: a string trimmed; ``[{email}, ...]`` the emails joined with ", ".
 
     Entries may also be plain strings or carry ``address``/``phone`` instead of ``email``; entries
     without any are skipped. Nothing left (an empty array, a blank string) is None: absent.
@@ -224,7 +224,7 @@ def address_text(value: Any) -> str | None:
                 found.append(text.strip())
         return ", ".join(found) or None
     text = _text(value)
-    return text if text and text.strip() else None
+    return text.strip() if text and text.strip() else None
 
 
 def customer_ref(message: dict[str, Any]) -> tuple[str | None, str | None]:

@@ -11,7 +11,8 @@ import yaml
 from extract.files import SourcePathError, resolve_files
 from extract.platforms import PLATFORMS
 
-TOP_LEVEL_KEYS = {"output_dir": False, "work_dir": False, "batch_size": False, "sources": True}
+TOP_LEVEL_KEYS = {"output_dir": False, "work_dir": False, "batch_size": False, "mode": False, "sources": True}
+MODES = ("full", "delta")
 DEFAULT_BATCH_SIZE = 500_000
 
 
@@ -33,6 +34,7 @@ class Config:
     work_dir: Path
     batch_size: int
     sources: dict[str, SourceConfig]
+    mode: str = "full"
 
     @property
     def base_dir(self) -> Path:
@@ -82,6 +84,10 @@ def load_config(path: str | Path) -> Config:
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
         raise ConfigError(f"batch_size: must be a whole number above 0, got {batch_size!r}")
 
+    mode = data.get("mode", "full")
+    if mode not in MODES:
+        raise ConfigError(f"mode: must be one of {', '.join(MODES)}, got {mode!r}")
+
     sources_block = data["sources"]
     _check_keys("sources", sources_block, {name: False for name in PLATFORMS})
     if not sources_block:
@@ -106,4 +112,5 @@ def load_config(path: str | Path) -> Config:
         work_dir=_resolve_dir(data.get("work_dir", "work"), base_dir, "work_dir"),
         batch_size=batch_size,
         sources=sources,
+        mode=mode,
     )

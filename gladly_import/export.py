@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,8 +27,6 @@ GLADLY_COLUMNS = [
     ("Conversation Item Source", "source_name"),
     ("Tags", "tags"),
 ]
-ITEMS_ORDER = "occurred_at, conversation_item_id"
-ITEMS_FILE = "gladly_conversation_items_{:04d}.csv"
 
 REJECT_COLUMNS = [
     "conversation_item_id", "source_platform", "reject_reason", "reject_detail",
@@ -37,6 +36,9 @@ REJECTS_ORDER = "source_platform, source_file, source_row, source_position, conv
 REJECTS_FILE = "gladly_import_rejects.csv"
 
 FETCH_ROWS = 10_000
+# Fault injection for the interruption tests: kill this process (SIGKILL, no clean-up) after
+# writing that many item rows. Never set in normal use.
+KILL_AFTER_ROWS_ENV = "GLADLY_IMPORT_TEST_KILL_AFTER_ROWS"
 
 
 def _rows(conn: duckdb.DuckDBPyConnection, query: str) -> Iterator[tuple[Any, ...]]:
@@ -66,23 +68,29 @@ class _CsvFile:
         os.replace(self.partial, self.path)
 
 
-def export_items(conn: duckdb.DuckDBPyConnection, output_dir: Path, batch_size: int) -> list[dict[str, Any]]:
-    """Write gladly_conversation_items_NNNN.csv files; returns [{file, rows}] in order."""
-    output_dir.mkdir(parents=True, exist_ok=True)
-    for stale in output_dir.glob("gladly_conversation_items_*.csv"):
-        stale.unlink()
+def export_items(conn: duckdb.DuckDBPyConnection, directory: Path) -> list[dict[str, Any]]:
+    """Write this run's batch (main.gladly_export_batch) to its numbered files in ``directory``.
+
+    The batch table already says which file each row goes to (at most batch_size rows each);
+    returns [{file, rows}] in order.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
     columns = ", ".join(column for _, column in GLADLY_COLUMNS)
     header = [name for name, _ in GLADLY_COLUMNS]
-    query = f"select {columns} from main.gladly_conversation_items order by {ITEMS_ORDER}"
+    query = f"select {columns}, file_name from main.gladly_export_batch order by export_row_number"
     written: list[dict[str, Any]] = []
     current: _CsvFile | None = None
-    for row in _rows(conn, query):
-        if current is None or current.rows >= batch_size:
+    kill_after = int(os.environ.get(KILL_AFTER_ROWS_ENV, "0"))
+    for number, row in enumerate(_rows(conn, query), start=1):
+        if kill_after and number > kill_after:
+            os.kill(os.getpid(), signal.SIGKILL)
+        file_name = row[-1]
+        if current is None or current.path.name != file_name:
             if current is not None:
                 current.close()
                 written.append({"file": current.path.name, "rows": current.rows})
-            current = _CsvFile(output_dir / ITEMS_FILE.format(len(written) + 1), header)
-        current.write(row)
+            current = _CsvFile(directory / file_name, header)
+        current.write(row[:-1])
     if current is not None:
         current.close()
         written.append({"file": current.path.name, "rows": current.rows})

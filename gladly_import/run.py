@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -16,9 +18,12 @@ from extract.context import Progress, SourceContext
 from extract.errors import ExtractError
 from extract.platforms import PLATFORMS
 from extract.raw import MANIFEST_SCHEMA, PlatformOutput, write_table
-from gladly_import.config import Config, ConfigError, load_config
+from gladly_import.config import MODES, Config, ConfigError, load_config
 from gladly_import.export import export_items, export_rejects
-from gladly_import.summary import build_summary, format_table, write_summary
+from gladly_import.ledger import ITEMS_FILE_PREFIX, finish_run, last_file_number, new_run_id, record_exports, start_run
+from gladly_import.metrics import StageMetrics
+from gladly_import.report import REPORT_FILE, write_report
+from gladly_import.summary import SUMMARY_FILE, build_summary, format_table, write_summary
 from gladly_import.warehouse import create_raw_views
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -28,7 +33,7 @@ def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def extract_all(config: Config) -> list[dict]:
+def extract_all(config: Config, metrics: StageMetrics | None = None) -> list[dict]:
     """Run each configured extractor; unconfigured platforms get empty raw tables."""
     raw_dir = config.raw_dir
     manifest = []
@@ -47,12 +52,15 @@ def extract_all(config: Config) -> list[dict]:
             platform=platform, options=source.options, base_dir=config.base_dir, files=source.files,
             state_dir=config.work_dir / "state" / platform, progress=Progress(platform),
         )
-        try:
-            module.extract(ctx, out)
-        except BaseException:
-            out.abort()
-            raise
-        out.close()
+        input_bytes = sum(f.stat().st_size for f in source.files)
+        with (metrics or StageMetrics.disabled()).stage(f"extract {platform}", input_mb=round(input_bytes / 2**20, 1)) as stage:
+            try:
+                module.extract(ctx, out)
+            except BaseException:
+                out.abort()
+                raise
+            out.close()
+            stage["items"] = out.records_extracted + out.records_rejected
         row = out.manifest_row(is_configured=True)
         manifest.append(row)
         rejected = ", ".join(f"{n:,} {r}" for r, n in sorted(out.reject_reasons.items()))
@@ -76,10 +84,30 @@ def run_dbt(config: Config, args: list[str]) -> bool:
     return subprocess.run(command, cwd=PROJECT_DIR, env=env, check=False).returncode == 0
 
 
+def publish(staging: Path, output_dir: Path, mode: str) -> None:
+    """Move a finished run's files into the output folder; a full run replaces earlier item files."""
+    if mode == "full":
+        for old in output_dir.glob(f"{ITEMS_FILE_PREFIX}*.csv"):
+            old.unlink()
+    for path in sorted(staging.iterdir()):
+        os.replace(path, output_dir / path.name)
+    staging.rmdir()
+
+
+def first_file_number(conn: duckdb.DuckDBPyConnection, output_dir: Path, mode: str) -> int:
+    """Full runs number from 0001; a delta run continues after every file already written."""
+    if mode == "full":
+        return 1
+    on_disk = [int(m.group(1)) for p in output_dir.glob(f"{ITEMS_FILE_PREFIX}*.csv")
+               if (m := re.fullmatch(rf"{ITEMS_FILE_PREFIX}(\d+)\.csv", p.name))]
+    return max([last_file_number(conn), *on_disk]) + 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="gladly_import", description=__doc__)
     parser.add_argument("--config", default=str(PROJECT_DIR / "samples" / "config.yml"),
                         help="the import's YAML config (default: the bundled sample)")
+    parser.add_argument("--mode", choices=MODES, help="full (default) exports every item; delta only new ones")
     parser.add_argument("--with-unit-tests", action="store_true",
                         help="also run the dbt model unit tests (make test does)")
     args = parser.parse_args(argv)
@@ -89,45 +117,91 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         say(f"config error: {error}")
         return 2
+    mode = args.mode or config.mode
 
     started = time.monotonic()
-    say(f"import: config {config.path}")
+    run_id = new_run_id()
+    config.work_dir.mkdir(parents=True, exist_ok=True)
+    config.output_dir.mkdir(parents=True, exist_ok=True)
+    for stale in config.output_dir.glob(".partial-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    with duckdb.connect(str(config.database_path)) as conn:
+        start_run(conn, run_id, mode, str(config.path))
+    say(f"import {run_id}: {mode} run, config {config.path}")
+
+    status = "failed"
     try:
-        extract_all(config)
+        status = _run(config, mode, run_id, args.with_unit_tests, started)
     except ExtractError as error:
         say(f"extract error: {error}")
         return 1
     except KeyboardInterrupt:
-        say("import interrupted: run it again to continue (API sources resume from their checkpoint)")
+        status = "interrupted"
+        say(f"import {run_id} interrupted: nothing was recorded in the export ledger")
         return 130
+    finally:
+        if status != "succeeded":
+            with duckdb.connect(str(config.database_path)) as conn:
+                finish_run(conn, run_id, status)
+    return 0 if status == "succeeded" else 1
+
+
+def _run(config: Config, mode: str, run_id: str, with_unit_tests: bool, started: float) -> str:
+    metrics = StageMetrics()
+    try:
+        return _stages(config, mode, run_id, with_unit_tests, started, metrics)
+    finally:
+        metrics.write(config.work_dir / "run_metrics.json")
+
+
+def _stages(config: Config, mode: str, run_id: str, with_unit_tests: bool, started: float,
+            metrics: StageMetrics) -> str:
+    manifest = extract_all(config, metrics)
+    records = sum(row["records_seen"] for row in manifest)
 
     say("transform: dbt build")
     create_raw_views(config.database_path, config.raw_dir)
-    build = ["build", "--quiet"] if not args.with_unit_tests else ["build"]
-    if not args.with_unit_tests:
-        build += ["--exclude-resource-type", "unit_test"]
-    if not run_dbt(config, build):
-        say("import failed: dbt build reported errors or failing tests (see above)")
-        return 1
-
-    say("export: Gladly CSV")
     with duckdb.connect(str(config.database_path)) as conn:
+        first_file = first_file_number(conn, config.output_dir, mode)
+    dbt_vars = {"import_mode": mode, "batch_size": config.batch_size, "first_file_number": first_file,
+                "run_id": run_id}
+    build = ["build", "--vars", json.dumps(dbt_vars)]
+    if not with_unit_tests:
+        build += ["--quiet", "--exclude-resource-type", "unit_test"]
+    with metrics.stage("dbt build", items=records):
+        built = run_dbt(config, build)
+    if not built:
+        say("import failed: dbt build reported errors or failing tests (see above)")
+        return "failed"
+
+    say(f"export: Gladly CSV ({mode})")
+    staging = config.output_dir / f".partial-{run_id}"
+    with duckdb.connect(str(config.database_path)) as conn, metrics.stage("export") as export_stage:
         conn.execute("set TimeZone = 'UTC'")
-        files = export_items(conn, config.output_dir, config.batch_size)
-        rejects = export_rejects(conn, config.output_dir)
-        summary = build_summary(conn, files, rejects)
-    write_summary(summary, config.output_dir)
+        files = export_items(conn, staging)
+        export_stage["items"] = sum(f["rows"] for f in files)
+        rejects = export_rejects(conn, staging)
+        summary = build_summary(conn, files, rejects, mode)
+        write_summary(summary, staging)
+        write_report(conn, summary, staging)
+        if summary["totals"]["unaccounted"]:
+            say("import failed: some records are unaccounted for (see import_reconciliation)")
+            return "failed"
+        publish(staging, config.output_dir, mode)
+        conn.execute("begin transaction")
+        exported = record_exports(conn, run_id, "main.gladly_export_batch")
+        finish_run(conn, run_id, "succeeded", exported, summary["platforms"], files)
+        conn.execute("commit")
 
     print(format_table(summary))
     print()
     for f in files:
         print(f"wrote {config.output_dir / f['file']} ({f['rows']:,} rows)")
     if not files:
-        print("no conversation item to export: no Gladly CSV written")
+        print("no new conversation item to export: no Gladly CSV written" if mode == "delta"
+              else "no conversation item to export: no Gladly CSV written")
     print(f"wrote {config.output_dir / rejects['file']} ({rejects['rows']:,} rows)")
-    print(f"wrote {config.output_dir / 'import_summary.json'}")
-    print(f"staged history: duckdb {config.database_path}  (done in {time.monotonic() - started:,.1f}s)")
-    if summary["totals"]["unaccounted"]:
-        say("import failed: some records are unaccounted for (see import_reconciliation)")
-        return 1
-    return 0
+    print(f"wrote {config.output_dir / SUMMARY_FILE} and {config.output_dir / REPORT_FILE}")
+    print(f"run {run_id}: staged history in duckdb {config.database_path}"
+          f"  (done in {time.monotonic() - started:,.1f}s)")
+    return "succeeded"

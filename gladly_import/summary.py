@@ -9,15 +9,18 @@ from typing import Any
 import duckdb
 
 SUMMARY_FILE = "import_summary.json"
+TOTAL_KEYS = ("records_seen", "exported", "rejected", "duplicates", "already_exported", "unaccounted",
+              "titles_truncated", "bodies_truncated")
 
 
 def build_summary(conn: duckdb.DuckDBPyConnection, files: list[dict[str, Any]],
-                  rejects_file: dict[str, Any]) -> dict[str, Any]:
+                  rejects_file: dict[str, Any], mode: str = "full") -> dict[str, Any]:
     platforms: dict[str, Any] = {}
     rows = conn.execute(
         """
         select source_platform, is_configured, files_read, records_seen, records_exported,
-               records_rejected, records_duplicate, records_unaccounted, titles_truncated, bodies_truncated
+               records_rejected, records_duplicate, records_already_exported, records_unaccounted,
+               titles_truncated, bodies_truncated
         from main.import_reconciliation
         order by source_platform
         """
@@ -30,7 +33,7 @@ def build_summary(conn: duckdb.DuckDBPyConnection, files: list[dict[str, Any]],
         order by source_platform, reject_reason
         """
     ).fetchall()
-    for (platform, configured, files_read, seen, exported, rejected, duplicates, unaccounted,
+    for (platform, configured, files_read, seen, exported, rejected, duplicates, already, unaccounted,
          titles, bodies) in rows:
         if not configured:
             continue
@@ -41,16 +44,17 @@ def build_summary(conn: duckdb.DuckDBPyConnection, files: list[dict[str, Any]],
             "rejected": rejected,
             "rejected_by_reason": {r: n for p, r, n in reasons if p == platform},
             "duplicates": duplicates,
+            "already_exported": already,
             "unaccounted": unaccounted,
             "titles_truncated": titles,
             "bodies_truncated": bodies,
         }
     totals = {
         key: sum(p[key] for p in platforms.values())
-        for key in ("records_seen", "exported", "rejected", "duplicates", "unaccounted",
-                    "titles_truncated", "bodies_truncated")
+        for key in TOTAL_KEYS
     }
     return {
+        "mode": mode,
         "platforms": platforms,
         "totals": totals,
         "files": files,
@@ -67,10 +71,9 @@ def write_summary(summary: dict[str, Any], output_dir: Path) -> Path:
 
 
 def format_table(summary: dict[str, Any]) -> str:
-    headers = ["platform", "seen", "exported", "rejected", "duplicates", "unaccounted",
+    headers = ["platform", "seen", "exported", "rejected", "duplicates", "sent before", "unaccounted",
                "titles cut", "bodies cut"]
-    keys = ["records_seen", "exported", "rejected", "duplicates", "unaccounted",
-            "titles_truncated", "bodies_truncated"]
+    keys = list(TOTAL_KEYS)
     body = [[name, *(f"{p[k]:,}" for k in keys)] for name, p in summary["platforms"].items()]
     body.append(["total", *(f"{summary['totals'][k]:,}" for k in keys)])
     widths = [max(len(str(row[i])) for row in [headers, *body]) for i in range(len(headers))]

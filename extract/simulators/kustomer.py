@@ -284,7 +284,7 @@ def main(argv: list[str] | None = None) -> None:
     if not key:
         parser.error("set KUSTOMER_API_KEY: the simulator accepts that key")
     with KustomerSimulator(args.data_dir, api_key=key, rate_limit=args.rate_limit, port=args.port) as sim:
-        print(f"Kustomer simulator at {sim.base_url} ({sim.store.message_count:,} messages); Ctrl-C stops it")
+        print(f"Kustomer simulator at {sim.base_url} ({sim.store.message_count:,} messages); Ctrl-C stops it", flush=True)
         try:
             while True:
                 time.sleep(3600)

@@ -1,4 +1,5 @@
--- Every record an extractor saw is exported, rejected with a reason, or a duplicate.
+-- Every record an extractor saw is exported by this run, rejected with a reason, a duplicate,
+-- or (in a delta run) already exported by an earlier run.
 -- records_unaccounted must be 0 for every platform (tested).
 with
 
@@ -16,7 +17,17 @@ exported as (
         sum(case when is_title_truncated then 1 else 0 end) as titles_truncated,
         sum(case when is_body_truncated then 1 else 0 end) as bodies_truncated
 
+    from {{ ref('gladly_export_batch') }}
+    group by source_platform
+
+),
+
+-- in a delta run, exportable items a previous run already exported
+already_exported as (
+
+    select source_platform, count(*) as records_already_exported
     from {{ ref('gladly_conversation_items') }}
+    where conversation_item_id not in (select conversation_item_id from {{ ref('gladly_export_batch') }})
     group by source_platform
 
 ),
@@ -48,10 +59,12 @@ reconciled as (
         coalesce(exported.records_exported, 0) as records_exported,
         coalesce(rejected.records_rejected, 0) as records_rejected,
         coalesce(duplicates.records_duplicate, 0) as records_duplicate,
+        coalesce(already_exported.records_already_exported, 0) as records_already_exported,
         manifest.records_seen
             - coalesce(exported.records_exported, 0)
             - coalesce(rejected.records_rejected, 0)
-            - coalesce(duplicates.records_duplicate, 0) as records_unaccounted,
+            - coalesce(duplicates.records_duplicate, 0)
+            - coalesce(already_exported.records_already_exported, 0) as records_unaccounted,
         coalesce(exported.titles_truncated, 0) as titles_truncated,
         coalesce(exported.bodies_truncated, 0) as bodies_truncated
 
@@ -59,7 +72,12 @@ reconciled as (
     left join exported on manifest.source_platform = exported.source_platform
     left join rejected on manifest.source_platform = rejected.source_platform
     left join duplicates on manifest.source_platform = duplicates.source_platform
+    left join already_exported on manifest.source_platform = already_exported.source_platform
 
 )
 
-select * from reconciled
+select
+    '{{ var("run_id", "manual") }}' as run_id,
+    '{{ var("import_mode") }}' as import_mode,
+    reconciled.*
+from reconciled

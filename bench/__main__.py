@@ -1,0 +1,187 @@
+"""`make bench`: the whole import on a generated corpus, per stage, with baselines in the same run.
+
+    python -m bench [--scale 1000000] [--seed 42] [--small-scale N] [--skip-baselines]
+
+1. Generates (or reuses, when the same scale and seed were generated before) a deterministic
+   corpus in each platform's real format under bench/corpus/<scale>-<seed>/.
+2. Runs the whole import on it in a child process, sampling the peak RSS of the process tree,
+   and reads the runner's per-stage metrics (each extractor, dbt build, export).
+3. Runs each platform's baseline from bench/bench_<platform>.py when it has one
+   (`baseline(corpus_info) -> dict`), on the same files.
+4. Repeats the import at a smaller scale to report how peak memory grows with size.
+Results: bench/results/bench-<scale>.json and a printed table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+import yaml
+
+from gladly_import.metrics import tree_rss
+
+BENCH_DIR = Path(__file__).resolve().parent
+PROJECT_DIR = BENCH_DIR.parent
+# Share of the items each platform gets.
+MIX = {"zendesk": 0.30, "gmail": 0.20, "freshdesk": 0.15, "csv": 0.15, "kustomer": 0.10, "gorgias": 0.10}
+
+
+def generator(platform: str) -> Any | None:
+    try:
+        return importlib.import_module(f"bench.generate_{platform}")
+    except ModuleNotFoundError:
+        return None
+
+
+def build_corpus(scale: int, seed: int) -> dict[str, dict[str, Any]]:
+    root = BENCH_DIR / "corpus" / f"{scale}-{seed}"
+    manifest = root / "corpus.json"
+    if manifest.exists():
+        return json.loads(manifest.read_text(encoding="utf-8"))
+    corpus: dict[str, dict[str, Any]] = {}
+    for platform, share in MIX.items():
+        module = generator(platform)
+        if module is None:
+            print(f"  {platform}: no generator (bench/generate_{platform}.py), skipped", flush=True)
+            continue
+        n_items = max(1, int(scale * share))
+        started = time.perf_counter()
+        info = module.generate(root / platform, n_items, seed=seed) or {}
+        info.setdefault("dir", str(root / platform))
+        info["n_items"] = n_items
+        corpus[platform] = info
+        print(f"  generated {platform}: {n_items:,} items in {time.perf_counter() - started:,.1f}s", flush=True)
+    manifest.parent.mkdir(parents=True, exist_ok=True)
+    manifest.write_text(json.dumps(corpus, indent=2), encoding="utf-8")
+    return corpus
+
+
+def source_block(platform: str, info: dict[str, Any]) -> dict[str, Any]:
+    if "config" in info:
+        return info["config"]
+    if platform in ("kustomer", "gorgias"):
+        return {"simulate": True, "simulator_data": info["dir"]}
+    return {"path": info["dir"]}
+
+
+def run_import(corpus: dict[str, dict[str, Any]], run_dir: Path) -> dict[str, Any]:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config = {"output_dir": "output", "work_dir": "work", "batch_size": 500_000,
+              "sources": {p: source_block(p, info) for p, info in corpus.items()}}
+    config_path = run_dir / "config.yml"
+    config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    started = time.perf_counter()
+    child = subprocess.Popen([sys.executable, "-m", "gladly_import", "--config", str(config_path)],
+                             cwd=PROJECT_DIR, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = psutil.Process(child.pid)
+    peak = 0
+    lines: list[str] = []
+    assert child.stdout is not None
+    import threading
+
+    def read() -> None:
+        for line in child.stdout:  # type: ignore[union-attr]
+            lines.append(line)
+            print("    " + line.rstrip(), flush=True)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    while child.poll() is None:
+        try:
+            peak = max(peak, tree_rss(process))
+        except psutil.NoSuchProcess:
+            break
+        time.sleep(0.1)
+    reader.join()
+    seconds = time.perf_counter() - started
+    if child.returncode != 0:
+        raise SystemExit(f"bench: the import failed (exit {child.returncode})")
+    metrics = json.loads((run_dir / "work" / "run_metrics.json").read_text(encoding="utf-8"))
+    summary = json.loads((run_dir / "output" / "import_summary.json").read_text(encoding="utf-8"))
+    return {"seconds": round(seconds, 1), "peak_rss_mb": round(peak / 2**20, 1),
+            "items": summary["totals"]["records_seen"], "exported": summary["totals"]["exported"],
+            "stages": metrics["stages"]}
+
+
+def run_baselines(corpus: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    results = {}
+    for platform, info in corpus.items():
+        try:
+            module = importlib.import_module(f"bench.bench_{platform}")
+        except ModuleNotFoundError:
+            continue
+        if hasattr(module, "baseline"):
+            print(f"  baseline {platform} ...", flush=True)
+            results[platform] = module.baseline(info)
+    return results
+
+
+def stage_rows(stages: list[dict[str, Any]]) -> list[list[str]]:
+    rows = []
+    for s in stages:
+        seconds = s["seconds"] or 1e-9
+        items = s.get("items")
+        mb = s.get("input_mb")
+        rows.append([s["stage"], f"{items:,}" if items is not None else "", f"{mb:,.1f}" if mb is not None else "",
+                     f"{s['seconds']:,.1f}", f"{items / seconds:,.0f}" if items else "",
+                     f"{mb / seconds:,.1f}" if mb else "", f"{s['peak_rss_mb']:,.0f}"])
+    return rows
+
+
+def print_table(headers: list[str], rows: list[list[str]]) -> None:
+    widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
+    for row in [headers, ["-" * w for w in widths], *rows]:
+        print("  " + "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--scale", type=int, default=1_000_000, help="items in total across the platforms")
+    parser.add_argument("--small-scale", type=int, default=None, help="the second scale for memory growth (scale/10)")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--skip-baselines", action="store_true")
+    args = parser.parse_args(argv)
+    small = args.small_scale or max(1000, args.scale // 10)
+
+    results: dict[str, Any] = {"scale": args.scale, "seed": args.seed, "machine": {
+        "cpus": psutil.cpu_count(), "memory_gb": round(psutil.virtual_memory().total / 2**30, 1)}}
+    for label, scale in (("small", small), ("full", args.scale)):
+        print(f"bench: corpus of {scale:,} items (seed {args.seed})", flush=True)
+        corpus = build_corpus(scale, args.seed)
+        print(f"bench: import of {scale:,} items", flush=True)
+        run = run_import(corpus, BENCH_DIR / "runs" / f"{scale}-{args.seed}")
+        run["input_mb"] = round(sum(float(i.get("bytes", 0)) for i in corpus.values()) / 2**20, 1)
+        results[label] = run
+        if label == "full" and not args.skip_baselines:
+            results["baselines"] = run_baselines(corpus)
+
+    full, small_run = results["full"], results["small"]
+    growth = (full["peak_rss_mb"] - small_run["peak_rss_mb"]) / small_run["peak_rss_mb"] * 100
+    results["memory_growth_percent"] = round(growth, 1)
+    out = BENCH_DIR / "results" / f"bench-{args.scale}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+
+    print()
+    print(f"whole import: {full['items']:,} items, {full['input_mb']:,.0f} MB in {full['seconds']:,.1f}s "
+          f"({full['items'] / full['seconds']:,.0f} items/s), peak RSS {full['peak_rss_mb']:,.0f} MB")
+    print(f"at {small:,} items: {small_run['seconds']:,.1f}s, peak RSS {small_run['peak_rss_mb']:,.0f} MB; "
+          f"peak memory grows {growth:+.0f}% from {small:,} to {args.scale:,} items")
+    print()
+    print_table(["stage", "items", "input MB", "seconds", "items/s", "MB/s", "peak RSS MB"], stage_rows(full["stages"]))
+    for platform, baseline in results.get("baselines", {}).items():
+        print(f"\nbaseline {platform}: " + ", ".join(f"{k}={v}" for k, v in baseline.items()))
+    print(f"\nresults: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

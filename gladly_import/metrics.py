@@ -1,0 +1,69 @@
+"""Per-stage timings and peak memory of a run (this process and its children, e.g. dbt).
+
+A background thread samples the resident memory of the process tree; each stage records its
+seconds and the peak seen while it ran. `make bench` reads the result from run_metrics.json.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+
+def tree_rss(process: psutil.Process) -> int:
+    total = 0
+    for p in [process, *process.children(recursive=True)]:
+        try:
+            total += p.memory_info().rss
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            pass
+    return total
+
+
+class StageMetrics:
+    @classmethod
+    def disabled(cls) -> StageMetrics:
+        return cls(interval=0)
+
+    def __init__(self, interval: float = 0.1) -> None:
+        self.interval = interval
+        self.stages: list[dict[str, Any]] = []
+        self._process = psutil.Process()
+        self._peak = 0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        if interval > 0:
+            self._thread.start()
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            rss = tree_rss(self._process)
+            with self._lock:
+                self._peak = max(self._peak, rss)
+            self._stop.wait(self.interval)
+
+    @contextmanager
+    def stage(self, name: str, **details: Any) -> Iterator[dict[str, Any]]:
+        with self._lock:
+            self._peak = tree_rss(self._process)
+        started = time.perf_counter()
+        record: dict[str, Any] = {"stage": name, **details}
+        try:
+            yield record
+        finally:
+            record["seconds"] = round(time.perf_counter() - started, 3)
+            with self._lock:
+                record["peak_rss_mb"] = round(max(self._peak, tree_rss(self._process)) / 2**20, 1)
+            self.stages.append(record)
+
+    def write(self, path: Path) -> None:
+        self._stop.set()
+        path.write_text(json.dumps({"stages": self.stages}, indent=2) + "\n", encoding="utf-8")
