@@ -44,6 +44,7 @@ CONFIG_KEYS = {
     "api_key_env": False,     # default GORGIAS_API_KEY
     "simulate": False,        # run against the local simulator instead of a real account
     "simulator_data": False,  # folder of tickets.jsonl + messages.jsonl for simulate
+    "simulator_rate_limit": False,  # the simulator's requests per 20 s (Gorgias: 40); 0 = none
 }
 PATH_KEYS = ("simulator_data",)
 FILE_SUFFIXES = (".jsonl",)
@@ -160,8 +161,13 @@ def _account(ctx: SourceContext) -> Iterator[Account]:
     from extract.simulators.gorgias import DEMO_EMAIL, GorgiasSimulator
 
     data_dir = ctx.files[0].parent if ctx.files else SAMPLE_DIR
+    rate = ctx.options.get("simulator_rate_limit", 40)
+    if isinstance(rate, bool) or not isinstance(rate, int) or rate < 0:
+        raise ExtractError(f"sources.gorgias.simulator_rate_limit: must be a whole number of requests per 20 s "
+                           f"(0 for none), got {rate!r}")
     demo_key = "demo-" + secrets.token_urlsafe(16)
-    with GorgiasSimulator.from_dir(data_dir, email=DEMO_EMAIL, api_key=demo_key) as simulator:
+    simulator = GorgiasSimulator.from_dir(data_dir, email=DEMO_EMAIL, api_key=demo_key, bucket_capacity=rate or None)
+    with simulator:
         ctx.report(f"simulate: true: using the local Gorgias API simulator at {simulator.base_url} with the "
                    f"data in {ctx.name_of(data_dir)} and demo credentials; no real Gorgias account is contacted",
                    force=True)

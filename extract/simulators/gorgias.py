@@ -25,11 +25,14 @@ import base64
 import hmac
 import json
 import math
+import os
 import secrets
 import socket
 import sys
 import threading
 import time
+from array import array
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -74,6 +77,51 @@ def load_jsonl(path: Path) -> list[dict[str, Any]]:
         return [json.loads(line) for line in handle if line.strip()]
 
 
+class Store:
+    """One listing's objects, in memory: ``raw(i)`` is object i as JSON bytes."""
+
+    def __init__(self, items: list[Any]) -> None:
+        self.items = items
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def raw(self, index: int) -> bytes:
+        return json.dumps(self.items[index], ensure_ascii=False).encode("utf-8")
+
+    def scan(self) -> Iterator[Any]:
+        yield from self.items
+
+
+class FileStore(Store):
+    """One listing's objects left in their JSON-lines file: only line offsets are held in memory."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._starts, self._lengths = array("q"), array("q")
+        offset = 0
+        with path.open("rb") as handle:
+            for line in handle:
+                if line.strip():
+                    self._starts.append(offset)
+                    self._lengths.append(len(line.rstrip(b"\r\n")))
+                offset += len(line)
+        self._fd = os.open(path, os.O_RDONLY)
+
+    def __len__(self) -> int:
+        return len(self._starts)
+
+    def raw(self, index: int) -> bytes:
+        return os.pread(self._fd, self._lengths[index], self._starts[index])
+
+    def scan(self) -> Iterator[Any]:
+        for index in range(len(self)):
+            yield json.loads(self.raw(index))
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+
 def _sort_value(item: Any, field_name: str) -> tuple[float, Any]:
     value = item.get(field_name) if isinstance(item, dict) else None
     if field_name == "id":
@@ -115,34 +163,34 @@ class GorgiasSimulator:
 
     def __init__(
         self,
-        tickets: list[dict[str, Any]],
-        messages: list[dict[str, Any]],
+        tickets: list[Any] | Store,
+        messages: list[Any] | Store,
         *,
         email: str = DEMO_EMAIL,
         api_key: str = DEMO_API_KEY,
-        bucket_capacity: int = 40,
+        bucket_capacity: int | None = 40,
         bucket_window: float = 20.0,
         cursor_ttl: float = 300.0,
         faults: Faults | None = None,
     ) -> None:
-        self.tickets = tickets
-        self.messages = messages
+        self.tickets = tickets if isinstance(tickets, Store) else Store(tickets)
+        self.messages = messages if isinstance(messages, Store) else Store(messages)
         self._credentials = base64.b64encode(f"{email}:{api_key}".encode()).decode()
-        self.bucket = LeakyBucket(bucket_capacity, bucket_window)
+        self.bucket = LeakyBucket(bucket_capacity, bucket_window) if bucket_capacity else None
         self.cursor_ttl = cursor_ttl
         self.faults = faults or Faults()
         self.log: list[LoggedRequest] = []
         self._cursors: dict[str, tuple[str, str, int, float]] = {}
         self._lock = threading.Lock()
-        self._sorted: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        self._sorted: dict[tuple[str, str], list[int]] = {}
         self._released = threading.Event()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
     @classmethod
     def from_dir(cls, folder: Path, **options: Any) -> GorgiasSimulator:
-        """An account holding ``tickets.jsonl`` and ``messages.jsonl`` of ``folder``."""
-        return cls(load_jsonl(folder / "tickets.jsonl"), load_jsonl(folder / "messages.jsonl"), **options)
+        """An account holding ``tickets.jsonl`` and ``messages.jsonl`` of ``folder`` (read as needed)."""
+        return cls(FileStore(folder / "tickets.jsonl"), FileStore(folder / "messages.jsonl"), **options)
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -171,6 +219,9 @@ class GorgiasSimulator:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        for store in (self.tickets, self.messages):
+            if isinstance(store, FileStore):
+                store.close()
 
     def __enter__(self) -> GorgiasSimulator:
         self.start()
@@ -202,14 +253,26 @@ class GorgiasSimulator:
 
     # -- listings ----------------------------------------------------------
 
-    def _ordered(self, listing: str, order_by: str) -> list[dict[str, Any]]:
+    def _ordered(self, listing: str, order_by: str) -> list[int]:
+        """Indexes of the listing's objects in ``order_by`` order (ties broken by id)."""
         key = (listing, order_by)
-        if key not in self._sorted:
-            field_name, _, direction = order_by.partition(":")
-            items = self.tickets if listing.startswith("tickets") else self.messages
-            ordered = sorted(items, key=lambda item: (_sort_value(item, field_name), _sort_value(item, "id")))
-            self._sorted[key] = ordered[::-1] if direction == "desc" else ordered
-        return self._sorted[key]
+        with self._lock:
+            cached = self._sorted.get(key)
+        if cached is not None:
+            return cached
+        field_name, _, direction = order_by.partition(":")
+        store = self.tickets if listing == "tickets" else self.messages
+        keys = []
+        for index, item in enumerate(store.scan()):
+            if listing.startswith("messages:") and not (
+                    isinstance(item, dict) and str(item.get("ticket_id")) == listing.split(":", 1)[1]):
+                continue
+            keys.append((_sort_value(item, field_name), _sort_value(item, "id"), index))
+        keys.sort(reverse=direction == "desc")
+        ordered = [index for _, _, index in keys]
+        with self._lock:
+            self._sorted[key] = ordered
+        return ordered
 
     def _issue_cursor(self, listing: str, order_by: str, offset: int) -> str:
         token = secrets.token_urlsafe(12)
@@ -226,8 +289,8 @@ class GorgiasSimulator:
             return None
         return found[2]
 
-    def page(self, listing: str, params: dict[str, str], uri: str) -> tuple[int, dict[str, Any]]:
-        """(status, body) of one listing request."""
+    def page(self, listing: str, params: dict[str, str], uri: str) -> tuple[int, dict[str, Any] | bytes]:
+        """(status, body) of one listing request; a page's body is JSON bytes made from the raw objects."""
         try:
             limit = int(params.get("limit", DEFAULT_LIMIT))
         except ValueError:
@@ -238,27 +301,24 @@ class GorgiasSimulator:
         field_name, _, direction = order_by.partition(":")
         if field_name not in ORDER_FIELDS or direction not in ("asc", "desc"):
             return 400, {"error": {"msg": f"invalid order_by '{order_by}'"}}
-        items = self._ordered(listing, order_by)
-        if listing.startswith("messages:"):
-            ticket_id = listing.split(":", 1)[1]
-            items = [m for m in items if isinstance(m, dict) and str(m.get("ticket_id")) == ticket_id]
         offset = 0
         if params.get("cursor"):
             resolved = self._resolve_cursor(params["cursor"], listing, order_by)
             if resolved is None:
                 return 400, {"error": {"msg": "Invalid cursor: it may have expired, restart the listing"}}
             offset = resolved
-        data = items[offset:offset + limit]
-        after = offset + len(data)
-        return 200, {
-            "data": data,
-            "object": "list",
-            "uri": uri,
-            "meta": {
-                "prev_cursor": self._issue_cursor(listing, order_by, max(0, offset - limit)) if offset else None,
-                "next_cursor": self._issue_cursor(listing, order_by, after) if after < len(items) else None,
-            },
+        ordered = self._ordered(listing, order_by)
+        store = self.tickets if listing == "tickets" else self.messages
+        chosen = ordered[offset:offset + limit]
+        after = offset + len(chosen)
+        meta = {
+            "prev_cursor": self._issue_cursor(listing, order_by, max(0, offset - limit)) if offset else None,
+            "next_cursor": self._issue_cursor(listing, order_by, after) if after < len(ordered) else None,
         }
+        return 200, b"".join((
+            b'{"data":[', b",".join(store.raw(index) for index in chosen), b'],"object":"list","uri":',
+            json.dumps(uri).encode(), b',"meta":', json.dumps(meta).encode(), b"}",
+        ))
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -294,11 +354,14 @@ class _Handler(BaseHTTPRequestHandler):
         if fault == "500":
             self._answer(entry, 500, {"error": {"msg": "Internal server error"}})
             return
+        capacity = sim.bucket.capacity if sim.bucket else 40
         if fault == "429":
-            allowed, used, retry_after = False, sim.bucket.capacity, sim.faults.retry_after_seconds
-        else:
+            allowed, used, retry_after = False, capacity, sim.faults.retry_after_seconds
+        elif sim.bucket:
             allowed, used, retry_after = sim.bucket.take()
-        limit_header = {"X-Gorgias-Account-Api-Call-Limit": f"{used}/{sim.bucket.capacity}"}
+        else:
+            allowed, used, retry_after = True, 1, 0
+        limit_header = {"X-Gorgias-Account-Api-Call-Limit": f"{used}/{capacity}"}
         if not allowed:
             self._answer(entry, 429, {"error": {"msg": "Too many requests"}},
                          {**limit_header, "Retry-after": str(retry_after)})
@@ -325,10 +388,10 @@ class _Handler(BaseHTTPRequestHandler):
             return f"messages:{parts[2]}"
         return None
 
-    def _answer(self, entry: LoggedRequest, status: int, body: dict[str, Any],
+    def _answer(self, entry: LoggedRequest, status: int, body: dict[str, Any] | bytes,
                 headers: dict[str, str] | None = None) -> None:
         entry.status = status
-        payload = json.dumps(body, ensure_ascii=False).encode("utf-8")
+        payload = body if isinstance(body, bytes) else json.dumps(body, ensure_ascii=False).encode("utf-8")
         try:
             self.send_response(status)
             self.send_header("Content-Type", "application/json")

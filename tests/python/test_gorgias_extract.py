@@ -346,3 +346,8 @@ def test_a_spool_line_cut_short_by_a_kill_is_dropped_and_fetched_again(data: Any
         result = extract_once(sim.base_url, tmp_path)
     assert result.message_ids == clean_ids
     assert sorted(row["ticket_id"] for row in result.tickets) == sorted(str(t["id"]) for t in tickets)
+
+
+def test_simulator_rate_limit_must_be_a_whole_number(tmp_path: Path) -> None:
+    with pytest.raises(ExtractError, match="simulator_rate_limit: must be a whole number"):
+        extract_once("", tmp_path, {"simulate": True, "simulator_rate_limit": "fast"})

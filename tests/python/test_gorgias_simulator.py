@@ -6,6 +6,7 @@ import base64
 import json
 import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -84,3 +85,13 @@ def test_a_ticket_messages_can_be_listed_alone() -> None:
 def test_unknown_fault_kinds_are_refused() -> None:
     with pytest.raises(ValueError, match="unknown fault"):
         Faults({1: "explode"})
+
+
+def test_a_folder_account_is_served_from_its_files_like_an_in_memory_one(tmp_path: Path) -> None:
+    (tmp_path / "tickets.jsonl").write_text("".join(json.dumps(t) + "\n" for t in TICKETS) + "\n", encoding="utf-8")
+    (tmp_path / "messages.jsonl").write_text("".join(json.dumps(m) + "\r\n" for m in MESSAGES), encoding="utf-8")
+    path = "/api/messages?limit=100&order_by=created_datetime:desc"
+    with GorgiasSimulator.from_dir(tmp_path, email=EMAIL, api_key=KEY) as from_files:
+        served = get(from_files.base_url, path)[2]["data"]
+    with GorgiasSimulator(TICKETS, MESSAGES, email=EMAIL, api_key=KEY) as in_memory:
+        assert served == get(in_memory.base_url, path)[2]["data"] == MESSAGES[::-1]
