@@ -260,19 +260,30 @@ class GorgiasSimulator:
             cached = self._sorted.get(key)
         if cached is not None:
             return cached
+        if listing.startswith("messages:"):
+            self._group_by_ticket(order_by)
+            with self._lock:
+                return self._sorted.setdefault(key, [])
         field_name, _, direction = order_by.partition(":")
         store = self.tickets if listing == "tickets" else self.messages
-        keys = []
-        for index, item in enumerate(store.scan()):
-            if listing.startswith("messages:") and not (
-                    isinstance(item, dict) and str(item.get("ticket_id")) == listing.split(":", 1)[1]):
-                continue
-            keys.append((_sort_value(item, field_name), _sort_value(item, "id"), index))
+        keys = [(_sort_value(item, field_name), _sort_value(item, "id"), index)
+                for index, item in enumerate(store.scan())]
         keys.sort(reverse=direction == "desc")
         ordered = [index for _, _, index in keys]
         with self._lock:
             self._sorted[key] = ordered
         return ordered
+
+    def _group_by_ticket(self, order_by: str) -> None:
+        """Every ticket's messages listing (``messages:<ticket id>``), from one pass over the messages."""
+        ticket_of = [str(m.get("ticket_id")) if isinstance(m, dict) else None for m in self.messages.scan()]
+        groups: dict[str, list[int]] = {}
+        for index in self._ordered("messages", order_by):
+            if ticket_of[index] is not None:
+                groups.setdefault(f"messages:{ticket_of[index]}", []).append(index)
+        with self._lock:
+            for listing, indexes in groups.items():
+                self._sorted[(listing, order_by)] = indexes
 
     def _issue_cursor(self, listing: str, order_by: str, offset: int) -> str:
         token = secrets.token_urlsafe(12)
@@ -324,6 +335,11 @@ class GorgiasSimulator:
 class _Handler(BaseHTTPRequestHandler):
     simulator: GorgiasSimulator
     protocol_version = "HTTP/1.1"
+
+    def setup(self) -> None:
+        super().setup()
+        # headers and body go out in two writes: without this, Nagle + delayed ACK add 40 ms
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class' name
         """Silent: never echo requests (their headers carry credentials)."""
