@@ -24,11 +24,12 @@ What it does for every request:
 - **Budget**: with ``requests_per_minute``, requests are spaced at least ``60 / rpm`` seconds apart.
 - **Rate-limit headers**: when a response says ``x-ratelimit-remaining: 0``, the next request waits
   until ``x-ratelimit-reset`` (epoch seconds; epoch milliseconds and a seconds delta are tolerated).
-- **Retries** (``max_retries``, exponential backoff ``backoff_base * 2**n`` capped at
-  ``backoff_max``, times a random factor in [0.5, 1]) on: 429 (waiting ``Retry-After`` seconds or
-  HTTP date, else ``x-ratelimit-reset``, else the backoff: a bare 429 works), 408 and 5xx,
-  timeouts, refused/reset/dropped connections, and (``get_json``) a 2xx body that is not JSON
-  (``malformed_retries`` times). Waits are capped at ``max_wait``.
+- **Retries** with exponential backoff ``backoff_base * 2**n`` capped at ``backoff_max``, times a
+  random factor in [0.5, 1]: 408 and 5xx, timeouts, refused/reset/dropped connections
+  (``max_retries`` times); a 2xx body that is not JSON (``get_json``, ``malformed_retries`` times);
+  429 (``max_throttle_retries`` times, a budget of its own since waiting is what the server asks
+  for), waiting ``Retry-After`` (seconds or HTTP date), else ``x-ratelimit-reset``, else the
+  backoff: a bare 429 works. Every wait is capped at ``max_wait``.
 - **Errors**, all ``extract.errors.ExtractError`` with a one-line message that never holds a secret:
   ``AuthError`` at once on 401/403 (says which credential, or which permission via
   ``permission_hint(path)``); ``HttpStatusError`` (``.status``) on any other 4xx, e.g. 404;
@@ -207,6 +208,7 @@ class HttpClient:
         requests_per_minute: float | None = None,
         timeout: float = 60.0,
         max_retries: int = 8,
+        max_throttle_retries: int = 30,
         malformed_retries: int = 2,
         backoff_base: float = 1.0,
         backoff_max: float = 60.0,
@@ -228,6 +230,7 @@ class HttpClient:
         self.min_interval = 60.0 / requests_per_minute if requests_per_minute else 0.0
         self.timeout = timeout
         self.max_retries = max_retries
+        self.max_throttle_retries = max_throttle_retries
         self.malformed_retries = malformed_retries
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
@@ -274,20 +277,22 @@ class HttpClient:
     def _request(self, path_or_url: str, params: Mapping[str, Any] | None, want_json: bool) -> Any:
         target = self._target(path_or_url, params)
         path = urlsplit(target).path
-        malformed_left = self.malformed_retries
+        limits = {"throttled": self.max_throttle_retries, "malformed": self.malformed_retries,
+                  "failed": self.max_retries}
+        used = dict.fromkeys(limits, 0)
         attempt = 0
         while True:
             self._wait_for_slot()
             failure, wait = self._attempt(target, path, want_json, attempt)
             if failure is None:
                 return wait  # the result, when there is no failure
-            is_malformed = failure.startswith("malformed")
-            if is_malformed:
-                malformed_left -= 1
-            if attempt >= self.max_retries or (is_malformed and malformed_left < 0):
-                error = MalformedResponseError if is_malformed else RetriesExhaustedError
+            kind = "throttled" if failure.startswith("HTTP 429") else (
+                "malformed" if failure.startswith("malformed") else "failed")
+            if used[kind] >= limits[kind]:
+                error = MalformedResponseError if kind == "malformed" else RetriesExhaustedError
                 raise error(self.redact(
                     f"{self.service}: GET {path} failed after {attempt + 1} attempt(s); last: {failure}"))
+            used[kind] += 1
             self.stats.retries += 1
             self._pause(min(wait, self.max_wait))
             attempt += 1

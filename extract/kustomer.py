@@ -52,8 +52,7 @@ CONFIG_KEYS = {
     "reuse_completed": False,       # re-use a completed extraction instead of extracting afresh
     "checkpoint_every_pages": False,
 }
-PATH_KEYS = ("simulator_data",)
-FILE_SUFFIXES = (".jsonl",)
+PATH_KEYS: tuple[str, ...] = ()  # an API: no export files (simulator_data is resolved here)
 
 PAGE_SIZE = 100
 DEFAULT_KEY_ENV = "KUSTOMER_API_KEY"
@@ -334,6 +333,9 @@ class Checkpoint:
         """Load or start the checkpoint; what happens, in words, for the progress line."""
         self.dir.mkdir(parents=True, exist_ok=True)
         saved = self._load()
+        if saved and not self._parts_readable(saved):
+            self._fresh()
+            return "the saved checkpoint's parts are missing or unreadable: extracting afresh"
         if saved and saved.get("identity") != self.identity:
             self._fresh()
             return "the saved checkpoint is for another account or simulator: extracting afresh"
@@ -391,6 +393,15 @@ class Checkpoint:
             if path.name not in committed:
                 path.unlink()
 
+    def _parts_readable(self, saved: dict[str, Any]) -> bool:
+        try:
+            for seq in saved["parts"]:
+                for table in PART_TABLES:
+                    pq.read_metadata(self.part_path(table, int(seq)))
+        except (OSError, ValueError, TypeError, pa.ArrowException):
+            return False
+        return True
+
     def _load(self) -> dict[str, Any] | None:
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
@@ -443,7 +454,7 @@ def _api(ctx: SourceContext, settings: Settings) -> Iterator[tuple[HttpClient, s
     if settings.simulate:
         from extract.simulators.kustomer import KustomerSimulator
 
-        data_dir = ctx.files[0].parent if ctx.files else SAMPLE_DATA
+        data_dir = _simulator_data(ctx)
         demo_key = "demo-" + secrets.token_urlsafe(16)
         with KustomerSimulator(data_dir, api_key=demo_key) as simulator:
             ctx.report(f"simulate: true: using the local Kustomer API simulator at {simulator.base_url}"
@@ -455,6 +466,21 @@ def _api(ctx: SourceContext, settings: Settings) -> Iterator[tuple[HttpClient, s
     assert settings.base_url is not None
     with _client(settings.base_url, _api_key(settings), settings) as client:
         yield client, settings.base_url
+
+
+def _simulator_data(ctx: SourceContext) -> Path:
+    """The folder the simulator serves: ``simulator_data`` (relative to the config) or the bundled sample."""
+    value = ctx.options.get("simulator_data")
+    if value is None:
+        return SAMPLE_DATA
+    if not isinstance(value, str) or not value.strip():
+        raise ExtractError("sources.kustomer.simulator_data: must be a folder path")
+    folder = Path(value).expanduser()
+    folder = (folder if folder.is_absolute() else ctx.base_dir / folder).resolve()
+    missing = [name for name in ("messages.jsonl", "customers.jsonl") if not (folder / name).is_file()]
+    if missing:
+        raise ExtractError(f"sources.kustomer.simulator_data: '{value}' has no {' or '.join(missing)}")
+    return folder
 
 
 def _client(base_url: str, key: str, settings: Settings) -> HttpClient:
@@ -477,6 +503,19 @@ def extract(ctx: SourceContext, out: PlatformOutput) -> None:
     c = checkpoint.data
     ctx.report(f"done: {c['pages']:,} pages, {c['messages']:,} messages, {c['customers']:,} customers;"
                f" {client.stats.requests:,} requests this run ({client.stats.retries:,} retries)", force=True)
+    shortfall = listing_shortfall(c)
+    if shortfall:
+        ctx.report(shortfall, force=True)
+
+
+def listing_shortfall(checkpoint: dict[str, Any]) -> str | None:
+    """A warning when the pages ended before the total the API announced (its listing cap, or a live account)."""
+    listed = checkpoint.get("listed_total") or 0
+    read = checkpoint["messages"] + checkpoint["rejected"]
+    if listed <= read:
+        return None
+    return (f"WARNING: Kustomer announced {listed:,} messages but its pages ended after {read:,}:"
+            f" {listed - read:,} were not listed (see docs/sources/kustomer.md, 'Caveats')")
 
 
 class Extraction:
@@ -488,6 +527,7 @@ class Extraction:
         self.checkpoint = checkpoint
         self.every_pages = every_pages
         self.counts = {k: checkpoint.data[k] for k in ("pages", "messages", "customers", "rejected")}
+        self.counts["listed_total"] = checkpoint.data.get("listed_total") or 0
         self.total_pages: int | None = checkpoint.data.get("total_pages")
         self.seen_customers = checkpoint.customer_ids()
         self.started = time.monotonic()
@@ -535,6 +575,8 @@ class Extraction:
             return self._skip_page(path, number, part, "the page has no data array", _text(body))
         if isinstance(meta.get("totalPages"), int):
             self.total_pages = meta["totalPages"]
+        if isinstance(meta.get("total"), int):
+            self.counts["listed_total"] = meta["total"]
         for index, message in enumerate(data, start=1):
             self._message(message, number, path, index, part)
         self.counts["pages"] += 1

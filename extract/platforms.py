@@ -2,6 +2,8 @@
 
 from types import ModuleType
 
-from extract import csv_template, gorgias, kustomer, zendesk
+from extract import csv_template, freshdesk, gorgias, kustomer, zendesk
 
-PLATFORMS: dict[str, ModuleType] = {module.NAME: module for module in (zendesk, csv_template, kustomer, gorgias)}
+PLATFORMS: dict[str, ModuleType] = {
+    module.NAME: module for module in (zendesk, csv_template, freshdesk, kustomer, gorgias)
+}

@@ -9,7 +9,8 @@ Serves, on 127.0.0.1 (port 0 = a free port):
 Every request needs ``Authorization: Bearer <api_key>`` (else 401). With ``rate_limit``, each
 ``window_seconds`` window allows that many requests; over it the answer is 429 with
 ``x-ratelimit-limit``, ``x-ratelimit-remaining: 0`` and ``x-ratelimit-reset`` (epoch seconds), the
-headers every answer carries. ``Faults`` injects 500s, bare 429s, slow answers, dropped
+headers every answer carries. ``max_results`` caps how deep pages go (``links.next`` null there,
+400 beyond) while ``meta.total`` keeps the full count. ``Faults`` injects 500s, bare 429s, slow answers, dropped
 connections and malformed (truncated) pages.
 
 The data is a folder with ``messages.jsonl`` and ``customers.jsonl``: one JSON:API resource per
@@ -45,6 +46,7 @@ class Faults:
     """Faults to inject; request numbers count every request the simulator receives, from 1."""
 
     status_on_request: dict[int, int] = field(default_factory=dict)  # n -> status (429: bare, no headers)
+    throttle_requests: set[int] = field(default_factory=set)         # n -> 429 with the rate-limit headers
     drop_requests: set[int] = field(default_factory=set)             # n -> connection closed, no answer
     slow_requests: dict[int, float] = field(default_factory=dict)    # n -> seconds before answering
     malformed_pages: dict[int, int] = field(default_factory=dict)    # page -> times answered truncated
@@ -105,13 +107,15 @@ class KustomerSimulator:
 
     def __init__(self, data_dir: str | Path, *, api_key: str, rate_limit: int | None = None,
                  window_seconds: float = 60.0, faults: Faults | None = None,
-                 forbidden_prefixes: tuple[str, ...] = (), port: int = 0) -> None:
+                 forbidden_prefixes: tuple[str, ...] = (), max_results: int | None = None,
+                 port: int = 0) -> None:
         self.store = MessageStore(Path(data_dir))
         self._api_key = api_key
         self.rate_limit = rate_limit
         self.window_seconds = window_seconds
         self.faults = faults or Faults()
         self.forbidden_prefixes = forbidden_prefixes
+        self.max_results = max_results  # a listing cap: no page beyond this many results
         self.requests = 0
         self.by_kind: Counter[str] = Counter()   # "messages", "customer", "other"
         self.by_status: Counter[int] = Counter()
@@ -205,6 +209,10 @@ class KustomerSimulator:
         if injected == 429:
             return 429, b"", {}
         headers = self._rate_headers()
+        if number in self.faults.throttle_requests:
+            headers = {"x-ratelimit-limit": str(self.rate_limit or 1000), "x-ratelimit-remaining": "0",
+                       "x-ratelimit-reset": str(math.ceil(time.time() + 1))}
+            return 429, _error(429, "rate_limited", "Too Many Requests"), headers
         if headers.get("x-ratelimit-remaining") == "-1":
             headers["x-ratelimit-remaining"] = "0"
             return 429, _error(429, "rate_limited", "Too Many Requests"), headers
@@ -251,6 +259,9 @@ class KustomerSimulator:
             return 400, _error(400, "bad_request", f"page >= 1 and 1 <= pageSize <= {MAX_PAGE_SIZE}"), headers
         total = self.store.message_count
         total_pages = math.ceil(total / size)
+        last_page = total_pages if self.max_results is None else min(total_pages, self.max_results // size)
+        if self.max_results is not None and page > max(last_page, 1):
+            return 400, _error(400, "bad_request", f"cannot page beyond {self.max_results} results"), headers
         lines = self.store.message_lines((page - 1) * size, page * size)
 
         def link(n: int) -> str:
@@ -259,7 +270,7 @@ class KustomerSimulator:
         envelope = {
             "meta": {"page": page, "pageSize": size, "total": total, "totalPages": total_pages},
             "links": {"self": link(page), "first": link(1), "prev": link(page - 1) if page > 1 else None,
-                      "next": link(page + 1) if page < total_pages else None},
+                      "next": link(page + 1) if page < last_page else None},
         }
         head = json.dumps(envelope, separators=(",", ":"))[:-1].encode()
         body = head + b',"data":[' + b",".join(lines) + b"]}"

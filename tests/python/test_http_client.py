@@ -69,7 +69,7 @@ class ScriptedServer:
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self.thread.start()
 
     def close(self) -> None:
@@ -293,3 +293,12 @@ def test_rate_per_minute_counts_recent_requests() -> None:
     for second in range(0, 120, 2):
         stats.note_request(float(second))
     assert stats.rate_per_minute(now=120.0) == 30.0
+
+
+def test_429s_have_their_own_retry_budget(server: ScriptedServer, fake_time: FakeTime) -> None:
+    server.script = [{"status": 429, "headers": {"Retry-After": "1"}}] * 6 + [{"json": {"finally": 1}}]
+    client = make_client(server, fake_time, max_retries=2, max_throttle_retries=6)
+    assert client.get_json("/v1/x") == {"finally": 1}  # 6 throttles > max_retries, within their own budget
+    server.script = [{"status": 429, "headers": {"Retry-After": "1"}}] * 10
+    with pytest.raises(RetriesExhaustedError, match="HTTP 429"):
+        client.get_json("/v1/x")

@@ -82,7 +82,8 @@ def test_injected_429s_500s_drops_and_slow_answers_end_with_the_same_data(
         clean = run_extract(tmp_path / "clean", options(sim))
     monkeypatch.setitem(kustomer.CLIENT_OPTIONS, "timeout", 0.5)
     faults = Faults(status_on_request={2: 500, 3: 429, 6: 503, 14: 500, 40: 502, 41: 500},
-                    drop_requests={9, 30}, slow_requests={20: 1.5}, malformed_pages={4: 1})
+                    throttle_requests={17, 50}, drop_requests={9, 30}, slow_requests={20: 1.5},
+                    malformed_pages={4: 1})
     stats: dict[str, HttpClient] = {}
     original = kustomer._client
 
@@ -94,7 +95,7 @@ def test_injected_429s_500s_drops_and_slow_answers_end_with_the_same_data(
     with KustomerSimulator(folder, api_key=api_key, faults=faults, rate_limit=25, window_seconds=1.0) as sim:
         faulty = run_extract(tmp_path / "faulty", options(sim))
     client = stats["client"]
-    assert sim.by_status[429] >= 2 and sim.by_status[500] >= 3  # the rate limit was hit, faults happened
+    assert sim.by_status[429] >= 3 and sim.by_status[500] >= 3  # bare and real 429s, 5xx all happened
     for table in ("messages", "customers", "customer_emails", "customer_phones"):
         key = "message_id" if table == "messages" else "customer_id"
         assert sorted_rows(faulty.tables[table], key) == sorted_rows(clean.tables[table], key), table
@@ -289,3 +290,74 @@ def test_the_key_never_appears_in_output_logs_parquet_or_state(tmp_path: Path, d
     for path in written:
         data = path.read_bytes()
         assert KEY.encode() not in data, path
+
+
+def test_simulator_data_must_hold_messages_and_customers(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ExtractError, match="has no messages.jsonl or customers.jsonl"):
+        run_extract(tmp_path, {"simulate": True, "simulator_data": "empty"})
+
+
+def test_ctrl_c_stops_cleanly_and_the_next_run_resumes(tmp_path: Path, dataset: tuple, api_key: str) -> None:
+    folder, _ = dataset
+    with KustomerSimulator(folder, api_key=KEY, faults=Faults(delay=0.02)) as sim:
+        config = write_config(tmp_path, {"base_url": sim.base_url, "checkpoint_every_pages": 2})
+        process = subprocess.Popen(cli_command(config), cwd=PROJECT_DIR, env=cli_env(KEY), text=True,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        deadline = time.monotonic() + 60
+        while sim.by_kind["messages"] < 4 and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.01)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+        assert process.returncode == 130 and "interrupted" in stderr and "Traceback" not in stderr
+        sim.faults.delay = 0.0
+        result = run_extract(tmp_path / "work", {"base_url": sim.base_url, "checkpoint_every_pages": 2})
+    assert "resuming the interrupted extraction" in result.progress
+    ids = result.message_ids()
+    assert len(ids) == len(set(ids)) == 730
+
+
+def test_a_checkpoint_whose_parts_are_gone_starts_afresh(tmp_path: Path, dataset: tuple, api_key: str,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    folder, _ = dataset
+    real_get_json = HttpClient.get_json
+    pages = {"n": 0}
+
+    def interrupted(self: HttpClient, path: str, params: Any = None) -> Any:
+        pages["n"] += path.startswith("/v1/messages")
+        if pages["n"] == 4:
+            raise KeyboardInterrupt
+        return real_get_json(self, path, params)
+
+    with KustomerSimulator(folder, api_key=api_key) as sim:
+        monkeypatch.setattr(HttpClient, "get_json", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            run_extract(tmp_path, options(sim, checkpoint_every_pages=1))
+        monkeypatch.setattr(HttpClient, "get_json", real_get_json)
+        next(iter((tmp_path / "state" / "kustomer" / "parts").glob("customers-*.parquet"))).write_bytes(b"junk")
+        result = run_extract(tmp_path, options(sim))
+    assert "missing or unreadable: extracting afresh" in result.progress
+    assert len(set(result.message_ids())) == len(result.message_ids()) == 730
+
+
+def test_a_listing_that_ends_before_its_announced_total_is_reported(tmp_path: Path, dataset: tuple,
+                                                                    api_key: str) -> None:
+    folder, _ = dataset
+    with KustomerSimulator(folder, api_key=api_key, max_results=500) as sim:
+        result = run_extract(tmp_path, options(sim))
+    assert len(result.message_ids()) == 500
+    assert "WARNING: Kustomer announced 730 messages but its pages ended after 500: 230 were not listed" \
+        in result.progress
+
+
+def test_ratelimit_headers_are_honoured_so_no_429_is_collected(tmp_path: Path, dataset: tuple, api_key: str) -> None:
+    folder, figures = dataset
+    with KustomerSimulator(folder, api_key=api_key, rate_limit=50, window_seconds=1.0) as sim:
+        started = time.monotonic()
+        result = run_extract(tmp_path, options(sim))
+        elapsed = time.monotonic() - started
+    assert len(result.message_ids()) == 730
+    assert sim.by_status[429] == 0  # waited for x-ratelimit-reset whenever x-ratelimit-remaining hit 0
+    assert sim.requests == figures["pages"] + figures["customers_referenced"]
+    assert elapsed >= sim.requests // 50 - 1  # at most 50 requests in any one-second window
