@@ -161,6 +161,10 @@ def _account(ctx: SourceContext) -> Iterator[Account]:
     from extract.simulators.gorgias import DEMO_EMAIL, GorgiasSimulator
 
     data_dir = ctx.files[0].parent if ctx.files else SAMPLE_DIR
+    missing = [name for name in ("tickets.jsonl", "messages.jsonl") if not (data_dir / name).is_file()]
+    if missing:
+        raise ExtractError(f"sources.gorgias.simulator_data: {ctx.name_of(data_dir)} has no {missing[0]} "
+                           "(the simulator serves tickets.jsonl and messages.jsonl, one API object per line)")
     rate = ctx.options.get("simulator_rate_limit", 40)
     if isinstance(rate, bool) or not isinstance(rate, int) or rate < 0:
         raise ExtractError(f"sources.gorgias.simulator_rate_limit: must be a whole number of requests per 20 s "

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from extract import gorgias
+from extract.context import SourceContext
 from extract.errors import AuthError, ExtractError
 from extract.simulators.gorgias import Faults, GorgiasSimulator
 from tests.python.gorgias_helpers import API_KEY, EMAIL, FAST_CLIENT, PROJECT_DIR, account, extract_once, files_containing
@@ -351,3 +352,12 @@ def test_a_spool_line_cut_short_by_a_kill_is_dropped_and_fetched_again(data: Any
 def test_simulator_rate_limit_must_be_a_whole_number(tmp_path: Path) -> None:
     with pytest.raises(ExtractError, match="simulator_rate_limit: must be a whole number"):
         extract_once("", tmp_path, {"simulate": True, "simulator_rate_limit": "fast"})
+
+
+def test_simulator_data_without_its_two_files_is_named(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "messages.jsonl").write_text("", encoding="utf-8")
+    with pytest.raises(ExtractError, match="has no tickets.jsonl"):
+        gorgias.extract(SourceContext(platform="gorgias", options={"simulate": True}, base_dir=tmp_path,
+                                      files=[tmp_path / "data" / "messages.jsonl"], state_dir=tmp_path / "state"),
+                        None)  # type: ignore[arg-type]
