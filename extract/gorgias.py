@@ -475,4 +475,5 @@ def extract(ctx: SourceContext, out: PlatformOutput) -> None:
         ctx.report(f"downloaded in {stats.requests:,} requests ({stats.retries:,} retries, "
                    f"{stats.throttled:,} throttled, {stats.waited_seconds:,.1f}s waited)", force=True)
         land(state, out, ctx)
+        out.files_read = sum(state.listings[listing]["pages"] for listing in LISTINGS)  # API pages read
     state.clear()
