@@ -1,8 +1,8 @@
 """A local Gorgias REST API, faithful enough to test an extractor against real HTTP.
 
-Serves ``GET /api/tickets``, ``GET /api/messages`` and ``GET /api/tickets/{id}/messages``
-from in-memory data (the objects of ``tickets.jsonl`` and ``messages.jsonl``) on
-127.0.0.1 with:
+Serves ``GET /api/tickets``, ``GET /api/messages`` (also filtered by ``ticket_id``) and
+``GET /api/tickets/{id}/messages`` on 127.0.0.1, from lists of objects or from a folder's
+``tickets.jsonl`` and ``messages.jsonl`` (read as needed, only line offsets in memory), with:
 
 - HTTP Basic auth (``email:api_key``), 401 otherwise;
 - cursor pagination: ``limit`` (at most 100), ``cursor``, ``order_by``
@@ -386,6 +386,8 @@ class _Handler(BaseHTTPRequestHandler):
         if listing is None:
             self._answer(entry, 404, {"error": {"msg": f"Not found: {split.path}"}}, limit_header)
             return
+        if listing == "messages" and params.get("ticket_id"):
+            listing = f"messages:{params['ticket_id']}"
         status, body = sim.page(listing, params, self.path)
         self._answer(entry, status, body, limit_header)
 

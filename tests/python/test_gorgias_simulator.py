@@ -78,8 +78,10 @@ def test_cursors_expire() -> None:
 
 def test_a_ticket_messages_can_be_listed_alone() -> None:
     with GorgiasSimulator(TICKETS, MESSAGES, email=EMAIL, api_key=KEY) as sim:
-        body = get(sim.base_url, "/api/tickets/2/messages?limit=100")[2]
+        body = get(sim.base_url, "/api/tickets/2/messages?limit=100&order_by=created_datetime:asc")[2]
+        filtered = get(sim.base_url, "/api/messages?ticket_id=2&limit=100&order_by=created_datetime:desc")[2]
     assert {m["ticket_id"] for m in body["data"]} == {2} and len(body["data"]) == 4
+    assert [m["id"] for m in filtered["data"]] == [m["id"] for m in body["data"]][::-1]
 
 
 def test_unknown_fault_kinds_are_refused() -> None:
