@@ -182,10 +182,12 @@ def _account(ctx: SourceContext) -> Iterator[Account]:
 # -- resumable state: spools of fetched items and a checkpoint -------------------------------
 
 
-def _item_key(item: Any) -> str:
-    """What identifies an item across restarts: its id, else a fingerprint of its content."""
+def _item_key(item: Any) -> int | str:
+    """What identifies an item across restarts: its id (an int when it is one: smaller in a set of
+    millions), else a fingerprint of its content."""
     if isinstance(item, dict) and item.get("id") is not None:
-        return f"id:{item['id']}"
+        item_id = item["id"]
+        return item_id if isinstance(item_id, int) and not isinstance(item_id, bool) else f"id:{item_id}"
     return "sha1:" + hashlib.sha1(json.dumps(item, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -194,7 +196,7 @@ class Spool:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.seen: set[str] = set()
+        self.seen: set[int | str] = set()
         self.items = 0
         if path.exists():
             self._recover()
