@@ -297,11 +297,15 @@ class State:
 
 
 def _page_parts(page: Any, listing: str) -> tuple[list[Any], str | None]:
+    """A list page's items and next cursor (None on the last page); any other shape stops the run."""
     if not isinstance(page, dict) or not isinstance(page.get("data"), list):
         raise ExtractError(f"Gorgias: GET /api/{listing} answered something that is not a list page "
                            "(no 'data' array); is base_url the account's https://<domain>.gorgias.com?")
-    meta = page.get("meta") if isinstance(page.get("meta"), dict) else {}
-    next_cursor = meta.get("next_cursor")
+    meta = page.get("meta")
+    if not isinstance(meta, dict) or "next_cursor" not in meta:
+        raise ExtractError(f"Gorgias: GET /api/{listing} answered a page without meta.next_cursor: "
+                           "cannot tell whether more pages follow, so the import stops rather than miss them")
+    next_cursor = meta["next_cursor"]
     return page["data"], next_cursor if isinstance(next_cursor, str) and next_cursor else None
 
 

@@ -361,3 +361,14 @@ def test_simulator_data_without_its_two_files_is_named(tmp_path: Path) -> None:
         gorgias.extract(SourceContext(platform="gorgias", options={"simulate": True}, base_dir=tmp_path,
                                       files=[tmp_path / "data" / "messages.jsonl"], state_dir=tmp_path / "state"),
                         None)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("page", [{"data": {"id": 1}}, [], {"data": [], "meta": {}}, {"data": [{"id": 1}]}])
+def test_a_page_of_another_shape_stops_the_run_rather_than_missing_pages(page: Any) -> None:
+    with pytest.raises(ExtractError, match="GET /api/messages answered"):
+        gorgias._page_parts(page, "messages")
+
+
+def test_the_last_page_has_a_null_next_cursor() -> None:
+    assert gorgias._page_parts({"data": [], "meta": {"next_cursor": None}}, "tickets") == ([], None)
+    assert gorgias._page_parts({"data": [1], "meta": {"next_cursor": "c2"}}, "tickets") == ([1], "c2")
