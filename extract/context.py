@@ -37,6 +37,8 @@ class SourceContext:
     files: list[Path] = field(default_factory=list)
     state_dir: Path | None = None
     progress: Progress | None = None
+    # "full" or "delta": an API extractor may start a delta from its last successful position.
+    mode: str = "full"
 
     def name_of(self, path: Path) -> str:
         return display_path(path, self.base_dir)

@@ -33,7 +33,7 @@ def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def extract_all(config: Config, metrics: StageMetrics | None = None) -> list[dict]:
+def extract_all(config: Config, metrics: StageMetrics | None = None, mode: str = "full") -> list[dict]:
     """Run each configured extractor; unconfigured platforms get empty raw tables."""
     raw_dir = config.raw_dir
     manifest = []
@@ -50,7 +50,7 @@ def extract_all(config: Config, metrics: StageMetrics | None = None) -> list[dic
         say(f"extract {platform}: {len(source.files)} file(s)" if source.files else f"extract {platform}")
         ctx = SourceContext(
             platform=platform, options=source.options, base_dir=config.base_dir, files=source.files,
-            state_dir=config.work_dir / "state" / platform, progress=Progress(platform),
+            state_dir=config.work_dir / "state" / platform, progress=Progress(platform), mode=mode,
         )
         input_bytes = sum(f.stat().st_size for f in source.files)
         with (metrics or StageMetrics.disabled()).stage(f"extract {platform}", input_mb=round(input_bytes / 2**20, 1)) as stage:
@@ -156,7 +156,7 @@ def _run(config: Config, mode: str, run_id: str, with_unit_tests: bool, started:
 
 def _stages(config: Config, mode: str, run_id: str, with_unit_tests: bool, started: float,
             metrics: StageMetrics) -> str:
-    manifest = extract_all(config, metrics)
+    manifest = extract_all(config, metrics, mode)
     records = sum(row["records_seen"] for row in manifest)
 
     say("transform: dbt build")

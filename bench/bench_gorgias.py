@@ -1,0 +1,162 @@
+"""Measure the Gorgias extractor: generated account -> local simulator -> raw Parquet.
+
+The extraction runs in a child process (its peak RSS, VmHWM, is its own); the simulator
+runs in this process with the rate limit lifted, so the figures are the extractor's own.
+A real account is bound by its leaky bucket instead: 40 requests / 20 s of 100 messages
+is at most 200 messages/s, or about 1.4 hours per million messages.
+
+``baseline(corpus_info)`` (used by ``make bench``, or ``--baseline`` here) times the approach
+of peer taps, one request per ticket, and compares request counts.
+
+Usage: ``python bench/bench_gorgias.py [N_MESSAGES] [--baseline] [--out bench/results/gorgias.json]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+if str(PROJECT_DIR) not in sys.path:
+    sys.path.insert(0, str(PROJECT_DIR))
+
+EMAIL = "bench@brand.example.com"
+API_KEY = "bench-key"
+REAL_LIMIT_ITEMS_PER_S = 40 / 20 * 100
+
+
+def child(base_url: str, work_dir: Path) -> None:
+    """Run one extraction like the runner does; print its counts as JSON."""
+    from extract import gorgias
+    from extract.context import SourceContext
+    from extract.raw import PlatformOutput
+
+    out = PlatformOutput(work_dir / "raw", gorgias.NAME, gorgias.TABLES, gorgias.RECORD_TABLES)
+    ctx = SourceContext(platform=gorgias.NAME, options={"base_url": base_url}, base_dir=work_dir,
+                        state_dir=work_dir / "state" / gorgias.NAME)
+    gorgias.extract(ctx, out)
+    out.close()
+    print(json.dumps({"records_extracted": out.records_extracted, "records_rejected": out.records_rejected,
+                      "peak_rss_mb": round(_peak_rss_kb() / 1024, 1)}))
+
+
+def _peak_rss_kb() -> int:
+    """This process' peak RSS since it started (VmHWM; ru_maxrss would count the parent's at fork)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def measure(n_messages: int, seed: int = 42) -> dict[str, object]:
+    from bench.generate_gorgias import generate
+    from extract.simulators.gorgias import GorgiasSimulator
+
+    with tempfile.TemporaryDirectory(prefix="bench-gorgias-") as tmp:
+        data_dir, work_dir = Path(tmp) / "account", Path(tmp) / "work"
+        generated = generate(data_dir, n_messages, seed=seed)
+        simulator = GorgiasSimulator.from_dir(data_dir, email=EMAIL, api_key=API_KEY, bucket_capacity=None)
+        with simulator:
+            env = {**os.environ, "GORGIAS_EMAIL": EMAIL, "GORGIAS_API_KEY": API_KEY,
+                   "PYTHONPATH": str(PROJECT_DIR)}
+            started = time.perf_counter()
+            done = subprocess.run([sys.executable, __file__, "--child", simulator.base_url, str(work_dir)],
+                                  env=env, capture_output=True, text=True, check=False)
+            seconds = time.perf_counter() - started
+        if done.returncode != 0:
+            raise SystemExit(f"extraction failed:\n{done.stderr}")
+        counts = json.loads(done.stdout.strip().splitlines()[-1])
+        megabytes = int(generated["bytes"]) / 1_000_000
+        return {
+            "platform": "gorgias",
+            "stage": "extract (API -> raw Parquet) over HTTP on 127.0.0.1, rate limit lifted",
+            "items": n_messages,
+            "tickets": generated["tickets"],
+            "requests": simulator.request_count,
+            "mb": round(megabytes, 2),
+            "seconds": round(seconds, 2),
+            "items_per_s": round(n_messages / seconds, 1),
+            "mb_per_s": round(megabytes / seconds, 2),
+            "real_account_ceiling_items_per_s": REAL_LIMIT_ITEMS_PER_S,
+            **counts,
+        }
+
+
+def baseline(info: dict[str, object], max_tickets: int = 2_000) -> dict[str, object]:
+    """The approach of peer taps, for comparison: list tickets, then one request per ticket for its messages.
+
+    Timed on the first ``max_tickets`` tickets against the simulator (rate limit lifted); the
+    request counts are for the whole account, and the hours at Gorgias' real limit follow from them.
+    """
+    from extract.http_client import BasicAuth, HttpClient
+    from extract.simulators.gorgias import GorgiasSimulator
+
+    data_dir = Path(str(info["dir"]))
+    with GorgiasSimulator.from_dir(data_dir, email=EMAIL, api_key=API_KEY, bucket_capacity=None) as simulator:
+        n_tickets, n_messages = len(simulator.tickets), len(simulator.messages)
+        client = HttpClient(simulator.base_url, BasicAuth(EMAIL, API_KEY), service="Gorgias")
+        started = time.perf_counter()
+        ticket_ids, cursor = [], None
+        while len(ticket_ids) < max_tickets:
+            page = client.get_json("/api/tickets", {"limit": 100, "order_by": "created_datetime:asc", "cursor": cursor})
+            ticket_ids += [t["id"] for t in page["data"] if isinstance(t, dict)]
+            cursor = page["meta"]["next_cursor"]
+            if cursor is None:
+                break
+        fetched = 0
+        for ticket_id in ticket_ids[:max_tickets]:
+            fetched += len(client.get_json(f"/api/tickets/{ticket_id}/messages", {"limit": 100})["data"])
+        seconds = time.perf_counter() - started
+    ours = math.ceil(n_tickets / 100) + math.ceil(n_messages / 100)
+    per_ticket = math.ceil(n_tickets / 100) + n_tickets
+    per_second_at_limit = 40 / 20
+    return {
+        "approach": "one GET /api/tickets/{id}/messages per ticket",
+        "timed_tickets": min(max_tickets, len(ticket_ids)),
+        "timed_messages": fetched,
+        "timed_seconds": round(seconds, 2),
+        "timed_items_per_s": round(fetched / seconds, 1) if seconds else None,
+        "requests_whole_account": per_ticket,
+        "requests_whole_account_ours": ours,
+        "hours_at_real_limit": round(per_ticket / per_second_at_limit / 3600, 2),
+        "hours_at_real_limit_ours": round(ours / per_second_at_limit / 3600, 2),
+    }
+
+
+def main() -> int:
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        child(sys.argv[2], Path(sys.argv[3]))
+        return 0
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("n_messages", nargs="?", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--out", default=str(PROJECT_DIR / "bench" / "results" / "gorgias.json"))
+    parser.add_argument("--baseline", action="store_true", help="also time the one-request-per-ticket approach")
+    args = parser.parse_args()
+    result = measure(args.n_messages, args.seed)
+    if args.baseline:
+        with tempfile.TemporaryDirectory(prefix="bench-gorgias-baseline-") as tmp:
+            from bench.generate_gorgias import generate
+
+            result["baseline"] = baseline(generate(Path(tmp), args.n_messages, seed=args.seed))
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    for key, value in result.items():
+        print(f"{key:>34}: {value}")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
