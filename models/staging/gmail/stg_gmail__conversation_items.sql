@@ -26,7 +26,10 @@ renamed as (
 
         -- strings: title = the subject; body = the text/plain part, else the HTML part as text
         subject as title,
-        coalesce(nullif(trim(body_text), ''), nullif(trim(body_html_text), '')) as body,
+        coalesce(
+            nullif({{ strip_whitespace('body_text') }}, ''),
+            nullif({{ strip_whitespace('body_html_text') }}, '')
+        ) as body,
         cast(null as {{ dbt.type_string() }}) as tags,
 
         -- customer: the sender when the email was received, the first recipient when it was sent
