@@ -34,8 +34,7 @@ def headers(**extra: str) -> dict[str, str]:
     return base
 
 
-def extract_rows(tmp_path: Path, data: bytes, options: dict[str, Any] | None = None, name: str = "t.mbox",
-                 **kwargs: Any) -> Any:
+def extract_rows(tmp_path: Path, data: bytes, options: dict[str, Any] | None = None, name: str = "t.mbox") -> Any:
     path = tmp_path / name
     path.write_bytes(data)
     return run_extractor(gmail, [path], tmp_path, options)
@@ -304,6 +303,26 @@ def test_every_real_world_email_is_exported_or_rejected_with_a_reason(tmp_path: 
     assert counts["records_seen"] == counts["exported"] + counts["rejected"] + counts["duplicates"]
     rejects = [r for r in result.rejects() if r["source_platform"] == "gmail"]
     assert all(r["reject_reason"] and r["source_position"].startswith("byte ") for r in rejects)
+    # Email by email: each of the 103 is exported, rejected with a reason, or a duplicate of an exported one.
+    import duckdb
+
+    with duckdb.connect(str(result.work_dir / "gladly_import.duckdb"), read_only=True) as conn:
+        outcomes = dict(conn.execute("""
+            select d.source_row,
+                   case when d.is_duplicate then 'duplicate'
+                        when r.reject_reason is not null then r.reject_reason else 'exported' end
+            from intermediate.int_conversation_items_deduplicated d
+            left join main.gladly_import_rejects r
+              on r.source_platform = 'gmail' and r.source_row = d.source_row
+            where d.source_platform = 'gmail'
+            union all
+            select source_row, reject_reason from main.gladly_import_rejects
+            where source_platform = 'gmail' and conversation_item_id is null
+        """).fetchall())
+        exported_ids = {row[0] for row in conn.execute(
+            "select conversation_item_id from main.gladly_conversation_items where source_platform = 'gmail'").fetchall()}
+    assert sorted(outcomes) == list(range(1, 104))
+    assert sum(1 for o in outcomes.values() if o == "exported") == counts["exported"] == len(exported_ids)
     # Many of these emails share a Message-ID (the same email twice is one item); most others are exported.
     assert counts["duplicates"] == 31
     assert counts["exported"] >= 55
