@@ -583,9 +583,15 @@ def extract(ctx: SourceContext, out: PlatformOutput) -> None:
     _materialize(checkpoint, out)
     c = checkpoint.data
     delta = c.get("last_delta") if extraction is not None and extraction.delta else None
-    what = (f"delta from page {delta['from_page']}: {delta['new_messages']:,} new messages"
-            f" ({extraction.skipped:,} overlapping ones skipped); in all " if delta and extraction else "")
-    ctx.report(f"done: {what}{c['pages']:,} pages, {c['messages']:,} messages, {c['customers']:,} customers;"
+    pages = f"{c['pages']:,} pages"
+    what = ""
+    if delta and extraction:
+        out.files_read = extraction.pages_this_run  # API pages read by this delta
+        what = (f"delta from page {delta['from_page']}: {delta['new_messages']:,} new messages"
+                f" ({extraction.skipped:,} overlapping ones skipped) in {extraction.pages_this_run:,} pages;"
+                " in all ")
+        pages = f"{c.get('last_page') or c['pages']:,} pages listed"
+    ctx.report(f"done: {what}{pages}, {c['messages']:,} messages, {c['customers']:,} customers;"
                f" {client.stats.requests:,} requests this run ({client.stats.retries:,} retries)", force=True)
     shortfall = listing_shortfall(c)
     if shortfall:

@@ -124,7 +124,7 @@ def test_delta_reads_only_the_overlap_and_new_pages_and_new_customers(folder: Pa
     ids = delta.message_ids()
     assert len(ids) == len(set(ids)) == N_MESSAGES + 121  # every message exactly once
     assert set(ids) == set(full.message_ids()) | set(new_ids)
-    assert "delta from page 4" in delta.progress and "121 new messages" in delta.progress
+    assert "delta from page 4: 121 new messages (150 overlapping ones skipped) in 3 pages" in delta.progress
     assert len({row["customer_id"] for row in delta.tables["customers"]}) == len(delta.tables["customers"])
 
 
