@@ -75,6 +75,7 @@ def run_dbt(config: Config, args: list[str]) -> bool:
     env = {
         **os.environ,
         "GLADLY_DUCKDB_PATH": str(config.database_path),
+        "GLADLY_DUCKDB_TEMP_DIR": str(config.work_dir / "duckdb_tmp"),
         "DBT_PROFILES_DIR": str(PROJECT_DIR),
         "PYTHONPATH": os.pathsep.join(p for p in (str(PROJECT_DIR), os.environ.get("PYTHONPATH")) if p),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
@@ -178,6 +179,8 @@ def _stages(config: Config, mode: str, run_id: str, with_unit_tests: bool, start
     staging = config.output_dir / f".partial-{run_id}"
     with duckdb.connect(str(config.database_path)) as conn, metrics.stage("export") as export_stage:
         conn.execute("set TimeZone = 'UTC'")
+        conn.execute(f"set memory_limit = '{os.environ.get('GLADLY_DUCKDB_MEMORY_LIMIT', '1GB')}'")
+        conn.execute(f"set temp_directory = '{config.work_dir / 'duckdb_tmp'}'")
         files = export_items(conn, staging)
         export_stage["items"] = sum(f["rows"] for f in files)
         rejects = export_rejects(conn, staging)

@@ -53,3 +53,17 @@
         coalesce(cast({{ e }} as {{ dbt.type_string() }}), '<null>'){{ ", " if not loop.last }}
     {%- endfor %}))
 {%- endmacro %}
+
+{#- The text without leading and trailing white space (spaces, tabs, line breaks), so a body of
+    only blank lines counts as empty. -#}
+{% macro strip_whitespace(expression) -%}
+    {{ return(adapter.dispatch('strip_whitespace', 'gladly_import')(expression)) }}
+{%- endmacro %}
+
+{% macro duckdb__strip_whitespace(expression) -%}
+    trim({{ expression }}, ' ' || chr(9) || chr(10) || chr(11) || chr(12) || chr(13) || chr(160))
+{%- endmacro %}
+
+{% macro default__strip_whitespace(expression) -%}
+    regexp_replace({{ expression }}, '^\\s+|\\s+$', '')
+{%- endmacro %}
