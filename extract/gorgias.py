@@ -291,7 +291,7 @@ class State:
             self.listings = saved.get("listings", {})
             self.complete = saved.get("complete") is True
             self.watermarks = saved.get("watermarks") or {}
-            self.delta = saved.get("delta") if isinstance(saved.get("delta"), dict) else None
+            self.delta = saved.get("delta") if _valid_delta(saved.get("delta")) else None
             self.deltas = saved.get("deltas") if isinstance(saved.get("deltas"), int) else 0
             self.resumed = True
         else:
@@ -383,6 +383,16 @@ def parse_datetime(value: Any) -> datetime | None:
     except ValueError:
         return None
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+def _valid_delta(delta: Any) -> bool:
+    """A saved delta's progress has a number and, per listing, a cursor, a page count and done."""
+    if not isinstance(delta, dict) or not isinstance(delta.get("number"), int):
+        return False
+    listings = delta.get("listings")
+    return isinstance(listings, dict) and all(
+        isinstance(listings.get(name), dict) and {"cursor", "pages", "done"} <= listings[name].keys()
+        for name in LISTINGS)
 
 
 def _mark_key(mark: dict[str, Any]) -> tuple[datetime, str]:

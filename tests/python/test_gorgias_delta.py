@@ -150,6 +150,22 @@ def test_a_cursor_that_expires_in_a_delta_restarts_it_from_the_newest_without_do
     assert len(delta.message_ids) == len(set(delta.message_ids)) == N_MESSAGES + 151
 
 
+def test_an_interrupted_delta_is_resumed_by_the_next_delta(data: tuple, tmp_path: Path) -> None:
+    # the full run takes requests 1-14; the delta's messages page 1 is request 15, then page 2
+    # fails on every attempt (1 + 6 retries): the run stops with page 1 checkpointed
+    failing = {n: "500" for n in range(16, 23)}
+    with simulator(data, faults=Faults(by_request=failing)) as sim:
+        extract_once(sim.base_url, tmp_path, {"delta_overlap_hours": 1})
+        tickets, messages, _ = after_launch(data, 150)
+        sim.add(tickets=tickets, messages=messages)
+        with pytest.raises(Exception, match="500"):
+            extract_once(sim.base_url, tmp_path, {"delta_overlap_hours": 1}, mode="delta")
+        resumed = extract_once(sim.base_url, tmp_path, {"delta_overlap_hours": 1}, mode="delta")
+    assert "resuming the interrupted delta 1" in resumed.log
+    assert len(resumed.message_ids) == len(set(resumed.message_ids)) == N_MESSAGES + 151
+    assert "151 new messages and 1 new tickets" in resumed.log
+
+
 def test_delta_without_a_complete_extraction_extracts_everything(data: tuple, tmp_path: Path) -> None:
     with simulator(data) as sim:
         result = extract_once(sim.base_url, tmp_path, mode="delta")
