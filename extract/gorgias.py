@@ -10,7 +10,14 @@ spool is synced and the next cursor checkpointed, so a killed run goes on from i
 checkpoint (pages fetched again are skipped by id). Gorgias cursors are
 short-lived: a cursor the API no longer accepts restarts that listing from its first page,
 skipping the ids already spooled, so nothing is lost or doubled. When both listings are
-complete the spool is landed as the raw tables and the state is cleared.
+complete the spool is landed as the raw tables and kept, with each listing's newest
+``created_datetime`` and id (its watermark), for a later delta run; a full run starts afresh.
+
+A delta run (``ctx.mode == "delta"``) after a complete extraction lists newest first
+(``created_datetime:desc``) and stops at the first page that reaches back past the watermark
+minus ``delta_overlap_hours`` (Gorgias lists have no "created since" filter and cursors expire,
+so the position is a time, not a cursor). Items already spooled are skipped by id; the raw
+tables hold the old and the new items, each once.
 
 With ``simulate: true`` the extractor serves the bundled sample account from a local
 simulator (``extract/simulators/gorgias.py``) with demo credentials instead.
@@ -27,6 +34,7 @@ import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +53,7 @@ CONFIG_KEYS = {
     "simulate": False,        # run against the local simulator instead of a real account
     "simulator_data": False,  # folder of tickets.jsonl + messages.jsonl for simulate
     "simulator_rate_limit": False,  # the simulator's requests per 20 s (Gorgias: 40); 0 = none
+    "delta_overlap_hours": False,   # how far before the last extraction's newest item a delta re-reads
 }
 PATH_KEYS = ("simulator_data",)
 FILE_SUFFIXES = (".jsonl",)
@@ -57,6 +66,8 @@ SAMPLE_DIR = Path(__file__).resolve().parent.parent / "samples" / "gorgias"
 LISTINGS = ("messages", "tickets")
 PAGE_SIZE = 100
 ORDER_BY = "created_datetime:asc"
+DELTA_ORDER_BY = "created_datetime:desc"
+DEFAULT_DELTA_OVERLAP_HOURS = 24.0
 # Answers to a request carrying a cursor that mean "this cursor is no longer valid".
 EXPIRED_CURSOR_STATUSES = frozenset({400, 404, 410, 422})
 MAX_RESTARTS_WITHOUT_PROGRESS = 3
@@ -219,7 +230,7 @@ class Spool:
         with self.path.open("r+b") as handle:
             handle.truncate(good_bytes)
 
-    def append(self, page: int, data: list[Any]) -> int:
+    def append(self, page: int | str, data: list[Any]) -> int:
         """Spool the page's items not spooled yet (flushed, see ``sync``); returns how many were new."""
         new = 0
         for index, item in enumerate(data, start=1):
@@ -233,6 +244,13 @@ class Spool:
         self.items += new
         return new
 
+    @staticmethod
+    def count(path: Path) -> int:
+        if not path.exists():
+            return 0
+        with path.open("rb") as handle:
+            return sum(1 for _ in handle)
+
     def sync(self) -> None:
         """Make what was appended durable: done before any checkpoint that counts on it."""
         os.fsync(self._handle.fileno())
@@ -241,7 +259,7 @@ class Spool:
         self._handle.close()
 
 
-def iter_spool(path: Path) -> Iterator[tuple[int, int, Any]]:
+def iter_spool(path: Path) -> Iterator[tuple[int | str, int, Any]]:
     if not path.exists():
         return
     with path.open(encoding="utf-8") as handle:
@@ -251,23 +269,79 @@ def iter_spool(path: Path) -> Iterator[tuple[int, int, Any]]:
 
 
 class State:
-    """The checkpoint of one account: per listing, the next cursor, pages read, and whether done."""
+    """The checkpoint of one account: per listing, the next cursor, pages read, and whether done.
+
+    After a complete extraction also its watermarks (per listing, the newest ``created_datetime``
+    and its id) and, while a delta runs, that delta's own progress per listing.
+    """
 
     def __init__(self, folder: Path, key: str) -> None:
         self.folder = folder
         self.path = folder / "checkpoint.json"
         self.key = key
         self.listings: dict[str, dict[str, Any]] = {}
+        self.complete = False
+        self.watermarks: dict[str, dict[str, Any] | None] = {}
+        self.delta: dict[str, Any] | None = None
+        self.deltas = 0
         self.resumed = False
         folder.mkdir(parents=True, exist_ok=True)
         saved = self._read()
         if saved is not None and saved.get("version") == STATE_VERSION and saved.get("account") == key:
             self.listings = saved.get("listings", {})
+            self.complete = saved.get("complete") is True
+            self.watermarks = saved.get("watermarks") or {}
+            self.delta = saved.get("delta") if _valid_delta(saved.get("delta")) else None
+            self.deltas = saved.get("deltas") if isinstance(saved.get("deltas"), int) else 0
             self.resumed = True
         else:
             self.clear()
+        self._defaults()
+
+    def _defaults(self) -> None:
         for name in LISTINGS:
             self.listings.setdefault(name, {"cursor": None, "pages": 0, "done": False})
+
+    def plan(self, mode: str, overlap: timedelta) -> str:
+        """Decide what this run does (full, delta, resume); what, in words, for the progress line."""
+        if mode != "delta":
+            if self.complete or self.delta:
+                self.clear()
+                self._defaults()
+                return "the last extraction completed: a full run extracts the account afresh"
+            return "resuming the interrupted extraction" if self.resumed else "extracting everything"
+        if self.complete and self.delta:
+            return f"resuming the interrupted delta {self.delta['number']}"
+        if self.complete:
+            listings = {}
+            for name in LISTINGS:
+                mark = self.watermarks.get(name)
+                newest = parse_datetime(mark.get("created_datetime")) if isinstance(mark, dict) else None
+                since = (newest - overlap).isoformat() if newest else None
+                listings[name] = {"cursor": None, "pages": 0, "done": False, "since": since}
+            self.delta = {"number": self.deltas + 1, "listings": listings}
+            self.save()
+            return "delta " + "; ".join(
+                f"{name}: from {spec['since']} (newest extracted "
+                f"{_object(self.watermarks.get(name)).get('created_datetime')} minus {_hours(overlap)} of overlap)"
+                if spec["since"] else f"{name}: no watermark, whole listing re-read, new ids kept"
+                for name, spec in listings.items())
+        if self.resumed:
+            return "delta: no complete extraction yet; resuming the interrupted one"
+        return "delta: no previous complete extraction: extracting everything"
+
+    def finish(self, watermarks: dict[str, dict[str, Any] | None]) -> None:
+        """The extraction (full or delta) is complete and landed: keep the spool and its watermarks."""
+        for name, mark in watermarks.items():
+            old = self.watermarks.get(name)
+            if mark is None or (isinstance(old, dict) and _mark_key(old) >= _mark_key(mark)):
+                continue
+            self.watermarks[name] = mark
+        if self.delta:
+            self.deltas = self.delta["number"]
+        self.delta = None
+        self.complete = True
+        self.save()
 
     def _read(self) -> dict[str, Any] | None:
         try:
@@ -282,15 +356,60 @@ class State:
     def save(self) -> None:
         partial = self.path.with_name(self.path.name + ".partial")
         with partial.open("w", encoding="utf-8") as handle:
-            json.dump({"version": STATE_VERSION, "account": self.key, "listings": self.listings}, handle)
+            json.dump({"version": STATE_VERSION, "account": self.key, "listings": self.listings,
+                       "complete": self.complete, "watermarks": self.watermarks, "delta": self.delta,
+                       "deltas": self.deltas}, handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(partial, self.path)
 
     def clear(self) -> None:
         self.listings = {}
+        self.complete = False
+        self.watermarks = {}
+        self.delta = None
+        self.resumed = False
         shutil.rmtree(self.folder, ignore_errors=True)
         self.folder.mkdir(parents=True, exist_ok=True)
+
+
+def parse_datetime(value: Any) -> datetime | None:
+    """A Gorgias datetime (``2024-02-14T21:30:50.201204+00:00``, a space instead of the T, with or
+    without fractions, ``Z``) as an aware UTC datetime; None when it is not one (no zone: UTC)."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+def _valid_delta(delta: Any) -> bool:
+    """A saved delta's progress has a number and, per listing, a cursor, a page count and done."""
+    if not isinstance(delta, dict) or not isinstance(delta.get("number"), int):
+        return False
+    listings = delta.get("listings")
+    return isinstance(listings, dict) and all(
+        isinstance(listings.get(name), dict) and {"cursor", "pages", "done"} <= listings[name].keys()
+        for name in LISTINGS)
+
+
+def _mark_key(mark: dict[str, Any]) -> tuple[datetime, str]:
+    return parse_datetime(mark.get("created_datetime")) or datetime.min.replace(tzinfo=UTC), str(mark.get("id"))
+
+
+def _hours(span: timedelta) -> str:
+    hours = span.total_seconds() / 3600
+    return f"{hours:g} h"
+
+
+def delta_overlap(options: dict[str, Any]) -> timedelta:
+    value = options.get("delta_overlap_hours", DEFAULT_DELTA_OVERLAP_HOURS)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 24 * 366:
+        raise ExtractError(f"sources.gorgias.delta_overlap_hours: must be a number of hours from 0 to 8784, "
+                           f"got {value!r}")
+    return timedelta(hours=value)
 
 
 # -- download ---------------------------------------------------------------------------------
@@ -367,6 +486,53 @@ def download(client: HttpClient, state: State, listing: str, ctx: SourceContext)
         spool.close()
 
 
+def download_delta(client: HttpClient, state: State, listing: str, ctx: SourceContext) -> int:
+    """Page one listing newest first until a page reaches back past the delta's ``since``; returns
+    the pages read. New items are spooled after the kept ones, items already spooled skipped by id."""
+    assert state.delta is not None
+    progress = state.delta["listings"][listing]
+    if progress["done"]:
+        return 0
+    since = parse_datetime(progress.get("since"))
+    spool = Spool(state.spool_path(listing))
+    kept = progress.setdefault("kept", spool.items)  # the spool's size when the delta started
+    read = 0
+    try:
+        restarts = 0
+        while not progress["done"]:
+            cursor = progress["cursor"]
+            params = {"limit": PAGE_SIZE, "order_by": DELTA_ORDER_BY, "cursor": cursor}
+            try:
+                page = client.get_json(f"/api/{listing}", params)
+            except HttpStatusError as error:
+                if cursor is None or error.status not in EXPIRED_CURSOR_STATUSES:
+                    raise
+                restarts += 1
+                if restarts > MAX_RESTARTS_WITHOUT_PROGRESS:
+                    raise ExtractError(f"Gorgias: GET /api/{listing} kept refusing fresh cursors "
+                                       f"(HTTP {error.status}); run again later") from None
+                ctx.report(f"{listing}: the cursor expired (HTTP {error.status}); restarting the delta "
+                           "from the newest item, skipping the ones already fetched", force=True)
+                progress.update(cursor=None, pages=0)
+                continue
+            data, next_cursor = _page_parts(page, listing)
+            number = progress["pages"] + 1
+            read += 1
+            if spool.append(f"delta {state.delta['number']} page {number} (newest first)", data):
+                restarts = 0
+            reached = since is not None and any(
+                (created := parse_datetime(_object(item).get("created_datetime"))) is not None and created < since
+                for item in data)
+            progress.update(pages=number, cursor=next_cursor, done=next_cursor is None or reached)
+            spool.sync()
+            state.save()
+            ctx.report(f"{listing}: delta from {progress.get('since') or 'the start'}: page {number:,}, "
+                       f"{spool.items - kept:,} new ({client.stats.requests:,} requests)")
+        return read
+    finally:
+        spool.close()
+
+
 # -- landing: spooled API objects -> raw rows ---------------------------------------------------
 
 
@@ -399,9 +565,10 @@ def _tags(value: Any) -> list[str] | None:
     return [name for name in names if name and name.strip()]
 
 
-def _lineage(listing: str, ordinal: int, page: int, index: int) -> dict[str, Any]:
+def _lineage(listing: str, ordinal: int, page: int | str, index: int) -> dict[str, Any]:
+    where = f"page {page}" if isinstance(page, int) else str(page)
     return {"_source_file": f"GET /api/{listing}", "_source_row": ordinal,
-            "_source_position": f"page {page}, item {index}"}
+            "_source_position": f"{where}, item {index}"}
 
 
 def ticket_row(ticket: dict[str, Any]) -> dict[str, Any]:
@@ -445,11 +612,16 @@ def message_row(message: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def land(state: State, out: PlatformOutput, ctx: SourceContext) -> None:
-    """Write the spooled tickets and messages as raw rows; items without an id are rejected."""
+def land(state: State, out: PlatformOutput, ctx: SourceContext) -> dict[str, dict[str, Any] | None]:
+    """Write the spooled tickets and messages as raw rows; items without an id are rejected.
+
+    Returns each listing's watermark: the newest ``created_datetime`` landed and its id (None: none)."""
     shapes = {"tickets": ("malformed_ticket", ticket_row), "messages": ("malformed_message", message_row)}
+    watermarks: dict[str, dict[str, Any] | None] = {}
     for listing, (reason, to_row) in shapes.items():
         table = out.table(listing)
+        newest: tuple[datetime, str] | None = None
+        mark: dict[str, Any] | None = None
         for ordinal, (page, index, item) in enumerate(iter_spool(state.spool_path(listing)), start=1):
             lineage = _lineage(listing, ordinal, page, index)
             if not isinstance(item, dict) or item.get("id") is None:
@@ -459,7 +631,13 @@ def land(state: State, out: PlatformOutput, ctx: SourceContext) -> None:
                            raw=_text(item))
                 continue
             table.write({**to_row(item), **lineage})
+            created = parse_datetime(item.get("created_datetime"))
+            if created is not None and (newest is None or (created, str(item["id"])) > newest):
+                newest = (created, str(item["id"]))
+                mark = {"created_datetime": created.isoformat(), "id": item["id"]}
+        watermarks[listing] = mark
         ctx.report(f"{listing}: {table.rows:,} landed", force=True)
+    return watermarks
 
 
 # -- the extraction ---------------------------------------------------------------------------
@@ -468,18 +646,30 @@ def land(state: State, out: PlatformOutput, ctx: SourceContext) -> None:
 def extract(ctx: SourceContext, out: PlatformOutput) -> None:
     if ctx.state_dir is None:
         raise ExtractError("Gorgias: no state folder to checkpoint into")
+    overlap = delta_overlap(ctx.options)
     with _account(ctx) as account:
         state = State(ctx.state_dir, account.state_key)
+        ctx.report(state.plan(ctx.mode, overlap), force=True)
         client = HttpClient(
             account.base_url, BasicAuth(account.email, account.api_key), service="Gorgias",
             credential_hint=account.credential_hint, **CLIENT_OPTIONS,
         )
+        delta = state.delta
         with client:
             for listing in LISTINGS:
-                download(client, state, listing, ctx)
+                if delta:
+                    download_delta(client, state, listing, ctx)
+                else:
+                    download(client, state, listing, ctx)
         stats = client.stats
         ctx.report(f"downloaded in {stats.requests:,} requests ({stats.retries:,} retries, "
                    f"{stats.throttled:,} throttled, {stats.waited_seconds:,.1f}s waited)", force=True)
-        land(state, out, ctx)
-        out.files_read = sum(state.listings[listing]["pages"] for listing in LISTINGS)  # API pages read
-    state.clear()
+        if delta:
+            new = {name: Spool.count(state.spool_path(name)) - spec.get("kept", 0)
+                   for name, spec in delta["listings"].items()}
+            ctx.report(f"delta {delta['number']}: {new['messages']:,} new messages and {new['tickets']:,} new "
+                       "tickets added to the ones kept", force=True)
+        watermarks = land(state, out, ctx)
+        pages = delta["listings"] if delta else state.listings
+        out.files_read = sum(pages[listing]["pages"] for listing in LISTINGS)  # API pages read
+    state.finish(watermarks)

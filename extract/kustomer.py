@@ -4,8 +4,13 @@ The run checkpoints under ``ctx.state_dir`` (``work/state/kustomer/``): every fe
 rows fetched so far are committed as Parquet parts and ``checkpoint.json`` records the next
 page to fetch. A crash, a kill or Ctrl-C loses at most the uncommitted pages; the next run
 resumes from the checkpoint, so each message lands exactly once. When the extraction is
-complete, the parts are copied into the raw tables. A new run after a completed one extracts
-afresh (the account may have changed), unless ``reuse_completed: true``.
+complete, the parts are copied into the raw tables. A new full run after a completed one
+extracts afresh (the account may have changed), unless ``reuse_completed: true``.
+
+A delta run (``ctx.mode == "delta"``) after a completed extraction keeps its parts and re-reads
+from ``delta_overlap_pages`` pages before the end of the last extraction to the end of the
+listing: messages already extracted are skipped by id, customers already fetched are not fetched
+again, and the raw tables hold the old and the new messages, each once.
 
 Shape knowledge only: addresses in ``meta.from``/``meta.to`` flattened to text (an array of
 ``{email}`` becomes the emails joined with ", "), a customer's emails and phones as positioned
@@ -51,12 +56,14 @@ CONFIG_KEYS = {
     "simulator_data": False,        # folder of messages.jsonl + customers.jsonl for simulate
     "reuse_completed": False,       # re-use a completed extraction instead of extracting afresh
     "checkpoint_every_pages": False,
+    "delta_overlap_pages": False,   # pages a delta run re-reads before the last extraction's end
 }
 PATH_KEYS: tuple[str, ...] = ()  # an API: no export files (simulator_data is resolved here)
 
 PAGE_SIZE = 100
 DEFAULT_KEY_ENV = "KUSTOMER_API_KEY"
 DEFAULT_CHECKPOINT_PAGES = 20
+DEFAULT_DELTA_OVERLAP_PAGES = 2
 CHECKPOINT_SECONDS = 30.0
 SAMPLE_DATA = Path(__file__).resolve().parent.parent / "samples" / "kustomer"
 CLIENT_OPTIONS: dict[str, Any] = {"timeout": 60.0, "max_retries": 8, "backoff_base": 1.0, "backoff_max": 60.0}
@@ -125,6 +132,7 @@ class Settings:
     simulate: bool
     reuse_completed: bool
     checkpoint_every_pages: int
+    delta_overlap_pages: int = DEFAULT_DELTA_OVERLAP_PAGES
 
     @classmethod
     def from_options(cls, options: dict[str, Any]) -> Settings:
@@ -146,9 +154,14 @@ class Settings:
         if isinstance(every, bool) or not isinstance(every, int) or every < 1:
             raise ExtractError(f"sources.kustomer.checkpoint_every_pages: must be a whole number above 0,"
                                f" got {every!r}")
+        overlap = options.get("delta_overlap_pages", DEFAULT_DELTA_OVERLAP_PAGES)
+        if isinstance(overlap, bool) or not isinstance(overlap, int) or overlap < 1:
+            raise ExtractError(f"sources.kustomer.delta_overlap_pages: must be a whole number above 0 (the last"
+                               f" page is always re-read: it fills up), got {overlap!r}")
         return cls(base_url=base_url.strip().rstrip("/") if isinstance(base_url, str) else None,
                    api_key_env=key_env, requests_per_minute=rpm, simulate=simulate,
-                   reuse_completed=_flag(options, "reuse_completed"), checkpoint_every_pages=every)
+                   reuse_completed=_flag(options, "reuse_completed"), checkpoint_every_pages=every,
+                   delta_overlap_pages=overlap)
 
 
 def _flag(options: dict[str, Any], key: str) -> bool:
@@ -308,7 +321,11 @@ def _positioned(customer_id: str, entries: Any, key: str, lineage: dict[str, Any
 
 
 def _first_page() -> str:
-    return f"/v1/messages?page=1&pageSize={PAGE_SIZE}"
+    return _page_link(1)
+
+
+def _page_link(number: int) -> str:
+    return f"/v1/messages?page={number}&pageSize={PAGE_SIZE}"
 
 
 def _page_number(path: str) -> int | None:
@@ -329,7 +346,8 @@ class Checkpoint:
         self.identity = identity
         self.data: dict[str, Any] = {}
 
-    def open(self, reuse_completed: bool) -> str:
+    def open(self, reuse_completed: bool, mode: str = "full",
+             overlap_pages: int = DEFAULT_DELTA_OVERLAP_PAGES) -> str:
         """Load or start the checkpoint; what happens, in words, for the progress line."""
         self.dir.mkdir(parents=True, exist_ok=True)
         saved = self._load()
@@ -339,6 +357,11 @@ class Checkpoint:
         if saved and saved.get("identity") != self.identity:
             self._fresh()
             return "the saved checkpoint is for another account or simulator: extracting afresh"
+        if mode == "delta":
+            return self._open_delta(saved, overlap_pages)
+        if saved and saved.get("delta"):
+            self._fresh()
+            return "the interrupted run was a delta; a full run extracts afresh"
         if saved and saved.get("status") == "complete":
             if reuse_completed:
                 self.data = saved
@@ -353,6 +376,32 @@ class Checkpoint:
                     f" ({saved['messages']:,} messages and {saved['customers']:,} customers kept)")
         self._fresh()
         return "extracting from page 1"
+
+    def _open_delta(self, saved: dict[str, Any] | None, overlap_pages: int) -> str:
+        """A delta: from the last complete extraction's end minus the overlap, or resumed, or everything."""
+        if saved and saved.get("status") == "complete":
+            last = _last_page(saved)
+            start = max(1, last - overlap_pages + 1)
+            self.data = saved
+            self.data.update(status="running", next=_page_link(start), delta={
+                "number": int(saved.get("deltas", 0)) + 1, "from_page": start, "previous_last_page": last,
+                "previous_messages": saved["messages"], "started_at": _now()})
+            self._save()
+            return (f"delta from page {start}: the last extraction ({saved.get('finished_at')}) ended at page"
+                    f" {last} with {saved['messages']:,} messages, kept; {overlap_pages} page(s) re-read as"
+                    " overlap, messages already extracted skipped by id")
+        if saved and saved.get("delta"):
+            self.data = saved
+            self._remove_uncommitted()
+            return (f"resuming the interrupted delta from page {saved['delta']['from_page']} at page"
+                    f" {_page_number(saved['next']) or '?'} ({saved['messages']:,} messages kept)")
+        if saved:
+            self.data = saved
+            self._remove_uncommitted()
+            return (f"delta: no complete extraction yet; resuming the interrupted one at page"
+                    f" {_page_number(saved['next']) or '?'} ({saved['messages']:,} messages kept)")
+        self._fresh()
+        return "delta: no previous complete extraction: extracting everything from page 1"
 
     @property
     def complete(self) -> bool:
@@ -370,7 +419,28 @@ class Checkpoint:
         if next_path is None:
             self.data["status"] = "complete"
             self.data["finished_at"] = self.data["updated_at"]
+            delta = self.data.pop("delta", None)
+            if delta:
+                self.data["deltas"] = delta["number"]
+                self.data["last_delta"] = {**delta, "finished_at": self.data["finished_at"],
+                                           "new_messages": self.data["messages"] - delta["previous_messages"]}
         self._save()
+
+    def message_ids(self) -> set[str]:
+        """Every message id in the committed parts: what a delta must not extract again."""
+        ids: set[str] = set()
+        for seq in self.data.get("parts", []):
+            column = pq.read_table(self.part_path("messages", seq), columns=["message_id"]).column(0)
+            ids.update(v for v in column.to_pylist() if v is not None)
+        return ids
+
+    def rejected_raws(self) -> set[str]:
+        """The raw text of the messages already rejected (they have no id to skip them by)."""
+        raws: set[str] = set()
+        for seq in self.data.get("parts", []):
+            table = pq.read_table(self.part_path("rejects", seq), columns=["reason", "raw"])
+            raws.update(r["raw"] for r in table.to_pylist() if r["reason"] == "malformed_message" and r["raw"])
+        return raws
 
     def customer_ids(self) -> set[str]:
         ids: set[str] = set()
@@ -441,6 +511,15 @@ class Part:
             writer.abort()
 
 
+def _last_page(saved: dict[str, Any]) -> int:
+    """The number of the last page the saved extraction read (older checkpoints: its page count)."""
+    for key in ("last_page", "total_pages", "pages"):
+        value = saved.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+            return value
+    return 1
+
+
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -496,12 +575,23 @@ def extract(ctx: SourceContext, out: PlatformOutput) -> None:
         raise ExtractError("kustomer: no state folder to keep the checkpoint in")
     with _api(ctx, settings) as (client, identity):
         checkpoint = Checkpoint(ctx.state_dir, identity)
-        ctx.report(checkpoint.open(settings.reuse_completed), force=True)
+        ctx.report(checkpoint.open(settings.reuse_completed, ctx.mode, settings.delta_overlap_pages), force=True)
+        extraction = None
         if not checkpoint.complete:
-            Extraction(ctx, client, checkpoint, settings.checkpoint_every_pages).run()
+            extraction = Extraction(ctx, client, checkpoint, settings.checkpoint_every_pages)
+            extraction.run()
     _materialize(checkpoint, out)
     c = checkpoint.data
-    ctx.report(f"done: {c['pages']:,} pages, {c['messages']:,} messages, {c['customers']:,} customers;"
+    delta = c.get("last_delta") if extraction is not None and extraction.delta else None
+    pages = f"{c['pages']:,} pages"
+    what = ""
+    if delta and extraction:
+        out.files_read = extraction.pages_this_run  # API pages read by this delta
+        what = (f"delta from page {delta['from_page']}: {delta['new_messages']:,} new messages"
+                f" ({extraction.skipped:,} overlapping ones skipped) in {extraction.pages_this_run:,} pages;"
+                " in all ")
+        pages = f"{c.get('last_page') or c['pages']:,} pages listed"
+    ctx.report(f"done: {what}{pages}, {c['messages']:,} messages, {c['customers']:,} customers;"
                f" {client.stats.requests:,} requests this run ({client.stats.retries:,} retries)", force=True)
     shortfall = listing_shortfall(c)
     if shortfall:
@@ -528,8 +618,14 @@ class Extraction:
         self.every_pages = every_pages
         self.counts = {k: checkpoint.data[k] for k in ("pages", "messages", "customers", "rejected")}
         self.counts["listed_total"] = checkpoint.data.get("listed_total") or 0
+        self.counts["last_page"] = checkpoint.data.get("last_page") or 0
         self.total_pages: int | None = checkpoint.data.get("total_pages")
         self.seen_customers = checkpoint.customer_ids()
+        # a delta skips what the kept parts hold: messages by id, rejected id-less messages by content
+        self.delta: dict[str, Any] | None = checkpoint.data.get("delta")
+        self.seen_messages = checkpoint.message_ids() if self.delta else set()
+        self.seen_rejects = checkpoint.rejected_raws() if self.delta else set()
+        self.skipped = 0
         self.started = time.monotonic()
         self.pages_this_run = 0
 
@@ -565,7 +661,7 @@ class Extraction:
 
     def _page(self, path: str, part: Part) -> str | None:
         """Fetch one page and its customers into the part; the next page's path (None: the end)."""
-        number = _page_number(path) or self.counts["pages"] + 1
+        number = _page_number(path) or self.counts["last_page"] + 1
         try:
             body = self.client.get_json(path)
         except MalformedResponseError as error:
@@ -580,6 +676,7 @@ class Extraction:
         for index, message in enumerate(data, start=1):
             self._message(message, number, path, index, part)
         self.counts["pages"] += 1
+        self.counts["last_page"] = number
         next_link = links.get("next")
         return next_link if isinstance(next_link, str) and next_link.strip() else None
 
@@ -589,17 +686,28 @@ class Extraction:
                     position=f"page {number}", row=None)
         self.counts["rejected"] += 1
         self.counts["pages"] += 1
+        self.counts["last_page"] = number
         if self.total_pages is not None and number >= self.total_pages:
             return None
         return f"/v1/messages?page={number + 1}&pageSize={PAGE_SIZE}"
 
     def _message(self, message: Any, number: int, path: str, index: int, part: Part) -> None:
         if not isinstance(message, dict) or not _text(message.get("id")):
+            raw = _text(message)
+            if self.delta is not None and raw in self.seen_rejects:
+                self.skipped += 1
+                return
             part.reject(reason="malformed_message", detail="a message must be an object with an id",
-                        record_id=None, raw=_text(message), source_file=path,
+                        record_id=None, raw=raw, source_file=path,
                         position=f"page {number}, item {index}", row=index)
             self.counts["rejected"] += 1
             return
+        if self.delta is not None:
+            message_id = _text(message.get("id")) or ""
+            if message_id in self.seen_messages:
+                self.skipped += 1
+                return
+            self.seen_messages.add(message_id)
         part.write("messages", message_row(message, number, path, index))
         self.counts["messages"] += 1
         customer_id, link = customer_ref(message)
@@ -628,14 +736,15 @@ class Extraction:
         self.counts["customers"] += 1
 
     def _report(self) -> None:
-        pages = self.counts["pages"]
+        page = self.counts["last_page"]
         total = f"/{self.total_pages:,}" if self.total_pages else ""
         rate = self.client.stats.rate_per_minute()
         left = ""
         if self.total_pages and self.pages_this_run:
             per_page = (time.monotonic() - self.started) / self.pages_this_run
-            left = f", ~{_duration(max(self.total_pages - pages, 0) * per_page)} left"
-        self.ctx.report(f"page {pages:,}{total}, {self.counts['messages']:,} messages,"
+            left = f", ~{_duration(max(self.total_pages - page, 0) * per_page)} left"
+        delta = f"delta from page {self.delta['from_page']:,}: " if self.delta else ""
+        self.ctx.report(f"{delta}page {page:,}{total}, {self.counts['messages']:,} messages,"
                         f" {self.counts['customers']:,} customers, {rate:,.0f} requests/min{left}")
 
 

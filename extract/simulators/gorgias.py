@@ -236,6 +236,15 @@ class GorgiasSimulator:
     def request_count(self) -> int:
         return len(self.log)
 
+    def add(self, *, tickets: list[Any] = (), messages: list[Any] = ()) -> None:  # type: ignore[assignment]
+        """New tickets and messages in an in-memory account (the account lives on between two runs)."""
+        if isinstance(self.tickets, FileStore) or isinstance(self.messages, FileStore):
+            raise TypeError("add() needs an in-memory account (lists), not JSON-lines files")
+        with self._lock:
+            self.tickets.items.extend(tickets)
+            self.messages.items.extend(messages)
+            self._sorted.clear()
+
     def expire_cursors(self) -> None:
         with self._lock:
             self._cursors.clear()

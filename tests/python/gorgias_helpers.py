@@ -48,7 +48,7 @@ class Extraction:
 
 
 def extract_once(base_url: str, work_dir: Path, options: dict[str, Any] | None = None,
-                 log_path: Path | None = None) -> Extraction:
+                 log_path: Path | None = None, mode: str = "full") -> Extraction:
     """Run the Gorgias extractor like the runner does; returns what it landed."""
     raw_dir = work_dir / "raw"
     out = PlatformOutput(raw_dir, gorgias.NAME, gorgias.TABLES, gorgias.RECORD_TABLES)
@@ -58,6 +58,7 @@ def extract_once(base_url: str, work_dir: Path, options: dict[str, Any] | None =
         ctx = SourceContext(
             platform=gorgias.NAME, options={"base_url": base_url, **(options or {})}, base_dir=work_dir,
             state_dir=work_dir / "state" / gorgias.NAME, progress=Progress(gorgias.NAME, stream=log, interval=0),
+            mode=mode,
         )
         try:
             gorgias.extract(ctx, out)

@@ -40,12 +40,14 @@ def write_jsonl(folder: Path, messages: list[dict[str, Any]], customers: list[di
     return folder
 
 
-def run_extract(work: Path, options: dict[str, Any], files: list[Path] | None = None) -> Extracted:
+def run_extract(work: Path, options: dict[str, Any], files: list[Path] | None = None,
+                mode: str = "full") -> Extracted:
     """Run the Kustomer extractor in this process, as the runner does; read back what it wrote."""
     stream = io.StringIO()
     raw_dir = work / "raw"
     ctx = SourceContext(platform="kustomer", options=options, base_dir=work, files=files or [],
-                        state_dir=work / "state" / "kustomer", progress=Progress("kustomer", stream, interval=0))
+                        state_dir=work / "state" / "kustomer", progress=Progress("kustomer", stream, interval=0),
+                        mode=mode)
     out = PlatformOutput(raw_dir, "kustomer", kustomer.TABLES, kustomer.RECORD_TABLES)
     try:
         kustomer.extract(ctx, out)

@@ -194,12 +194,15 @@ def test_a_run_that_gives_up_resumes_at_the_first_page_it_did_not_receive(data: 
     assert "messages: resuming after page 7" in result.log
 
 
-def test_finished_run_clears_its_state_and_the_next_run_fetches_afresh(data: Any, tmp_path: Path) -> None:
+def test_finished_run_keeps_its_spool_for_a_delta_and_the_next_full_run_fetches_afresh(
+        data: Any, tmp_path: Path) -> None:
     with simulator(data) as sim:
         extract_once(sim.base_url, tmp_path)
-        assert list((tmp_path / "state" / "gorgias").iterdir()) == []
-        extract_once(sim.base_url, tmp_path)
+        state = json.loads((tmp_path / "state" / "gorgias" / "checkpoint.json").read_text())
+        assert state["complete"] is True and set(state["watermarks"]) == {"tickets", "messages"}
+        again = extract_once(sim.base_url, tmp_path)
     assert sim.request_count == 2 * minimal_requests(len(data[0]), N_MESSAGES)
+    assert len(again.messages) == N_MESSAGES and "a full run extracts the account afresh" in again.log
 
 
 def test_checkpoint_of_another_account_is_not_reused(data: Any, tmp_path: Path) -> None:
