@@ -8,7 +8,7 @@ from functools import lru_cache
 from email_validator import EmailNotValidError, validate_email
 
 
-@lru_cache(maxsize=500_000)
+@lru_cache(maxsize=4096)  # the models check each distinct address once; this only spares repeats
 def normalize_email(value: str | None) -> str | None:
     """The normalized address, or None when there is no well-formed one.
 

@@ -178,7 +178,7 @@ def _stages(config: Config, mode: str, run_id: str, with_unit_tests: bool, start
     staging = config.output_dir / f".partial-{run_id}"
     with duckdb.connect(str(config.database_path)) as conn, metrics.stage("export") as export_stage:
         conn.execute("set TimeZone = 'UTC'")
-        conn.execute(f"set memory_limit = '{os.environ.get('GLADLY_DUCKDB_MEMORY_LIMIT', '512MB')}'")
+        conn.execute(f"set memory_limit = '{os.environ.get('GLADLY_DUCKDB_MEMORY_LIMIT', '400MB')}'")
         files = export_items(conn, staging)
         export_stage["items"] = sum(f["rows"] for f in files)
         rejects = export_rejects(conn, staging)

@@ -40,13 +40,26 @@ batch as (
 
 ),
 
-numbered as (
+-- the export order is computed on the narrow keys only, then joined back to the wide rows
+export_order as (
 
     select
-        *,
+        conversation_item_id,
         row_number() over (order by occurred_at, conversation_item_id) as export_row_number
 
     from batch
+
+),
+
+numbered as (
+
+    select
+        batch.*,
+        export_order.export_row_number
+
+    from batch
+    inner join export_order
+        on batch.conversation_item_id = export_order.conversation_item_id
 
 ),
 
