@@ -44,6 +44,7 @@ from extract.context import SourceContext
 from extract.errors import ExtractError
 from extract.http_client import BasicAuth, HttpClient, HttpStatusError
 from extract.raw import PlatformOutput, with_lineage
+from extract.values import as_text
 
 NAME = "gorgias"
 CONFIG_KEYS = {
@@ -536,17 +537,6 @@ def download_delta(client: HttpClient, state: State, listing: str, ctx: SourceCo
 # -- landing: spooled API objects -> raw rows ---------------------------------------------------
 
 
-def _text(value: Any) -> str | None:
-    """A scalar as text; None stays None, nested values become JSON."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return str(value)
-    return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
 def _bool(value: Any) -> bool | None:
@@ -561,7 +551,7 @@ def _tags(value: Any) -> list[str] | None:
     """Tag names: Gorgias lists tag objects ``{id, name}``; plain strings are accepted too."""
     if not isinstance(value, list):
         return None
-    names = [_text(tag.get("name")) if isinstance(tag, dict) else _text(tag) for tag in value]
+    names = [as_text(tag.get("name")) if isinstance(tag, dict) else as_text(tag) for tag in value]
     return [name for name in names if name and name.strip()]
 
 
@@ -574,18 +564,18 @@ def _lineage(listing: str, ordinal: int, page: int | str, index: int) -> dict[st
 def ticket_row(ticket: dict[str, Any]) -> dict[str, Any]:
     customer = _object(ticket.get("customer"))
     return {
-        "ticket_id": _text(ticket.get("id")),
-        "subject": _text(ticket.get("subject")),
-        "status": _text(ticket.get("status")),
-        "channel": _text(ticket.get("channel")),
+        "ticket_id": as_text(ticket.get("id")),
+        "subject": as_text(ticket.get("subject")),
+        "status": as_text(ticket.get("status")),
+        "channel": as_text(ticket.get("channel")),
         "tags": _tags(ticket.get("tags")),
-        "created_datetime": _text(ticket.get("created_datetime")),
-        "updated_datetime": _text(ticket.get("updated_datetime")),
-        "customer_id": _text(customer.get("id")),
-        "customer_email": _text(customer.get("email")),
-        "customer_name": _text(customer.get("name")),
-        "customer_firstname": _text(customer.get("firstname")),
-        "customer_lastname": _text(customer.get("lastname")),
+        "created_datetime": as_text(ticket.get("created_datetime")),
+        "updated_datetime": as_text(ticket.get("updated_datetime")),
+        "customer_id": as_text(customer.get("id")),
+        "customer_email": as_text(customer.get("email")),
+        "customer_name": as_text(customer.get("name")),
+        "customer_firstname": as_text(customer.get("firstname")),
+        "customer_lastname": as_text(customer.get("lastname")),
     }
 
 
@@ -593,21 +583,21 @@ def message_row(message: dict[str, Any]) -> dict[str, Any]:
     sender = _object(message.get("sender"))
     attachments = message.get("attachments")
     return {
-        "message_id": _text(message.get("id")),
-        "ticket_id": _text(message.get("ticket_id")),
-        "channel": _text(message.get("channel")),
-        "via": _text(message.get("via")),
+        "message_id": as_text(message.get("id")),
+        "ticket_id": as_text(message.get("ticket_id")),
+        "channel": as_text(message.get("channel")),
+        "via": as_text(message.get("via")),
         "is_public": _bool(message.get("public")),
         "is_from_agent": _bool(message.get("from_agent")),
-        "subject": _text(message.get("subject")),
-        "body_text": _text(message.get("body_text")),
-        "body_html": _text(message.get("body_html")),
-        "stripped_text": _text(message.get("stripped_text")),
-        "sender_id": _text(sender.get("id")),
-        "sender_email": _text(sender.get("email")),
-        "sender_name": _text(sender.get("name")),
-        "created_datetime": _text(message.get("created_datetime")),
-        "sent_datetime": _text(message.get("sent_datetime")),
+        "subject": as_text(message.get("subject")),
+        "body_text": as_text(message.get("body_text")),
+        "body_html": as_text(message.get("body_html")),
+        "stripped_text": as_text(message.get("stripped_text")),
+        "sender_id": as_text(sender.get("id")),
+        "sender_email": as_text(sender.get("email")),
+        "sender_name": as_text(sender.get("name")),
+        "created_datetime": as_text(message.get("created_datetime")),
+        "sent_datetime": as_text(message.get("sent_datetime")),
         "attachment_count": len(attachments) if isinstance(attachments, list) else 0,
     }
 
@@ -628,7 +618,7 @@ def land(state: State, out: PlatformOutput, ctx: SourceContext) -> dict[str, dic
                 out.reject(reason=reason, source_file=lineage["_source_file"],
                            position=lineage["_source_position"], row=ordinal,
                            detail=f"a Gorgias {listing[:-1]} must be an object with an id",
-                           raw=_text(item))
+                           raw=as_text(item))
                 continue
             table.write({**to_row(item), **lineage})
             created = parse_datetime(item.get("created_datetime"))

@@ -46,6 +46,7 @@ from extract.http_client import (
     MalformedResponseError,
 )
 from extract.raw import PlatformOutput, RawTableWriter, with_lineage
+from extract.values import as_text
 
 NAME = "kustomer"
 CONFIG_KEYS = {
@@ -201,17 +202,6 @@ def _permission_for(path: str) -> str | None:
 # -- shape knowledge ----------------------------------------------------------------------------
 
 
-def _text(value: Any) -> str | None:
-    """A scalar as text; None stays None, nested values become JSON."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return str(value)
-    return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
 def _dict(value: Any) -> dict[str, Any]:
@@ -231,19 +221,19 @@ def address_text(value: Any) -> str | None:
         for entry in value:
             if isinstance(entry, dict):
                 entry = next((entry[k] for k in ("email", "address", "phone") if isinstance(entry.get(k), str)), None)
-            text = _text(entry) if not isinstance(entry, (dict, list)) else None
+            text = as_text(entry) if not isinstance(entry, (dict, list)) else None
             if text and text.strip():
                 found.append(text.strip())
         return ", ".join(found) or None
-    text = _text(value)
+    text = as_text(value)
     return text.strip() if text and text.strip() else None
 
 
 def customer_ref(message: dict[str, Any]) -> tuple[str | None, str | None]:
     """(customer id, link to GET it) from a message's relationships; the link built from the id if absent."""
     customer = _dict(_dict(message.get("relationships")).get("customer"))
-    link = _text(_dict(customer.get("links")).get("self"))
-    customer_id = _text(_dict(customer.get("data")).get("id"))
+    link = as_text(_dict(customer.get("links")).get("self"))
+    customer_id = as_text(_dict(customer.get("data")).get("id"))
     if link:
         # only ever the path: the key is sent to the configured host, whatever host a link names
         parts = urlsplit(link)
@@ -261,20 +251,20 @@ def message_row(message: dict[str, Any], page: int, page_path: str, index: int) 
     customer_id, _ = customer_ref(message)
     conversation = _dict(_dict(message.get("relationships")).get("conversation"))
     return {
-        "message_id": _text(message.get("id")),
+        "message_id": as_text(message.get("id")),
         "customer_id": customer_id,
-        "conversation_id": _text(_dict(conversation.get("data")).get("id")),
-        "channel": _text(attributes.get("channel")),
-        "app": _text(attributes.get("app")),
-        "direction": _text(attributes.get("direction")),
-        "preview": _text(attributes.get("preview")),
-        "subject": _text(attributes.get("subject")),
-        "meta_subject": _text(meta.get("subject")),
+        "conversation_id": as_text(_dict(conversation.get("data")).get("id")),
+        "channel": as_text(attributes.get("channel")),
+        "app": as_text(attributes.get("app")),
+        "direction": as_text(attributes.get("direction")),
+        "preview": as_text(attributes.get("preview")),
+        "subject": as_text(attributes.get("subject")),
+        "meta_subject": as_text(meta.get("subject")),
         "meta_from": address_text(meta.get("from")),
         "meta_to": address_text(meta.get("to")),
-        "created_at": _text(attributes.get("createdAt")),
-        "sent_at": _text(attributes.get("sentAt")),
-        "updated_at": _text(attributes.get("updatedAt")),
+        "created_at": as_text(attributes.get("createdAt")),
+        "sent_at": as_text(attributes.get("sentAt")),
+        "updated_at": as_text(attributes.get("updatedAt")),
         "page": page,
         "_source_file": page_path,
         "_source_row": index,
@@ -295,10 +285,10 @@ def customer_rows(customer_id: str, link: str, body: Any) -> tuple[dict[str, Any
     row = {
         "customer_id": customer_id,
         "fetch_status": "ok",
-        "name": _text(attributes.get("name")),
-        "display_name": _text(attributes.get("displayName")),
-        "first_name": _text(attributes.get("firstName")),
-        "last_name": _text(attributes.get("lastName")),
+        "name": as_text(attributes.get("name")),
+        "display_name": as_text(attributes.get("displayName")),
+        "first_name": as_text(attributes.get("firstName")),
+        "last_name": as_text(attributes.get("lastName")),
         "is_deleted": deleted if isinstance(deleted, bool) else None,
         **lineage,
     }
@@ -310,7 +300,7 @@ def _positioned(customer_id: str, entries: Any, key: str, lineage: dict[str, Any
     rows = []
     for entry in entries if isinstance(entries, list) else []:
         value, kind = (entry, None) if isinstance(entry, str) else (
-            _dict(entry).get(key), _text(_dict(entry).get("type")))
+            _dict(entry).get(key), as_text(_dict(entry).get("type")))
         if isinstance(value, str) and value.strip():
             rows.append({"customer_id": customer_id, "position": len(rows) + 1, key: value,
                          f"{key}_type": kind, **lineage})
@@ -668,7 +658,7 @@ class Extraction:
             return self._skip_page(path, number, part, str(error))
         data, links, meta = _dict(body).get("data"), _dict(_dict(body).get("links")), _dict(_dict(body).get("meta"))
         if not isinstance(data, list):
-            return self._skip_page(path, number, part, "the page has no data array", _text(body))
+            return self._skip_page(path, number, part, "the page has no data array", as_text(body))
         if isinstance(meta.get("totalPages"), int):
             self.total_pages = meta["totalPages"]
         if isinstance(meta.get("total"), int):
@@ -692,8 +682,8 @@ class Extraction:
         return f"/v1/messages?page={number + 1}&pageSize={PAGE_SIZE}"
 
     def _message(self, message: Any, number: int, path: str, index: int, part: Part) -> None:
-        if not isinstance(message, dict) or not _text(message.get("id")):
-            raw = _text(message)
+        if not isinstance(message, dict) or not as_text(message.get("id")):
+            raw = as_text(message)
             if self.delta is not None and raw in self.seen_rejects:
                 self.skipped += 1
                 return
@@ -703,7 +693,7 @@ class Extraction:
             self.counts["rejected"] += 1
             return
         if self.delta is not None:
-            message_id = _text(message.get("id")) or ""
+            message_id = as_text(message.get("id")) or ""
             if message_id in self.seen_messages:
                 self.skipped += 1
                 return

@@ -16,6 +16,7 @@ import pyarrow as pa
 from extract.context import SourceContext
 from extract.files import iter_lines
 from extract.raw import PlatformOutput, with_lineage
+from extract.values import as_text
 
 NAME = "zendesk"
 CONFIG_KEYS = {"path": True}
@@ -47,17 +48,6 @@ TABLES = {
 RECORD_TABLES = ("ticket_comments",)
 
 
-def _text(value: Any) -> str | None:
-    """A scalar as text; None stays None, nested values become JSON."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return str(value)
-    return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
 def _tags(value: Any) -> list[str] | None:
@@ -66,8 +56,8 @@ def _tags(value: Any) -> list[str] | None:
     if isinstance(value, str):
         return [t for t in (part.strip() for part in value.replace(",", " ").split()) if t]
     if isinstance(value, list):
-        return [_text(t) for t in value if t is not None and _text(t)]  # type: ignore[misc]
-    return [_text(value)]  # type: ignore[list-item]
+        return [as_text(t) for t in value if t is not None and as_text(t)]  # type: ignore[misc]
+    return [as_text(value)]  # type: ignore[list-item]
 
 
 def _looks_like_ticket(obj: Any) -> bool:
@@ -120,26 +110,26 @@ def _extract_ticket(ticket: Any, line: bytes, source_file: str, line_number: int
         out.reject(reason="not_a_ticket", source_file=source_file, position=position, row=line_number,
                    detail=f"expected a ticket object, got {kind}", raw=line)
         return
-    ticket_id = _text(ticket.get("id"))
+    ticket_id = as_text(ticket.get("id"))
     requester = ticket.get("requester") if isinstance(ticket.get("requester"), dict) else {}
     ticket_comments = ticket.get("comments")
     if not isinstance(ticket_comments, list) or not ticket_comments:
         out.reject(reason="ticket_without_comments", source_file=source_file, position=position,
                    row=line_number, record_id=f"zendesk-{ticket_id}",
-                   customer_email_raw=_text(requester.get("email")),
+                   customer_email_raw=as_text(requester.get("email")),
                    detail="the ticket has no comments array to import", raw=line)
         return
     shared = {
         "ticket_id": ticket_id,
-        "ticket_subject": _text(ticket.get("subject")),
+        "ticket_subject": as_text(ticket.get("subject")),
         "ticket_tags": _tags(ticket.get("tags")),
-        "ticket_status": _text(ticket.get("status")),
-        "ticket_created_at": _text(ticket.get("created_at")),
-        "ticket_updated_at": _text(ticket.get("updated_at")),
-        "requester_id": _text(requester.get("id", ticket.get("requester_id"))),
-        "requester_email": _text(requester.get("email")),
-        "requester_name": _text(requester.get("name")),
-        "requester_phone": _text(requester.get("phone")),
+        "ticket_status": as_text(ticket.get("status")),
+        "ticket_created_at": as_text(ticket.get("created_at")),
+        "ticket_updated_at": as_text(ticket.get("updated_at")),
+        "requester_id": as_text(requester.get("id", ticket.get("requester_id"))),
+        "requester_email": as_text(requester.get("email")),
+        "requester_name": as_text(requester.get("name")),
+        "requester_phone": as_text(requester.get("phone")),
     }
     for index, comment in enumerate(ticket_comments, start=1):
         comment_position = f"line {line_number}, comment {index}"
@@ -147,19 +137,19 @@ def _extract_ticket(ticket: Any, line: bytes, source_file: str, line_number: int
             out.reject(reason="malformed_comment", source_file=source_file, position=comment_position,
                        row=line_number, record_id=f"zendesk-{ticket_id}",
                        customer_email_raw=shared["requester_email"],
-                       detail="a comment must be an object with an id", raw=_text(comment))
+                       detail="a comment must be an object with an id", raw=as_text(comment))
             continue
         comments.write(
             {
                 **shared,
-                "comment_id": _text(comment.get("id")),
+                "comment_id": as_text(comment.get("id")),
                 "comment_index": index,
-                "comment_author_id": _text(comment.get("author_id")),
-                "comment_body": _text(comment.get("body")),
-                "comment_html_body": _text(comment.get("html_body")),
-                "comment_plain_body": _text(comment.get("plain_body")),
+                "comment_author_id": as_text(comment.get("author_id")),
+                "comment_body": as_text(comment.get("body")),
+                "comment_html_body": as_text(comment.get("html_body")),
+                "comment_plain_body": as_text(comment.get("plain_body")),
                 "comment_is_public": comment.get("public") if isinstance(comment.get("public"), bool) else None,
-                "comment_created_at": _text(comment.get("created_at")),
+                "comment_created_at": as_text(comment.get("created_at")),
                 "_source_file": source_file,
                 "_source_row": line_number,
                 "_source_position": comment_position,

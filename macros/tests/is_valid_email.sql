@@ -1,10 +1,39 @@
-{#- Fails for every row whose email is missing, not well-formed, or not in normalized form. -#}
+{#- Fails for every row whose email is missing, and for every distinct email that is not
+    well-formed or not in its normalized form (each distinct address is checked once). -#}
 {% test is_valid_email(model, column_name) %}
 
-select {{ column_name }}
-from {{ model }}
-where {{ column_name }} is null
-    or {{ normalize_email(column_name) }} is null
-    or {{ normalize_email(column_name) }} <> {{ column_name }}
+with
+
+emails as (
+
+    select distinct {{ column_name }} as email
+    from {{ model }}
+    where {{ column_name }} is not null
+
+),
+
+checked as (
+
+    select
+        email,
+        {{ normalize_email('email') }} as normalized
+
+    from emails
+
+),
+
+failures as (
+
+    select email from checked
+    where normalized is null or normalized <> email
+
+    union all
+
+    select {{ column_name }} as email from {{ model }}
+    where {{ column_name }} is null
+
+)
+
+select * from failures
 
 {% endtest %}
