@@ -416,6 +416,28 @@ def delta_overlap(options: dict[str, Any]) -> timedelta:
 # -- download ---------------------------------------------------------------------------------
 
 
+class _CursorExpired(Exception):
+    """The API refused a listing's cursor: the caller restarts that listing."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+def _get_page(client: HttpClient, listing: str, order_by: str, cursor: str | None, restarts: int) -> Any:
+    """One page of a listing. An expired cursor raises _CursorExpired, or ExtractError once
+    MAX_RESTARTS_WITHOUT_PROGRESS restarts in a row have brought nothing new."""
+    try:
+        return client.get_json(f"/api/{listing}", {"limit": PAGE_SIZE, "order_by": order_by, "cursor": cursor})
+    except HttpStatusError as error:
+        if cursor is None or error.status not in EXPIRED_CURSOR_STATUSES:
+            raise
+        if restarts + 1 > MAX_RESTARTS_WITHOUT_PROGRESS:
+            raise ExtractError(f"Gorgias: GET /api/{listing} kept refusing fresh cursors "
+                               f"(HTTP {error.status}); run again later") from None
+        raise _CursorExpired(error.status) from None
+
+
 def _page_parts(page: Any, listing: str) -> tuple[list[Any], str | None]:
     """A list page's items and next cursor (None on the last page); any other shape stops the run."""
     if not isinstance(page, dict) or not isinstance(page.get("data"), list):
@@ -453,18 +475,11 @@ def download(client: HttpClient, state: State, listing: str, ctx: SourceContext)
                        f"({spool.items:,} already fetched)", force=True)
         restarts = 0
         while not progress["done"]:
-            cursor = progress["cursor"]
-            params = {"limit": PAGE_SIZE, "order_by": ORDER_BY, "cursor": cursor}
             try:
-                page = client.get_json(f"/api/{listing}", params)
-            except HttpStatusError as error:
-                if cursor is None or error.status not in EXPIRED_CURSOR_STATUSES:
-                    raise
+                page = _get_page(client, listing, ORDER_BY, progress["cursor"], restarts)
+            except _CursorExpired as expired:
                 restarts += 1
-                if restarts > MAX_RESTARTS_WITHOUT_PROGRESS:
-                    raise ExtractError(f"Gorgias: GET /api/{listing} kept refusing fresh cursors "
-                                       f"(HTTP {error.status}); run again later") from None
-                ctx.report(f"{listing}: the cursor expired (HTTP {error.status}); restarting the listing "
+                ctx.report(f"{listing}: the cursor expired (HTTP {expired.status}); restarting the listing "
                            f"from its first page, skipping the {spool.items:,} already fetched", force=True)
                 progress["cursor"] = None
                 checkpoint()
@@ -501,18 +516,11 @@ def download_delta(client: HttpClient, state: State, listing: str, ctx: SourceCo
     try:
         restarts = 0
         while not progress["done"]:
-            cursor = progress["cursor"]
-            params = {"limit": PAGE_SIZE, "order_by": DELTA_ORDER_BY, "cursor": cursor}
             try:
-                page = client.get_json(f"/api/{listing}", params)
-            except HttpStatusError as error:
-                if cursor is None or error.status not in EXPIRED_CURSOR_STATUSES:
-                    raise
+                page = _get_page(client, listing, DELTA_ORDER_BY, progress["cursor"], restarts)
+            except _CursorExpired as expired:
                 restarts += 1
-                if restarts > MAX_RESTARTS_WITHOUT_PROGRESS:
-                    raise ExtractError(f"Gorgias: GET /api/{listing} kept refusing fresh cursors "
-                                       f"(HTTP {error.status}); run again later") from None
-                ctx.report(f"{listing}: the cursor expired (HTTP {error.status}); restarting the delta "
+                ctx.report(f"{listing}: the cursor expired (HTTP {expired.status}); restarting the delta "
                            "from the newest item, skipping the ones already fetched", force=True)
                 progress.update(cursor=None, pages=0)
                 continue
