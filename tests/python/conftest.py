@@ -18,6 +18,20 @@ PROJECT_DIR = Path(__file__).resolve().parents[2]
 SAMPLES_DIR = PROJECT_DIR / "samples"
 
 
+def read_items(paths: list[Path]) -> list[dict[str, str]]:
+    """The rows of Gladly CSV files, in file order."""
+    rows: list[dict[str, str]] = []
+    for path in paths:
+        with open(path, encoding="utf-8", newline="") as handle:
+            rows.extend(csv.DictReader(handle))
+    return rows
+
+
+def item_ids(paths: list[Path]) -> list[str]:
+    """The Conversation Item IDs of Gladly CSV files, in file order."""
+    return [row["Conversation Item ID"] for row in read_items(paths)]
+
+
 @dataclass
 class ImportResult:
     returncode: int
@@ -34,11 +48,7 @@ class ImportResult:
         return sorted(self.output_dir.glob("gladly_conversation_items_*.csv"))
 
     def items(self) -> list[dict[str, str]]:
-        rows: list[dict[str, str]] = []
-        for path in self.item_files():
-            with open(path, encoding="utf-8", newline="") as handle:
-                rows.extend(csv.DictReader(handle))
-        return rows
+        return read_items(self.item_files())
 
     def rejects(self) -> list[dict[str, str]]:
         with open(self.output_dir / "gladly_import_rejects.csv", encoding="utf-8", newline="") as handle:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 from pathlib import Path
@@ -10,7 +9,7 @@ from pathlib import Path
 import duckdb
 
 from gladly_import.export import KILL_AFTER_ROWS_ENV
-from tests.python.conftest import ImportResult, run_import, write_config
+from tests.python.conftest import ImportResult, item_ids, run_import, write_config
 
 HEADER = ("Conversation Item ID,Customer Email,Customer Name,Customer Phone,Conversation Item Timestamp,"
           "Conversation Item Title,Conversation Item Body,Conversation Item Source,Tags\n")
@@ -33,13 +32,6 @@ def setup_inputs(tmp_path: Path) -> Path:
         HEADER + "x-1,a@example.com,A,,2021-01-01T00:00:00Z,T,first,Front,\n", encoding="utf-8")
     return write_config(tmp_path, {"zendesk": {"path": "zendesk/"}, "csv": {"path": "items.csv"}}, batch_size=2)
 
-
-def item_ids(paths: list[Path]) -> list[str]:
-    ids = []
-    for path in paths:
-        with open(path, encoding="utf-8", newline="") as handle:
-            ids.extend(row["Conversation Item ID"] for row in csv.DictReader(handle))
-    return ids
 
 
 def ledger(result: ImportResult) -> list[tuple]:

@@ -3,7 +3,6 @@ item minus an overlap window, skip the items already extracted by id."""
 
 from __future__ import annotations
 
-import csv
 import json
 import re
 import shutil
@@ -15,7 +14,7 @@ import pytest
 
 from extract import gorgias
 from extract.simulators.gorgias import Faults, GorgiasSimulator
-from tests.python.conftest import run_import, write_config
+from tests.python.conftest import item_ids, run_import, write_config
 from tests.python.gorgias_helpers import API_KEY, EMAIL, FAST_CLIENT, account, extract_once
 
 N_MESSAGES = 1_050  # 11 pages of messages, 3 of tickets
@@ -178,13 +177,6 @@ def test_delta_overlap_hours_must_be_a_number_of_hours(data: tuple, tmp_path: Pa
     with simulator(data) as sim, pytest.raises(Exception, match="delta_overlap_hours"):
         extract_once(sim.base_url, tmp_path, {"delta_overlap_hours": "1 day"}, mode="delta")
 
-
-def item_ids(paths: list[Path]) -> list[str]:
-    ids = []
-    for path in paths:
-        with open(path, encoding="utf-8", newline="") as handle:
-            ids.extend(row["Conversation Item ID"] for row in csv.DictReader(handle))
-    return ids
 
 
 def test_import_delta_file_holds_exactly_the_new_messages(tmp_path: Path) -> None:

@@ -3,7 +3,6 @@ overlap, fetch to the end, skip messages already extracted by id, fetch only new
 
 from __future__ import annotations
 
-import csv
 import json
 import socket
 from pathlib import Path
@@ -14,7 +13,7 @@ import pytest
 from bench.generate_kustomer import generate
 from extract import kustomer
 from extract.simulators.kustomer import KustomerSimulator
-from tests.python.conftest import run_import
+from tests.python.conftest import item_ids, run_import
 from tests.python.conftest import write_config as write_import_config
 from tests.python.kustomer_helpers import KEY, run_extract
 
@@ -199,13 +198,6 @@ def test_delta_overlap_pages_must_be_at_least_one(tmp_path: Path, api_key: str) 
     with pytest.raises(Exception, match="delta_overlap_pages"):
         kustomer.Settings.from_options({"simulate": True, "delta_overlap_pages": 0})
 
-
-def item_ids(paths: list[Path]) -> list[str]:
-    ids = []
-    for path in paths:
-        with open(path, encoding="utf-8", newline="") as handle:
-            ids.extend(row["Conversation Item ID"] for row in csv.DictReader(handle))
-    return ids
 
 
 def test_import_delta_file_holds_exactly_the_new_messages(folder: Path, tmp_path: Path) -> None:
