@@ -1,6 +1,6 @@
 import sys
 
-from gladly_import.run import main
+from gladly_import.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

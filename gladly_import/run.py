@@ -1,13 +1,10 @@
-"""`make import`: extract every configured source, build the dbt models, export the Gladly files."""
+"""One import run: extract every configured source, build the dbt models, export the Gladly files."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import re
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -15,13 +12,14 @@ from pathlib import Path
 import duckdb
 
 from extract.context import Progress, SourceContext
-from extract.errors import ExtractError
 from extract.platforms import PLATFORMS
 from extract.raw import MANIFEST_SCHEMA, PlatformOutput, write_table
-from gladly_import.config import MODES, Config, ConfigError, load_config
+from gladly_import.config import Config
+from gladly_import.dbt_runner import run_dbt
 from gladly_import.export import export_items, export_rejects
-from gladly_import.ledger import ITEMS_FILE_PREFIX, finish_run, last_file_number, new_run_id, record_exports, start_run
+from gladly_import.ledger import finish_run, record_exports
 from gladly_import.metrics import StageMetrics
+from gladly_import.publish import first_file_number, publish
 from gladly_import.report import REPORT_FILE, write_report
 from gladly_import.summary import SUMMARY_FILE, build_summary, format_table, write_summary
 from gladly_import.warehouse import create_raw_views
@@ -70,83 +68,7 @@ def extract_all(config: Config, metrics: StageMetrics | None = None, mode: str =
     return manifest
 
 
-def run_dbt(config: Config, args: list[str]) -> bool:
-    """Run dbt in its own process, against this run's DuckDB file."""
-    env = {
-        **os.environ,
-        "GLADLY_DUCKDB_PATH": str(config.database_path),
-        "DBT_PROFILES_DIR": str(PROJECT_DIR),
-        "PYTHONPATH": os.pathsep.join(p for p in (str(PROJECT_DIR), os.environ.get("PYTHONPATH")) if p),
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-    }
-    dbt = Path(sys.executable).with_name("dbt")
-    command = [str(dbt), *args, "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR)]
-    return subprocess.run(command, cwd=PROJECT_DIR, env=env, check=False).returncode == 0
-
-
-def publish(staging: Path, output_dir: Path, mode: str) -> None:
-    """Move a finished run's files into the output folder; a full run replaces earlier item files."""
-    if mode == "full":
-        for old in output_dir.glob(f"{ITEMS_FILE_PREFIX}*.csv"):
-            old.unlink()
-    for path in sorted(staging.iterdir()):
-        os.replace(path, output_dir / path.name)
-    staging.rmdir()
-
-
-def first_file_number(conn: duckdb.DuckDBPyConnection, output_dir: Path, mode: str) -> int:
-    """Full runs number from 0001; a delta run continues after every file already written."""
-    if mode == "full":
-        return 1
-    on_disk = [int(m.group(1)) for p in output_dir.glob(f"{ITEMS_FILE_PREFIX}*.csv")
-               if (m := re.fullmatch(rf"{ITEMS_FILE_PREFIX}(\d+)\.csv", p.name))]
-    return max([last_file_number(conn), *on_disk]) + 1
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="gladly_import", description=__doc__)
-    parser.add_argument("--config", default=str(PROJECT_DIR / "samples" / "config.yml"),
-                        help="the import's YAML config (default: the bundled sample)")
-    parser.add_argument("--mode", choices=MODES, help="full (default) exports every item; delta only new ones")
-    parser.add_argument("--with-unit-tests", action="store_true",
-                        help="also run the dbt model unit tests (make test does)")
-    args = parser.parse_args(argv)
-
-    try:
-        config = load_config(args.config)
-    except ConfigError as error:
-        say(f"config error: {error}")
-        return 2
-    mode = args.mode or config.mode
-
-    started = time.monotonic()
-    run_id = new_run_id()
-    config.work_dir.mkdir(parents=True, exist_ok=True)
-    config.output_dir.mkdir(parents=True, exist_ok=True)
-    for stale in config.output_dir.glob(".partial-*"):
-        shutil.rmtree(stale, ignore_errors=True)
-    with duckdb.connect(str(config.database_path)) as conn:
-        start_run(conn, run_id, mode, str(config.path))
-    say(f"import {run_id}: {mode} run, config {config.path}")
-
-    status = "failed"
-    try:
-        status = _run(config, mode, run_id, args.with_unit_tests, started)
-    except ExtractError as error:
-        say(f"extract error: {error}")
-        return 1
-    except KeyboardInterrupt:
-        status = "interrupted"
-        say(f"import {run_id} interrupted: nothing was recorded in the export ledger")
-        return 130
-    finally:
-        if status != "succeeded":
-            with duckdb.connect(str(config.database_path)) as conn:
-                finish_run(conn, run_id, status)
-    return 0 if status == "succeeded" else 1
-
-
-def _run(config: Config, mode: str, run_id: str, with_unit_tests: bool, started: float) -> str:
+def run_import(config: Config, mode: str, run_id: str, with_unit_tests: bool, started: float) -> str:
     metrics = StageMetrics()
     try:
         return _stages(config, mode, run_id, with_unit_tests, started, metrics)

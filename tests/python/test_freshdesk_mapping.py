@@ -12,7 +12,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from gladly_import.run import main
+from gladly_import.cli import main
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 SAMPLE_ZIP = PROJECT_DIR / "samples" / "freshdesk" / "freshdesk_export.zip"
