@@ -32,12 +32,14 @@ from typing import IO, Any
 import pyarrow as pa
 from lxml import etree
 
+from extract import options as opt
 from extract.context import SourceContext
 from extract.files import open_binary
 from extract.raw import PlatformOutput, RawTableWriter, with_lineage
 
 NAME = "freshdesk"
 CONFIG_KEYS = {"path": True}
+CONFIG_TYPES = {"path": opt.PATHS}
 PATH_KEYS = ("path",)
 FILE_SUFFIXES = (".zip", ".xml")
 

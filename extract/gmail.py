@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
+import threading
 import zlib
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -24,6 +26,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from extract import options as opt
 from extract.context import SourceContext
 from extract.files import open_binary
 from extract.gmail_mbox import Block, gzip_blocks, parse_block, plan_ranges
@@ -31,6 +34,7 @@ from extract.raw import PlatformOutput, with_lineage
 
 NAME = "gmail"
 CONFIG_KEYS = {"path": True, "support_addresses": False}
+CONFIG_TYPES = {"path": opt.PATHS, "support_addresses": opt.TEXT_LIST}
 PATH_KEYS = ("path",)
 FILE_SUFFIXES = (".mbox",)
 
@@ -99,6 +103,19 @@ def blocks_of(path: Path, chunk_bytes: int) -> Iterator[Block]:
         yield Block(str(path), start, end)
 
 
+def _workers_ignore_ctrl_c(make_pool: Any, workers: int) -> Any:
+    """A pool whose workers ignore Ctrl-C (a spawned interpreter keeps an ignored SIGINT): the
+    terminal's SIGINT reaches the whole process group, and the parent alone must stop, terminating
+    them, instead of each worker printing its traceback."""
+    if threading.current_thread() is not threading.main_thread():
+        return make_pool(workers)
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        return make_pool(workers)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def parse_blocks(blocks: Iterable[Block], support: frozenset[str], workers: int,
                  allow_fast: bool = True) -> Iterator[list[dict[str, Any]]]:
     """Each block's results, in file order, parsed by ``workers`` processes (in-process when 1)."""
@@ -107,7 +124,7 @@ def parse_blocks(blocks: Iterable[Block], support: frozenset[str], workers: int,
             yield parse_block(block, support, allow_fast)
         return
     context = multiprocessing.get_context("spawn")
-    with context.Pool(workers) as pool:
+    with _workers_ignore_ctrl_c(context.Pool, workers) as pool:
         pending: deque[Any] = deque()
         try:
             for block in blocks:

@@ -40,6 +40,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from extract import options as opt
 from extract.context import SourceContext
 from extract.errors import ExtractError
 from extract.http_client import BasicAuth, HttpClient, HttpStatusError
@@ -55,6 +56,15 @@ CONFIG_KEYS = {
     "simulator_data": False,  # folder of tickets.jsonl + messages.jsonl for simulate
     "simulator_rate_limit": False,  # the simulator's requests per 20 s (Gorgias: 40); 0 = none
     "delta_overlap_hours": False,   # how far before the last extraction's newest item a delta re-reads
+}
+CONFIG_TYPES = {
+    "base_url": opt.https_url("https://<domain>.gorgias.com", required_unless="simulate"),
+    "email_env": opt.ENV_NAME,
+    "api_key_env": opt.ENV_NAME,
+    "simulate": opt.FLAG,
+    "simulator_data": opt.folder_with("tickets.jsonl", "messages.jsonl"),
+    "simulator_rate_limit": opt.number(0, whole=True, what="requests per 20 s, 0 for none"),
+    "delta_overlap_hours": opt.number(0, 24 * 366),
 }
 PATH_KEYS = ("simulator_data",)
 FILE_SUFFIXES = (".jsonl",)

@@ -37,6 +37,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from extract import options as opt
 from extract.context import SourceContext
 from extract.errors import ExtractError
 from extract.http_client import (
@@ -58,6 +59,16 @@ CONFIG_KEYS = {
     "reuse_completed": False,       # re-use a completed extraction instead of extracting afresh
     "checkpoint_every_pages": False,
     "delta_overlap_pages": False,   # pages a delta run re-reads before the last extraction's end
+}
+CONFIG_TYPES = {
+    "base_url": opt.https_url("https://<org>.api.kustomerapp.com", required_unless="simulate"),
+    "api_key_env": opt.ENV_NAME,
+    "requests_per_minute": opt.number(above=0),
+    "simulate": opt.FLAG,
+    "simulator_data": opt.folder_with("messages.jsonl", "customers.jsonl"),
+    "reuse_completed": opt.FLAG,
+    "checkpoint_every_pages": opt.number(1, whole=True),
+    "delta_overlap_pages": opt.number(1, whole=True, what="the last page is always re-read: it fills up"),
 }
 PATH_KEYS: tuple[str, ...] = ()  # an API: no export files (simulator_data is resolved here)
 

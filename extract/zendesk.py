@@ -13,6 +13,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from extract import options as opt
 from extract.context import SourceContext
 from extract.files import iter_lines
 from extract.raw import PlatformOutput, with_lineage
@@ -20,6 +21,7 @@ from extract.values import as_text
 
 NAME = "zendesk"
 CONFIG_KEYS = {"path": True}
+CONFIG_TYPES = {"path": opt.PATHS}
 PATH_KEYS = ("path",)
 FILE_SUFFIXES = (".json", ".jsonl", ".ndjson")
 
