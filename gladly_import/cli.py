@@ -9,6 +9,7 @@ unexpected one says so in one line and leaves its traceback in the run's log fil
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
 import os
@@ -16,6 +17,7 @@ import re
 import shutil
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -141,9 +143,27 @@ def _push(argv: list[str], verbosity: int) -> int:
         log.shutdown()
 
 
+def _interrupt_once(signum: int, frame: object) -> None:
+    """Ctrl-C: one KeyboardInterrupt; the next ones (people press it again) must not cut the clean-up short."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
 def run_command(args: argparse.Namespace) -> int:
     """The import command, with every expected failure turned into its one line and exit code."""
     run: dict[str, object] = {}
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, _interrupt_once) if main_thread else None
+    try:
+        return _run_command(args, run)
+    finally:
+        # After a Ctrl-C, Ctrl-C stays ignored: another one while the process exits would kill it
+        # by the signal (exit status -2, not 130), after its last line.
+        if main_thread and "interrupted" not in run:
+            signal.signal(signal.SIGINT, previous or signal.default_int_handler)
+
+
+def _run_command(args: argparse.Namespace, run: dict[str, object]) -> int:
     try:
         config = _load(args.config)
         _preflight(config)
@@ -157,10 +177,8 @@ def run_command(args: argparse.Namespace) -> int:
         return EXIT_NOT_RUN
     except KeyboardInterrupt:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the last line short
-        try:
-            recorded = _finish(run, "interrupted")
-        finally:
-            signal.signal(signal.SIGINT, signal.default_int_handler)
+        run["interrupted"] = True
+        recorded = _finish(run, "interrupted")
         if "id" not in run:
             logger.error("import interrupted before it started: nothing was run or recorded")
         elif recorded == "succeeded":  # Ctrl-C while the result was printed: the run was complete
@@ -207,18 +225,14 @@ def check_writable(label: str, folder: Path) -> None:
             handle.write(b"\0" * PROBE_BYTES)
             handle.flush()
             os.fsync(handle.fileno())
+        probe.unlink()
     except OSError as error:
-        reason = error.strerror or str(error)
-        try:
-            free = f", {shutil.disk_usage(folder).free / 2**20:,.1f} MB free" if folder.is_dir() else ""
-        except OSError:
-            free = ""
-        raise PreflightError(f"{label} {folder}: cannot write there: {reason}{free}") from None
-    finally:
-        try:
+        with contextlib.suppress(OSError):
             probe.unlink(missing_ok=True)
-        except OSError:
-            pass
+        free = ""
+        with contextlib.suppress(OSError):
+            free = f" ({shutil.disk_usage(folder).free / 2**20:,.1f} MB free)"
+        raise PreflightError(f"{label} {folder}: cannot write there: {error.strerror or error}{free}") from None
 
 
 def _preflight(config: Config) -> None:
@@ -282,7 +296,7 @@ def _guarded(stages: Callable[[], str], run: dict[str, object], log_path: Path) 
         logger.error(f"import failed: {error.strerror or error}{where}")
     except KeyboardInterrupt:
         status = "interrupted"
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # restored by run_command once the last line is out
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # restored by run_command once its last line is out
         raise
     except Exception as error:
         logger.debug("unexpected error", exc_info=True)
