@@ -26,7 +26,8 @@ help:
 
 python-version:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
-	  echo "gladly-import needs Python 3.11 or newer, and '$(PYTHON)' is $$($(PYTHON) -V 2>&1 || echo 'not found'): install 3.11+ and run e.g. make PYTHON=python3.11"; \
+	  found=$$($(PYTHON) -V 2>/dev/null) || found="not found"; \
+	  echo "gladly-import needs Python 3.11 or newer; '$(PYTHON)' is $$found: install 3.11+ or run e.g. make PYTHON=python3.12"; \
 	  exit 1; }
 
 ifneq ($(VENV_VERSION),$(PY_VERSION))

@@ -46,6 +46,7 @@ from extract.errors import ExtractError
 from extract.http_client import BasicAuth, HttpClient, HttpStatusError
 from extract.raw import PlatformOutput, with_lineage
 from extract.values import as_text
+from gladly_import.paths import SAMPLES_DIR  # the bundled samples, in a checkout or installed
 
 NAME = "gorgias"
 CONFIG_KEYS = {
@@ -70,7 +71,7 @@ PATH_KEYS = ("simulator_data",)
 FILE_SUFFIXES = (".jsonl",)
 DEFAULT_EMAIL_ENV = "GORGIAS_EMAIL"
 DEFAULT_API_KEY_ENV = "GORGIAS_API_KEY"
-SAMPLE_DIR = Path(__file__).resolve().parent.parent / "samples" / "gorgias"
+SAMPLE_DIR = SAMPLES_DIR / "gorgias"
 
 # Messages first: every message listed then has its ticket created already, so the ticket
 # listing that follows has it (a message created during a ticket-first run could miss its ticket).

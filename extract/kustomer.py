@@ -48,6 +48,7 @@ from extract.http_client import (
 )
 from extract.raw import PlatformOutput, RawTableWriter, with_lineage
 from extract.values import as_text
+from gladly_import.paths import SAMPLES_DIR  # the bundled samples, in a checkout or installed
 
 NAME = "kustomer"
 CONFIG_KEYS = {
@@ -77,7 +78,7 @@ DEFAULT_KEY_ENV = "KUSTOMER_API_KEY"
 DEFAULT_CHECKPOINT_PAGES = 20
 DEFAULT_DELTA_OVERLAP_PAGES = 2
 CHECKPOINT_SECONDS = 30.0
-SAMPLE_DATA = Path(__file__).resolve().parent.parent / "samples" / "kustomer"
+SAMPLE_DATA = SAMPLES_DIR / "kustomer"
 CLIENT_OPTIONS: dict[str, Any] = {"timeout": 60.0, "max_retries": 8, "backoff_base": 1.0, "backoff_max": 60.0}
 
 TABLES = {

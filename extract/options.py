@@ -138,3 +138,17 @@ def folder_with(*names: str) -> Option:
         return f"folder '{value}' has no {' or '.join(missing)}" if missing else None
 
     return Option("a folder path", _is_text, check_path=check)
+
+
+def as_option(declared: Option | type | tuple[type, ...]) -> Option:
+    """A declared type as an Option: an Option, or plain Python types (``int``, ``(int, float)``)."""
+    if isinstance(declared, Option):
+        return declared
+    kinds = declared if isinstance(declared, tuple) else (declared,)
+    names = {bool: "true or false", int: "a whole number", float: "a number", str: "a text", list: "a list",
+             dict: "a mapping of settings"}
+
+    def accepts(value: Any) -> bool:
+        return isinstance(value, kinds) and (bool in kinds or not isinstance(value, bool))
+
+    return Option(" or ".join(names.get(k, k.__name__) for k in kinds), accepts)

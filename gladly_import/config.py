@@ -68,6 +68,11 @@ class Config:
     blocks: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
+    def gladly(self) -> dict[str, Any]:
+        """The push's ``gladly:`` block (gladly_import/push.py), as checked; empty when absent."""
+        return self.blocks.get("gladly", {})
+
+    @property
     def base_dir(self) -> Path:
         return self.path.parent
 
@@ -87,7 +92,7 @@ def _key_shown(key: Any) -> str:
     return "a key that is not a setting name"
 
 
-def check_block(where: str, block: Any, keys: dict[str, bool], types: dict[str, opt.Option],
+def check_block(where: str, block: Any, keys: dict[str, bool], types: dict[str, Any],
                 base_dir: Path | None = None) -> list[str]:
     """Every problem of one block of settings: unknown and missing keys, wrong types, bad paths."""
     def at(key: str) -> str:
@@ -104,7 +109,7 @@ def check_block(where: str, block: Any, keys: dict[str, bool], types: dict[str, 
             problems.append(f"{in_block}unknown key {_key_shown(key)} ({hint}allowed: {', '.join(sorted(keys))})")
     for key, required in keys.items():
         value = block.get(key)
-        option = types.get(key)
+        option = opt.as_option(types[key]) if key in types else None
         if value is None or value == "":
             unless = option.required_unless if option else None
             if required:

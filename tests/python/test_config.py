@@ -210,3 +210,34 @@ def test_every_platform_types_every_option_it_declares() -> None:
 
     for name, module in PLATFORMS.items():
         assert set(module.CONFIG_TYPES) == set(module.CONFIG_KEYS), name
+
+
+def test_a_block_of_another_module_is_checked_with_its_declaration(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """gladly: is declared in gladly_import.push (CONFIG_KEYS, CONFIG_TYPES as Options or Python types)."""
+    import sys
+    import types
+
+    from extract import options as opt
+
+    push = types.ModuleType("gladly_import.push")
+    push.CONFIG_KEYS = {"base_url": False, "concurrency": False, "simulate": False}  # type: ignore[attr-defined]
+    push.CONFIG_TYPES = {"base_url": opt.https_url("https://<org>.gladly.com", required_unless="simulate"),  # type: ignore[attr-defined]
+                         "concurrency": int, "simulate": bool}
+    monkeypatch.setitem(sys.modules, "gladly_import.push", push)
+    _zendesk_file(tmp_path)
+    sources = {"zendesk": {"path": "exports/tickets.json"}}
+    with pytest.raises(ConfigError) as caught:
+        load_config(write_config(tmp_path, sources, gladly={"concurrency": True, "simulate": 1, "tokn": "x"}))
+    path = tmp_path / "config.yml"
+    assert caught.value.problems == [
+        f"{path}: gladly: unknown key 'tokn' (allowed: base_url, concurrency, simulate)",
+        f"{path}: gladly.base_url: required unless simulate: true (an https:// URL such as https://<org>.gladly.com)",
+        f"{path}: gladly.concurrency: must be a whole number, got True",
+        f"{path}: gladly.simulate: must be true or false, got 1",
+    ]
+    config = load_config(write_config(tmp_path, sources, gladly={"simulate": True, "concurrency": 4}))
+    assert config.gladly == {"simulate": True, "concurrency": 4}
+    monkeypatch.setitem(sys.modules, "gladly_import.push", None)
+    with pytest.raises(ConfigError, match="gladly: this installation has no gladly_import.push"):
+        load_config(write_config(tmp_path, sources, gladly={"simulate": True}))

@@ -18,6 +18,8 @@ from gladly_import.export import GLADLY_COLUMNS, REJECT_COLUMNS
 from gladly_import.summary import TOTAL_KEYS
 from tests.python.conftest import PROJECT_DIR, SAMPLES_DIR, ImportResult, run_import, write_config
 
+pytestmark = pytest.mark.slow  # whole imports: make test-fast leaves these out
+
 RFC3339_MS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 
 

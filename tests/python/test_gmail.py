@@ -67,6 +67,7 @@ def test_without_support_addresses_the_sent_label_says_who_sent_it(tmp_path: Pat
     assert rows[0]["labels"] == ["Opened", "Sent", "Important"]
 
 
+@pytest.mark.slow
 def test_customer_is_the_sender_when_received_and_the_first_recipient_when_sent(tmp_path: Path) -> None:
     (tmp_path / "in.mbox").write_bytes(mbox(
         eml(headers(**{"Message-ID": "<r@x>"})),
@@ -293,6 +294,7 @@ def test_both_cores_split_at_message_boundaries_and_give_the_same_rows(tmp_path:
     assert outputs[1] == outputs[0]
 
 
+@pytest.mark.slow
 def test_every_real_world_email_is_exported_or_rejected_with_a_reason(tmp_path: Path) -> None:
     (tmp_path / "corpus.mbox").write_bytes(corpus_mbox())
     result = run_import(write_config(tmp_path, {"gmail": {"path": "corpus.mbox"}}))
@@ -500,6 +502,7 @@ def test_labels_may_be_quoted_and_encoded(tmp_path: Path) -> None:
     assert row["labels"] == ["Inbox", "Orders, 2021", "Clément", "Support/Escalated"]
 
 
+@pytest.mark.slow
 def test_the_bundled_sample_ends_where_the_guide_says(tmp_path: Path) -> None:
     import shutil
 

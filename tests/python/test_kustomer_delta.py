@@ -200,6 +200,7 @@ def test_delta_overlap_pages_must_be_at_least_one(tmp_path: Path, api_key: str) 
 
 
 
+@pytest.mark.slow
 def test_import_delta_file_holds_exactly_the_new_messages(folder: Path, tmp_path: Path) -> None:
     config = write_import_config(tmp_path, {"kustomer": {"simulate": True, "simulator_data": "data"}})
     full = run_import(config)

@@ -14,6 +14,8 @@ import pytest
 
 from tests.python.conftest import SAMPLES_DIR, ImportResult, run_import
 
+pytestmark = pytest.mark.slow  # whole imports: make test-fast leaves these out
+
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
                   "--enable-logging=stderr", "--v=0"]
