@@ -219,6 +219,8 @@ def check_memory_limit() -> None:
 def check_writable(label: str, folder: Path) -> None:
     """The folder exists or can be made, and takes a PROBE_BYTES file: else one line naming it."""
     probe = folder / PROBE_NAME
+    if folder.exists() and not folder.is_dir():
+        raise PreflightError(f"{label} {folder}: is a file, not a folder")
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with open(probe, "wb") as handle:

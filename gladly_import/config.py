@@ -148,6 +148,18 @@ def _read(config_path: Path, shown_path: str) -> Any:
         raise ConfigError(f"{shown_path}: not valid YAML{where}") from None
 
 
+def _unreadable(files: list[Path]) -> list[str]:
+    """The files that cannot be opened, each named: found now, not after other platforms' extraction."""
+    problems = []
+    for path in files:
+        try:
+            with open(path, "rb"):
+                pass
+        except OSError as error:
+            problems.append(f"cannot read {path}: {error.strerror or error}")
+    return problems
+
+
 def _resolve_dir(value: str, base_dir: Path) -> Path:
     path = Path(value).expanduser()
     return (path if path.is_absolute() else base_dir / path).resolve()
@@ -217,7 +229,9 @@ def load_config(path: str | Path) -> Config:
             for key in getattr(module, "PATH_KEYS", ()):
                 if key in options and not any(p.startswith(f"{where}.{key}:") for p in found):
                     try:
-                        source.files.extend(resolve_files(options[key], base_dir, module.FILE_SUFFIXES))
+                        files = resolve_files(options[key], base_dir, module.FILE_SUFFIXES)
+                        problems += [f"{where}.{key}: {problem}" for problem in _unreadable(files)]
+                        source.files.extend(files)
                     except SourcePathError as error:
                         problems.append(f"{where}.{key}: {error}")
                     except OSError as error:

@@ -161,13 +161,15 @@ def test_a_symlink_loop_config_is_one_line(tmp_path: Path) -> None:
     assert _one_line(result.stderr) == f"config error: {tmp_path / 'a.yml'}: cannot open the config file: symlink loop"
 
 
-def test_an_unreadable_config_is_one_line_without_its_content() -> None:
+@pytest.mark.parametrize("unreadable", ["config.yml", "tickets.json"])
+def test_an_unreadable_config_or_export_is_one_line_without_its_content(unreadable: str) -> None:
     folder = Path(tempfile.mkdtemp(prefix="gladly-unreadable-"))
     try:
         folder.chmod(0o755)
         config = folder / "config.yml"
-        config.write_text("sources:\n  zendesk:\n    path: secret-export-name.json\n", encoding="utf-8")
-        config.chmod(0o000)
+        config.write_text("sources:\n  zendesk:\n    path: tickets.json\n", encoding="utf-8")
+        (folder / "tickets.json").write_text('{"id": 1, "subject": "secret subject"}\n', encoding="utf-8")
+        (folder / unreadable).chmod(0o000)
         # root reads any file: run the import as nobody, as a user without the right would.
         as_other = ("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups") if os.geteuid() == 0 else ()
         if as_other and not shutil.which("setpriv"):
@@ -176,7 +178,10 @@ def test_an_unreadable_config_is_one_line_without_its_content() -> None:
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     assert result.returncode == 2
-    assert _one_line(result.stderr) == f"config error: {config}: cannot read the config file: Permission denied"
+    expected = ("cannot read the config file: Permission denied" if unreadable == "config.yml"
+                else f"sources.zendesk.path: cannot read {folder / 'tickets.json'}: Permission denied")
+    assert _one_line(result.stderr) == f"config error: {config}: {expected}"
+    assert not (folder / "work").exists()
 
 
 def _in_mount(target: Path, options: str) -> tuple[str, ...]:
