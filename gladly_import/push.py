@@ -47,7 +47,7 @@ import duckdb
 
 from extract.context import Progress
 from extract.errors import AuthError, ExtractError
-from extract.http_client import BasicAuth, HttpClient, HttpStatusError, RateLimiter
+from extract.http_client import ANNOUNCED_SHARE, BasicAuth, HttpClient, HttpStatusError, RateLimiter
 from gladly_import import push_ledger
 from gladly_import.config import Config, ConfigError, load_config
 from gladly_import.ledger import ensure_tables
@@ -380,9 +380,11 @@ def make_client(where: Endpoint, settings: PushSettings) -> HttpClient:
     return HttpClient(
         where.base_url, where.auth, service="Gladly", credential_hint=where.credential_hint,
         permission_hint=lambda path: "API User",
-        limiter=RateLimiter([(settings.requests_per_second, 1.0)]), announced_limit=announced_limit,
-        timeout=30.0, deadline=60.0, backoff_base=0.5, backoff_max=30.0, max_retries=8,
-        max_throttle_retries=60, retry_seconds=900.0,
+        # the same share of the configured limit as of an announced one: jitter never pushes it over
+        limiter=RateLimiter([(settings.requests_per_second * ANNOUNCED_SHARE, 1.0)]), announced_limit=announced_limit,
+        # Gladly's window is one second and it sends no Retry-After: short jittered waits, many of them
+        timeout=30.0, deadline=60.0, backoff_base=0.25, backoff_max=5.0, max_retries=12,
+        max_throttle_retries=100, retry_seconds=600.0,
     )
 
 
@@ -588,6 +590,8 @@ def refusal_reason(answer: Answer) -> str:
 
 def _duration(seconds: float) -> str:
     seconds = int(round(seconds))
+    if seconds >= 86400:
+        return f"{seconds // 86400}d{seconds % 86400 // 3600:02d}h"
     if seconds < 60:
         return f"{seconds}s"
     if seconds < 3600:
@@ -614,7 +618,8 @@ def push(config: Config, dry_run: bool = False) -> int:
         ensure_tables(conn)
         batch = last_batch(conn)
         now = where.now()
-        oldest = cutoff(now, batch.items, settings.requests_per_second)
+        rate = settings.requests_per_second * ANNOUNCED_SHARE  # what the limiter allows
+        oldest = cutoff(now, batch.items, rate)
         split = plan(conn, batch, oldest)
         if where.note:
             say(where.note)
@@ -638,7 +643,7 @@ def push(config: Config, dry_run: bool = False) -> int:
                     invalid[problem] += 1
             summary.update(status="dry_run", valid_payloads=split["to_send"] - sum(invalid.values()),
                            invalid_payload=sum(invalid.values()), invalid_by_reason=dict(invalid),
-                           hours_at_rate_limit=round(split["to_send"] / settings.requests_per_second / 3600, 2))
+                           estimated_seconds=round(split["to_send"] / rate), requests_per_second=rate)
             print(format_summary(summary))
             return 0
         client = make_client(where, settings)
@@ -716,7 +721,8 @@ def format_summary(summary: dict[str, Any]) -> str:
     for file_name, n in summary["csv_only_files"].items():
         lines.append(f"  CSV only: {n:,} in {file_name}")
     if summary["dry_run"]:
-        lines.append(f"  at the rate limit this takes about {summary['hours_at_rate_limit']:g} hour(s)")
+        lines.append(f"  sending takes about {_duration(summary['estimated_seconds'])} at "
+                     f"{summary['requests_per_second']:g} requests a second")
     else:
         lines.append(f"  {summary['requests']:,} requests ({summary['retries']:,} retries, {summary['throttled']:,} "
                      f"answered 429) in {summary['seconds']:,.1f}s, {summary['items_per_second']:g} items/s")
