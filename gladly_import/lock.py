@@ -4,8 +4,8 @@ Each folder has a lock file, ``.gladly_import.lock``, that a run locks with ``fl
 as it lives and in which it writes who holds it (run id, pid, host, since). The lock is the
 kernel's, not the file's: when the process ends in any way, ``kill -9`` included, the kernel
 releases it, so a lock left by a killed run is simply free again and the next run takes it. The
-file itself stays (removing it would let two runs lock two different files of the same name);
-its content only matters while it is locked. The file descriptor is not inherited by the
+file itself stays (removing it would let two runs lock two different files of the same name),
+emptied by a run that ends normally; its content only matters while it is locked. The file descriptor is not inherited by the
 processes a run starts (dbt), so the lock lives exactly as long as the run's own process.
 
 output_dir is locked as well as work_dir because runs with different work_dirs may share an
@@ -81,8 +81,11 @@ class FolderLock:
 
     def release(self) -> None:
         if self._fd is not None:
-            os.close(self._fd)  # closing the last descriptor releases the flock
-            self._fd = None
+            try:
+                os.ftruncate(self._fd, 0)  # still ours: a free lock names nobody
+            finally:
+                os.close(self._fd)  # closing the last descriptor releases the flock
+                self._fd = None
 
     def __del__(self) -> None:
         self.release()

@@ -78,6 +78,7 @@ def test_the_lock_of_a_killed_run_is_taken_over(tmp_path: Path) -> None:
         assert (mine["run_id"], mine["pid"], mine["host"]) == ("20260101T000001Z-bbbbbb", os.getpid(), socket.gethostname())
     finally:
         locks.release()
+    assert (tmp_path / "work" / LOCK_FILE).read_text(encoding="utf-8") == ""  # a run that ends names nobody
 
 
 def _wait_until_stopped(pid: int) -> None:
