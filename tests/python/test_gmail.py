@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from extract import gmail
-from extract.gmail_mime import parse_message
+from extract.gmail.mime import parse_message
 from tests.python.conftest import run_extractor, run_import, write_config
 from tests.python.gmail_helpers import corpus_files, corpus_mbox, eml, mbox
 
@@ -348,7 +348,7 @@ def test_the_fast_path_gives_exactly_the_full_parsers_record_on_the_benchmark_co
 
 
 def compare_fast_and_full(messages: list[tuple[int, bytes | None, bytes]]) -> int:
-    from extract.gmail_mime import UnparseableMessage, build_record, fast_shape, full_shape
+    from extract.gmail.mime import UnparseableMessage, build_record, fast_shape, full_shape
 
     support = frozenset({"support@shop.example"})
     fast_count = 0
@@ -385,7 +385,7 @@ ODD_VALUES = [
 
 
 def header_values(name: bytes) -> list[str]:
-    from extract.gmail_mime import _HEADER_BLOCK
+    from extract.gmail.mime import _HEADER_BLOCK
     from tests.python.gmail_helpers import split
 
     values = []
@@ -401,7 +401,7 @@ def test_content_type_parameters_are_read_exactly_as_the_standard_library_reads_
     from email.message import Message
     from email.utils import collapse_rfc2231_value
 
-    from extract.gmail_mime import _simple_params
+    from extract.gmail.mime import _simple_params
 
     values = ODD_VALUES + header_values(b"content-type")
     simple_ones = 0
@@ -420,7 +420,7 @@ def test_content_type_parameters_are_read_exactly_as_the_standard_library_reads_
 
 
 def test_the_address_shortcuts_agree_with_the_standard_librarys_address_parser() -> None:
-    from extract.gmail_text import first_address, first_address_stdlib
+    from extract.gmail.text import first_address, first_address_stdlib
 
     values = header_values(b"from") + header_values(b"to") + [
         "Jane Doe <jane@example.com>", '"Doe, Jane" <jane@example.com>, b@x.org', "jane@example.com",
@@ -432,7 +432,7 @@ def test_the_address_shortcuts_agree_with_the_standard_librarys_address_parser()
 
 
 def test_the_date_shortcut_agrees_with_the_standard_librarys_date_parser() -> None:
-    from extract.gmail_text import date_header_utc, date_header_utc_stdlib
+    from extract.gmail.text import date_header_utc, date_header_utc_stdlib
 
     values = header_values(b"date") + [
         "Mon, 4 Jan 2021 11:00:00 +0100 (CET)", "4 Jan 2021 23:30 -0230", "Mon, 31 Feb 2021 11:00:00 +0100",
@@ -474,7 +474,7 @@ def test_the_benchmark_generator_is_deterministic_and_carries_the_ugly_cases(tmp
 
 
 def test_a_file_without_separators_is_cut_so_memory_stays_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from extract import gmail_mbox
+    from extract.gmail import mbox as gmail_mbox
 
     monkeypatch.setattr(gmail_mbox, "MAX_MESSAGE_BYTES", 50_000)
     path = tmp_path / "junk.mbox"
@@ -549,7 +549,7 @@ def test_mangled_emails_never_get_a_different_reading_from_the_fast_path() -> No
                 del data[position:]
         mangled.append((0, None, bytes(data)))
     assert compare_fast_and_full(mangled) > 300
-    from extract.gmail_mime import UnparseableMessage
+    from extract.gmail.mime import UnparseableMessage
 
     for _, _, raw in mangled[:300]:
         try:

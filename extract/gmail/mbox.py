@@ -7,8 +7,6 @@ as ``>From `` are unescaped (mboxrd). A plain file is split into byte ranges
 that start at separators, so workers read their own range and nothing large
 crosses between processes; a gzip file is decompressed once and handed out in
 blocks of whole messages.
-
-This module imports no pyarrow: worker processes start quickly.
 """
 
 from __future__ import annotations
@@ -21,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from extract.gmail_mime import UnparseableMessage, parse_message
-from extract.gmail_text import separator_date_utc
+from extract.gmail.mime import UnparseableMessage, parse_message
+from extract.gmail.text import separator_date_utc
 
 SEPARATOR = re.compile(rb"From [^\s]+ +[^\r\n]*?\d{1,2}:\d\d")
 CANDIDATE = b"\nFrom "

@@ -9,7 +9,7 @@ Two ways in, one result:
 - ``full_shape``: the standard library's parser (``email`` with the lenient
   compat32 policy), for everything the fast path gives up on.
 
-Both hand the same raw bytes to the same decoders (``extract.gmail_text``), so a
+Both hand the same raw bytes to the same decoders (``extract.gmail.text``), so a
 message read either way gives exactly the same record; a test proves it on
 every message of the sample, the real-world corpus and the benchmark corpus.
 """
@@ -27,7 +27,7 @@ from email.utils import collapse_rfc2231_value
 from functools import lru_cache
 from typing import Any
 
-from extract.gmail_text import (
+from extract.gmail.text import (
     content_type_of,
     date_header_utc,
     decode_bytes,

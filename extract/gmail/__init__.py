@@ -10,6 +10,10 @@ set aside with its byte offset and the reason.
 Which side sent a message is shape knowledge the extractor can answer cheaply:
 ``is_sent_by_support`` is true when From is one of ``support_addresses``, or,
 when none are configured, when Gmail labelled the message ``Sent``.
+
+The package: this module (the platform: tables, ``extract``), ``mbox`` (cutting a
+file into messages, a worker's job), ``mime`` (one message's bytes -> one record)
+and ``text`` (charsets, headers, dates, HTML -> text).
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import pyarrow as pa
 
 from extract.context import SourceContext
 from extract.files import open_binary
-from extract.gmail_mbox import Block, gzip_blocks, parse_block, plan_ranges
+from extract.gmail.mbox import Block, gzip_blocks, parse_block, plan_ranges
 from extract.raw import PlatformOutput, with_lineage
 
 NAME = "gmail"

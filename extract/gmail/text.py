@@ -1,6 +1,6 @@
 """Turning an email's raw bytes into text, whatever its charset labels claim.
 
-Shared by the fast path and the full parser of ``extract.gmail_mime``: both hand
+Shared by the fast path and the full parser of ``extract.gmail.mime``: both hand
 the same raw bytes to these functions, so they give the same text. Nothing here
 raises on bad input: a wrong or unknown charset falls back to UTF-8, then to
 Windows-1252 with replacement characters.
