@@ -104,7 +104,7 @@ def _stages(config: Config, mode: str, run_id: str, with_unit_tests: bool, start
         files = export_items(conn, staging)
         export_stage["items"] = sum(f["rows"] for f in files)
         rejects = export_rejects(conn, staging)
-        summary = build_summary(conn, files, rejects, mode)
+        summary = build_summary(conn, files, rejects, mode, run_id, config)
         write_summary(summary, staging)
         write_report(conn, summary, staging)
         if summary["totals"]["unaccounted"]:
