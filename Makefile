@@ -5,6 +5,7 @@ BIN    := $(VENV)/bin
 CONFIG ?= samples/config.yml
 MODE   ?=
 SCALE  ?=
+DRY_RUN ?=
 
 export PYTHONPATH := $(CURDIR)
 export DBT_PROFILES_DIR := $(CURDIR)
@@ -14,10 +15,11 @@ PY_VERSION_CODE := import sys; print("%d.%d" % sys.version_info[:2])
 PY_VERSION   := $(shell $(PYTHON) -c '$(PY_VERSION_CODE)' 2>/dev/null)
 VENV_VERSION := $(shell [ -x $(BIN)/python ] && $(BIN)/python -c '$(PY_VERSION_CODE)' 2>/dev/null)
 
-.PHONY: import test test-fast bench browser clean help python-version FORCE
+.PHONY: import push test test-fast bench browser clean help python-version FORCE
 
 help:
 	@echo "make import [CONFIG=path.yml] [MODE=full|delta]  run the import (bundled samples by default)"
+	@echo "make push [CONFIG=path.yml] [DRY_RUN=1]         send the last import's batch to Gladly's API (docs/gladly-push.md)"
 	@echo "make test                                       run every test (ruff, pytest, dbt unit and data tests): CI"
 	@echo "make test-fast                                  ruff + the unit tests, no whole import (the development loop)"
 	@echo "make bench [SCALE=1000000]                      benchmark on a generated corpus"
@@ -47,6 +49,9 @@ $(VENV)/.installed: requirements.txt requirements.lock pyproject.toml | python-v
 
 import: $(VENV)/.installed
 	$(BIN)/gladly-import --config "$(CONFIG)" $(if $(MODE),--mode $(MODE),)
+
+push: $(VENV)/.installed
+	$(BIN)/python -m gladly_import.push --config "$(CONFIG)" $(if $(DRY_RUN),--dry-run,)
 
 # The report test renders import_report.html in Debian's headless Chromium: install it when
 # missing and possible (root + apt), else that one test is skipped (it fails under CI=true).

@@ -28,7 +28,9 @@ from extract.errors import ExtractError
 from gladly_import import __version__, log
 from gladly_import.config import MODES, Config, ConfigError, load_config
 from gladly_import.ledger import finish_run, new_run_id, start_run
+from gladly_import.lock import FolderInUse, lock_run_folders
 from gladly_import.paths import INSTALLED, SAMPLE_CONFIG
+from gladly_import.publish import settle_earlier_runs
 
 EXIT_OK, EXIT_FAILED, EXIT_NOT_RUN, EXIT_INTERRUPTED = 0, 1, 2, 130
 PROG = "gladly-import"
@@ -157,6 +159,8 @@ def run_command(args: argparse.Namespace) -> int:
     try:
         return _run_command(args, run)
     finally:
+        if "folders" in run:
+            run["folders"].release()  # type: ignore[attr-defined]
         # After a Ctrl-C, Ctrl-C stays ignored: another one while the process exits would kill it
         # by the signal (exit status -2, not 130), after its last line.
         if main_thread and "interrupted" not in run:
@@ -259,10 +263,14 @@ def _run(config: Config, args: argparse.Namespace, run: dict[str, object]) -> in
     mode = args.mode or config.mode
     started = time.monotonic()
     run_id = new_run_id()
-    for stale in config.output_dir.glob(".partial-*"):
-        shutil.rmtree(stale, ignore_errors=True)
+    try:
+        run["folders"] = lock_run_folders(run_id, config.work_dir, config.output_dir)  # held until the run ends
+    except FolderInUse as error:
+        logger.error(str(error))
+        return EXIT_NOT_RUN
     try:
         with duckdb.connect(str(config.database_path)) as conn:
+            settle_earlier_runs(conn, config.output_dir)
             start_run(conn, run_id, mode, str(config.path))
     except duckdb.Error as error:
         if (line := duckdb_in_use(error, config.database_path)) is None:

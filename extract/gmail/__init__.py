@@ -103,14 +103,19 @@ def blocks_of(path: Path, chunk_bytes: int) -> Iterator[Block]:
     size = path.stat().st_size
     with open(path, "rb") as handle:
         ranges = plan_ranges(handle, size, chunk_bytes)
-    for start, end in ranges:
-        yield Block(str(path), start, end)
+    for start, end, oversize in ranges:
+        yield Block(str(path), start, end, oversize=oversize)
+
+
+def ignore_interrupts() -> None:
+    """A worker's start: Ctrl-C goes to the whole process group, and the parent alone handles it
+    (it stops the pool); a worker that took it too would print its own traceback."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _workers_ignore_ctrl_c(make_pool: Any, workers: int) -> Any:
-    """A pool whose workers ignore Ctrl-C (a spawned interpreter keeps an ignored SIGINT): the
-    terminal's SIGINT reaches the whole process group, and the parent alone must stop, terminating
-    them, instead of each worker printing its traceback."""
+    """A pool started with SIGINT ignored: a spawned interpreter keeps an ignored SIGINT, so a Ctrl-C
+    while a worker is still starting (before ignore_interrupts runs in it) cannot print its traceback."""
     if threading.current_thread() is not threading.main_thread():
         return make_pool(workers)
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -128,7 +133,7 @@ def parse_blocks(blocks: Iterable[Block], support: frozenset[str], workers: int,
             yield parse_block(block, support, allow_fast)
         return
     context = multiprocessing.get_context("spawn")
-    with _workers_ignore_ctrl_c(context.Pool, workers) as pool:
+    with _workers_ignore_ctrl_c(lambda n: context.Pool(n, initializer=ignore_interrupts), workers) as pool:
         pending: deque[Any] = deque()
         try:
             for block in blocks:
