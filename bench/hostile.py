@@ -35,7 +35,7 @@ import duckdb
 import psutil
 import yaml
 
-from gladly_import.metrics import tree_rss
+from bench.__main__ import peak_rss_until_exit
 
 BENCH_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = BENCH_DIR.parent
@@ -249,14 +249,7 @@ def run_case(name: str, scale: int, scratch: Path) -> dict[str, Any]:
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(child.stdout), daemon=True)  # type: ignore[arg-type]
     reader.start()
-    process = psutil.Process(child.pid)
-    peak = 0
-    while child.poll() is None:
-        try:
-            peak = max(peak, tree_rss(process))
-        except psutil.NoSuchProcess:
-            break
-        time.sleep(0.05)
+    peak = peak_rss_until_exit(child, psutil.Process(child.pid), interval=0.05)
     reader.join()
     result: dict[str, Any] = {
         "case": name, "scale": scale, "input_mb": round(input_bytes / MB, 1), "generate_seconds": round(generated, 1),
