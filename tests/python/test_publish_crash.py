@@ -28,6 +28,8 @@ from gladly_import.publish import KILL_AT_ENV
 from tests.python.conftest import PROJECT_DIR, read_items, run_import
 from tests.python.test_delta import add_new_records, setup_inputs
 
+pytestmark = pytest.mark.slow  # whole imports: make test-fast leaves these out
+
 EVERY_ITEM = ["x-1", "x-2", "zendesk-1-11", "zendesk-1-12", "zendesk-1-13", "zendesk-2-21", "zendesk-3-31"]
 
 # The killed run's publish, resumed where run.py calls it, in a process that kills itself at a step.
