@@ -20,10 +20,14 @@ being in a published file, nor in a published file without being in the ledger.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 import shutil
 import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +45,8 @@ from gladly_import.ledger import (
     record_pending_batch,
     settle_batch,
 )
+
+logger = logging.getLogger(__name__)
 
 STAGING_PREFIX = ".partial-"
 # Fault injection for the crash tests: at the named step (see `checkpoint` calls) the process
@@ -69,6 +75,26 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+@contextmanager
+def _ctrl_c_held() -> Iterator[None]:
+    """Ctrl-C from the pending record to the confirmation is held, then ignored.
+
+    That window is a moment (renames); the run then ends as succeeded, a little after it was
+    asked to stop. So a run that ends "interrupted" has recorded nothing. (A kill cannot be held:
+    that is what the next run settles.)
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    def held(signum: int, frame: object) -> None:
+        logger.warning("Ctrl-C while publishing: the files are put in place first")
+    previous = signal.signal(signal.SIGINT, held)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def publish(conn: duckdb.DuckDBPyConnection, run_id: str, staging: Path, output_dir: Path, mode: str,
             rows: dict[str, int]) -> int:
     """Publish every file in ``staging`` and record the run's items; returns the items recorded.
@@ -79,14 +105,15 @@ def publish(conn: duckdb.DuckDBPyConnection, run_id: str, staging: Path, output_
     files = [{"file": p.name, "rows": rows.get(p.name), "sha256": sha256_of(p)} for p in sorted(staging.iterdir())]
     items = sum(f["rows"] or 0 for f in files if f["file"].startswith(ITEMS_FILE_PREFIX))
     batch = {"run_id": run_id, "mode": mode, "staging_dir": staging.name, "items": items, "files": files}
-    record_pending_batch(conn, run_id, mode, staging.name, items, files)
-    checkpoint("batch recorded")
-    recorded = record_exports(conn, run_id, "main.gladly_export_batch")
-    checkpoint("items recorded")
-    if recorded != items:  # the files and the batch table disagree: publish nothing
-        settle_batch(conn, run_id, DROPPED)
-        raise RuntimeError(f"export batch has {recorded:,} items but its files {items:,}: nothing published")
-    _finish(conn, batch, output_dir)
+    with _ctrl_c_held():
+        record_pending_batch(conn, run_id, mode, staging.name, items, files)
+        checkpoint("batch recorded")
+        recorded = record_exports(conn, run_id, "main.gladly_export_batch")
+        checkpoint("items recorded")
+        if recorded != items:  # the files and the batch table disagree: publish nothing
+            settle_batch(conn, run_id, DROPPED)
+            raise RuntimeError(f"export batch has {recorded:,} items but its files {items:,}: nothing published")
+        _finish(conn, batch, output_dir)
     return recorded
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from collections import Counter
@@ -24,7 +25,7 @@ import pytest
 import yaml
 
 from gladly_import.lock import LOCK_FILE
-from gladly_import.publish import KILL_AT_ENV
+from gladly_import.publish import KILL_AT_ENV, STOP_AT_ENV
 from tests.python.conftest import PROJECT_DIR, read_items, run_import
 from tests.python.test_delta import add_new_records, setup_inputs
 
@@ -132,3 +133,21 @@ def test_kill_at_each_step_then_a_delta_exports_every_item_exactly_once(
     batches = dict(_query(delta.work_dir, "select run_id, status from ledger.export_batches"))
     assert batches.get(holder["run_id"]) == batch_status
     assert batches[history[2][0]] == "confirmed"
+
+
+def test_ctrl_c_while_publishing_waits_for_the_confirmation(prepared: dict[str, Path], tmp_path: Path) -> None:
+    shutil.copytree(prepared["delta"], tmp_path, dirs_exist_ok=True)
+    work, output = tmp_path / "work", tmp_path / "output"
+    publishing = subprocess.Popen([sys.executable, "-c", PUBLISH, str(work), str(output), "delta"], cwd=PROJECT_DIR,
+                                  env={**os.environ, STOP_AT_ENV: "batch recorded"}, stderr=subprocess.PIPE, text=True)
+    _, status = os.waitpid(publishing.pid, os.WUNTRACED)
+    assert os.WIFSTOPPED(status)
+    os.kill(publishing.pid, signal.SIGINT)  # Ctrl-C, delivered as soon as it runs again
+    os.kill(publishing.pid, signal.SIGCONT)
+    _, stderr = publishing.communicate(timeout=120)
+    assert publishing.returncode == 0, stderr
+    assert "Ctrl-C while publishing: the files are put in place first" in stderr
+    assert sorted(p.name for p in output.glob("gladly_conversation_items_*.csv"))[-2:] == [
+        "gladly_conversation_items_0003.csv", "gladly_conversation_items_0004.csv"]
+    assert [status for (status,) in _query(work, "select status from ledger.export_batches order by recorded_at")] == [
+        "confirmed", "confirmed"]
