@@ -19,6 +19,8 @@ from typing import Any
 
 import duckdb
 
+from gladly_import import push_ledger
+
 SCHEMA_SQL = [
     "create schema if not exists ledger",
     """
@@ -77,6 +79,7 @@ def utc_now() -> datetime:
 def ensure_tables(conn: duckdb.DuckDBPyConnection) -> None:
     for statement in SCHEMA_SQL:
         conn.execute(statement)
+    push_ledger.ensure_table(conn)  # read by the delta's exclusion (gladly_export_batch)
 
 
 def start_run(conn: duckdb.DuckDBPyConnection, run_id: str, mode: str, config_file: str) -> None:
