@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from itertools import accumulate
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TextIO
 
 from extract.files import display_path, forget_positions, read_position
 
@@ -66,10 +66,16 @@ class Progress:
     the last one shown is not shown again.
     """
 
-    def __init__(self, stage: str, display: ProgressDisplay | None = None, files: list[Path] | tuple[Path, ...] = (),
-                 total: float | None = None, unit: str | None = None) -> None:
+    def __init__(self, stage: str, display: ProgressDisplay | TextIO | None = None,
+                 files: list[Path] | tuple[Path, ...] = (), total: float | None = None, unit: str | None = None, *,
+                 stream: TextIO | None = None, interval: float | None = None) -> None:
         self.stage = stage
-        self.display: ProgressDisplay = display or PlainLines()
+        if display is not None and hasattr(display, "write"):  # Progress(name, stream): lines on a stream
+            display, stream = None, display  # type: ignore[assignment]
+        if display is None:
+            default = PlainLines() if interval is None else PlainLines(interval=interval)
+            display = StreamLines(stream, default.interval) if stream is not None else default
+        self.display: ProgressDisplay = display  # type: ignore[assignment]
         self.files = [Path(f).resolve() for f in files]
         sizes = [f.stat().st_size if f.exists() else 0 for f in self.files]
         self._bytes_before = [0, *accumulate(sizes)]  # bytes of the files before the i-th
@@ -203,6 +209,18 @@ class PlainLines:
 
     def close(self) -> None:
         pass
+
+
+class StreamLines(PlainLines):
+    """Plain lines written to a stream (a test's, a benchmark's) instead of the log."""
+
+    def __init__(self, stream: TextIO, interval: float = 5.0) -> None:
+        super().__init__(interval)
+        self.stream = stream
+
+    def show(self, progress: Progress, final: bool = False) -> None:
+        if not final and (progress.done or progress.message):
+            print(f"{time.strftime('%H:%M:%S')} {progress.line()}", file=self.stream, flush=True)
 
 
 @dataclass
