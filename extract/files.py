@@ -71,7 +71,7 @@ def _track(path: Path, raw: Any) -> None:
 
 
 def read_position(path: Path) -> tuple[int, bool] | None:
-    """(bytes of ``path`` read so far, finished?) if this process opened it here, else None."""
+    """(bytes of ``path`` (resolved) read so far, finished?) if this process opened it here, else None."""
     raw = _READING.get(path)
     if raw is None:
         return None
