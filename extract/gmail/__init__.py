@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import zlib
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -99,8 +100,14 @@ def blocks_of(path: Path, chunk_bytes: int) -> Iterator[Block]:
     size = path.stat().st_size
     with open(path, "rb") as handle:
         ranges = plan_ranges(handle, size, chunk_bytes)
-    for start, end in ranges:
-        yield Block(str(path), start, end)
+    for start, end, oversize in ranges:
+        yield Block(str(path), start, end, oversize=oversize)
+
+
+def ignore_interrupts() -> None:
+    """A worker's start: Ctrl-C goes to the whole process group, and the parent alone handles it
+    (it stops the pool); a worker that took it too would print its own traceback."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def parse_blocks(blocks: Iterable[Block], support: frozenset[str], workers: int,
@@ -111,7 +118,7 @@ def parse_blocks(blocks: Iterable[Block], support: frozenset[str], workers: int,
             yield parse_block(block, support, allow_fast)
         return
     context = multiprocessing.get_context("spawn")
-    with context.Pool(workers) as pool:
+    with context.Pool(workers, initializer=ignore_interrupts) as pool:
         pending: deque[Any] = deque()
         try:
             for block in blocks:

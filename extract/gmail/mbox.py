@@ -1,12 +1,23 @@
 """Cutting an mbox into messages at byte level, and reading a block of messages (a worker's job).
 
-A message starts at a ``From `` line that looks like an mbox separator
-(``From 1583290388308606088@xxx Mon Nov 06 04:42:58 +0000 2017``): at the start
-of the file or of a line, with a time of day on it. Body lines Takeout escaped
-as ``>From `` are unescaped (mboxrd). A plain file is split into byte ranges
-that start at separators, so workers read their own range and nothing large
-crosses between processes; a gzip file is decompressed once and handed out in
-blocks of whole messages.
+A message starts at a line beginning ``From `` (at the start of the file or of a line) in one of
+the forms mail tools write:
+
+- an envelope sender and a date with a time of day: Takeout
+  (``From 1583290388308606088@xxx Mon Nov 06 04:42:58 +0000 2017``), mutt, procmail, mailing-list
+  archives (``From jane at example.org  Sat Nov 14 21:29:28 2015``, ``... 22:02 MET 2000``);
+- anything else (Netscape, Mozilla and Thunderbird's ``From - Fri Aug 24 11:55:47 2018``, a bare
+  ``From ``, an address without a date): taken as a boundary only at the start of the file or
+  after a blank line, and only when the next line is a header field, as Thunderbird's own reader
+  decides. A body line such as ``From what I hear...`` therefore never splits a message, even in
+  old files that did not escape it.
+
+Body lines Takeout escaped as ``>From `` are unescaped (mboxrd). A plain file is split into byte
+ranges that start at separators, so workers read their own range and nothing large crosses
+between processes; a gzip file is decompressed once and handed out in blocks of whole messages.
+A message longer than ``MAX_MESSAGE_BYTES`` is one record all the same: its first
+``MAX_MESSAGE_BYTES`` are parsed (the body is capped far below that anyway) and the rest is
+skipped without being held in memory.
 """
 
 from __future__ import annotations
@@ -22,11 +33,14 @@ from typing import Any, BinaryIO
 from extract.gmail.mime import UnparseableMessage, parse_message
 from extract.gmail.text import separator_date_utc
 
-SEPARATOR = re.compile(rb"From [^\s]+ +[^\r\n]*?\d{1,2}:\d\d")
+DATED_SEPARATOR = re.compile(rb"From [^\s]+ +[^\r\n]*?\d{1,2}:\d\d")
+HEADER_FIELD = re.compile(rb"[\x21-\x39\x3b-\x7e]+[ \t]*:")
 CANDIDATE = b"\nFrom "
 SCAN_BYTES = 1 << 16
-MAX_MESSAGE_BYTES = 100 << 20  # Gmail's limit is 25 MB of attachments: 100 MB without a separator is no email
-READ_BYTES = 1 << 18  # small reads: a broken gzip loses at most this much of what it had
+MAX_MESSAGE_BYTES = 100 << 20  # 4x Gmail's 25 MB: a longer message is read as its first OVERSIZE_READ_BYTES
+OVERSIZE_READ_BYTES = 32 << 20  # what is parsed of such a message (its body is capped far below this anyway)
+READ_BYTES = 1 << 18
+CONTEXT_BYTES = 4096  # bytes around a candidate separator kept to judge it (the blank line before, the next line)
 EXCERPT_BYTES = 2000
 
 
@@ -38,10 +52,21 @@ class Block:
     start: int
     end: int
     data: bytes | None = None
+    oversize: bool = False  # one message longer than MAX_MESSAGE_BYTES: only its first bytes are read
 
 
 def is_separator(data: bytes, index: int) -> bool:
-    return data.startswith(b"From ", index) and SEPARATOR.match(data, index) is not None
+    """Whether the line at ``index`` (the start of ``data``, or just after a newline) starts a message."""
+    if not data.startswith(b"From ", index):
+        return False
+    if DATED_SEPARATOR.match(data, index) is not None:
+        return True
+    after_blank_line = index == 0 or (index >= 2 and data[index - 2] == 0x0A) or (
+        index >= 3 and data[index - 3] == 0x0A and data[index - 2] == 0x0D)
+    if not after_blank_line:
+        return False
+    line_end = data.find(b"\n", index)
+    return line_end >= 0 and HEADER_FIELD.match(data, line_end + 1) is not None
 
 
 def next_separator(data: bytes, position: int) -> int:
@@ -85,7 +110,7 @@ def _scan_from_lines(data: bytes) -> tuple[list[int], list[int]]:
         position = index + 5
         before = data[index - 1] if index else 0x0A
         if before == 0x0A:
-            if SEPARATOR.match(data, index):
+            if is_separator(data, index):
                 separators.append(index)
         elif before == 0x3E:  # '>'
             line_start = index - 1
@@ -121,35 +146,52 @@ def _without_blank_line(data: bytes, start: int, end: int) -> int:
     return end
 
 
-def plan_ranges(handle: BinaryIO, size: int, chunk_bytes: int) -> list[tuple[int, int]]:
-    """Byte ranges of about ``chunk_bytes`` covering the file, each starting at a separator."""
-    cuts = [0]
-    target = chunk_bytes
-    while target < size:
-        limit = min(size, target + MAX_MESSAGE_BYTES)
-        cut = _separator_at_or_after(handle, target, limit)
-        if cut < 0 and limit == size:
-            break
+def plan_ranges(handle: BinaryIO, size: int, chunk_bytes: int) -> list[tuple[int, int, bool]]:
+    """(start, end, oversize) byte ranges of about ``chunk_bytes`` covering the file, each starting at a
+    separator; a message longer than ``MAX_MESSAGE_BYTES`` gets a range of its own, marked oversize."""
+    ranges: list[tuple[int, int, bool]] = []
+    start = 0
+    while start < size:
+        target = start + chunk_bytes
+        cut = size if target >= size else _separator_at_or_after(handle, target, size)
         if cut < 0:
-            cut = limit  # no separator for 100 MB: not an email; cut anyway, memory stays bounded
-        if cut > cuts[-1]:
-            cuts.append(cut)
-        target = max(cut, target) + chunk_bytes
-    cuts.append(size)
-    return list(zip(cuts, cuts[1:], strict=False))
+            cut = size
+        if cut - start > MAX_MESSAGE_BYTES:
+            # Only the message running into ``target`` can be that long: where does it start?
+            last = _last_separator_before(handle, start, min(target, cut))
+            if cut - last > MAX_MESSAGE_BYTES:
+                if last > start:
+                    ranges.append((start, last, False))
+                ranges.append((last, cut, True))
+                start = cut
+                continue
+        ranges.append((start, cut, False))
+        start = cut
+    return ranges
+
+
+def _last_separator_before(handle: BinaryIO, start: int, end: int) -> int:
+    """The offset of the last separator in ``[start, end)``; ``start`` (a separator) when there is no other."""
+    handle.seek(start)
+    data = handle.read(end - start + CONTEXT_BYTES)
+    found = position = 0
+    while (index := next_separator(data, position)) >= 0 and index < end - start:
+        found = position = index
+    return start + found
 
 
 def _separator_at_or_after(handle: BinaryIO, offset: int, size: int) -> int:
     """The offset of the first separator line starting at or after ``offset`` (-1 if none)."""
-    position = offset - 1  # read one byte early: a separator must follow a newline
+    position = offset - 1  # read from the byte before: a separator follows a newline
     while position < size:
-        handle.seek(position)
-        window = handle.read(SCAN_BYTES + 256)
-        if not window:
+        handle.seek(max(0, position - 2))  # and two more: a blank line may have to precede it
+        lead = position - max(0, position - 2)
+        window = handle.read(SCAN_BYTES + CONTEXT_BYTES)
+        if len(window) <= lead:
             return -1
-        found = next_separator(window, 0)
-        if found >= 0:
-            return position + found
+        found = next_separator(window, lead)
+        if 0 <= found < SCAN_BYTES + lead or (found >= 0 and len(window) < SCAN_BYTES + CONTEXT_BYTES):
+            return max(0, position - 2) + found
         position += SCAN_BYTES
     return -1
 
@@ -157,16 +199,21 @@ def _separator_at_or_after(handle: BinaryIO, offset: int, size: int) -> int:
 def read_block(block: Block) -> bytes:
     if block.data is not None:
         return block.data
+    length = block.end - block.start
     with open(block.path, "rb") as handle:
         handle.seek(block.start)
-        return handle.read(block.end - block.start)
+        return handle.read(min(length, OVERSIZE_READ_BYTES) if block.oversize else length)
 
 
 def parse_block(block: Block, support_addresses: frozenset[str], allow_fast: bool = True) -> list[dict[str, Any]]:
     """Every message of a block as ``{"record": ...}`` or ``{"reject": ...}``, in file order."""
     results: list[dict[str, Any]] = []
     for offset, separator_line, raw in iter_messages(read_block(block), block.start):
-        results.append(parse_one(offset, separator_line, raw, support_addresses, allow_fast))
+        result = parse_one(offset, separator_line, raw, support_addresses, allow_fast)
+        if block.oversize and "record" in result:  # its real length, not the part that was read
+            result["record"]["byte_length"] = block.end - offset - (len(separator_line) + 1 if separator_line else 0)
+            result["record"]["parsed_by"] += " (first bytes)"
+        results.append(result)
     return results
 
 
@@ -190,42 +237,87 @@ def parse_one(offset: int, separator_line: bytes | None, raw: bytes, support_add
 def gzip_blocks(handle: BinaryIO, path: Path, chunk_bytes: int) -> Iterator[Block]:
     """Blocks of whole messages from a stream (a gzip file), offsets counted in uncompressed bytes.
 
-    When the stream breaks (a truncated or corrupt gzip), the whole messages read so
-    far are handed out before the error is raised.
+    Reads go one decompression step at a time (``read1``), so when the stream breaks (a truncated
+    or corrupt gzip) every whole message read so far is handed out before the error is raised.
+    A message longer than ``MAX_MESSAGE_BYTES`` is handed out as one oversize block holding its
+    first bytes; the rest of it is read past, never held.
     """
-    pieces: list[bytes] = []
-    buffered = offset = 0
+    read = getattr(handle, "read1", handle.read)
+    buffer = bytearray()  # from ``offset`` on: whole messages, then the start of one more
+    offset = 0
+    last_start = 0  # where the last message in the buffer starts
+    checked = 0  # candidates before this index have been judged with enough context
     while True:
         try:
-            piece = handle.read(min(chunk_bytes, READ_BYTES))
+            piece = read(READ_BYTES)
         except (OSError, EOFError, zlib.error):
-            data = b"".join(pieces)
-            cut = _last_separator(data)
-            if cut > 0:
-                yield Block(str(path), offset, offset + cut, data[:cut])
+            last_start = max(last_start, _broken_off_separator(buffer, last_start))
+            if last_start > 0:
+                yield Block(str(path), offset, offset + last_start, bytes(buffer[:last_start]))
             raise
         if not piece:
-            if buffered:
-                yield Block(str(path), offset, offset + buffered, b"".join(pieces))
+            if buffer:
+                yield Block(str(path), offset, offset + len(buffer), bytes(buffer))
             return
-        pieces.append(piece)
-        buffered += len(piece)
-        if buffered >= chunk_bytes:
-            data = b"".join(pieces)
-            cut = _last_separator(data)
-            if cut <= 0 and buffered >= MAX_MESSAGE_BYTES:
-                cut = buffered  # no separator for 100 MB: not an email; cut anyway, memory stays bounded
-            if cut > 0:
-                yield Block(str(path), offset, offset + cut, data[:cut])
-                offset += cut
-                data = data[cut:]
-            pieces, buffered = [data], len(data)
+        buffer += piece
+        found = _last_separator(buffer, max(last_start + 1, checked))
+        if found > 0:
+            last_start = found
+        checked = max(0, len(buffer) - CONTEXT_BYTES)
+        if last_start == 0 and len(buffer) >= MAX_MESSAGE_BYTES:
+            end, rest = yield from _oversize_message(read, path, offset, buffer)
+            buffer, offset, checked = bytearray(rest), end, 0
+        elif last_start > 0 and len(buffer) >= chunk_bytes:
+            yield Block(str(path), offset, offset + last_start, bytes(buffer[:last_start]))
+            del buffer[:last_start]
+            offset += last_start
+            checked = max(0, checked - last_start)
+            last_start = 0
 
 
-def _last_separator(buffer: bytes) -> int:
-    """Where the last message of the buffer starts (0 when only one message is in it)."""
+def _broken_off_separator(buffer: bytearray, after: int) -> int:
+    """A separator line the damage cut short (``From `` after a blank line, no line end yet): the
+    message before it is whole. 0 when the buffer does not end that way."""
+    index = buffer.rfind(b"\nFrom ", after)
+    if index < 1 or buffer.find(b"\n", index + 1) >= 0:
+        return 0
+    blank_before = buffer[index - 1] == 0x0A or (index >= 2 and buffer[index - 2 : index] == b"\n\r")
+    return index + 1 if blank_before else 0
+
+
+def _oversize_message(read: Any, path: Path, offset: int, buffer: bytearray) -> Iterator[Block]:
+    """Read past the rest of a message longer than MAX_MESSAGE_BYTES, then hand it out as one block.
+
+    Returns (where the next message starts, the bytes read of it). Only the message's first
+    OVERSIZE_READ_BYTES and a little context are held, however long it is.
+    """
+    head = bytes(buffer[:OVERSIZE_READ_BYTES])
+    window = bytes(buffer[-CONTEXT_BYTES:])
+    window_start = offset + len(buffer) - len(window)
+    del buffer[:]
+    while True:
+        try:
+            piece = read(READ_BYTES)
+        except (OSError, EOFError, zlib.error):
+            yield Block(str(path), offset, window_start + len(window), head, oversize=True)
+            raise
+        if not piece:
+            yield Block(str(path), offset, window_start + len(window), head, oversize=True)
+            return window_start + len(window), b""
+        window += piece
+        found = next_separator(window, 0)
+        if found >= 0:
+            yield Block(str(path), offset, window_start + found, head, oversize=True)
+            return window_start + found, window[found:]
+        keep = window[-CONTEXT_BYTES:]
+        window_start += len(window) - len(keep)
+        window = keep
+
+
+def _last_separator(buffer: bytes | bytearray, stop: int = 1) -> int:
+    """Where the last message of the buffer starts, looking no lower than ``stop`` (0 when none is found)."""
     position = len(buffer)
-    while (index := buffer.rfind(CANDIDATE, 0, position)) >= 0:
+    while (index := buffer.rfind(CANDIDATE, max(0, stop - 1), position)) >= 0:
         if is_separator(buffer, index + 1):
             return index + 1
         position = index
