@@ -400,3 +400,9 @@ def test_messages_of_trashed_tickets_are_rejected_with_their_own_reason_and_coun
     assert sorted(result.message_ids + in_trash) == clean_ids  # every message landed or rejected
     assert {row["ticket_id"] for row in result.tickets if row["trashed_datetime"]} == {str(t) for t in trashed}
     assert f"2 tickets are in the trash: their {len(in_trash)} messages are rejected" in result.log
+
+
+@pytest.mark.parametrize("base_url", ["http://your-shop.gorgias.com", "http://10.0.0.8:8080", "your-shop.gorgias.com"])
+def test_base_url_must_be_https_unless_this_machine(base_url: str, tmp_path: Path) -> None:
+    with pytest.raises(ExtractError, match="must be an https:// URL"):
+        extract_once(base_url, tmp_path)
