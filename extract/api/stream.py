@@ -398,7 +398,7 @@ class Extraction:
                     self.checkpoint()
                     last_checkpoint = now
                 if now - last_report >= REPORT_SECONDS:
-                    self.ctx.report(report())
+                    self.ctx.report(report(), done=self.counts.pages, unit="pages")
                     last_report = now
         except BaseException:
             self.stop.set()

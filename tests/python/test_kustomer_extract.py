@@ -166,7 +166,9 @@ def test_injected_429s_500s_drops_and_slow_answers_end_with_the_same_data(
         clean_rows = [{k: v for k, v in row.items() if not k.startswith("_")} for row in clean.tables[table]]
         assert sorted_rows(strip, key) == sorted_rows(clean_rows, key), table
     assert faulty.rejects == clean.rejects == []
-    assert client.stats.requests == sim.requests
+    # every request the server saw was sent; a request timed out before the server read it is a
+    # connection error of the client (the machine may be loaded: 0.5 s is a short timeout)
+    assert sim.requests <= client.stats.requests <= sim.requests + client.stats.connection_errors
 
 
 def test_a_bare_429_without_headers_is_retried(tmp_path: Path, dataset: tuple, api_key: str) -> None:
