@@ -130,3 +130,41 @@ def test_two_imports_on_one_work_dir_one_runs_the_other_stops_at_once(tmp_path: 
     with duckdb.connect(str(tmp_path / "work" / "gladly_import.duckdb"), read_only=True) as conn:
         history = conn.execute("select run_id, status from ledger.import_runs").fetchall()
     assert history == [(run_id, "succeeded")]  # the refused run left no trace, the first is not "abandoned"
+
+
+FORK_AND_EXIT = """
+import os, sys, time
+from pathlib import Path
+from gladly_import.lock import lock_run_folders
+locks = lock_run_folders(sys.argv[1], Path(sys.argv[2]), Path(sys.argv[2]))
+if os.fork():
+    os._exit(0)  # the run's process ends; the forked one keeps the locked descriptor
+print(os.getpid(), flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_lock_kept_by_a_forked_process_of_a_dead_run_says_so(tmp_path: Path) -> None:
+    child = subprocess.Popen([sys.executable, "-c", FORK_AND_EXIT, "20260101T000000Z-aaaaaa", str(tmp_path)],
+                             cwd=PROJECT_DIR, stdout=subprocess.PIPE, text=True)
+    fork = int(child.stdout.readline())
+    child.stdout.close()
+    assert child.wait(timeout=30) == 0
+    try:
+        with pytest.raises(FolderInUse, match=r"that process has exited, a process it started still holds the lock"):
+            lock_run_folders("20260101T000001Z-bbbbbb", tmp_path, tmp_path)
+    finally:
+        os.kill(fork, signal.SIGKILL)
+
+
+def test_a_file_system_without_locks_stops_the_run_in_one_line(tmp_path: Path, monkeypatch) -> None:
+    import errno
+    import fcntl
+
+    def no_locks(fd: int, operation: int) -> None:
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    with pytest.raises(FolderInUse, match=rf"^work_dir {re.escape(str(tmp_path))}: cannot lock \.gladly_import\.lock "
+                                          r"\(No locks available\); use a folder on a local disk$"):
+        lock_run_folders("20260101T000001Z-bbbbbb", tmp_path, tmp_path)
