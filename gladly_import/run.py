@@ -108,8 +108,10 @@ def _stages(config: Config, mode: str, run_id: str, with_unit_tests: bool, start
     with duckdb.connect(str(config.database_path)) as conn, metrics.stage("export") as export_stage:
         conn.execute("set TimeZone = 'UTC'")
         conn.execute(f"set memory_limit = '{os.environ.get('GLADLY_DUCKDB_MEMORY_LIMIT', '400MB')}'")
+        exporting = Progress(f"export: Gladly CSV ({mode})", display)
         files = export_items(conn, staging)
         export_stage["items"] = sum(f["rows"] for f in files)
+        exporting.finish(f"{export_stage['items']:,} rows in {len(files):,} {'file' if len(files) == 1 else 'files'}")
         rejects = export_rejects(conn, staging)
         summary = build_summary(conn, files, rejects, mode, run_id, config)
         write_summary(summary, staging)
