@@ -2,12 +2,14 @@
 
 dbt never builds or drops these tables (the runner owns them), so they survive every rebuild of
 the models, `--full-refresh` included. The ledger records which conversation_item_id was exported,
-by which run, in which file. Each run's export is a batch (`ledger.export_batches`): recorded as
-`pending`, with its files' names, row counts and SHA-256, together with its items, *before* any
-file is renamed into the output folder, and `confirmed` once they all are. A run killed in between
-leaves a pending batch that the next run settles from the files actually present (see
-gladly_import/publish.py), so the ledger and the published files never disagree. Each step is one
-plain statement: nothing here relies on a multi-statement transaction.
+by which run, in which file. Each run's export is a batch (`ledger.export_batches`, the latest event
+of each in `ledger.export_batch_events`): recorded as `pending`, with its files' names, row counts
+and SHA-256, *before* any file is renamed into the output folder; its items go into the ledger
+once every file is in place, then it is `confirmed`. A run killed in between leaves a pending
+batch that the next run settles from the files actually present (see gladly_import/publish.py),
+so the ledger and the published files never disagree. Each step is one plain statement and the
+export ledger and the batch events are only ever appended to: publishing relies on no
+multi-statement transaction, no UPDATE and no DELETE.
 """
 
 from __future__ import annotations
@@ -46,22 +48,36 @@ SCHEMA_SQL = [
     )
     """,
     """
-    create table if not exists ledger.export_batches (
+    create table if not exists ledger.export_batch_events (
         run_id varchar not null,
+        recorded_at timestamp not null,
         mode varchar not null,
         status varchar not null,
         staging_dir varchar not null,
         items bigint not null,
-        files varchar not null,
-        recorded_at timestamp not null,
-        settled_at timestamp
+        files varchar not null
     )
+    """,
+    # each batch as its latest event says (append-only: Spark's Parquet tables have no UPDATE)
+    """
+    create or replace view ledger.export_batches as
+    select run_id, recorded_at, mode, status, staging_dir, items, files
+    from (
+        select
+            *,
+            row_number() over (
+                partition by run_id
+                order by recorded_at desc, case when status = 'pending' then 0 else 1 end desc
+            ) as event_rank
+        from ledger.export_batch_events
+    ) as events
+    where event_rank = 1
     """,
 ]
 
-# ledger.export_batches.status: pending (recorded, files maybe not all in place), confirmed (every
-# file in place; its items count as exported), dropped (none of it was published: its items were
-# taken out of the ledger again).
+# ledger.export_batches.status: pending (recorded, its files maybe not all in place, its items maybe
+# not all in the export ledger yet), confirmed (every file in place, every item in the ledger),
+# dropped (rolled back: no file of it is left in the output folder, no item was recorded).
 PENDING, CONFIRMED, DROPPED = "pending", "confirmed", "dropped"
 
 ITEMS_FILE_PREFIX = "gladly_conversation_items_"
@@ -128,9 +144,19 @@ def record_pending_batch(conn: duckdb.DuckDBPyConnection, run_id: str, mode: str
                          items: int, files: list[dict[str, Any]]) -> None:
     """The first step of publishing: the batch, its files (name, rows, sha256) and size, as pending."""
     conn.execute(
-        "insert into ledger.export_batches (run_id, mode, status, staging_dir, items, files, recorded_at) "
-        "values (?, ?, ?, ?, ?, ?, ?)",
-        [run_id, mode, PENDING, staging_dir, items, json.dumps(files), utc_now()],
+        "insert into ledger.export_batch_events (run_id, recorded_at, mode, status, staging_dir, items, files) "
+        "values (?, cast(? as timestamp), ?, ?, ?, ?, ?)",
+        [run_id, utc_now(), mode, PENDING, staging_dir, items, json.dumps(files)],
+    )
+
+
+def settle_batch(conn: duckdb.DuckDBPyConnection, run_id: str, status: str) -> None:
+    """The batch's next event: confirmed or dropped."""
+    conn.execute(
+        "insert into ledger.export_batch_events (run_id, recorded_at, mode, status, staging_dir, items, files) "
+        "select run_id, cast(? as timestamp), mode, ?, staging_dir, items, files "
+        "from ledger.export_batches where run_id = ?",
+        [utc_now(), status, run_id],
     )
 
 
@@ -144,14 +170,6 @@ def pending_batches(conn: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
 
 def items_recorded(conn: duckdb.DuckDBPyConnection, run_id: str) -> int:
     return conn.execute("select count(*) from ledger.export_ledger where run_id = ?", [run_id]).fetchone()[0]
-
-
-def settle_batch(conn: duckdb.DuckDBPyConnection, run_id: str, status: str) -> None:
-    """Confirm a batch, or drop it: its items leave the ledger first, then the batch says dropped."""
-    if status == DROPPED:
-        conn.execute("delete from ledger.export_ledger where run_id = ?", [run_id])
-    conn.execute("update ledger.export_batches set status = ?, settled_at = ? where run_id = ?",
-                 [status, utc_now(), run_id])
 
 
 def last_file_number(conn: duckdb.DuckDBPyConnection) -> int:
@@ -168,16 +186,18 @@ def last_file_number(conn: duckdb.DuckDBPyConnection) -> int:
 def record_exports(conn: duckdb.DuckDBPyConnection, run_id: str, batch_relation: str) -> int:
     """Add this run's exported items (the export batch, with the file each went to) to the ledger.
 
-    One statement, so the rows are there all together or not at all; `publish` records the batch
-    as pending first and compares the count with the batch's size.
+    Only the items not recorded for this run yet, so that finishing an interrupted recording
+    (gladly_import/publish.py) adds the rest and never a row twice. Returns the run's items.
     """
-    exported_at = utc_now()
     conn.execute(
         f"""
         insert into ledger.export_ledger
-        select conversation_item_id, source_platform, ?, file_name, ?
+        select conversation_item_id, source_platform, ?, file_name, cast(? as timestamp)
         from {batch_relation}
+        where conversation_item_id not in (
+            select conversation_item_id from ledger.export_ledger where run_id = ?
+        )
         """,
-        [run_id, exported_at],
+        [run_id, utc_now(), run_id],
     )
     return items_recorded(conn, run_id)
