@@ -6,10 +6,9 @@ import argparse
 import shutil
 import time
 
-import duckdb
-
 from extract.errors import ExtractError
 from gladly_import.config import MODES, ConfigError, load_config
+from gladly_import.engines import EngineError, open_engine
 from gladly_import.ledger import finish_run, new_run_id, start_run
 from gladly_import.run import PROJECT_DIR, run_import, say
 
@@ -36,13 +35,17 @@ def main(argv: list[str] | None = None) -> int:
     config.output_dir.mkdir(parents=True, exist_ok=True)
     for stale in config.output_dir.glob(".partial-*"):
         shutil.rmtree(stale, ignore_errors=True)
-    with duckdb.connect(str(config.database_path)) as conn:
-        start_run(conn, run_id, mode, str(config.path))
-    say(f"import {run_id}: {mode} run, config {config.path}")
+    engine = open_engine(config)
+    try:
+        start_run(engine, run_id, mode, str(config.path))
+    except EngineError as error:
+        say(f"engine error: {error}")
+        return 2
+    say(f"import {run_id}: {mode} run on {engine.name}, config {config.path}")
 
     status = "failed"
     try:
-        status = run_import(config, mode, run_id, args.with_unit_tests, started)
+        status = run_import(config, engine, mode, run_id, args.with_unit_tests, started)
     except ExtractError as error:
         say(f"extract error: {error}")
         return 1
@@ -52,6 +55,6 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     finally:
         if status != "succeeded":
-            with duckdb.connect(str(config.database_path)) as conn:
-                finish_run(conn, run_id, status)
+            finish_run(engine, run_id, status)
+        engine.close()
     return 0 if status == "succeeded" else 1

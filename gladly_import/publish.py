@@ -6,8 +6,7 @@ import os
 import re
 from pathlib import Path
 
-import duckdb
-
+from gladly_import.engines import Engine
 from gladly_import.ledger import ITEMS_FILE_PREFIX, last_file_number
 
 
@@ -21,7 +20,7 @@ def publish(staging: Path, output_dir: Path, mode: str) -> None:
     staging.rmdir()
 
 
-def first_file_number(conn: duckdb.DuckDBPyConnection, output_dir: Path, mode: str) -> int:
+def first_file_number(conn: Engine, output_dir: Path, mode: str) -> int:
     """Full runs number from 0001; a delta run continues after every file already written."""
     if mode == "full":
         return 1

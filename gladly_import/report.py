@@ -11,7 +11,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-import duckdb
+from gladly_import.engines import Engine
 
 REPORT_FILE = "import_report.html"
 SAMPLES_PER_REASON = 5
@@ -115,7 +115,7 @@ def _month_chart(rows: list[tuple[str, str, int]], platforms: list[str]) -> str:
     return "".join(parts)
 
 
-def build_report(conn: duckdb.DuckDBPyConnection, summary: dict[str, Any]) -> str:
+def build_report(conn: Engine, summary: dict[str, Any]) -> str:
     platforms = summary["platforms"]
     totals = summary["totals"]
     names = list(platforms)
@@ -173,8 +173,8 @@ def build_report(conn: duckdb.DuckDBPyConnection, summary: dict[str, Any]) -> st
 
     per_month = conn.execute(
         """
-        select strftime(occurred_at, '%Y-%m') as month, source_platform, count(*)
-        from main.gladly_export_batch group by all order by 1, 2
+        select substring(occurred_at_rfc3339, 1, 7) as month, source_platform, count(*)
+        from main.gladly_export_batch group by substring(occurred_at_rfc3339, 1, 7), source_platform order by 1, 2
         """
     ).fetchall()
 
@@ -224,7 +224,7 @@ def build_report(conn: duckdb.DuckDBPyConnection, summary: dict[str, Any]) -> st
 """
 
 
-def write_report(conn: duckdb.DuckDBPyConnection, summary: dict[str, Any], directory: Path) -> Path:
+def write_report(conn: Engine, summary: dict[str, Any], directory: Path) -> Path:
     path = directory / REPORT_FILE
     path.write_text(build_report(conn, summary), encoding="utf-8")
     return path

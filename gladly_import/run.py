@@ -3,26 +3,22 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sys
 import time
 from pathlib import Path
 
-import duckdb
-
 from extract.context import Progress, SourceContext
 from extract.platforms import PLATFORMS
 from extract.raw import MANIFEST_SCHEMA, PlatformOutput, write_table
 from gladly_import.config import Config
-from gladly_import.dbt_runner import run_dbt
+from gladly_import.engines import Engine
 from gladly_import.export import export_items, export_rejects
 from gladly_import.ledger import finish_run, record_exports
 from gladly_import.metrics import StageMetrics
 from gladly_import.publish import first_file_number, publish
 from gladly_import.report import REPORT_FILE, write_report
 from gladly_import.summary import SUMMARY_FILE, build_summary, format_table, write_summary
-from gladly_import.warehouse import create_raw_views
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
@@ -68,53 +64,49 @@ def extract_all(config: Config, metrics: StageMetrics | None = None, mode: str =
     return manifest
 
 
-def run_import(config: Config, mode: str, run_id: str, with_unit_tests: bool, started: float) -> str:
+def run_import(config: Config, engine: Engine, mode: str, run_id: str, with_unit_tests: bool, started: float) -> str:
     metrics = StageMetrics()
     try:
-        return _stages(config, mode, run_id, with_unit_tests, started, metrics)
+        return _stages(config, engine, mode, run_id, with_unit_tests, started, metrics)
     finally:
         metrics.write(config.work_dir / "run_metrics.json")
 
 
-def _stages(config: Config, mode: str, run_id: str, with_unit_tests: bool, started: float,
+def _stages(config: Config, engine: Engine, mode: str, run_id: str, with_unit_tests: bool, started: float,
             metrics: StageMetrics) -> str:
     manifest = extract_all(config, metrics, mode)
     records = sum(row["records_seen"] for row in manifest)
 
     say("transform: dbt build")
-    create_raw_views(config.database_path, config.raw_dir)
-    with duckdb.connect(str(config.database_path)) as conn:
-        first_file = first_file_number(conn, config.output_dir, mode)
+    engine.register_raw(config.raw_dir)
+    first_file = first_file_number(engine, config.output_dir, mode)
     dbt_vars = {"import_mode": mode, "batch_size": config.batch_size, "first_file_number": first_file,
                 "run_id": run_id}
     build = ["build", "--vars", json.dumps(dbt_vars)]
     if not with_unit_tests:
         build += ["--quiet", "--exclude-resource-type", "unit_test"]
     with metrics.stage("dbt build", items=records):
-        built = run_dbt(config, build)
+        built = engine.run_dbt(build)
     if not built:
         say("import failed: dbt build reported errors or failing tests (see above)")
         return "failed"
 
     say(f"export: Gladly CSV ({mode})")
     staging = config.output_dir / f".partial-{run_id}"
-    with duckdb.connect(str(config.database_path)) as conn, metrics.stage("export") as export_stage:
-        conn.execute("set TimeZone = 'UTC'")
-        conn.execute(f"set memory_limit = '{os.environ.get('GLADLY_DUCKDB_MEMORY_LIMIT', '400MB')}'")
-        files = export_items(conn, staging)
+    with metrics.stage("export") as export_stage:
+        files = export_items(engine, staging)
         export_stage["items"] = sum(f["rows"] for f in files)
-        rejects = export_rejects(conn, staging)
-        summary = build_summary(conn, files, rejects, mode)
+        rejects = export_rejects(engine, staging)
+        summary = build_summary(engine, files, rejects, mode)
         write_summary(summary, staging)
-        write_report(conn, summary, staging)
+        write_report(engine, summary, staging)
         if summary["totals"]["unaccounted"]:
             say("import failed: some records are unaccounted for (see import_reconciliation)")
             return "failed"
         publish(staging, config.output_dir, mode)
-        conn.execute("begin transaction")
-        exported = record_exports(conn, run_id, "main.gladly_export_batch")
-        finish_run(conn, run_id, "succeeded", exported, summary["platforms"], files)
-        conn.execute("commit")
+        with engine.transaction():
+            exported = record_exports(engine, run_id, "main.gladly_export_batch")
+            finish_run(engine, run_id, "succeeded", exported, summary["platforms"], files)
 
     print(format_table(summary))
     print()
@@ -125,6 +117,6 @@ def _stages(config: Config, mode: str, run_id: str, with_unit_tests: bool, start
               else "no conversation item to export: no Gladly CSV written")
     print(f"wrote {config.output_dir / rejects['file']} ({rejects['rows']:,} rows)")
     print(f"wrote {config.output_dir / SUMMARY_FILE} and {config.output_dir / REPORT_FILE}")
-    print(f"run {run_id}: staged history in duckdb {config.database_path}"
+    print(f"run {run_id}: staged history in {engine.describe()}"
           f"  (done in {time.monotonic() - started:,.1f}s)")
     return "succeeded"

@@ -6,14 +6,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-import duckdb
+from gladly_import.engines import Engine
 
 SUMMARY_FILE = "import_summary.json"
 TOTAL_KEYS = ("records_seen", "exported", "rejected", "duplicates", "already_exported", "unaccounted",
               "titles_truncated", "bodies_truncated")
 
 
-def build_summary(conn: duckdb.DuckDBPyConnection, files: list[dict[str, Any]],
+def build_summary(conn: Engine, files: list[dict[str, Any]],
                   rejects_file: dict[str, Any], mode: str = "full") -> dict[str, Any]:
     platforms: dict[str, Any] = {}
     rows = conn.execute(
@@ -29,7 +29,7 @@ def build_summary(conn: duckdb.DuckDBPyConnection, files: list[dict[str, Any]],
         """
         select source_platform, reject_reason, count(*)
         from main.gladly_import_rejects
-        group by all
+        group by source_platform, reject_reason
         order by source_platform, reject_reason
         """
     ).fetchall()
