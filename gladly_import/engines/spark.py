@@ -1,10 +1,15 @@
 """Spark: the same models on a Spark session (local[2] by default, or a cluster's master).
 
 One session serves the whole run: it registers the raw Parquet as views in schema `raw`, keeps
-the ledger tables (Parquet, in the warehouse folder, catalogued in a Derby metastore under
-work_dir so they survive between runs), runs dbt in this process (dbt-spark's `session` method
-picks up this very session, with Gladly's email rule registered on it as Arrow UDFs), and
-streams the marts to the export one partition at a time.
+the ledger tables (Parquet at a fixed place in the warehouse folder, so they survive between
+runs whatever the catalog), runs dbt in this process (dbt-spark's `session` method picks up this
+very session, with Gladly's email rule registered on it as Arrow UDFs), and streams the marts to
+the export one partition at a time.
+
+The catalog is Spark's in-memory one by default: every run registers what it reads and dbt
+rebuilds every model, so nothing needs a metastore (starting a Hive metastore costs a minute).
+Set `spark.sql.catalogImplementation: hive` in the config's spark.conf to keep the models
+catalogued (a cluster's metastore, or a Derby one under work_dir).
 
 Spark's session time zone is pinned to UTC (a `...Z` timestamp would otherwise move with the
 machine's zone), and ANSI mode is off, as dbt-spark sets it.
@@ -26,6 +31,8 @@ from gladly_import.warehouse import raw_tables
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 DBT_TARGET = "spark"
+# the schemas dbt builds (profiles.yml target schema, dbt_project.yml +schema): rebuilt every run
+DBT_SCHEMAS = ("main", "staging", "intermediate")
 INSTALL_HINT = "make import (installs the Spark extras into .venv) or pip install -r requirements-spark.txt -c requirements.lock"
 
 
@@ -50,6 +57,7 @@ def spark_settings(config: Config) -> dict[str, str]:
         # cluster, set spark.pyspark.python in spark.conf to the executors' Python
         "spark.pyspark.python": os.environ.get("PYSPARK_PYTHON", sys.executable),
         "spark.sql.shuffle.partitions": "8",
+        "spark.sql.catalogImplementation": "in-memory",
         **config.spark.conf,
         "spark.driver.extraJavaOptions": " ".join(filter(None, [
             f"-Dderby.system.home={work.as_posix()}", config.spark.conf.get("spark.driver.extraJavaOptions")])),
@@ -115,7 +123,9 @@ def start_session(config: Config) -> tuple[Any, bool]:
     builder = SparkSession.builder
     for key, value in settings.items():
         builder = builder.config(key, value)
-    spark = builder.enableHiveSupport().getOrCreate()
+    if settings["spark.sql.catalogImplementation"] == "hive":
+        builder = builder.enableHiveSupport()
+    spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     register_functions(spark)
     return spark, True
@@ -171,11 +181,14 @@ class SparkEngine:
         for name, (path, _several) in raw_tables(location).items():
             self.execute(f"create or replace view raw.{name} as select * from parquet.`{path}`")
 
+    def _hadoop_path(self, uri: str) -> tuple[Any, Any]:
+        """(the Hadoop file system of the URI, its Path): any scheme Spark is configured for."""
+        path = self.spark.sparkContext._jvm.org.apache.hadoop.fs.Path(uri)
+        return path.getFileSystem(self.spark.sparkContext._jsc.hadoopConfiguration()), path
+
     def _copy_to(self, raw_dir: Path, location: str) -> None:
         jvm = self.spark.sparkContext._jvm
-        hadoop_conf = self.spark.sparkContext._jsc.hadoopConfiguration()
-        target = jvm.org.apache.hadoop.fs.Path(location)
-        fs = target.getFileSystem(hadoop_conf)
+        fs, target = self._hadoop_path(location)
         fs.delete(target, True)
         fs.mkdirs(target)
         for path in sorted(p for p in raw_dir.rglob("*.parquet") if p.is_file()):
@@ -186,8 +199,15 @@ class SparkEngine:
     def execute(self, sql: str, params: Sequence[Any] = ()) -> SparkResult:
         return SparkResult(self.spark.sql(sql, args=list(params)) if params else self.spark.sql(sql))
 
+    @property
+    def warehouse(self) -> str:
+        return spark_settings(self.config)["spark.sql.warehouse.dir"].rstrip("/")
+
     def create_table_sql(self, name: str, columns: Sequence[str]) -> str:
-        return f"create table if not exists {name} ({', '.join(columns)}) using parquet"
+        # a fixed location: a new session's catalog finds the earlier runs' rows there
+        schema, table = name.split(".")
+        location = f"{self.warehouse}/{schema}.db/{table}"
+        return f"create table if not exists {name} ({', '.join(columns)}) using parquet location '{location}'"
 
     def transaction(self) -> Any:
         # Spark has no multi-statement transactions: each statement is its own commit.
@@ -197,14 +217,19 @@ class SparkEngine:
         """dbt in this process, so dbt-spark's session method uses this session (and its UDFs)."""
         from dbt.cli.main import dbtRunner
 
-        self.spark  # noqa: B018 - started before dbt asks for it
+        for schema in DBT_SCHEMAS:
+            # a model folder no catalog knows (an in-memory catalog's earlier run) would stop dbt's
+            # `create table`: it is rebuilt anyway
+            if not self.spark.catalog.databaseExists(schema):
+                fs, path = self._hadoop_path(f"{self.warehouse}/{schema}.db")
+                fs.delete(path, True)
         os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
         result = dbtRunner().invoke([*args, "--target", DBT_TARGET, "--project-dir", str(PROJECT_DIR),
                                      "--profiles-dir", str(PROJECT_DIR)])
         return bool(result.success)
 
     def describe(self) -> str:
-        return f"spark {spark_settings(self.config)['spark.sql.warehouse.dir']}"
+        return f"spark {self.warehouse}"
 
     def close(self) -> None:
         if self._spark is not None and self._owns_session:
