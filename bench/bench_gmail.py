@@ -109,7 +109,7 @@ def run_child(args: list[str]) -> dict[str, Any]:
 
 def prefix_file(path: Path, megabytes: float, target: Path) -> Path:
     """The first ``megabytes`` of an mbox, cut where a message starts."""
-    from extract.gmail_mbox import _separator_at_or_after
+    from extract.gmail.mbox import _separator_at_or_after
 
     size = path.stat().st_size
     with open(path, "rb") as handle:
@@ -202,7 +202,7 @@ def main() -> None:
 
     ours, base, ratio = report["extract"], report["baseline_mailbox_mbox"], report["throughput_ratio"]
     print(f"{'':24}{'MB':>9}{'items':>9}{'seconds':>9}{'MB/s':>8}{'items/s':>9}{'peak RSS MB':>13}{'CPU s':>8}")
-    for name, row in (("extract (gmail.py)", ours), ("mailbox.mbox loop", base)):
+    for name, row in (("extract (extract.gmail)", ours), ("mailbox.mbox loop", base)):
         print(f"{name:24}{row['mb']:>9,.0f}{row['items']:>9,}{row['seconds']:>9.1f}{row['mb_per_s']:>8.1f}"
               f"{row['items_per_s']:>9,.0f}{row['peak_rss_mb']:>13,.0f}{row['cpu_seconds']:>8.1f}")
     note = " (baseline on a prefix, rate extrapolated)" if base["extrapolated_from_prefix"] else ""

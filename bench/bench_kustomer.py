@@ -35,11 +35,11 @@ ctx = SourceContext(platform="kustomer", options={"base_url": sys.argv[1]}, base
                     state_dir=work / "state" / "kustomer")
 out = PlatformOutput(work / "raw", "kustomer", kustomer.TABLES, kustomer.RECORD_TABLES)
 seen = {}
-original = kustomer._client
-def spy(*args):
-    seen["client"] = original(*args)
+original = kustomer.Kustomer.client
+def spy(self, *args):
+    seen["client"] = original(self, *args)
     return seen["client"]
-kustomer._client = spy
+kustomer.Kustomer.client = spy
 started = time.monotonic()
 kustomer.extract(ctx, out)
 out.close()

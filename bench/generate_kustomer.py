@@ -118,15 +118,21 @@ def _random_kinds(rng: random.Random) -> tuple[str, str]:
     return message_kind, customer_kind
 
 
-def generate(out_path_or_dir: str | Path, n_items: int, seed: int = 42) -> dict[str, Any]:
-    """Write ``messages.jsonl`` (n_items lines) and ``customers.jsonl`` into the folder; return figures."""
+def generate(out_path_or_dir: str | Path, n_items: int, seed: int = 42, *, start: datetime = EPOCH,
+             gap_ms: tuple[int, int] = (1_000, 3_600_000), ties: int = 0) -> dict[str, Any]:
+    """Write ``messages.jsonl`` (n_items lines) and ``customers.jsonl`` into the folder; return figures.
+
+    Messages are ``gap_ms`` apart (at random) from ``start``; with ``ties``, that many messages in
+    the middle share one ``createdAt`` millisecond (a bulk import or a campaign does that).
+    """
     out = Path(out_path_or_dir)
     out.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
     customers: dict[str, dict[str, Any]] = {}
     pool: list[str] = []
     referenced: set[str] = set()
-    moment = EPOCH
+    moment = start
+    tie_from = (n_items - ties) // 2
     with open(out / "messages.jsonl", "w", encoding="utf-8", newline="\n") as messages:
         for n in range(n_items):
             message_kind, customer_kind = SHOWCASE[n] if n < len(SHOWCASE) else _random_kinds(rng)
@@ -144,7 +150,8 @@ def generate(out_path_or_dir: str | Path, n_items: int, seed: int = 42) -> dict[
                 customer_id = rng.choice(pool)
             if customer_id is not None:
                 referenced.add(customer_id)
-            moment += timedelta(milliseconds=rng.randint(1_000, 3_600_000))
+            if not (tie_from < n < tie_from + ties):
+                moment += timedelta(milliseconds=rng.randint(*gap_ms))
             resource = _message(rng, _oid(rng), customer_id, moment, n + 1, message_kind)
             messages.write(json.dumps(resource, ensure_ascii=False, separators=(",", ":")) + "\n")
     with open(out / "customers.jsonl", "w", encoding="utf-8", newline="\n") as f:

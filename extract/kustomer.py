@@ -1,51 +1,44 @@
-"""Kustomer REST API: every message (``/v1/messages``, 100 a page) and, once each, its customer.
+"""Kustomer REST API: every message, through the standard and the archive search, and each customer once.
 
-The run checkpoints under ``ctx.state_dir`` (``work/state/kustomer/``): every few pages the
-rows fetched so far are committed as Parquet parts and ``checkpoint.json`` records the next
-page to fetch. A crash, a kill or Ctrl-C loses at most the uncommitted pages; the next run
-resumes from the checkpoint, so each message lands exactly once. When the extraction is
-complete, the parts are copied into the raw tables. A new full run after a completed one
-extracts afresh (the account may have changed), unless ``reuse_completed: true``.
+Platform knowledge only; the reading, resume, spool, delta and landing machinery is ``extract/api/``.
 
-A delta run (``ctx.mode == "delta"``) after a completed extraction keeps its parts and re-reads
-from ``delta_overlap_pages`` pages before the end of the last extraction to the end of the
-listing: messages already extracted are skipped by id, customers already fetched are not fetched
-again, and the raw tables hold the old and the new messages, each once.
+- **Messages**: ``POST /v1/customers/search`` (objects updated in the last 2 years) and
+  ``POST /v1/customers/archive/search`` (the older ones), ``queryContext: message``, sorted on
+  ``message_created_at`` ascending, 100 a page. Kustomer stops every query after 10,000 records
+  (possibly silently: an empty page, ``links.next: null``), so each search is read as a keyset
+  (``extract.api.stream.KeysetSearch``): queries restarted at the newest ``createdAt`` seen,
+  skipping the ids seen at that millisecond. Both searches go into one spool: their union by id.
+- **Customers**: ``GET /v1/customers/{id}`` once per distinct customer, fetched by a pool of
+  workers while the pages are read; within ``x-ratelimit-limit`` (per minute, announced by every
+  answer) and the configured ``requests_per_minute``.
+- **Delta** (``ctx.mode == "delta"``): the standard search from the last complete extraction's
+  newest ``createdAt`` minus ``delta_overlap_hours``; messages already spooled are skipped by id.
 
-Shape knowledge only: addresses in ``meta.from``/``meta.to`` flattened to text (an array of
-``{email}`` becomes the emails joined with ", "), a customer's emails and phones as positioned
-rows. Which field becomes the title or body, and the fallbacks, live in
-``models/staging/kustomer/``.
+Shape knowledge: addresses in ``meta.from``/``meta.to`` flattened to text (an array of ``{email}``
+becomes the emails joined with ", "), a customer's emails and phones as positioned rows. Which
+field becomes the title or body, and the fallbacks, live in ``models/staging/kustomer/``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ipaddress
-import json
-import os
-import re
 import secrets
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Iterator, Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import quote, urlsplit
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
+from extract.api import config
+from extract.api.land import land_rejects, newest_mark
+from extract.api.source import ApiSource, run_source
+from extract.api.store import Spool, State
+from extract.api.stream import Children, KeysetSearch, Reading, millis_text, to_millis
 from extract.context import SourceContext
-from extract.errors import ExtractError
-from extract.http_client import (
-    BearerAuth,
-    HttpClient,
-    HttpStatusError,
-    MalformedResponseError,
-)
-from extract.raw import PlatformOutput, RawTableWriter, with_lineage
+from extract.http_client import BearerAuth, HttpClient, HttpStatusError, MalformedResponseError
+from extract.raw import PlatformOutput, with_lineage
 from extract.values import as_text
 
 NAME = "kustomer"
@@ -53,21 +46,24 @@ CONFIG_KEYS = {
     "base_url": False,              # required unless simulate: true
     "api_key_env": False,           # default KUSTOMER_API_KEY
     "requests_per_minute": False,   # this import's share of the org-wide budget
+    "concurrency": False,           # customers fetched at once while pages are read (default 8)
     "simulate": False,              # run against the bundled local simulator
     "simulator_data": False,        # folder of messages.jsonl + customers.jsonl for simulate
     "reuse_completed": False,       # re-use a completed extraction instead of extracting afresh
-    "checkpoint_every_pages": False,
-    "delta_overlap_pages": False,   # pages a delta run re-reads before the last extraction's end
+    "delta_overlap_hours": False,   # how far before the last extraction's newest message a delta re-reads
 }
 PATH_KEYS: tuple[str, ...] = ()  # an API: no export files (simulator_data is resolved here)
 
 PAGE_SIZE = 100
+QUERY_CAP = 10_000  # Kustomer's documented cap per query: why the searches are read as keysets
 DEFAULT_KEY_ENV = "KUSTOMER_API_KEY"
-DEFAULT_CHECKPOINT_PAGES = 20
-DEFAULT_DELTA_OVERLAP_PAGES = 2
-CHECKPOINT_SECONDS = 30.0
+DEFAULT_DELTA_OVERLAP_HOURS = 24.0
+DEFAULT_CONCURRENCY = 8
 SAMPLE_DATA = Path(__file__).resolve().parent.parent / "samples" / "kustomer"
-CLIENT_OPTIONS: dict[str, Any] = {"timeout": 60.0, "max_retries": 8, "backoff_base": 1.0, "backoff_max": 60.0}
+SEARCHES = (("search", "/v1/customers/search"), ("archive", "/v1/customers/archive/search"))
+EPOCH = "1970-01-01T00:00:00.000Z"
+CLIENT_OPTIONS: dict[str, Any] = {"timeout": 60.0, "deadline": 300.0, "max_retries": 8, "backoff_base": 1.0,
+                                  "backoff_max": 60.0}
 
 TABLES = {
     "messages": with_lineage(
@@ -85,7 +81,6 @@ TABLES = {
         pa.field("created_at", pa.string()),
         pa.field("sent_at", pa.string()),
         pa.field("updated_at", pa.string()),
-        pa.field("page", pa.int64()),
     ),
     "customers": with_lineage(
         pa.field("customer_id", pa.string()),
@@ -111,97 +106,174 @@ TABLES = {
 }
 RECORD_TABLES = ("messages",)
 
-# Rejects are kept in the checkpointed parts too, so a resumed run still accounts for them.
-REJECT_PART_SCHEMA = pa.schema([
-    pa.field("reason", pa.string()), pa.field("detail", pa.string()), pa.field("record_id", pa.string()),
-    pa.field("raw", pa.string()), pa.field("source_file", pa.string()), pa.field("position", pa.string()),
-    pa.field("row", pa.int64()),
-])
-PART_TABLES = {**TABLES, "rejects": REJECT_PART_SCHEMA}
-
-PERMISSIONS = (("/v1/customers", "org.permission.customer.read"), ("/v1/messages", "org.permission.message.read"))
-
-
-# -- settings -----------------------------------------------------------------------------------
-
-
-@dataclass
-class Settings:
-    base_url: str | None
-    api_key_env: str
-    requests_per_minute: float | None
-    simulate: bool
-    reuse_completed: bool
-    checkpoint_every_pages: int
-    delta_overlap_pages: int = DEFAULT_DELTA_OVERLAP_PAGES
-
-    @classmethod
-    def from_options(cls, options: dict[str, Any]) -> Settings:
-        simulate = _flag(options, "simulate")
-        base_url = options.get("base_url")
-        if not simulate:
-            if not isinstance(base_url, str) or not base_url.strip():
-                raise ExtractError("sources.kustomer.base_url: required (https://<org>.api.kustomerapp.com),"
-                                   " unless simulate: true")
-            _check_base_url(base_url.strip())
-        key_env = options.get("api_key_env", DEFAULT_KEY_ENV)
-        if not isinstance(key_env, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key_env):
-            raise ExtractError("sources.kustomer.api_key_env: must be the NAME of an environment variable"
-                               " (the key itself never goes in the config)")
-        rpm = options.get("requests_per_minute")
-        if rpm is not None and (isinstance(rpm, bool) or not isinstance(rpm, (int, float)) or rpm <= 0):
-            raise ExtractError(f"sources.kustomer.requests_per_minute: must be a number above 0, got {rpm!r}")
-        every = options.get("checkpoint_every_pages", DEFAULT_CHECKPOINT_PAGES)
-        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-            raise ExtractError(f"sources.kustomer.checkpoint_every_pages: must be a whole number above 0,"
-                               f" got {every!r}")
-        overlap = options.get("delta_overlap_pages", DEFAULT_DELTA_OVERLAP_PAGES)
-        if isinstance(overlap, bool) or not isinstance(overlap, int) or overlap < 1:
-            raise ExtractError(f"sources.kustomer.delta_overlap_pages: must be a whole number above 0 (the last"
-                               f" page is always re-read: it fills up), got {overlap!r}")
-        return cls(base_url=base_url.strip().rstrip("/") if isinstance(base_url, str) else None,
-                   api_key_env=key_env, requests_per_minute=rpm, simulate=simulate,
-                   reuse_completed=_flag(options, "reuse_completed"), checkpoint_every_pages=every,
-                   delta_overlap_pages=overlap)
-
-
-def _flag(options: dict[str, Any], key: str) -> bool:
-    value = options.get(key, False)
-    if not isinstance(value, bool):
-        raise ExtractError(f"sources.kustomer.{key}: must be true or false, got {value!r}")
-    return value
-
-
-def _check_base_url(base_url: str) -> None:
-    """https only, except to this machine: the key must never cross a network in clear text."""
-    parts = urlsplit(base_url)
-    host = parts.hostname or ""
-    if parts.scheme == "https" and host:
-        return
-    local = host == "localhost"
-    with contextlib.suppress(ValueError):
-        local = local or ipaddress.ip_address(host).is_loopback
-    if parts.scheme == "http" and local:
-        return
-    raise ExtractError(f"sources.kustomer.base_url: must be an https:// URL such as"
-                       f" https://<org>.api.kustomerapp.com, got '{base_url}'")
-
-
-def _api_key(settings: Settings) -> str:
-    key = os.environ.get(settings.api_key_env, "").strip()
-    if not key:
-        raise ExtractError(f"sources.kustomer: the environment variable {settings.api_key_env} is not set;"
-                           " put the Kustomer API key there (never in the config file)")
-    return key
+PERMISSIONS = (("/v1/customers/search", "org.permission.message.read"),
+               ("/v1/customers/archive", "org.permission.message.read"),
+               ("/v1/customers", "org.permission.customer.read"), ("/v1/messages", "org.permission.message.read"))
 
 
 def _permission_for(path: str) -> str | None:
     return next((permission for prefix, permission in PERMISSIONS if path.startswith(prefix)), None)
 
 
+def announced_limit(headers: Mapping[str, str]) -> tuple[float, float] | None:
+    """``x-ratelimit-limit``: the org's requests per minute."""
+    try:
+        limit = float(headers.get("x-ratelimit-limit", ""))
+    except ValueError:
+        return None
+    return (limit, 60.0) if limit > 0 else None
+
+
+# -- the requests -------------------------------------------------------------------------------
+
+
+def search_body(since: str | None, until: str | None = None) -> dict[str, Any]:
+    """The search of messages created at or after ``since`` (and before ``until``), oldest first
+    (the body form singer-io/tap-kustomer sends)."""
+    criteria: list[dict[str, Any]] = [{"message_created_at": {"gte": since or EPOCH}}]
+    if until is not None:
+        criteria.append({"message_created_at": {"lt": until}})
+    return {"queryContext": "message", "and": criteria, "sort": [{"message_created_at": "asc"}], "timeZone": "UTC"}
+
+
+def message_id(message: Any) -> str | None:
+    return as_text(message.get("id")) if isinstance(message, dict) else None
+
+
+def message_created(message: Any) -> Any:
+    return _dict(_dict(message).get("attributes")).get("createdAt")
+
+
+def customer_lookup(message: Any) -> tuple[str, str] | None:
+    customer_id, link = customer_ref(_dict(message))
+    return (customer_id, link) if customer_id and link else None
+
+
+def fetch_customer(client: HttpClient, customer_id: str, link: str) -> dict[str, Any]:
+    """The spooled form of one customer: its id, how the fetch went, and the answer's body."""
+    try:
+        return {"id": customer_id, "status": "ok", "body": client.get_json(link)}
+    except HttpStatusError as error:
+        return {"id": customer_id, "status": "not_found" if error.status == 404 else f"http_{error.status}"}
+    except MalformedResponseError:
+        return {"id": customer_id, "status": "malformed"}
+
+
+# -- the source -----------------------------------------------------------------------------------
+
+
+class Kustomer(ApiSource):
+    name = NAME
+    service = "Kustomer"
+    spools = ("messages", "customers")
+    stream_names = "messages via search+archive search, customers"
+
+    def __init__(self, ctx: SourceContext) -> None:
+        super().__init__(ctx)
+        options = ctx.options
+        self.simulate = config.flag(NAME, options, "simulate")
+        self.base_url = None if self.simulate else config.base_url(NAME, options, "https://<org>.api.kustomerapp.com")
+        self.key_env = config.env_name(NAME, options, "api_key_env", DEFAULT_KEY_ENV)
+        self.requests_per_minute = config.number(NAME, options, "requests_per_minute", None, above=True)
+        self.concurrency = int(config.number(NAME, options, "concurrency", DEFAULT_CONCURRENCY, low=1, high=64,
+                                             whole=True) or DEFAULT_CONCURRENCY)
+        self.reuse_completed = config.flag(NAME, options, "reuse_completed")
+        hours = config.number(NAME, options, "delta_overlap_hours", DEFAULT_DELTA_OVERLAP_HOURS, high=24 * 366)
+        self.overlap = timedelta(hours=hours or 0)
+
+    @contextlib.contextmanager
+    def account(self) -> Iterator[tuple[HttpClient, str]]:
+        if self.simulate:
+            from extract.simulators.kustomer import KustomerSimulator
+
+            folder = config.simulator_folder(self.ctx, SAMPLE_DATA, ("messages.jsonl", "customers.jsonl"))
+            demo_key = "demo-" + secrets.token_urlsafe(16)
+            with KustomerSimulator(folder, api_key=demo_key) as simulator:
+                self.ctx.report(f"simulate: true: using the local Kustomer API simulator at {simulator.base_url}"
+                                f" with the data in {self.ctx.name_of(folder)} and a demo key; no real Kustomer"
+                                " account is contacted", force=True)
+                with self.client(simulator.base_url, BearerAuth(demo_key), "the simulator's demo key") as client:
+                    yield client, f"simulator:{folder}"
+            return
+        assert self.base_url is not None
+        key = config.env_secret("Kustomer", self.key_env, "the Kustomer API key")
+        with self.client(self.base_url, BearerAuth(key), f"the API key in {self.key_env}") as client:
+            yield client, self.base_url
+
+    def client(self, base_url: str, auth: BearerAuth, hint: str) -> HttpClient:
+        return HttpClient(base_url, auth, service="Kustomer", credential_hint=hint, permission_hint=_permission_for,
+                          requests_per_minute=self.requests_per_minute, announced_limit=announced_limit,
+                          **CLIENT_OPTIONS)
+
+    def readings(self, state: State) -> list[Reading]:
+        def search(label: str, path: str) -> Reading:
+            return Reading(f"messages:{label}", "messages", KeysetSearch(
+                path, search_body, timestamp=message_created, item_id=message_id,
+                warn=lambda text: self.ctx.report(text, force=True), page_size=PAGE_SIZE, label=f"POST {path}"))
+
+        readings = [search(label, path) for label, path in SEARCHES]
+        mark = state.watermark("messages")
+        newest = to_millis(mark.get("newest")) if mark else None
+        if state.delta is None or newest is None:
+            return readings
+        # a delta: both searches from the newest message extracted minus the overlap (the archive
+        # too: a message backdated into the overlap may already be older than its 2 years)
+        since = newest - int(self.overlap.total_seconds() * 1000)
+        for reading in readings:
+            state.reading(reading.name).setdefault("since_ms", since)
+        self.ctx.report(f"delta: messages created from {millis_text(since)} (the newest extracted,"
+                        f" {mark['newest']}, minus {self.overlap.total_seconds() / 3600:g} h of overlap)", force=True)
+        return readings
+
+    def children(self) -> Children:
+        return Children("customers", "messages", customer_lookup, fetch_customer, label="customers")
+
+    def key(self, spool: str) -> Any:
+        return message_id if spool == "messages" else (lambda item: as_text(_dict(item).get("id")))
+
+    def land(self, state: State, out: PlatformOutput) -> dict[str, dict[str, Any] | None]:
+        messages = out.table("messages")
+        newest: dict[str, Any] | None = None
+        for ordinal, (where, message) in enumerate(Spool.read(state.spool_path("messages")), start=1):
+            if not isinstance(message, dict) or not message_id(message):
+                out.reject(reason="malformed_message", detail="a message must be an object with an id",
+                           raw=as_text(message), source_file=where.split(" query ")[0], position=where, row=ordinal)
+                continue
+            messages.write(message_row(message, where, ordinal))
+            newest = newest_mark(newest, message_created(message), message_id(message))
+        for link, record in Spool.read(state.spool_path("customers")):
+            customer_id = as_text(_dict(record).get("id")) or ""
+            if record.get("status") == "ok":
+                row, emails, phones = customer_rows(customer_id, link, record.get("body"))
+            else:
+                row = {"customer_id": customer_id, "fetch_status": record.get("status"), "_source_file": link,
+                       "_source_position": f"customer {customer_id}"}
+                emails, phones = [], []
+            out.table("customers").write(row)
+            for email in emails:
+                out.table("customer_emails").write(email)
+            for phone in phones:
+                out.table("customer_phones").write(phone)
+        land_rejects(state, out)
+        return {"messages": newest}
+
+    def summary(self, state: State) -> str:
+        overflows = [o for key, reading in state.data["readings"].items() if key.startswith("messages:")
+                     for o in reading.get("overflows", [])]
+        queries = sum(reading.get("queries", 0) for reading in state.data["readings"].values())
+        text = f"{queries:,} search queries"
+        if overflows:
+            unread = sum(o.get("unread") or 0 for o in overflows)
+            text += (f"; WARNING: {len(overflows)} millisecond(s) held more messages than one query returns,"
+                     f" {unread:,} message(s) could not be read")
+        return text
+
+
+def extract(ctx: SourceContext, out: PlatformOutput) -> None:
+    run_source(Kustomer(ctx), out)
+
+
 # -- shape knowledge ----------------------------------------------------------------------------
-
-
 
 
 def _dict(value: Any) -> dict[str, Any]:
@@ -245,7 +317,7 @@ def customer_ref(message: dict[str, Any]) -> tuple[str | None, str | None]:
     return customer_id, link
 
 
-def message_row(message: dict[str, Any], page: int, page_path: str, index: int) -> dict[str, Any]:
+def message_row(message: dict[str, Any], where: str, ordinal: int) -> dict[str, Any]:
     attributes = _dict(message.get("attributes"))
     meta = _dict(attributes.get("meta"))
     customer_id, _ = customer_ref(message)
@@ -265,10 +337,9 @@ def message_row(message: dict[str, Any], page: int, page_path: str, index: int) 
         "created_at": as_text(attributes.get("createdAt")),
         "sent_at": as_text(attributes.get("sentAt")),
         "updated_at": as_text(attributes.get("updatedAt")),
-        "page": page,
-        "_source_file": page_path,
-        "_source_row": index,
-        "_source_position": f"page {page}, item {index}",
+        "_source_file": where.split(" query ")[0],
+        "_source_row": ordinal,
+        "_source_position": where,
     }
 
 
@@ -305,456 +376,3 @@ def _positioned(customer_id: str, entries: Any, key: str, lineage: dict[str, Any
             rows.append({"customer_id": customer_id, "position": len(rows) + 1, key: value,
                          f"{key}_type": kind, **lineage})
     return rows
-
-
-# -- checkpointed parts -------------------------------------------------------------------------
-
-
-def _first_page() -> str:
-    return _page_link(1)
-
-
-def _page_link(number: int) -> str:
-    return f"/v1/messages?page={number}&pageSize={PAGE_SIZE}"
-
-
-def _page_number(path: str) -> int | None:
-    values = parse_qs(urlsplit(path).query).get("page")
-    try:
-        return int(values[0]) if values else None
-    except ValueError:
-        return None
-
-
-class Checkpoint:
-    """``checkpoint.json`` plus the committed Parquet parts, under the platform's state folder."""
-
-    def __init__(self, state_dir: Path, identity: str) -> None:
-        self.dir = state_dir
-        self.parts_dir = state_dir / "parts"
-        self.path = state_dir / "checkpoint.json"
-        self.identity = identity
-        self.data: dict[str, Any] = {}
-
-    def open(self, reuse_completed: bool, mode: str = "full",
-             overlap_pages: int = DEFAULT_DELTA_OVERLAP_PAGES) -> str:
-        """Load or start the checkpoint; what happens, in words, for the progress line."""
-        self.dir.mkdir(parents=True, exist_ok=True)
-        saved = self._load()
-        if saved and not self._parts_readable(saved):
-            self._fresh()
-            return "the saved checkpoint's parts are missing or unreadable: extracting afresh"
-        if saved and saved.get("identity") != self.identity:
-            self._fresh()
-            return "the saved checkpoint is for another account or simulator: extracting afresh"
-        if mode == "delta":
-            return self._open_delta(saved, overlap_pages)
-        if saved and saved.get("delta"):
-            self._fresh()
-            return "the interrupted run was a delta; a full run extracts afresh"
-        if saved and saved.get("status") == "complete":
-            if reuse_completed:
-                self.data = saved
-                return (f"reuse_completed: re-using the completed extraction of {saved.get('finished_at')}"
-                        f" ({saved['messages']:,} messages)")
-            self._fresh()
-            return "the last extraction completed: extracting afresh (reuse_completed: true re-uses it)"
-        if saved:
-            self.data = saved
-            self._remove_uncommitted()
-            return (f"resuming the interrupted extraction at page {_page_number(saved['next']) or '?'}"
-                    f" ({saved['messages']:,} messages and {saved['customers']:,} customers kept)")
-        self._fresh()
-        return "extracting from page 1"
-
-    def _open_delta(self, saved: dict[str, Any] | None, overlap_pages: int) -> str:
-        """A delta: from the last complete extraction's end minus the overlap, or resumed, or everything."""
-        if saved and saved.get("status") == "complete":
-            last = _last_page(saved)
-            start = max(1, last - overlap_pages + 1)
-            self.data = saved
-            self.data.update(status="running", next=_page_link(start), delta={
-                "number": int(saved.get("deltas", 0)) + 1, "from_page": start, "previous_last_page": last,
-                "previous_messages": saved["messages"], "started_at": _now()})
-            self._save()
-            return (f"delta from page {start}: the last extraction ({saved.get('finished_at')}) ended at page"
-                    f" {last} with {saved['messages']:,} messages, kept; {overlap_pages} page(s) re-read as"
-                    " overlap, messages already extracted skipped by id")
-        if saved and saved.get("delta"):
-            self.data = saved
-            self._remove_uncommitted()
-            return (f"resuming the interrupted delta from page {saved['delta']['from_page']} at page"
-                    f" {_page_number(saved['next']) or '?'} ({saved['messages']:,} messages kept)")
-        if saved:
-            self.data = saved
-            self._remove_uncommitted()
-            return (f"delta: no complete extraction yet; resuming the interrupted one at page"
-                    f" {_page_number(saved['next']) or '?'} ({saved['messages']:,} messages kept)")
-        self._fresh()
-        return "delta: no previous complete extraction: extracting everything from page 1"
-
-    @property
-    def complete(self) -> bool:
-        return self.data.get("status") == "complete"
-
-    def part_path(self, table: str, seq: int) -> Path:
-        return self.parts_dir / f"{table}-{seq:06d}.parquet"
-
-    def commit(self, seq: int, next_path: str | None, counts: dict[str, int], total_pages: int | None) -> None:
-        self.data["parts"].append(seq)
-        self.data["next"] = next_path
-        self.data.update(counts)
-        self.data["total_pages"] = total_pages
-        self.data["updated_at"] = _now()
-        if next_path is None:
-            self.data["status"] = "complete"
-            self.data["finished_at"] = self.data["updated_at"]
-            delta = self.data.pop("delta", None)
-            if delta:
-                self.data["deltas"] = delta["number"]
-                self.data["last_delta"] = {**delta, "finished_at": self.data["finished_at"],
-                                           "new_messages": self.data["messages"] - delta["previous_messages"]}
-        self._save()
-
-    def message_ids(self) -> set[str]:
-        """Every message id in the committed parts: what a delta must not extract again."""
-        ids: set[str] = set()
-        for seq in self.data.get("parts", []):
-            column = pq.read_table(self.part_path("messages", seq), columns=["message_id"]).column(0)
-            ids.update(v for v in column.to_pylist() if v is not None)
-        return ids
-
-    def rejected_raws(self) -> set[str]:
-        """The raw text of the messages already rejected (they have no id to skip them by)."""
-        raws: set[str] = set()
-        for seq in self.data.get("parts", []):
-            table = pq.read_table(self.part_path("rejects", seq), columns=["reason", "raw"])
-            raws.update(r["raw"] for r in table.to_pylist() if r["reason"] == "malformed_message" and r["raw"])
-        return raws
-
-    def customer_ids(self) -> set[str]:
-        ids: set[str] = set()
-        for seq in self.data.get("parts", []):
-            column = pq.read_table(self.part_path("customers", seq), columns=["customer_id"]).column(0)
-            ids.update(v for v in column.to_pylist() if v is not None)
-        return ids
-
-    def _fresh(self) -> None:
-        for stale in self.parts_dir.glob("*"):
-            stale.unlink()
-        self.data = {"version": 1, "identity": self.identity, "status": "running", "next": _first_page(),
-                     "pages": 0, "messages": 0, "customers": 0, "rejected": 0, "total_pages": None,
-                     "parts": [], "started_at": _now()}
-        self._save()
-
-    def _remove_uncommitted(self) -> None:
-        committed = {self.part_path(t, s).name for s in self.data["parts"] for t in PART_TABLES}
-        for path in self.parts_dir.glob("*"):
-            if path.name not in committed:
-                path.unlink()
-
-    def _parts_readable(self, saved: dict[str, Any]) -> bool:
-        try:
-            for seq in saved["parts"]:
-                for table in PART_TABLES:
-                    pq.read_metadata(self.part_path(table, int(seq)))
-        except (OSError, ValueError, TypeError, pa.ArrowException):
-            return False
-        return True
-
-    def _load(self) -> dict[str, Any] | None:
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-        needed = {"identity", "status", "next", "parts", "pages", "messages", "customers", "rejected"}
-        return data if isinstance(data, dict) and needed <= data.keys() else None
-
-    def _save(self) -> None:
-        self.parts_dir.mkdir(parents=True, exist_ok=True)
-        partial = self.path.with_name(self.path.name + ".partial")
-        partial.write_text(json.dumps(self.data, indent=1), encoding="utf-8")
-        os.replace(partial, self.path)
-
-
-class Part:
-    """One uncommitted chunk of rows, one Parquet file per table; committed or aborted as a whole."""
-
-    def __init__(self, checkpoint: Checkpoint, seq: int) -> None:
-        self.seq = seq
-        self.writers = {t: RawTableWriter(checkpoint.part_path(t, seq), s) for t, s in PART_TABLES.items()}
-        self.pages = 0
-        self.opened = time.monotonic()
-
-    def write(self, table: str, row: dict[str, Any]) -> None:
-        self.writers[table].write(row)
-
-    def reject(self, **row: Any) -> None:
-        self.writers["rejects"].write(row)
-
-    def close(self) -> None:
-        for writer in self.writers.values():
-            writer.close()
-
-    def abort(self) -> None:
-        for writer in self.writers.values():
-            writer.abort()
-
-
-def _last_page(saved: dict[str, Any]) -> int:
-    """The number of the last page the saved extraction read (older checkpoints: its page count)."""
-    for key in ("last_page", "total_pages", "pages"):
-        value = saved.get(key)
-        if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
-            return value
-    return 1
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-# -- the extraction -----------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def _api(ctx: SourceContext, settings: Settings) -> Iterator[tuple[HttpClient, str]]:
-    """The client, and the identity of the account its checkpoint belongs to; the simulator if asked."""
-    if settings.simulate:
-        from extract.simulators.kustomer import KustomerSimulator
-
-        data_dir = _simulator_data(ctx)
-        demo_key = "demo-" + secrets.token_urlsafe(16)
-        with KustomerSimulator(data_dir, api_key=demo_key) as simulator:
-            ctx.report(f"simulate: true: using the local Kustomer API simulator at {simulator.base_url}"
-                       f" with the data in {ctx.name_of(data_dir)} and a demo key; no real Kustomer account"
-                       " is contacted", force=True)
-            with _client(simulator.base_url, demo_key, settings) as client:
-                yield client, f"simulator:{data_dir}"
-        return
-    assert settings.base_url is not None
-    with _client(settings.base_url, _api_key(settings), settings) as client:
-        yield client, settings.base_url
-
-
-def _simulator_data(ctx: SourceContext) -> Path:
-    """The folder the simulator serves: ``simulator_data`` (relative to the config) or the bundled sample."""
-    value = ctx.options.get("simulator_data")
-    if value is None:
-        return SAMPLE_DATA
-    if not isinstance(value, str) or not value.strip():
-        raise ExtractError("sources.kustomer.simulator_data: must be a folder path")
-    folder = Path(value).expanduser()
-    folder = (folder if folder.is_absolute() else ctx.base_dir / folder).resolve()
-    missing = [name for name in ("messages.jsonl", "customers.jsonl") if not (folder / name).is_file()]
-    if missing:
-        raise ExtractError(f"sources.kustomer.simulator_data: '{value}' has no {' or '.join(missing)}")
-    return folder
-
-
-def _client(base_url: str, key: str, settings: Settings) -> HttpClient:
-    return HttpClient(base_url, BearerAuth(key), service="Kustomer",
-                      credential_hint=f"the API key in {settings.api_key_env}",
-                      permission_hint=_permission_for, requests_per_minute=settings.requests_per_minute,
-                      **CLIENT_OPTIONS)
-
-
-def extract(ctx: SourceContext, out: PlatformOutput) -> None:
-    settings = Settings.from_options(ctx.options)
-    if ctx.state_dir is None:
-        raise ExtractError("kustomer: no state folder to keep the checkpoint in")
-    with _api(ctx, settings) as (client, identity):
-        checkpoint = Checkpoint(ctx.state_dir, identity)
-        ctx.report(checkpoint.open(settings.reuse_completed, ctx.mode, settings.delta_overlap_pages), force=True)
-        extraction = None
-        if not checkpoint.complete:
-            extraction = Extraction(ctx, client, checkpoint, settings.checkpoint_every_pages)
-            extraction.run()
-    _materialize(checkpoint, out)
-    c = checkpoint.data
-    delta = c.get("last_delta") if extraction is not None and extraction.delta else None
-    pages = f"{c['pages']:,} pages"
-    what = ""
-    if delta and extraction:
-        out.files_read = extraction.pages_this_run  # API pages read by this delta
-        what = (f"delta from page {delta['from_page']}: {delta['new_messages']:,} new messages"
-                f" ({extraction.skipped:,} overlapping ones skipped) in {extraction.pages_this_run:,} pages;"
-                " in all ")
-        pages = f"{c.get('last_page') or c['pages']:,} pages listed"
-    ctx.report(f"done: {what}{pages}, {c['messages']:,} messages, {c['customers']:,} customers;"
-               f" {client.stats.requests:,} requests this run ({client.stats.retries:,} retries)", force=True)
-    shortfall = listing_shortfall(c)
-    if shortfall:
-        ctx.report(shortfall, force=True)
-
-
-def listing_shortfall(checkpoint: dict[str, Any]) -> str | None:
-    """A warning when the pages ended before the total the API announced (its listing cap, or a live account)."""
-    listed = checkpoint.get("listed_total") or 0
-    read = checkpoint["messages"] + checkpoint["rejected"]
-    if listed <= read:
-        return None
-    return (f"WARNING: Kustomer announced {listed:,} messages but its pages ended after {read:,}:"
-            f" {listed - read:,} were not listed (see docs/sources/kustomer.md, 'Caveats')")
-
-
-class Extraction:
-    """The page loop: fetch a page, its new customers, commit every few pages, report progress."""
-
-    def __init__(self, ctx: SourceContext, client: HttpClient, checkpoint: Checkpoint, every_pages: int) -> None:
-        self.ctx = ctx
-        self.client = client
-        self.checkpoint = checkpoint
-        self.every_pages = every_pages
-        self.counts = {k: checkpoint.data[k] for k in ("pages", "messages", "customers", "rejected")}
-        self.counts["listed_total"] = checkpoint.data.get("listed_total") or 0
-        self.counts["last_page"] = checkpoint.data.get("last_page") or 0
-        self.total_pages: int | None = checkpoint.data.get("total_pages")
-        self.seen_customers = checkpoint.customer_ids()
-        # a delta skips what the kept parts hold: messages by id, rejected id-less messages by content
-        self.delta: dict[str, Any] | None = checkpoint.data.get("delta")
-        self.seen_messages = checkpoint.message_ids() if self.delta else set()
-        self.seen_rejects = checkpoint.rejected_raws() if self.delta else set()
-        self.skipped = 0
-        self.started = time.monotonic()
-        self.pages_this_run = 0
-
-    def run(self) -> None:
-        next_path: str | None = self.checkpoint.data["next"]
-        visited: set[str] = set()
-        part = self._new_part()
-        try:
-            while next_path:
-                if next_path in visited:
-                    raise ExtractError(f"Kustomer: links.next points back to {next_path}; stopping")
-                visited.add(next_path)
-                next_path = self._page(next_path, part)
-                part.pages += 1
-                self.pages_this_run += 1
-                if next_path and (part.pages >= self.every_pages
-                                  or time.monotonic() - part.opened >= CHECKPOINT_SECONDS):
-                    self._commit(part, next_path)
-                    part = self._new_part()
-                self._report()
-        except BaseException:
-            part.abort()
-            raise
-        self._commit(part, None)
-
-    def _new_part(self) -> Part:
-        parts = self.checkpoint.data["parts"]
-        return Part(self.checkpoint, (parts[-1] + 1) if parts else 1)
-
-    def _commit(self, part: Part, next_path: str | None) -> None:
-        part.close()
-        self.checkpoint.commit(part.seq, next_path, self.counts, self.total_pages)
-
-    def _page(self, path: str, part: Part) -> str | None:
-        """Fetch one page and its customers into the part; the next page's path (None: the end)."""
-        number = _page_number(path) or self.counts["last_page"] + 1
-        try:
-            body = self.client.get_json(path)
-        except MalformedResponseError as error:
-            return self._skip_page(path, number, part, str(error))
-        data, links, meta = _dict(body).get("data"), _dict(_dict(body).get("links")), _dict(_dict(body).get("meta"))
-        if not isinstance(data, list):
-            return self._skip_page(path, number, part, "the page has no data array", as_text(body))
-        if isinstance(meta.get("totalPages"), int):
-            self.total_pages = meta["totalPages"]
-        if isinstance(meta.get("total"), int):
-            self.counts["listed_total"] = meta["total"]
-        for index, message in enumerate(data, start=1):
-            self._message(message, number, path, index, part)
-        self.counts["pages"] += 1
-        self.counts["last_page"] = number
-        next_link = links.get("next")
-        return next_link if isinstance(next_link, str) and next_link.strip() else None
-
-    def _skip_page(self, path: str, number: int, part: Part, why: str, raw: str | None = None) -> str | None:
-        """A page that stays unreadable is set aside (a reject) and the next page number is tried."""
-        part.reject(reason="malformed_page", detail=why, record_id=None, raw=raw, source_file=path,
-                    position=f"page {number}", row=None)
-        self.counts["rejected"] += 1
-        self.counts["pages"] += 1
-        self.counts["last_page"] = number
-        if self.total_pages is not None and number >= self.total_pages:
-            return None
-        return f"/v1/messages?page={number + 1}&pageSize={PAGE_SIZE}"
-
-    def _message(self, message: Any, number: int, path: str, index: int, part: Part) -> None:
-        if not isinstance(message, dict) or not as_text(message.get("id")):
-            raw = as_text(message)
-            if self.delta is not None and raw in self.seen_rejects:
-                self.skipped += 1
-                return
-            part.reject(reason="malformed_message", detail="a message must be an object with an id",
-                        record_id=None, raw=raw, source_file=path,
-                        position=f"page {number}, item {index}", row=index)
-            self.counts["rejected"] += 1
-            return
-        if self.delta is not None:
-            message_id = as_text(message.get("id")) or ""
-            if message_id in self.seen_messages:
-                self.skipped += 1
-                return
-            self.seen_messages.add(message_id)
-        part.write("messages", message_row(message, number, path, index))
-        self.counts["messages"] += 1
-        customer_id, link = customer_ref(message)
-        if customer_id and link and customer_id not in self.seen_customers:
-            self.seen_customers.add(customer_id)
-            self._customer(customer_id, link, part)
-
-    def _customer(self, customer_id: str, link: str, part: Part) -> None:
-        try:
-            body = self.client.get_json(link)
-        except HttpStatusError as error:
-            status = "not_found" if error.status == 404 else f"http_{error.status}"
-            row: dict[str, Any] = {"customer_id": customer_id, "fetch_status": status, "_source_file": link,
-                                   "_source_position": f"customer {customer_id}"}
-            emails: list[dict] = []
-            phones: list[dict] = []
-        except MalformedResponseError:
-            row, emails, phones = customer_rows(customer_id, link, None)
-        else:
-            row, emails, phones = customer_rows(customer_id, link, body)
-        part.write("customers", row)
-        for email in emails:
-            part.write("customer_emails", email)
-        for phone in phones:
-            part.write("customer_phones", phone)
-        self.counts["customers"] += 1
-
-    def _report(self) -> None:
-        page = self.counts["last_page"]
-        total = f"/{self.total_pages:,}" if self.total_pages else ""
-        rate = self.client.stats.rate_per_minute()
-        left = ""
-        if self.total_pages and self.pages_this_run:
-            per_page = (time.monotonic() - self.started) / self.pages_this_run
-            left = f", ~{_duration(max(self.total_pages - page, 0) * per_page)} left"
-        delta = f"delta from page {self.delta['from_page']:,}: " if self.delta else ""
-        self.ctx.report(f"{delta}page {page:,}{total}, {self.counts['messages']:,} messages,"
-                        f" {self.counts['customers']:,} customers, {rate:,.0f} requests/min{left}")
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f}s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
-
-
-def _materialize(checkpoint: Checkpoint, out: PlatformOutput) -> None:
-    """Copy the committed parts, in order, into the raw tables and the rejects."""
-    for seq in checkpoint.data["parts"]:
-        for table in PART_TABLES:
-            with pq.ParquetFile(checkpoint.part_path(table, seq)) as source:
-                for batch in source.iter_batches(batch_size=10_000):
-                    for row in batch.to_pylist():
-                        if table == "rejects":
-                            out.reject(**row)
-                        else:
-                            out.table(table).write(row)
-    out.files_read = checkpoint.data["pages"]

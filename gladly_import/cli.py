@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import shutil
 import time
 
 from extract.errors import ExtractError
 from gladly_import.config import MODES, ConfigError, load_config
 from gladly_import.engines import EngineError, open_engine
 from gladly_import.ledger import finish_run, new_run_id, start_run
+from gladly_import.lock import FolderInUse, lock_run_folders
+from gladly_import.publish import settle_earlier_runs
 from gladly_import.run import PROJECT_DIR, run_import, say
 
 
@@ -33,13 +34,18 @@ def main(argv: list[str] | None = None) -> int:
     run_id = new_run_id()
     config.work_dir.mkdir(parents=True, exist_ok=True)
     config.output_dir.mkdir(parents=True, exist_ok=True)
-    for stale in config.output_dir.glob(".partial-*"):
-        shutil.rmtree(stale, ignore_errors=True)
+    try:
+        folders = lock_run_folders(run_id, config.work_dir, config.output_dir)  # held until main returns
+    except FolderInUse as error:
+        say(str(error))
+        return 2
     engine = open_engine(config)
     try:
+        settle_earlier_runs(engine, config.output_dir)
         start_run(engine, run_id, mode, str(config.path))
     except EngineError as error:
         say(f"engine error: {error}")
+        folders.release()
         return 2
     say(f"import {run_id}: {mode} run on {engine.name}, config {config.path}")
 
@@ -57,4 +63,5 @@ def main(argv: list[str] | None = None) -> int:
         if status != "succeeded":
             finish_run(engine, run_id, status)
         engine.close()
+        folders.release()
     return 0 if status == "succeeded" else 1

@@ -12,7 +12,7 @@ from extract.files import SourcePathError, resolve_files
 from extract.platforms import PLATFORMS
 
 TOP_LEVEL_KEYS = {"output_dir": False, "work_dir": False, "batch_size": False, "mode": False, "sources": True,
-                  "engine": False, "spark": False}
+                  "gladly": False, "engine": False, "spark": False}
 MODES = ("full", "delta")
 ENGINES = ("duckdb", "spark")
 SPARK_KEYS = {"master": False, "warehouse_dir": False, "raw_location": False, "conf": False}
@@ -46,6 +46,7 @@ class Config:
     batch_size: int
     sources: dict[str, SourceConfig]
     mode: str = "full"
+    gladly: dict[str, Any] = field(default_factory=dict)  # the push's settings (gladly_import/push.py)
     engine: str = "duckdb"
     spark: SparkConfig = field(default_factory=SparkConfig)
 
@@ -151,6 +152,11 @@ def load_config(path: str | Path) -> Config:
                     raise ConfigError(f"sources.{platform}.{key}: {error}") from None
         sources[platform] = source
 
+    from gladly_import.push import CONFIG_KEYS as GLADLY_KEYS  # push imports this module
+
+    gladly = data.get("gladly") or {}
+    _check_keys("gladly", gladly, GLADLY_KEYS)
+
     return Config(
         path=config_path,
         output_dir=_resolve_dir(data.get("output_dir", "output"), base_dir, "output_dir"),
@@ -158,6 +164,7 @@ def load_config(path: str | Path) -> Config:
         batch_size=batch_size,
         sources=sources,
         mode=mode,
+        gladly=dict(gladly),
         engine=engine,
         spark=spark,
     )

@@ -1,38 +1,71 @@
-"""import_summary.json and the table printed at the end of a run: the same numbers."""
+"""import_summary.json and the table printed at the end of a run: the same numbers, and which run."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from gladly_import.engines import Engine
+from extract.files import display_path
+from extract.platforms import PLATFORMS
+from gladly_import.config import Config
 
 SUMMARY_FILE = "import_summary.json"
 TOTAL_KEYS = ("records_seen", "exported", "rejected", "duplicates", "already_exported", "unaccounted",
               "titles_truncated", "bodies_truncated")
+# The printed table's column for each key: the same words as the report and the JSON.
+COLUMN_LABELS = {"records_seen": "records seen", "exported": "exported", "rejected": "rejected", "duplicates": "duplicates",
+                 "already_exported": "already exported", "unaccounted": "unaccounted",
+                 "titles_truncated": "titles cut", "bodies_truncated": "bodies cut"}
 
 
-def build_summary(conn: Engine, files: list[dict[str, Any]],
-                  rejects_file: dict[str, Any], mode: str = "full") -> dict[str, Any]:
+def reads_files(platform: str) -> bool:
+    """A platform whose input is export files (its ``path:``), not an API."""
+    return "path" in getattr(PLATFORMS[platform], "PATH_KEYS", ())
+
+
+def describe_inputs(config: Config) -> list[dict[str, Any]]:
+    """What this run read: each input file with its size, each API by its host (never a credential)."""
+    inputs: list[dict[str, Any]] = []
+    for platform, source in sorted(config.sources.items()):
+        if reads_files(platform):
+            inputs += [{"platform": platform, "file": display_path(path, config.base_dir), "bytes": path.stat().st_size}
+                       for path in source.files]
+        elif source.options.get("simulate"):
+            inputs.append({"platform": platform, "api": "local simulator (simulate: true)"})
+        else:
+            parts = urlsplit(str(source.options.get("base_url") or ""))
+            host = parts.hostname or ""
+            inputs.append({"platform": platform, "api": f"{parts.scheme}://{host}" if host else "(no base_url)"})
+    return inputs
+
+
+def build_summary(conn: Any, files: list[dict[str, Any]], rejects_file: dict[str, Any], mode: str = "full",
+                  run_id: str | None = None, config: Config | None = None) -> dict[str, Any]:
+    """The run's accounting. ``conn`` needs only ``execute(sql[, params]).fetchall()``."""
     platforms: dict[str, Any] = {}
     rows = conn.execute(
         """
         select source_platform, is_configured, files_read, records_seen, records_exported,
                records_rejected, records_duplicate, records_already_exported, records_unaccounted,
                titles_truncated, bodies_truncated
-        from main.import_reconciliation
+        from import_reconciliation
         order by source_platform
         """
     ).fetchall()
     reasons = conn.execute(
         """
         select source_platform, reject_reason, count(*)
-        from main.gladly_import_rejects
+        from gladly_import_rejects
         group by source_platform, reject_reason
         order by source_platform, reject_reason
         """
     ).fetchall()
+    started_at = None
+    if run_id is not None:
+        found = conn.execute("select started_at from ledger.import_runs where run_id = ?", [run_id]).fetchall()
+        started_at = found[0][0].strftime("%Y-%m-%dT%H:%M:%SZ") if found and found[0][0] else None
     for (platform, configured, files_read, seen, exported, rejected, duplicates, already, unaccounted,
          titles, bodies) in rows:
         if not configured:
@@ -54,7 +87,11 @@ def build_summary(conn: Engine, files: list[dict[str, Any]],
         for key in TOTAL_KEYS
     }
     return {
+        "run_id": run_id,
+        "started_at": started_at,
         "mode": mode,
+        "config": str(config.path) if config is not None else None,
+        "inputs": describe_inputs(config) if config is not None else [],
         "platforms": platforms,
         "totals": totals,
         "files": files,
@@ -71,8 +108,7 @@ def write_summary(summary: dict[str, Any], output_dir: Path) -> Path:
 
 
 def format_table(summary: dict[str, Any]) -> str:
-    headers = ["platform", "seen", "exported", "rejected", "duplicates", "sent before", "unaccounted",
-               "titles cut", "bodies cut"]
+    headers = ["platform", *(COLUMN_LABELS[k] for k in TOTAL_KEYS)]
     keys = list(TOTAL_KEYS)
     body = [[name, *(f"{p[k]:,}" for k in keys)] for name, p in summary["platforms"].items()]
     body.append(["total", *(f"{summary['totals'][k]:,}" for k in keys)])

@@ -15,5 +15,7 @@ def raw_tables(raw_location: str) -> dict[str, tuple[str, bool]]:
               for platform, module in PLATFORMS.items() for table in module.TABLES}
     # one rejects file per platform, all with the same schema
     tables["extract_rejects"] = (f"{base}/extract_rejects/*.parquet", True)
+    # fields the raw writer cut to its cap, with their real length (extract/raw.py)
+    tables["extract_truncations"] = (f"{base}/extract_truncations/*.parquet", True)
     tables["extract_manifest"] = (f"{base}/extract_manifest.parquet", False)
     return tables

@@ -10,6 +10,7 @@ from typing import Any
 
 import duckdb
 
+from extract.context import Progress
 from gladly_import.config import Config
 from gladly_import.dbt_plugin import register_functions
 from gladly_import.dbt_runner import run_dbt
@@ -61,10 +62,15 @@ class DuckDBEngine:
             raise
         self.conn.execute("commit")
 
-    def run_dbt(self, args: list[str]) -> bool:
+    def relation_type(self, schema: str, name: str) -> str | None:
+        row = self.execute("select table_type from information_schema.tables where table_schema = ? and table_name = ?",
+                           [schema, name]).fetchone()
+        return None if row is None else ("view" if row[0] == "VIEW" else "table")
+
+    def run_dbt(self, args: list[str], progress: Progress | None = None) -> bool:
         # dbt runs in its own process and needs the file to itself.
         self.close()
-        return run_dbt(self.config, args)
+        return run_dbt(self.config, args, progress)
 
     def describe(self) -> str:
         return f"duckdb {self.path}"

@@ -21,6 +21,7 @@ import os
 import shutil
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -128,7 +129,15 @@ def start_session(config: Config) -> tuple[Any, bool]:
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     register_functions(spark)
+    # the marts' schema is the one unqualified names mean, as on DuckDB
+    spark.sql(f"create database if not exists {DBT_SCHEMAS[0]}")
+    spark.catalog.setCurrentDatabase(DBT_SCHEMAS[0])
     return spark, True
+
+
+def _row(row: Any) -> tuple[Any, ...]:
+    # PySpark hands timestamps over in the Python process's local zone: back to UTC, as DuckDB gives them
+    return tuple(v.astimezone(UTC).replace(tzinfo=None) if isinstance(v, datetime) else v for v in row)
 
 
 class SparkResult:
@@ -140,13 +149,13 @@ class SparkResult:
 
     def fetchall(self) -> list[tuple[Any, ...]]:
         if self._rows is None:
-            return [tuple(row) for row in self._frame.collect()]
-        return [tuple(row) for row in self._rows]
+            return [_row(row) for row in self._frame.collect()]
+        return [_row(row) for row in self._rows]
 
     def fetchmany(self, size: int) -> list[tuple[Any, ...]]:
         if self._rows is None:
             self._rows = self._frame.toLocalIterator(prefetchPartitions=True)
-        return [tuple(row) for row in islice(self._rows, size)]
+        return [_row(row) for row in islice(self._rows, size)]
 
     def fetchone(self) -> tuple[Any, ...] | None:
         rows = self.fetchmany(1)
@@ -213,9 +222,18 @@ class SparkEngine:
         # Spark has no multi-statement transactions: each statement is its own commit.
         return no_transaction()
 
-    def run_dbt(self, args: list[str]) -> bool:
-        """dbt in this process, so dbt-spark's session method uses this session (and its UDFs)."""
+    def relation_type(self, schema: str, name: str) -> str | None:
+        if not self.spark.catalog.tableExists(f"{schema}.{name}"):
+            return None
+        return "view" if self.spark.catalog.getTable(f"{schema}.{name}").tableType == "VIEW" else "table"
+
+    def run_dbt(self, args: list[str], progress: Any = None) -> bool:
+        """dbt in this process, so dbt-spark's session method uses this session (and its UDFs); its
+        events go to the same progress and error lines as a DuckDB run's."""
         from dbt.cli.main import dbtRunner
+        from dbt_common.events.functions import msg_to_json
+
+        from gladly_import.dbt_runner import DbtEvents
 
         for schema in DBT_SCHEMAS:
             # a model folder no catalog knows (an in-memory catalog's earlier run) would stop dbt's
@@ -224,9 +242,13 @@ class SparkEngine:
                 fs, path = self._hadoop_path(f"{self.warehouse}/{schema}.db")
                 fs.delete(path, True)
         os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
-        result = dbtRunner().invoke([*args, "--target", DBT_TARGET, "--project-dir", str(PROJECT_DIR),
-                                     "--profiles-dir", str(PROJECT_DIR)])
-        return bool(result.success)
+        events = DbtEvents(progress)
+        runner = dbtRunner(callbacks=[lambda event: events.feed(msg_to_json(event))])
+        result = runner.invoke([*args, "--target", DBT_TARGET, "--log-level", "none", "--no-use-colors",
+                                "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR)])
+        succeeded = bool(result.success)
+        events.finish(succeeded)
+        return succeeded
 
     def describe(self) -> str:
         return f"spark {self.warehouse}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from extract.gmail_mbox import iter_messages
+from extract.gmail.mbox import iter_messages
 
 # 103 real-world emails that broke the Ruby mail gem over the years (MIT, see its LICENSE).
 CORPUS_DIR = Path(__file__).parent / "fixtures" / "real-world-emails"

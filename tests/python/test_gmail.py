@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from extract import gmail
-from extract.gmail_mime import parse_message
+from extract.gmail.mime import parse_message
 from tests.python.conftest import run_extractor, run_import, write_config
 from tests.python.gmail_helpers import corpus_files, corpus_mbox, eml, mbox
 
@@ -182,7 +182,7 @@ def test_html_only_mail_becomes_readable_text(tmp_path: Path) -> None:
     row = one(tmp_path, eml(headers(Content_Type="text/html; charset=utf-8", Content_Transfer_Encoding="base64"),
                             base64.encodebytes(html.encode()).decode()))
     assert row["body_text"] is None
-    assert row["body_html_text"] == ("Hi team,\nWhere is my refund for order #2051? It's been two weeks.\n"
+    assert row["body_html_text"] == ("Hi team,\n\nWhere is my refund for order #2051? It's been two weeks.\n\n"
                                      "- Order 2051\n- Paid\n\nOmar\nHaddad")
 
 
@@ -348,7 +348,7 @@ def test_the_fast_path_gives_exactly_the_full_parsers_record_on_the_benchmark_co
 
 
 def compare_fast_and_full(messages: list[tuple[int, bytes | None, bytes]]) -> int:
-    from extract.gmail_mime import UnparseableMessage, build_record, fast_shape, full_shape
+    from extract.gmail.mime import UnparseableMessage, build_record, fast_shape, full_shape
 
     support = frozenset({"support@shop.example"})
     fast_count = 0
@@ -385,7 +385,7 @@ ODD_VALUES = [
 
 
 def header_values(name: bytes) -> list[str]:
-    from extract.gmail_mime import _HEADER_BLOCK
+    from extract.gmail.mime import _HEADER_BLOCK
     from tests.python.gmail_helpers import split
 
     values = []
@@ -401,7 +401,7 @@ def test_content_type_parameters_are_read_exactly_as_the_standard_library_reads_
     from email.message import Message
     from email.utils import collapse_rfc2231_value
 
-    from extract.gmail_mime import _simple_params
+    from extract.gmail.mime import _simple_params
 
     values = ODD_VALUES + header_values(b"content-type")
     simple_ones = 0
@@ -420,7 +420,7 @@ def test_content_type_parameters_are_read_exactly_as_the_standard_library_reads_
 
 
 def test_the_address_shortcuts_agree_with_the_standard_librarys_address_parser() -> None:
-    from extract.gmail_text import first_address, first_address_stdlib
+    from extract.gmail.text import first_address, first_address_stdlib
 
     values = header_values(b"from") + header_values(b"to") + [
         "Jane Doe <jane@example.com>", '"Doe, Jane" <jane@example.com>, b@x.org', "jane@example.com",
@@ -432,7 +432,7 @@ def test_the_address_shortcuts_agree_with_the_standard_librarys_address_parser()
 
 
 def test_the_date_shortcut_agrees_with_the_standard_librarys_date_parser() -> None:
-    from extract.gmail_text import date_header_utc, date_header_utc_stdlib
+    from extract.gmail.text import date_header_utc, date_header_utc_stdlib
 
     values = header_values(b"date") + [
         "Mon, 4 Jan 2021 11:00:00 +0100 (CET)", "4 Jan 2021 23:30 -0230", "Mon, 31 Feb 2021 11:00:00 +0100",
@@ -473,22 +473,6 @@ def test_the_benchmark_generator_is_deterministic_and_carries_the_ugly_cases(tmp
     assert first["config"] == {"path": first["path"], "support_addresses": ["support@shop.example"]}
 
 
-def test_a_file_without_separators_is_cut_so_memory_stays_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from extract import gmail_mbox
-
-    monkeypatch.setattr(gmail_mbox, "MAX_MESSAGE_BYTES", 50_000)
-    path = tmp_path / "junk.mbox"
-    path.write_bytes(mbox(eml(headers())) + b"x" * 200_000 + b"\n" + mbox(eml(headers())))
-    with open(path, "rb") as handle:
-        ranges = gmail_mbox.plan_ranges(handle, path.stat().st_size, 10_000)
-    assert max(end - start for start, end in ranges) <= 60_000
-    assert ranges[0][0] == 0 and ranges[-1][1] == path.stat().st_size
-    assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:], strict=False))
-    with open(path, "rb") as handle:
-        blocks = list(gmail_mbox.gzip_blocks(handle, path, 10_000))
-    assert max(len(b.data or b"") for b in blocks) <= 60_000
-
-
 def test_support_addresses_may_be_one_comma_separated_string(tmp_path: Path) -> None:
     sent = eml(headers(From="returns@shop.example"))
     rows = extract_rows(tmp_path, mbox(sent), {"support_addresses": "support@shop.example, Returns@shop.example"})
@@ -517,7 +501,7 @@ def test_the_bundled_sample_ends_where_the_guide_says(tmp_path: Path) -> None:
     assert items["ご注文について"]["Conversation Item Timestamp"] == "2021-01-07T09:45:00.000Z"  # no Date: separator
     assert items["Tracking says delivered"]["Conversation Item Timestamp"] == "2021-01-07T16:20:00.000Z"
     assert "From the photo" in items["Tracking says delivered"]["Conversation Item Body"]
-    assert items["Refund for order #2051"]["Conversation Item Body"].startswith("Hi team,\nWhere is my refund")
+    assert items["Refund for order #2051"]["Conversation Item Body"].startswith("Hi team,\n\nWhere is my refund")
     assert items["Rücksendung für Bestellung 3310"]["Customer Name"] == "Jürgen Müller"
     assert all(i["Conversation Item Source"] == "GMail" and i["Customer Phone"] == "" for i in items.values())
     unparseable = next(r for r in result.rejects() if r["reject_reason"] == "unparseable_message")
@@ -549,7 +533,7 @@ def test_mangled_emails_never_get_a_different_reading_from_the_fast_path() -> No
                 del data[position:]
         mangled.append((0, None, bytes(data)))
     assert compare_fast_and_full(mangled) > 300
-    from extract.gmail_mime import UnparseableMessage
+    from extract.gmail.mime import UnparseableMessage
 
     for _, _, raw in mangled[:300]:
         try:

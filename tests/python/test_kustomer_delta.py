@@ -1,10 +1,11 @@
-"""Kustomer delta runs (issue 7): start from the last complete extraction's last page minus an
-overlap, fetch to the end, skip messages already extracted by id, fetch only new customers."""
+"""Kustomer delta runs: both searches from the last complete extraction's newest createdAt minus an
+overlap, messages already extracted skipped by id, only new customers fetched."""
 
 from __future__ import annotations
 
 import json
 import socket
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,12 +13,14 @@ import pytest
 
 from bench.generate_kustomer import generate
 from extract import kustomer
+from extract.errors import ExtractError
+from extract.http_client import HttpClient
 from extract.simulators.kustomer import KustomerSimulator
 from tests.python.conftest import item_ids, run_import
 from tests.python.conftest import write_config as write_import_config
 from tests.python.kustomer_helpers import KEY, run_extract
 
-N_MESSAGES = 450  # 5 pages of 100, the last one half full
+N_MESSAGES = 450  # created in 2019: all in the archive search
 
 
 @pytest.fixture(autouse=True)
@@ -74,9 +77,9 @@ def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
 
 def add_after_launch(folder: Path, n_new: int, new_customers: int, *, during_run_at: int | None = None,
                      prefix: str = "d") -> list[str]:
-    """Append n_new messages (spread over new customers and one old one), and, with during_run_at,
-    insert one more message at that position: created while the last extraction ran, after it had
-    passed that page. Returns the new message ids."""
+    """Append n_new messages of late 2026 (spread over new customers and one old one), and, with
+    during_run_at, insert one more at that position, created 1 h before the newest message the last
+    extraction saw (inside the overlap) but only listed after it. Returns the new message ids."""
     messages = read_jsonl(folder / "messages.jsonl")
     customers = read_jsonl(folder / "customers.jsonl")
     old_customer = kustomer.customer_ref(messages[0])[0]
@@ -88,7 +91,9 @@ def add_after_launch(folder: Path, n_new: int, new_customers: int, *, during_run
     messages += added
     ids = [m["id"] for m in added]
     if during_run_at is not None:
-        late = message(f"{prefix}late{0:020d}", old_customer, "2026-11-19T23:59:59.000Z")
+        newest = max(m["attributes"]["createdAt"] for m in messages if m["id"] not in ids)
+        when = datetime.fromisoformat(newest.replace("Z", "+00:00")) - timedelta(hours=1)
+        late = message(f"{prefix}late{0:020d}", old_customer, when.strftime("%Y-%m-%dT%H:%M:%S.000Z"))
         messages.insert(during_run_at, late)
         ids.append(late["id"])
     write_jsonl(folder / "messages.jsonl", messages)
@@ -103,44 +108,43 @@ def folder(tmp_path: Path) -> Path:
     return data
 
 
-def test_delta_reads_only_the_overlap_and_new_pages_and_new_customers(folder: Path, tmp_path: Path,
-                                                                      api_key: str) -> None:
+def search_starts(sim: KustomerSimulator) -> list[str]:
+    return [s["and"][0]["message_created_at"]["gte"] for s in sim.searches]
+
+
+def test_delta_reads_from_the_newest_message_minus_the_overlap_and_fetches_only_new_customers(
+        folder: Path, tmp_path: Path, api_key: str) -> None:
     port = free_port()
     work = tmp_path / "work"
     with simulator(folder, api_key, port) as sim:
         full = run_extract(work, options(sim))
     assert len(full.message_ids()) == N_MESSAGES
-    # 120 new messages, 3 new customers; one message lands on page 4 (inside the 2-page overlap)
+    newest = max(row["created_at"] for row in full.tables["messages"])
     new_ids = add_after_launch(folder, 120, 3, during_run_at=350)
     with simulator(folder, api_key, port) as sim:
         delta = run_extract(work, options(sim), mode="delta")
-    # 571 messages = 6 pages. The last extraction ended at page 5; 2 pages of overlap: pages 4, 5, 6,
-    # then the 3 new customers (the old customer is not fetched again): 3 + 3 requests, not 6 + 47
-    pages = [path for path, _ in sim.log if path.startswith("/v1/messages")]
-    assert [kustomer._page_number(p) for p in pages] == [4, 5, 6]
-    assert sim.by_kind["customer"] == 3
-    assert sim.requests == 3 + 3
+    since = datetime.fromisoformat(newest.replace("Z", "+00:00")) - timedelta(hours=24)
+    assert search_starts(sim)[0] == since.strftime("%Y-%m-%dT%H:%M:%S.") + f"{since.microsecond // 1000:03d}Z"
+    assert sim.by_kind["customer"] == 3  # the old customer of the new messages is not fetched again
+    assert sim.by_kind["search"] + sim.by_kind["archive"] <= 8  # a few pages, not the whole history
     ids = delta.message_ids()
     assert len(ids) == len(set(ids)) == N_MESSAGES + 121  # every message exactly once
     assert set(ids) == set(full.message_ids()) | set(new_ids)
-    assert "delta from page 4: 121 new messages (150 overlapping ones skipped) in 3 pages" in delta.progress
+    assert "minus 24 h of overlap" in delta.progress
     assert len({row["customer_id"] for row in delta.tables["customers"]}) == len(delta.tables["customers"])
 
 
-def test_a_message_created_during_the_last_run_inside_the_overlap_is_not_missed(
-        folder: Path, tmp_path: Path, api_key: str) -> None:
+def test_a_message_listed_late_inside_the_overlap_is_not_missed(folder: Path, tmp_path: Path, api_key: str) -> None:
     port = free_port()
     work = tmp_path / "work"
     with simulator(folder, api_key, port) as sim:
         run_extract(work, options(sim))
-    late = add_after_launch(folder, 0, 0, during_run_at=320)  # page 4: the last run had read it already
+    late = add_after_launch(folder, 0, 0, during_run_at=320)
     with simulator(folder, api_key, port) as sim:
         delta = run_extract(work, options(sim), mode="delta")
     ids = delta.message_ids()
     assert late[0] in ids and len(ids) == len(set(ids)) == N_MESSAGES + 1
-    # 451 messages, still 5 pages: pages 4 and 5 re-read (100 + 51), the 150 old ones skipped by id
-    assert "1 new messages (150 overlapping ones skipped)" in delta.progress
-    assert sim.by_kind["messages"] == 2 and sim.by_kind["customer"] == 0
+    assert sim.by_kind["customer"] == 0
 
 
 def test_a_second_delta_with_nothing_new_reads_the_overlap_only_and_changes_nothing(
@@ -151,11 +155,11 @@ def test_a_second_delta_with_nothing_new_reads_the_overlap_only_and_changes_noth
         run_extract(work, options(sim))
         first = run_extract(work, options(sim), mode="delta")
         before = sim.requests
-        second = run_extract(work, options(sim, delta_overlap_pages=1), mode="delta")
-    assert sim.requests - before == 1  # page 5 only: the last page is always re-read
+        second = run_extract(work, options(sim, delta_overlap_hours=1), mode="delta")
+    assert sim.requests - before <= 6  # per search: the overlap's page, one query past it, a probe
     assert second.message_ids() == first.message_ids()
     assert second.rejects == first.rejects
-    assert "0 new messages" in second.progress
+    assert "0 fetched this run" in second.progress
 
 
 def test_delta_without_a_complete_extraction_extracts_everything(folder: Path, tmp_path: Path, api_key: str) -> None:
@@ -171,33 +175,32 @@ def test_an_interrupted_delta_resumes_and_a_full_run_after_it_starts_afresh(
     work = tmp_path / "work"
     with simulator(folder, api_key, port) as sim:
         run_extract(work, options(sim))
-    new_ids = add_after_launch(folder, 250, 2)  # 700 messages: pages 4 to 7 in the delta
-    calls = {"pages": 0}
-    real_page = kustomer.Extraction._page
+    new_ids = add_after_launch(folder, 250, 2)
+    calls = {"n": 0}
+    real = HttpClient.request_json
 
-    def dying_page(self: kustomer.Extraction, path: str, part: kustomer.Part) -> str | None:
-        calls["pages"] += 1
-        if calls["pages"] == 4:
+    def dying(self: HttpClient, method: str, path: str, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 3:
             raise KeyboardInterrupt
-        return real_page(self, path, part)
+        return real(self, method, path, **kwargs)
 
     with simulator(folder, api_key, port) as sim:
-        monkeypatch.setattr(kustomer.Extraction, "_page", dying_page)
+        monkeypatch.setattr(HttpClient, "request_json", dying)
         with pytest.raises(KeyboardInterrupt):
-            run_extract(work, options(sim, checkpoint_every_pages=1), mode="delta")
-        monkeypatch.setattr(kustomer.Extraction, "_page", real_page)
+            run_extract(work, options(sim), mode="delta")
+        monkeypatch.setattr(HttpClient, "request_json", real)
         resumed = run_extract(work, options(sim), mode="delta")
         full = run_extract(work, options(sim))
-    assert "resuming the interrupted delta from page 4 at page 7" in resumed.progress
+    assert "resuming the interrupted delta 1" in resumed.progress
     ids = resumed.message_ids()
     assert len(ids) == len(set(ids)) == N_MESSAGES + 250 and set(new_ids) <= set(ids)
-    assert "extracting afresh" in full.progress and sorted(full.message_ids()) == sorted(ids)
+    assert "extracts the account afresh" in full.progress and sorted(full.message_ids()) == sorted(ids)
 
 
-def test_delta_overlap_pages_must_be_at_least_one(tmp_path: Path, api_key: str) -> None:
-    with pytest.raises(Exception, match="delta_overlap_pages"):
-        kustomer.Settings.from_options({"simulate": True, "delta_overlap_pages": 0})
-
+def test_delta_overlap_hours_must_be_a_number_of_hours(tmp_path: Path, api_key: str) -> None:
+    with pytest.raises(ExtractError, match="delta_overlap_hours"):
+        run_extract(tmp_path, {"simulate": True, "delta_overlap_hours": "a day"})
 
 
 def test_import_delta_file_holds_exactly_the_new_messages(folder: Path, tmp_path: Path) -> None:
@@ -208,7 +211,7 @@ def test_import_delta_file_holds_exactly_the_new_messages(folder: Path, tmp_path
     new_ids = add_after_launch(folder, 30, 2, during_run_at=420)
     delta = run_import(config, "--mode", "delta")
     assert delta.returncode == 0, delta.stderr
-    assert "delta from page 4" in delta.stderr
+    assert "delta 1 after the extraction" in delta.stderr
     new_files = [p for p in delta.item_files() if p.name not in full_files]
     assert sorted(item_ids(new_files)) == sorted(f"kustomer-{i}" for i in new_ids)
     counts = delta.summary["platforms"]["kustomer"]

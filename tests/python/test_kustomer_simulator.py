@@ -110,3 +110,58 @@ def test_bench_generator_is_deterministic_and_the_baseline_counts_requests(tmp_p
     with_customer = sum(1 for line in lines if "customer" in json.loads(line)["relationships"])
     assert with_customer < 300  # a few messages have no customer at all
     assert counts["naive_requests"] == 3 + with_customer
+
+
+def post(sim: KustomerSimulator, path: str, body: Any) -> tuple[int, Any]:
+    conn = http.client.HTTPConnection("127.0.0.1", int(sim.base_url.rsplit(":", 1)[1]), timeout=5)
+    conn.request("POST", path, body=json.dumps(body), headers={"Authorization": f"Bearer {KEY}",
+                                                              "Content-Type": "application/json"})
+    response = conn.getresponse()
+    decoded = json.loads(response.read())
+    conn.close()
+    return response.status, decoded
+
+
+def dated(tmp_path: Path, stamps: list[tuple[str, str]]) -> Path:
+    messages = [{"type": "message", "id": f"m{n}", "attributes": {"createdAt": created, "updatedAt": updated}}
+                for n, (created, updated) in enumerate(stamps)]
+    return write_jsonl(tmp_path / "dated", messages, [])
+
+
+def search(gte: str, order: str = "asc", lt: str | None = None) -> dict[str, Any]:
+    criteria: list[dict[str, Any]] = [{"message_created_at": {"gte": gte}}]
+    if lt:
+        criteria.append({"message_created_at": {"lt": lt}})
+    return {"queryContext": "message", "and": criteria, "sort": [{"message_created_at": order}]}
+
+
+def test_search_splits_on_updated_at_two_years_back_and_honours_criteria_and_sort(tmp_path: Path) -> None:
+    now = 1_780_000_000.0  # 2026-05-28
+    folder = dated(tmp_path, [("2023-01-01T00:00:00.000Z", "2023-01-02T00:00:00.000Z"),   # archive
+                              ("2023-06-01T00:00:00.000Z", "2026-01-01T00:00:00.000Z"),   # updated lately
+                              ("2026-02-01T00:00:00.000Z", "2026-02-01T00:00:00.000Z"),
+                              ("2026-03-01T00:00:00.000Z", "2026-03-01T00:00:00.000Z")])
+    with KustomerSimulator(folder, api_key=KEY, now=now) as sim:
+        _, standard = post(sim, "/v1/customers/search?page=1&pageSize=100", search("2020-01-01T00:00:00Z"))
+        _, archive = post(sim, "/v1/customers/archive/search?pageSize=100", search("2020-01-01T00:00:00Z"))
+        _, window = post(sim, "/v1/customers/search", search("2023-06-01T00:00:00.000Z", "desc",
+                                                              lt="2026-03-01T00:00:00.000Z"))
+        wrong = post(sim, "/v1/customers/search", {"queryContext": "conversation"})[0]
+        assert get(sim, "/v1/customers/search")[0] == 405
+    assert [m["id"] for m in standard["data"]] == ["m1", "m2", "m3"]
+    assert [m["id"] for m in archive["data"]] == ["m0"]
+    assert [m["id"] for m in window["data"]] == ["m2", "m1"] and window["meta"]["total"] == 2
+    assert wrong == 400
+
+
+def test_every_query_stops_silently_at_the_cap(tmp_path: Path) -> None:
+    folder = dated(tmp_path, [(f"2026-01-01T00:00:{n // 1000:02d}.{n % 1000:03d}Z",) * 2 for n in range(250)])
+    with KustomerSimulator(folder, api_key=KEY, query_cap=120, now=1_780_000_000.0) as sim:
+        pages = [post(sim, f"/v1/customers/search?page={n}&pageSize=50", search("2025-01-01T00:00:00Z"))[1]
+                 for n in (1, 2, 3, 4)]
+        listing = get(sim, "/v1/messages?page=3&pageSize=50")[2]
+        past = get(sim, "/v1/messages?page=4&pageSize=50")[2]
+    assert [len(p["data"]) for p in pages] == [50, 50, 20, 0]
+    assert pages[2]["links"]["next"] is None and pages[3]["links"]["next"] is None
+    assert pages[0]["meta"]["total"] == 250  # the total says more; the pages end at the cap
+    assert len(listing["data"]) == 20 and listing["links"]["next"] is None and past["data"] == []

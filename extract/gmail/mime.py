@@ -9,7 +9,7 @@ Two ways in, one result:
 - ``full_shape``: the standard library's parser (``email`` with the lenient
   compat32 policy), for everything the fast path gives up on.
 
-Both hand the same raw bytes to the same decoders (``extract.gmail_text``), so a
+Both hand the same raw bytes to the same decoders (``extract.gmail.text``), so a
 message read either way gives exactly the same record; a test proves it on
 every message of the sample, the real-world corpus and the benchmark corpus.
 """
@@ -27,7 +27,7 @@ from email.utils import collapse_rfc2231_value
 from functools import lru_cache
 from typing import Any
 
-from extract.gmail_text import (
+from extract.gmail.text import (
     content_type_of,
     date_header_utc,
     decode_bytes,
@@ -58,6 +58,9 @@ _FIRST_WANTED_HEADER = re.compile(_WANTED_NAMES, re.IGNORECASE)
 _WANTED_HEADER = re.compile(rb"\n" + _WANTED_NAMES, re.IGNORECASE)  # a literal first byte: the scan skips lines
 _BARE_CR = re.compile(rb"\r(?!\n)")
 _SIMPLE_PARAMS = re.compile(r'[^\\*(<\']*')
+# What MIME writers put in a preamble for old mail readers: not something a person wrote.
+_BOILERPLATE_PREAMBLE = re.compile(
+    rb"\s*(?:this is a (?:multi-?part )?(?:mime[- ]encapsulated )?message(?: in mime format)?\.?\s*)?", re.IGNORECASE)
 
 
 class UnparseableMessage(ValueError):
@@ -258,6 +261,19 @@ def _full_search(part: Message, parts: dict[str, BodyPart], attached: list[Messa
     parts[ctype] = BodyPart(payload_bytes, charset, transfer_encoding(headers.get(b"content-transfer-encoding")))
 
 
+def _report_preamble(message: Message, parts: dict[str, BodyPart]) -> None:
+    """A bounce or report without a text part: the readable text some servers put in the preamble."""
+    preamble = message.preamble
+    if not preamble:
+        return
+    payload = preamble.encode("ascii", errors="surrogateescape")
+    if _BOILERPLATE_PREAMBLE.fullmatch(payload):
+        return
+    raw_type = _raw_headers(message, PART_HEADERS).get(b"content-type")
+    charset = content_type_params(raw_type)[1] if raw_type is not None else None
+    parts["text/plain"] = BodyPart(payload, charset, None)
+
+
 def full_shape(raw: bytes) -> Shape:
     """The message's shape read by the standard library's parser; raises UnparseableMessage."""
     try:
@@ -270,6 +286,8 @@ def full_shape(raw: bytes) -> Shape:
     attached: list[Message] = []
     try:
         _full_search(message, shape.parts, attached, 0)
+        if not shape.parts and message.get_content_type() == "multipart/report":
+            _report_preamble(message, shape.parts)
         if not shape.parts:  # nothing of its own (a forward as attachment): the attached mail's text
             for inner in attached:
                 for sub in inner.get_payload():

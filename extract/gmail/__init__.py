@@ -10,12 +10,17 @@ set aside with its byte offset and the reason.
 Which side sent a message is shape knowledge the extractor can answer cheaply:
 ``is_sent_by_support`` is true when From is one of ``support_addresses``, or,
 when none are configured, when Gmail labelled the message ``Sent``.
+
+The package: this module (the platform: tables, ``extract``), ``mbox`` (cutting a
+file into messages, a worker's job), ``mime`` (one message's bytes -> one record)
+and ``text`` (charsets, headers, dates, HTML -> text).
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import zlib
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -26,7 +31,7 @@ import pyarrow as pa
 
 from extract.context import SourceContext
 from extract.files import open_binary
-from extract.gmail_mbox import Block, gzip_blocks, parse_block, plan_ranges
+from extract.gmail.mbox import Block, gzip_blocks, parse_block, plan_ranges
 from extract.raw import PlatformOutput, with_lineage
 
 NAME = "gmail"
@@ -95,8 +100,14 @@ def blocks_of(path: Path, chunk_bytes: int) -> Iterator[Block]:
     size = path.stat().st_size
     with open(path, "rb") as handle:
         ranges = plan_ranges(handle, size, chunk_bytes)
-    for start, end in ranges:
-        yield Block(str(path), start, end)
+    for start, end, oversize in ranges:
+        yield Block(str(path), start, end, oversize=oversize)
+
+
+def ignore_interrupts() -> None:
+    """A worker's start: Ctrl-C goes to the whole process group, and the parent alone handles it
+    (it stops the pool); a worker that took it too would print its own traceback."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def parse_blocks(blocks: Iterable[Block], support: frozenset[str], workers: int,
@@ -107,7 +118,7 @@ def parse_blocks(blocks: Iterable[Block], support: frozenset[str], workers: int,
             yield parse_block(block, support, allow_fast)
         return
     context = multiprocessing.get_context("spawn")
-    with context.Pool(workers) as pool:
+    with context.Pool(workers, initializer=ignore_interrupts) as pool:
         pending: deque[Any] = deque()
         try:
             for block in blocks:
@@ -139,7 +150,7 @@ def extract(ctx: SourceContext, out: PlatformOutput, *, workers: int | None = No
                 for result in results:
                     ordinal += 1
                     offset = _write(result, ordinal, source_file, out, messages)
-                ctx.report(f"{source_file}: {ordinal:,} messages")
+                ctx.report(f"{source_file}: {ordinal:,} messages", file=path, done=offset)  # workers read the file
         except (OSError, EOFError, zlib.error) as error:
             # A truncated or corrupt gzip: what was read before the damage is kept.
             out.reject(reason="unreadable_file", source_file=source_file, position=f"after byte {offset}",

@@ -1,6 +1,6 @@
 """Turning an email's raw bytes into text, whatever its charset labels claim.
 
-Shared by the fast path and the full parser of ``extract.gmail_mime``: both hand
+Shared by the fast path and the full parser of ``extract.gmail.mime``: both hand
 the same raw bytes to these functions, so they give the same text. Nothing here
 raises on bad input: a wrong or unknown charset falls back to UTF-8, then to
 Windows-1252 with replacement characters.
@@ -15,8 +15,8 @@ import datetime as dt
 import re
 from email.utils import getaddresses, parsedate_tz
 from functools import lru_cache
+from typing import Any
 
-from lxml import etree
 from lxml import html as lxml_html
 
 LAST_RESORT = "cp1252"
@@ -59,11 +59,24 @@ _FAST_ADDRESS = [
     re.compile(rf"\s*([^\s<>()\[\],;:\"@\\.][^<>()\[\],;:\"@\\.]*?)\s*<({_ADDRESS})>\s*(?:,|$)"),
 ]
 
-BLOCK_TAGS = (
-    "p", "div", "br", "tr", "li", "ul", "ol", "table", "blockquote", "pre", "hr",
-    "h1", "h2", "h3", "h4", "h5", "h6", "section", "article", "header", "footer", "dd", "dt",
-)
-HIDDEN_TAGS = ("script", "style", "head", "title", "template", "noscript")
+# How a browser's default style sheet lays elements out: blocks with a margin (a blank line
+# around them), blocks without one (a line of their own), and elements a reader never sees.
+PARAGRAPH_TAGS = frozenset({
+    "p", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "ul", "ol", "dl", "table", "hr",
+    "figure", "address", "listing", "xmp", "plaintext", "menu", "dir",
+})
+LINE_TAGS = frozenset({
+    "div", "li", "tr", "dt", "dd", "section", "article", "header", "footer", "nav", "main", "aside",
+    "form", "fieldset", "center", "caption", "figcaption", "details", "summary", "legend", "body", "html",
+    "thead", "tbody", "tfoot", "option",
+})
+HIDDEN_TAGS = frozenset({"script", "style", "head", "title", "template", "noscript", "object", "iframe"})
+PRE_TAGS = frozenset({"pre", "listing", "xmp", "plaintext", "textarea"})
+LIST_TAGS = frozenset({"ul", "ol", "menu", "dir"})
+LINK_SCHEMES = ("http://", "https://", "ftp://", "mailto:", "tel:")
+_COLLAPSIBLE = re.compile(r"[ \t\n\r\f]+")
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"))
+_DISPLAY_NONE = re.compile(r"display\s*:\s*none", re.IGNORECASE)
 
 
 @lru_cache(maxsize=512)
@@ -306,23 +319,195 @@ def normalize_text(text: str) -> str:
     return text.replace("\x00", "") if "\x00" in text else text
 
 
+class _Layout:
+    """Text laid out as a browser's default style sheet shows it, one piece at a time.
+
+    Inline whitespace collapses to one space; ``breaks`` counts the line breaks owed before the
+    next text (1: a new line, 2: a blank line), so adjacent block margins collapse as in CSS.
+    """
+
+    def __init__(self) -> None:
+        self.pieces: list[str] = []
+        self.breaks = 0
+        self.on_line = False  # the current line has text
+        self.space = False  # a collapsed space is owed before the next text on this line
+        self.prefix: list[str] = []  # "> " per blockquote
+        self.pre = 0
+
+    def block(self, breaks: int) -> None:
+        if self.pieces:
+            self.breaks = max(self.breaks, breaks)
+            self.on_line = self.space = False
+
+    def line_break(self) -> None:
+        self.breaks += 1
+        self.on_line = self.space = False
+
+    def _put(self, text: str) -> None:
+        if not self.on_line:
+            if self.pieces and self.breaks:
+                self.pieces.append("\n" * self.breaks)
+            self.breaks = 0
+            if self.prefix:
+                self.pieces.append("".join(self.prefix))
+            self.on_line = True
+        elif self.space:
+            self.pieces.append(" ")
+        self.space = False
+        self.pieces.append(text)
+
+    def text(self, text: str | None) -> None:
+        if not text:
+            return
+        if self.pre:
+            for number, line in enumerate(text.split("\n")):
+                if number:
+                    self.line_break()
+                if line:
+                    self._put(line)
+            return
+        collapsed = _COLLAPSIBLE.sub(" ", text)
+        if collapsed[:1] == " " and self.on_line:
+            self.space = True
+        core = collapsed.strip(" ")
+        if core:
+            self._put(core)
+            self.space = collapsed[-1:] == " "
+
+    def result(self) -> str:
+        text = "".join(self.pieces).replace("\u00a0", " ").translate(_INVISIBLE)
+        lines = (line.rstrip() for line in text.split("\n"))
+        return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip("\n")
+
+
+def _link_target(element: Any) -> str | None:
+    """The URL a reader would want beside a link's text: absolute, and not just the text again."""
+    href = (element.get("href") or "").strip()
+    if not href.lower().startswith(LINK_SCHEMES):
+        return None
+    shown = _COLLAPSIBLE.sub(" ", element.text_content()).strip()
+    if not shown:
+        return None  # an image or an empty anchor: the URL alone would be noise
+    bare = href.split(":", 1)[1] if href.lower().startswith(("mailto:", "tel:")) else href
+    if shown in (href, bare) or shown.rstrip("/") == href.rstrip("/"):
+        return None
+    return href
+
+
+def _layout(root: Any) -> str:
+    layout = _Layout()
+    lists: list[list[Any]] = []  # [tag, next number] per open list
+    # An explicit stack instead of recursion: mail can nest elements thousands deep.
+    stack: list[tuple[int, Any]] = [(0, root)]
+    while stack:
+        step, item = stack.pop()
+        if step == 2:  # the text after an element
+            layout.text(item)
+            continue
+        element = item
+        tag = element.tag if isinstance(element.tag, str) else None
+        if step == 1:  # closing
+            _close(layout, lists, element, tag)
+            continue
+        if tag is None or tag in HIDDEN_TAGS:  # comments, processing instructions, hidden parts
+            continue
+        style = element.get("style")
+        if (style and _DISPLAY_NONE.search(style)) or element.get("hidden") is not None:
+            continue
+        _open(layout, lists, element, tag)
+        stack.append((1, element))
+        for child in reversed(element):
+            if child.tail:
+                stack.append((2, child.tail))
+            stack.append((0, child))
+        layout.text(element.text)
+    return layout.result()
+
+
+def _open(layout: _Layout, lists: list[list[Any]], element: Any, tag: str) -> None:
+    if tag == "br":
+        layout.line_break()
+    elif tag in LIST_TAGS:
+        layout.block(2 if not lists else 1)
+        start = element.get("start", "1")
+        lists.append([tag, int(start) if start.isdigit() else 1])
+    elif tag == "li":
+        layout.block(1)
+        indent = "  " * max(0, len(lists) - 1)
+        if lists and lists[-1][0] == "ol":
+            marker = f"{lists[-1][1]}. "
+            lists[-1][1] += 1
+        else:
+            marker = "- "
+        layout._put(indent + marker.rstrip())  # noqa: SLF001 - the marker starts the line
+        layout.space = True
+    elif tag in PARAGRAPH_TAGS:
+        layout.block(2)
+        if tag == "blockquote":
+            layout.prefix.append("> ")
+        elif tag in PRE_TAGS:
+            layout.pre += 1
+    elif tag in LINE_TAGS:
+        layout.block(1)
+    elif tag in ("td", "th"):
+        if layout.on_line:
+            layout.space = True
+    elif tag in PRE_TAGS:
+        layout.pre += 1
+
+
+def _close(layout: _Layout, lists: list[list[Any]], element: Any, tag: str | None) -> None:
+    if tag is None or tag == "br":
+        return
+    if tag in LIST_TAGS:
+        lists.pop()
+        layout.block(2 if not lists else 1)
+    elif tag in PARAGRAPH_TAGS:
+        if tag == "blockquote" and layout.prefix:
+            layout.prefix.pop()
+        elif tag in PRE_TAGS:
+            layout.pre -= 1
+        layout.block(2)
+    elif tag in LINE_TAGS:
+        layout.block(1)
+    elif tag in ("td", "th"):
+        if layout.on_line:
+            layout.space = True
+    elif tag in PRE_TAGS:
+        layout.pre -= 1
+    elif tag == "a":
+        target = _link_target(element)
+        if target:
+            layout.text(f" ({target})")
+
+
 def html_to_text(markup: str) -> str:
-    """Readable text of an HTML body: hidden parts dropped, blocks on their own lines."""
+    """The text a reader sees in an HTML body, laid out as a browser's default style sheet shows it.
+
+    Inline whitespace collapses; ``<br>`` is one line break; blocks (``div``, ``li``, ``tr``...)
+    start a line and paragraphs (``p``, headings, lists, tables, ``blockquote``) are set off by a
+    blank line; list items get ``-`` or ``1.``; quotes ``> ``; ``pre`` keeps its whitespace; a link
+    keeps its text and, when it differs, its URL in brackets; scripts, styles, the head and
+    ``display:none`` parts are dropped; entities are decoded.
+    """
     if not markup.strip():
         return ""
     try:
-        parser = lxml_html.HTMLParser(encoding="utf-8", remove_comments=True)
+        # huge_tree: without it libxml2 drops everything below 255 levels of nesting (2,047 with it).
+        parser = lxml_html.HTMLParser(encoding="utf-8", remove_comments=True, remove_pis=True, huge_tree=True)
         root = lxml_html.document_fromstring(markup.encode("utf-8", errors="replace"), parser=parser)
-        etree.strip_elements(root, *HIDDEN_TAGS, with_tail=False)
-        for element in root.iter(*BLOCK_TAGS):
-            element.tail = "\n" + (element.tail or "")
-            if element.tag == "li":
-                element.text = "- " + (element.text or "")
-        text = root.text_content()
+        text = _layout(root)
+        if text:
+            return text
     except Exception:  # noqa: BLE001 - lxml raises several types on hopeless markup
-        import html
+        pass
+    return _tags_stripped(markup)  # hopeless or nested past libxml2's limit: never lose the words
 
-        text = html.unescape(_TAG.sub(" ", markup))
+
+def _tags_stripped(markup: str) -> str:
+    import html
+
+    text = html.unescape(_TAG.sub(" ", markup))
     lines = (_SPACES.sub(" ", line).strip() for line in normalize_text(text).split("\n"))
     return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
 

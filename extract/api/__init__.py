@@ -1,0 +1,15 @@
+"""The one layer under every API source (Kustomer, Gorgias; next Zendesk's API and Gladly's).
+
+- ``extract.http_client``: the HTTP client (deadlines, size caps, retries, the shared rate limiter).
+- ``config``: base URL (https unless loopback), secrets from environment variables, option checks.
+- ``store``: ``Spool`` (records as JSON lines, each id once) and ``State`` (``state.json``, atomic
+  and fsynced, tied to one account and set of streams; the plan: fresh, resume, reuse or delta).
+- ``stream``: paginators (``KeysetSearch`` for capped searches, ``CursorListing`` for cursor
+  pages), ``Children`` lookups fetched concurrently, and ``Extraction``, which drives them with
+  checkpoints, progress and rejects for pages that cannot be read.
+- ``source``: ``ApiSource``, what a platform module fills in, and ``run_source``: plan, read, land.
+- ``land``: helpers to land the rejects spool and compute a delta's watermark.
+
+A platform module (``extract/kustomer.py``, ``extract/gorgias.py``) holds its API knowledge only:
+endpoints, bodies, shapes, which reading runs in a delta, and the raw rows it lands.
+"""

@@ -1,0 +1,112 @@
+"""An API source and the one way it runs: plan, read (or reuse), land, finish.
+
+A platform module subclasses ``ApiSource`` with its knowledge: how to reach the account
+(``account``: the client and the identity its state belongs to, or the local simulator), the
+readings of this run (``readings``), its child lookups (``children``), the id of a record of each
+spool (``key``) and how spooled API objects become raw rows (``land``). ``run_source`` does the
+rest, the same for every platform.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from extract.api.store import Spool, State
+from extract.api.stream import Children, Extraction, Reading
+from extract.context import SourceContext
+from extract.errors import ExtractError
+from extract.http_client import HttpClient
+from extract.raw import PlatformOutput
+
+
+class ApiSource:
+    name = "api"
+    service = "the API"
+    spools: tuple[str, ...] = ()
+    stream_names = ""      # part of the state's identity: a state of other streams is never reused
+    concurrency = 0        # workers for child lookups
+    reuse_completed = False
+
+    def __init__(self, ctx: SourceContext) -> None:
+        self.ctx = ctx
+
+    @contextlib.contextmanager
+    def account(self) -> Iterator[tuple[HttpClient, str]]:
+        raise NotImplementedError
+        yield  # pragma: no cover
+
+    def readings(self, state: State) -> list[Reading]:
+        raise NotImplementedError
+
+    def children(self) -> Children | None:
+        return None
+
+    def key(self, spool: str) -> Callable[[Any], str | None]:
+        raise NotImplementedError
+
+    def land(self, state: State, out: PlatformOutput) -> dict[str, dict[str, Any] | None]:
+        raise NotImplementedError
+
+    def summary(self, state: State) -> str:
+        return ""
+
+
+def progress_line(source: ApiSource, extraction: Extraction, client: HttpClient) -> str:
+    counts = extraction.counts
+    parts = [f"{extraction.spools[name].items:,} {name}" for name in source.spools]
+    children = source.children()
+    if children is not None:
+        parts[-1] += f" ({extraction.children_done:,} fetched this run)"
+    stats = client.stats
+    limit = client.limiter.per_minute_now()
+    budget = f" of {limit:,.0f} allowed" if limit else ""
+    return (f"{', '.join(parts)}; {counts.pages:,} pages this run; {stats.rate_per_minute():,.0f} requests/min"
+            f"{budget}, {stats.throttled:,} throttled")
+
+
+def run_source(source: ApiSource, out: PlatformOutput) -> None:
+    ctx = source.ctx
+    if ctx.state_dir is None:
+        raise ExtractError(f"{source.service}: no state folder to checkpoint into")
+    with source.account() as (client, account):
+        state = State(ctx.state_dir, f"{account} | {source.stream_names}")
+        ctx.report(state.plan(ctx.mode, source.reuse_completed), force=True)
+        if state.action != "reuse":
+            _read(source, state, client)
+    watermarks = source.land(state, out)
+    out.files_read = state.data.get("pages", 0)  # API pages read
+    if state.action != "reuse":
+        state.finish(watermarks)
+
+
+def _read(source: ApiSource, state: State, client: HttpClient) -> None:
+    ctx = source.ctx
+    children = source.children()
+    spools: dict[str, Spool] = {}
+    rejects = Spool(state.spool_path("rejects"), lambda item: None)
+    extraction = Extraction(ctx, client, state, spools, rejects, workers=source.concurrency, children=children)
+    # the child spool first: the parent's records, recovered, queue the children still missing
+    order = sorted(source.spools, key=lambda name: children is not None and name == children.parent)
+    try:
+        for name in order:
+            recovered = extraction.queue_children_of if children and name == children.parent else None
+            spools[name] = Spool(state.spool_path(name), source.key(name), on_recovered=recovered)
+        if state.action == "resume" and any(spool.items for spool in spools.values()):
+            ctx.report("resuming: " + ", ".join(f"{s.items:,} {n} already fetched" for n, s in spools.items()),
+                       force=True)
+        readings = source.readings(state)
+        state.save()
+        extraction.run(readings, lambda: progress_line(source, extraction, client))
+    finally:
+        state.data["pages"] = state.data.get("pages", 0) + extraction.counts.pages
+        with contextlib.suppress(OSError):
+            state.save()
+        for spool in (*spools.values(), rejects):
+            spool.close()
+    stats = client.stats
+    summary = source.summary(state)
+    ctx.report(f"done: {progress_line(source, extraction, client)}; {stats.requests:,} requests this run"
+               f" ({stats.retries:,} retries, {stats.throttled:,} throttled, {stats.waited_seconds:,.1f}s waited)"
+               + (f"; {summary}" if summary else ""), force=True)
