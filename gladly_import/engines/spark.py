@@ -94,6 +94,12 @@ def _check_java() -> None:
                       "(e.g. apt-get install openjdk-17-jre-headless)")
 
 
+def hadoop_path(spark: Any, uri: str) -> tuple[Any, Any]:
+    """(the Hadoop file system of the URI, its Path): any scheme Spark is configured for."""
+    path = spark.sparkContext._jvm.org.apache.hadoop.fs.Path(uri)
+    return path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), path
+
+
 def start_session(config: Config) -> tuple[Any, bool]:
     """This process's Spark session for the config: (session, created by this call).
 
@@ -129,6 +135,13 @@ def start_session(config: Config) -> tuple[Any, bool]:
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     register_functions(spark)
+    warehouse = settings["spark.sql.warehouse.dir"].rstrip("/")
+    for schema in DBT_SCHEMAS:
+        # a model folder no catalog knows (an in-memory catalog's earlier run) would stop dbt's
+        # `create table`: every model is rebuilt anyway
+        if not spark.catalog.databaseExists(schema):
+            fs, path = hadoop_path(spark, f"{warehouse}/{schema}.db")
+            fs.delete(path, True)
     # the marts' schema is the one unqualified names mean, as on DuckDB
     spark.sql(f"create database if not exists {DBT_SCHEMAS[0]}")
     spark.catalog.setCurrentDatabase(DBT_SCHEMAS[0])
@@ -190,14 +203,9 @@ class SparkEngine:
         for name, (path, _several) in raw_tables(location).items():
             self.execute(f"create or replace view raw.{name} as select * from parquet.`{path}`")
 
-    def _hadoop_path(self, uri: str) -> tuple[Any, Any]:
-        """(the Hadoop file system of the URI, its Path): any scheme Spark is configured for."""
-        path = self.spark.sparkContext._jvm.org.apache.hadoop.fs.Path(uri)
-        return path.getFileSystem(self.spark.sparkContext._jsc.hadoopConfiguration()), path
-
     def _copy_to(self, raw_dir: Path, location: str) -> None:
         jvm = self.spark.sparkContext._jvm
-        fs, target = self._hadoop_path(location)
+        fs, target = hadoop_path(self.spark, location)
         fs.delete(target, True)
         fs.mkdirs(target)
         for path in sorted(p for p in raw_dir.rglob("*.parquet") if p.is_file()):
@@ -235,12 +243,6 @@ class SparkEngine:
 
         from gladly_import.dbt_runner import DbtEvents
 
-        for schema in DBT_SCHEMAS:
-            # a model folder no catalog knows (an in-memory catalog's earlier run) would stop dbt's
-            # `create table`: it is rebuilt anyway
-            if not self.spark.catalog.databaseExists(schema):
-                fs, path = self._hadoop_path(f"{self.warehouse}/{schema}.db")
-                fs.delete(path, True)
         os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
         events = DbtEvents(progress)
         runner = dbtRunner(callbacks=[lambda event: events.feed(msg_to_json(event))])
