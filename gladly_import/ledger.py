@@ -1,20 +1,22 @@
-"""The export ledger and the run history, kept in the engine's `ledger` schema (DuckDB or Spark).
+"""The export ledger and the run history, kept in the DuckDB file's `ledger` schema.
 
 dbt never builds or drops these tables (the runner owns them), so they survive every rebuild of
 the models, `--full-refresh` included. The ledger records which conversation_item_id was exported,
-by which run, in which file. Each run's export is a batch (`ledger.export_batches`): recorded as
-`pending`, with its files' names, row counts and SHA-256, together with its items, *before* any
-file is renamed into the output folder, and `confirmed` once they all are. A run killed in between
-leaves a pending batch that the next run settles from the files actually present (see
-gladly_import/publish.py), so the ledger and the published files never disagree. Each step is one
-plain statement: nothing here relies on a multi-statement transaction.
+by which run, in which file. Each run's export is a batch (`ledger.export_batches`, the latest event
+of each in `ledger.export_batch_events`): recorded as `pending`, with its files' names, row counts
+and SHA-256, *before* any file is renamed into the output folder; its items go into the ledger
+once every file is in place, then it is `confirmed`. A run killed in between leaves a pending
+batch that the next run settles from the files actually present (see gladly_import/publish.py),
+so the ledger and the published files never disagree. Each step is one plain statement and the
+export ledger and the batch events are only ever appended to: publishing relies on no
+multi-statement transaction, no UPDATE and no DELETE.
 
-The SQL is portable: its tables are only ever appended to (Spark's Parquet tables have no UPDATE
-or DELETE). Each of `import_runs` and `export_batches` is a view of the latest of its events
-(`import_run_events`, `export_batch_events`: one row each time a run or a batch changes status);
-`export_ledger` is a view of the recorded items (`export_ledger_rows`) whose batch was not
-dropped, so dropping a batch takes its items out of the ledger by adding one row. Timestamps are
-passed as UTC text, cast by the engine, so no driver converts them to a local zone.
+The SQL is portable (DuckDB and Spark): every table is only ever appended to (Spark's Parquet
+tables have no UPDATE or DELETE). The run history is a log too (`ledger.import_run_events`, one
+row each time a run starts or ends) and `ledger.import_runs` is the view of each run's latest
+event. Tables are created through the engine (on Spark: Parquet at a fixed place in the
+warehouse). Timestamps are passed as UTC text, cast by the engine, so no driver moves them to a
+local zone.
 """
 
 from __future__ import annotations
@@ -27,15 +29,15 @@ from typing import Any
 
 from gladly_import import push_ledger
 
-# ledger.export_batches.status: pending (recorded, files maybe not all in place), confirmed (every
-# file in place; its items count as exported), dropped (none of it was published: its items were
-# taken out of the ledger again).
+# ledger.export_batches.status: pending (recorded, its files maybe not all in place, its items maybe
+# not all in the export ledger yet), confirmed (every file in place, every item in the ledger),
+# dropped (rolled back: no file of it is left in the output folder, no item was recorded).
 PENDING, CONFIRMED, DROPPED = "pending", "confirmed", "dropped"
 
 ITEMS_FILE_PREFIX = "gladly_conversation_items_"
 
 TABLES = {
-    "ledger.export_ledger_rows": [
+    "ledger.export_ledger": [
         "conversation_item_id string not null",
         "source_platform string not null",
         "run_id string not null",
@@ -56,12 +58,12 @@ TABLES = {
     ],
     "ledger.export_batch_events": [
         "run_id string not null",
+        "recorded_at timestamp not null",
         "mode string not null",
         "status string not null",
         "staging_dir string not null",
         "items bigint not null",
         "files string not null",
-        "recorded_at timestamp not null",
     ],
 }
 
@@ -77,40 +79,22 @@ VIEWS = {
         where event_rank = 1
     """,
     "ledger.export_batches": f"""
-        select
-            latest.run_id, latest.mode, latest.status, latest.staging_dir, latest.items, latest.files,
-            first_events.recorded_at,
-            case when latest.status <> '{PENDING}' then latest.recorded_at end as settled_at
+        select run_id, recorded_at, mode, status, staging_dir, items, files
         from (
             select *, row_number() over (partition by run_id {_LATEST_FIRST}) as event_rank
             from ledger.export_batch_events
-        ) as latest
-        inner join (
-            select run_id, min(recorded_at) as recorded_at
-            from ledger.export_batch_events
-            group by run_id
-        ) as first_events
-            on latest.run_id = first_events.run_id
-        where latest.event_rank = 1
-    """,
-    "ledger.export_ledger": f"""
-        select conversation_item_id, source_platform, run_id, file_name, exported_at
-        from ledger.export_ledger_rows
-        where run_id not in (
-            select dropped.run_id from ledger.export_batches as dropped where dropped.status = '{DROPPED}'
-        )
+        ) as events
+        where event_rank = 1
     """,
 }
 
-# A ledger written before the tables were append-only: (old table, its rows as the new table's).
+# A ledger of an earlier version: (its old table, the new table, its rows in the new table's columns).
 MIGRATIONS = [
-    ("export_ledger", "ledger.export_ledger_rows",
-     "select conversation_item_id, source_platform, run_id, file_name, exported_at from ledger.export_ledger"),
     ("import_runs", "ledger.import_run_events",
      "select run_id, coalesce(ended_at, started_at), started_at, ended_at, mode, config_file, status, items_exported, "
      "platform_counts, files_written from ledger.import_runs"),
     ("export_batches", "ledger.export_batch_events",
-     "select run_id, mode, status, staging_dir, items, files, coalesce(settled_at, recorded_at) from ledger.export_batches"),
+     "select run_id, coalesce(settled_at, recorded_at), mode, status, staging_dir, items, files from ledger.export_batches"),
 ]
 
 
@@ -131,13 +115,14 @@ def _create_table_sql(conn: Any, name: str, columns: Sequence[str]) -> str:
     return make(name, columns) if make else f"create table if not exists {name} ({', '.join(columns)})"
 
 
-def _is_table(conn: Any, schema: str, name: str) -> bool:
-    relation_type = getattr(conn, "relation_type", None)
-    if relation_type is not None:
-        return relation_type(schema, name) == "table"
+def relation_type(conn: Any, schema: str, name: str) -> str | None:
+    """``table``, ``view`` or None (no such relation), on an Engine or a bare DuckDB connection."""
+    engine_relation_type = getattr(conn, "relation_type", None)
+    if engine_relation_type is not None:
+        return engine_relation_type(schema, name)
     row = conn.execute("select table_type from information_schema.tables where table_schema = ? and table_name = ?",
                        [schema, name]).fetchone()
-    return row is not None and row[0] != "VIEW"
+    return None if row is None else ("view" if row[0] == "VIEW" else "table")
 
 
 def ensure_tables(conn: Any) -> None:
@@ -146,7 +131,7 @@ def ensure_tables(conn: Any) -> None:
     for name, columns in TABLES.items():
         conn.execute(_create_table_sql(conn, name, columns))
     for old, new, rows in MIGRATIONS:
-        if _is_table(conn, "ledger", old):
+        if relation_type(conn, "ledger", old) == "table":
             conn.execute(f"insert into {new} {rows}")
             conn.execute(f"drop table ledger.{old}")
     for name, select in VIEWS.items():
@@ -207,18 +192,24 @@ def mark_dead_runs(conn: Any) -> None:
         _run_event(conn, run, "recovered", batch[0], None, json.dumps(files))
 
 
-def _batch_event(conn: Any, run_id: str, mode: str, status: str, staging_dir: str, items: int, files: str) -> None:
-    conn.execute(
-        "insert into ledger.export_batch_events (run_id, mode, status, staging_dir, items, files, recorded_at) "
-        "values (?, ?, ?, ?, cast(? as bigint), ?, cast(? as timestamp))",
-        [run_id, mode, status, staging_dir, items, files, utc_now()],
-    )
-
-
 def record_pending_batch(conn: Any, run_id: str, mode: str, staging_dir: str,
                          items: int, files: list[dict[str, Any]]) -> None:
     """The first step of publishing: the batch, its files (name, rows, sha256) and size, as pending."""
-    _batch_event(conn, run_id, mode, PENDING, staging_dir, items, json.dumps(files))
+    conn.execute(
+        "insert into ledger.export_batch_events (run_id, recorded_at, mode, status, staging_dir, items, files) "
+        "values (?, cast(? as timestamp), ?, ?, ?, cast(? as bigint), ?)",
+        [run_id, utc_now(), mode, PENDING, staging_dir, items, json.dumps(files)],
+    )
+
+
+def settle_batch(conn: Any, run_id: str, status: str) -> None:
+    """The batch's next event: confirmed or dropped."""
+    conn.execute(
+        "insert into ledger.export_batch_events (run_id, recorded_at, mode, status, staging_dir, items, files) "
+        "select run_id, cast(? as timestamp), mode, ?, staging_dir, items, files "
+        "from ledger.export_batches where run_id = ?",
+        [utc_now(), status, run_id],
+    )
 
 
 def pending_batches(conn: Any) -> list[dict[str, Any]]:
@@ -231,15 +222,6 @@ def pending_batches(conn: Any) -> list[dict[str, Any]]:
 
 def items_recorded(conn: Any, run_id: str) -> int:
     return conn.execute("select count(*) from ledger.export_ledger where run_id = ?", [run_id]).fetchone()[0]
-
-
-def settle_batch(conn: Any, run_id: str, status: str) -> None:
-    """Confirm a batch, or drop it (its items then leave the ledger view): one new event."""
-    conn.execute(
-        "insert into ledger.export_batch_events "
-        "select run_id, mode, ?, staging_dir, items, files, cast(? as timestamp) from ledger.export_batches where run_id = ?",
-        [status, utc_now(), run_id],
-    )
 
 
 def last_file_number(conn: Any) -> int:
@@ -256,15 +238,18 @@ def last_file_number(conn: Any) -> int:
 def record_exports(conn: Any, run_id: str, batch_relation: str) -> int:
     """Add this run's exported items (the export batch, with the file each went to) to the ledger.
 
-    One statement, so the rows are there all together or not at all; `publish` records the batch
-    as pending first and compares the count with the batch's size.
+    Only the items not recorded for this run yet, so that finishing an interrupted recording
+    (gladly_import/publish.py) adds the rest and never a row twice. Returns the run's items.
     """
     conn.execute(
         f"""
-        insert into ledger.export_ledger_rows
+        insert into ledger.export_ledger
         select conversation_item_id, source_platform, ?, file_name, cast(? as timestamp)
         from {batch_relation}
+        where conversation_item_id not in (
+            select recorded.conversation_item_id from ledger.export_ledger as recorded where recorded.run_id = ?
+        )
         """,
-        [run_id, utc_now()],
+        [run_id, utc_now(), run_id],
     )
     return items_recorded(conn, run_id)

@@ -101,8 +101,10 @@ def _stages(config: Config, engine: Engine, mode: str, run_id: str, with_unit_te
     say(f"export: Gladly CSV ({mode})")
     staging = staging_dir(config.output_dir, run_id)
     with metrics.stage("export") as export_stage:
+        exporting = Progress(f"export: Gladly CSV ({mode})", display)
         files = export_items(engine, staging)
         export_stage["items"] = sum(f["rows"] for f in files)
+        exporting.finish(f"{export_stage['items']:,} rows in {len(files):,} {'file' if len(files) == 1 else 'files'}")
         rejects = export_rejects(engine, staging)
         summary = build_summary(engine, files, rejects, mode, run_id, config)
         write_summary(summary, staging)
