@@ -32,8 +32,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import duckdb
-
+from gladly_import.engines import Engine
 from gladly_import.ledger import (
     CONFIRMED,
     DROPPED,
@@ -44,6 +43,7 @@ from gladly_import.ledger import (
     pending_batches,
     record_exports,
     record_pending_batch,
+    relation_type,
     settle_batch,
 )
 
@@ -97,7 +97,7 @@ def _ctrl_c_held() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def publish(conn: duckdb.DuckDBPyConnection, run_id: str, staging: Path, output_dir: Path, mode: str,
+def publish(conn: Engine, run_id: str, staging: Path, output_dir: Path, mode: str,
             rows: dict[str, int]) -> int:
     """Publish every file in ``staging`` and record the run's items; returns the items recorded.
 
@@ -115,16 +115,15 @@ def publish(conn: duckdb.DuckDBPyConnection, run_id: str, staging: Path, output_
         return _finish(conn, batch, output_dir)
 
 
-def _is_the_batch_table_of(conn: duckdb.DuckDBPyConnection, batch: dict[str, Any]) -> bool:
+def _is_the_batch_table_of(conn: Engine, batch: dict[str, Any]) -> bool:
     """main.gladly_export_batch holds exactly this batch's item files and rows (what step 3 records)."""
-    try:
-        counts = dict(conn.execute(f"select file_name, count(*) from {BATCH_RELATION} group by file_name").fetchall())
-    except duckdb.CatalogException:
+    if relation_type(conn, *BATCH_RELATION.split(".")) is None:
         return False
+    counts = dict(conn.execute(f"select file_name, count(*) from {BATCH_RELATION} group by file_name").fetchall())
     return counts == {f["file"]: f["rows"] for f in batch["files"] if f["file"].startswith(ITEMS_FILE_PREFIX)}
 
 
-def _finish(conn: duckdb.DuckDBPyConnection, batch: dict[str, Any], output_dir: Path) -> int:
+def _finish(conn: Engine, batch: dict[str, Any], output_dir: Path) -> int:
     """Steps 2 to 4: move what is still staged into place, record the items, confirm. Safe to repeat."""
     staging = output_dir / batch["staging_dir"]
     names = {f["file"] for f in batch["files"]}
@@ -152,7 +151,7 @@ def _intact(path: Path, sha256: str) -> bool:
     return path.is_file() and sha256_of(path) == sha256
 
 
-def _settle(conn: duckdb.DuckDBPyConnection, batch: dict[str, Any], output_dir: Path) -> str:
+def _settle(conn: Engine, batch: dict[str, Any], output_dir: Path) -> str:
     """Finish or roll back one pending batch, deterministically, from the files present."""
     recorded = items_recorded(conn, batch["run_id"])
     if recorded:  # step 3 had begun: every file was in place
@@ -177,7 +176,7 @@ def _settle(conn: duckdb.DuckDBPyConnection, batch: dict[str, Any], output_dir: 
     return DROPPED
 
 
-def settle_earlier_runs(conn: duckdb.DuckDBPyConnection, output_dir: Path) -> list[tuple[str, str]]:
+def settle_earlier_runs(conn: Engine, output_dir: Path) -> list[tuple[str, str]]:
     """At start-up, holding the folder locks: settle pending batches, then clear stale staging folders.
 
     Returns [(run id, confirmed | dropped)] for the batches settled.
@@ -189,7 +188,7 @@ def settle_earlier_runs(conn: duckdb.DuckDBPyConnection, output_dir: Path) -> li
     return settled
 
 
-def first_file_number(conn: duckdb.DuckDBPyConnection, output_dir: Path, mode: str) -> int:
+def first_file_number(conn: Engine, output_dir: Path, mode: str) -> int:
     """Full runs number from 0001; a delta run continues after every file already written."""
     if mode == "full":
         return 1
