@@ -27,6 +27,7 @@ import duckdb
 from extract.errors import ExtractError
 from gladly_import import __version__, log
 from gladly_import.config import MODES, Config, ConfigError, load_config
+from gladly_import.engines import EngineError, open_engine
 from gladly_import.ledger import finish_run, new_run_id, start_run
 from gladly_import.lock import FolderInUse, lock_run_folders
 from gladly_import.paths import INSTALLED, SAMPLE_CONFIG
@@ -159,6 +160,9 @@ def run_command(args: argparse.Namespace) -> int:
     try:
         return _run_command(args, run)
     finally:
+        if "engine" in run:
+            with contextlib.suppress(Exception):
+                run["engine"].close()  # type: ignore[attr-defined]
         if "folders" in run:
             run["folders"].release()  # type: ignore[attr-defined]
         # After a Ctrl-C, Ctrl-C stays ignored: another one while the process exits would kill it
@@ -268,10 +272,13 @@ def _run(config: Config, args: argparse.Namespace, run: dict[str, object]) -> in
     except FolderInUse as error:
         logger.error(str(error))
         return EXIT_NOT_RUN
+    engine = run["engine"] = open_engine(config)
     try:
-        with duckdb.connect(str(config.database_path)) as conn:
-            settle_earlier_runs(conn, config.output_dir)
-            start_run(conn, run_id, mode, str(config.path))
+        settle_earlier_runs(engine, config.output_dir)
+        start_run(engine, run_id, mode, str(config.path))
+    except EngineError as error:
+        logger.error(f"engine error: {error}")
+        return EXIT_NOT_RUN
     except duckdb.Error as error:
         if (line := duckdb_in_use(error, config.database_path)) is None:
             raise
@@ -279,12 +286,12 @@ def _run(config: Config, args: argparse.Namespace, run: dict[str, object]) -> in
         return EXIT_FAILED
     run.update(id=run_id, database=config.database_path)
     log_path = log.add_run_file(config.output_dir, run_id)
-    logger.info(f"import {run_id}: {mode} run, config {config.path}")
+    logger.info(f"import {run_id}: {mode} run on {engine.name}, config {config.path}")
     logger.debug(f"log file {log_path}")
 
     from gladly_import.run import run_import  # the stages import dbt's and pyarrow's worlds: only now
 
-    return _guarded(lambda: run_import(config, mode, run_id, args.with_unit_tests, started), run, log_path)
+    return _guarded(lambda: run_import(config, engine, mode, run_id, args.with_unit_tests, started), run, log_path)
 
 
 def _guarded(stages: Callable[[], str], run: dict[str, object], log_path: Path) -> int:
@@ -323,14 +330,15 @@ def _finish(run: dict[str, object], status: str) -> str | None:
     if "id" not in run or "recorded" in run:
         return run.get("recorded")  # type: ignore[return-value]
     run["recorded"] = None
+    engine = run["engine"]
     try:
-        with duckdb.connect(str(run["database"])) as conn:
-            row = conn.execute("select status from ledger.import_runs where run_id = ?", [run["id"]]).fetchone()
-            if row and row[0] == "succeeded":
-                run["recorded"] = "succeeded"
-            else:
-                finish_run(conn, str(run["id"]), status)
-                run["recorded"] = status
-    except duckdb.Error:
+        row = engine.execute("select status from ledger.import_runs where run_id = ?",  # type: ignore[attr-defined]
+                             [run["id"]]).fetchone()
+        if row and row[0] == "succeeded":
+            run["recorded"] = "succeeded"
+        else:
+            finish_run(engine, str(run["id"]), status)  # type: ignore[arg-type]
+            run["recorded"] = status
+    except Exception:  # the engine's own error (a DuckDB file taken meanwhile, a Spark session gone)
         logger.debug("could not mark the run %s in the run history", status, exc_info=True)
     return run["recorded"]  # type: ignore[return-value]

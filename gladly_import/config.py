@@ -24,14 +24,27 @@ from extract.files import SourcePathError, resolve_files
 from extract.platforms import PLATFORMS
 
 MODES = ("full", "delta")
+ENGINES = ("duckdb", "spark")
 DEFAULT_BATCH_SIZE = 500_000
-TOP_LEVEL_KEYS = {"output_dir": False, "work_dir": False, "batch_size": False, "mode": False, "sources": True}
+TOP_LEVEL_KEYS = {"output_dir": False, "work_dir": False, "batch_size": False, "mode": False, "sources": True,
+                  "engine": False, "spark": False}
 TOP_LEVEL_TYPES = {
     "output_dir": opt.FOLDER,
     "work_dir": opt.FOLDER,
     "batch_size": opt.number(1, whole=True),
     "mode": opt.one_of(MODES),
     "sources": opt.MAPPING,
+    "engine": opt.one_of(ENGINES),
+    "spark": opt.MAPPING,
+}
+# The spark: block (engine: spark; gladly_import/engines/).
+SPARK_KEYS = {"master": False, "warehouse_dir": False, "raw_location": False, "conf": False}
+SPARK_TYPES = {
+    "master": opt.Option("a Spark master URL such as local[2]", lambda v: isinstance(v, str) and bool(v.strip())),
+    "warehouse_dir": opt.Option("a folder path or a URI", lambda v: isinstance(v, str) and bool(v.strip())),
+    "raw_location": opt.Option("a folder path or a URI", lambda v: isinstance(v, str) and bool(v.strip())),
+    "conf": opt.Option("a mapping of Spark settings (spark.executor.memory: 4g, ...)",
+                       lambda v: isinstance(v, dict) and all(isinstance(k, str) for k in v)),
 }
 # Top-level blocks that another module declares (its CONFIG_KEYS and CONFIG_TYPES): checked with
 # the rest when that module is installed; the checked block is in ``Config.blocks``.
@@ -57,6 +70,14 @@ class SourceConfig:
 
 
 @dataclass
+class SparkConfig:
+    master: str = "local[2]"
+    warehouse_dir: str | None = None  # a folder or a Hadoop URI; default <work_dir>/spark-warehouse
+    raw_location: str | None = None   # where the raw Parquet is registered from; default <work_dir>/raw
+    conf: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
 class Config:
     path: Path
     output_dir: Path
@@ -64,6 +85,8 @@ class Config:
     batch_size: int
     sources: dict[str, SourceConfig]
     mode: str = "full"
+    engine: str = "duckdb"
+    spark: SparkConfig = field(default_factory=SparkConfig)
     # Other top-level blocks (BLOCK_MODULES), as checked: e.g. blocks["gladly"] for the push.
     blocks: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -165,6 +188,22 @@ def _resolve_dir(value: str, base_dir: Path) -> Path:
     return (path if path.is_absolute() else base_dir / path).resolve()
 
 
+def _location(value: str, base_dir: Path) -> str:
+    """A folder (relative to the config file) or a Hadoop URI such as s3a://bucket/prefix, kept as is."""
+    return value.rstrip("/") if "://" in value else _resolve_dir(value, base_dir).as_posix()
+
+
+def _spark_config(block: dict[str, Any] | None, base_dir: Path) -> SparkConfig:
+    """The checked spark: block (check_block has seen its keys and types)."""
+    block = block or {}
+    return SparkConfig(
+        master=block.get("master", "local[2]"),
+        warehouse_dir=_location(block["warehouse_dir"], base_dir) if "warehouse_dir" in block else None,
+        raw_location=_location(block["raw_location"], base_dir) if "raw_location" in block else None,
+        conf={k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in (block.get("conf") or {}).items()},
+    )
+
+
 def _block_module(name: str) -> ModuleType | None:
     try:
         return importlib.import_module(BLOCK_MODULES[name])
@@ -198,6 +237,8 @@ def load_config(path: str | Path) -> Config:
 
     top_keys = {**TOP_LEVEL_KEYS, **{name: False for name in BLOCK_MODULES}}
     problems = check_block("", data, top_keys, TOP_LEVEL_TYPES)
+    if isinstance(data.get("spark"), dict):
+        problems += check_block("spark", data["spark"], SPARK_KEYS, SPARK_TYPES)
 
     blocks: dict[str, dict[str, Any]] = {}
     for name in BLOCK_MODULES:
@@ -248,5 +289,7 @@ def load_config(path: str | Path) -> Config:
         batch_size=data.get("batch_size", DEFAULT_BATCH_SIZE),
         sources=sources,
         mode=data.get("mode", "full"),
+        engine=data.get("engine", "duckdb"),
+        spark=_spark_config(data.get("spark"), base_dir),
         blocks=blocks,
     )
