@@ -67,3 +67,9 @@
 {% macro default__strip_whitespace(expression) -%}
     regexp_replace({{ expression }}, '^\\s+|\\s+$', '')
 {%- endmacro %}
+
+{#- NULL when the text is NULL or blank (only white space, as strip_whitespace sees it), else the
+    text stripped: the one idea of "blank" every model uses. -#}
+{% macro blank_to_null(expression) -%}
+    nullif({{ strip_whitespace(expression) }}, '')
+{%- endmacro %}
