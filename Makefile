@@ -5,14 +5,16 @@ BIN    := $(VENV)/bin
 CONFIG ?= samples/config.yml
 MODE   ?=
 SCALE  ?=
+DRY_RUN ?=
 
 export PYTHONPATH := $(CURDIR)
 export DBT_PROFILES_DIR := $(CURDIR)
 
-.PHONY: import test bench browser clean help
+.PHONY: import push test bench browser clean help
 
 help:
 	@echo "make import [CONFIG=path.yml] [MODE=full|delta]  run the import (bundled samples by default)"
+	@echo "make push [CONFIG=path.yml] [DRY_RUN=1]         send the last import's batch to Gladly's API (docs/gladly-push.md)"
 	@echo "make test                                       run every test (pytest + dbt unit and data tests)"
 	@echo "make bench [SCALE=1000000]                      benchmark on a generated corpus"
 	@echo "make clean                                      remove the virtual environment and build output"
@@ -25,6 +27,9 @@ $(VENV)/.installed: requirements.txt requirements.lock pyproject.toml
 
 import: $(VENV)/.installed
 	$(BIN)/python -m gladly_import --config "$(CONFIG)" $(if $(MODE),--mode $(MODE),)
+
+push: $(VENV)/.installed
+	$(BIN)/python -m gladly_import.push --config "$(CONFIG)" $(if $(DRY_RUN),--dry-run,)
 
 # The report test renders import_report.html in Debian's headless Chromium: install it when
 # missing and possible (root + apt), else that one test is skipped (it fails under CI=true).

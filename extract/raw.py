@@ -3,17 +3,33 @@
 Rows are buffered a batch at a time, written as row groups as they fill, to a
 ``.partial`` file that is renamed into place only when the table is complete:
 a crash never leaves a half file that looks whole.
+
+Every landed string goes through this writer, so the rules for hostile values live here, once:
+
+- a batch is flushed when it holds ``batch_rows`` rows *or* about ``batch_bytes`` of text,
+  whichever comes first, so memory stays flat whatever one row weighs;
+- a platform's fields are capped at ``FIELD_CAP_CHARS`` characters (a prefix is kept: ten times
+  Gladly's 25,000-character body limit, so the 100 / 25,000 cuts downstream and their
+  ``is_*_truncated`` flags stay exact); each cut is a row of ``extract_truncations`` with the
+  value's real length and where it came from;
+- NUL and the other C0 control characters except tab, CR and LF are removed, and lone surrogates
+  (``\\ud800`` escapes in JSON) become U+FFFD, so they never reach the Gladly CSV.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
+
+from extract.values import Clipped
 
 LINEAGE_FIELDS = [
     pa.field("_source_file", pa.string(), nullable=False),
@@ -44,7 +60,30 @@ MANIFEST_SCHEMA = pa.schema(
     ]
 )
 
+TRUNCATIONS_SCHEMA = pa.schema(
+    [
+        pa.field("source_platform", pa.string(), nullable=False),
+        pa.field("table_name", pa.string(), nullable=False),
+        pa.field("column_name", pa.string(), nullable=False),
+        # The whole value's length: in characters when the writer cut it; in bytes of the source
+        # file ("source bytes", escapes included) when a reader had to cut it while reading.
+        pa.field("original_length", pa.int64(), nullable=False),
+        pa.field("length_unit", pa.string(), nullable=False),
+        pa.field("kept_chars", pa.int64(), nullable=False),
+        *LINEAGE_FIELDS,
+    ]
+)
+
 EXCERPT_CHARS = 500
+# The longest text a raw field keeps (a prefix); ten times Gladly's body limit.
+FIELD_CAP_CHARS = 262_144
+# Text buffered by a writer before it writes a row group (counted in characters).
+BATCH_BYTES = 8 * 2**20
+# Removed from every landed string: C0 controls except tab (09), LF (0a), CR (0d).
+CONTROL_CHARS = r"[\x00-\x08\x0b\x0c\x0e-\x1f]"
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+OnTruncate = Callable[[str, str, int, str, int, dict[str, Any]], None]
 
 
 def with_lineage(*fields: pa.Field) -> pa.Schema:
@@ -52,17 +91,63 @@ def with_lineage(*fields: pa.Field) -> pa.Schema:
     return pa.schema([*fields, *LINEAGE_FIELDS])
 
 
-class RawTableWriter:
-    """Streams dict rows into one Parquet file with an explicit schema, atomically."""
+def _is_text(data_type: pa.DataType) -> bool:
+    return pa.types.is_string(data_type) or pa.types.is_large_string(data_type)
 
-    def __init__(self, path: Path, schema: pa.Schema, batch_rows: int = 20_000) -> None:
+
+def _is_text_list(data_type: pa.DataType) -> bool:
+    return (pa.types.is_list(data_type) or pa.types.is_large_list(data_type)) and _is_text(data_type.value_type)
+
+
+def _without_surrogates(value: Any) -> Any:
+    if isinstance(value, str):
+        return LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_without_surrogates(v) for v in value]
+    return value
+
+
+def _text_array(values: list[Any], data_type: pa.DataType) -> pa.Array:
+    """A string (or list of strings) column with the control characters removed."""
+    try:
+        array = pa.array(values, type=data_type)
+    except UnicodeEncodeError:  # a lone surrogate, e.g. from a JSON "\\ud83d" escape
+        array = pa.array([_without_surrogates(v) for v in values], type=data_type)
+    text = array if _is_text(data_type) else array.values
+    if not pc.any(pc.match_substring_regex(text, CONTROL_CHARS)).as_py():  # the common case: nothing to do
+        return array
+    if _is_text(data_type):
+        return pc.replace_substring_regex(array, CONTROL_CHARS, "")
+    cleaned = pc.replace_substring_regex(array.values, CONTROL_CHARS, "")
+    return type(array).from_arrays(array.offsets, cleaned, type=data_type, mask=array.is_null())
+
+
+class RawTableWriter:
+    """Streams dict rows into one Parquet file with an explicit schema, atomically.
+
+    With ``field_cap`` set (``PlatformOutput`` sets it), longer strings are cut to that many
+    characters and each cut is reported to ``on_truncate(table, column, original_length, unit,
+    kept_chars, row)``.
+    """
+
+    def __init__(self, path: Path, schema: pa.Schema, batch_rows: int = 20_000,
+                 batch_bytes: int = BATCH_BYTES, field_cap: int | None = None,
+                 on_truncate: OnTruncate | None = None) -> None:
         self.path = path
         self.schema = schema
         self.batch_rows = batch_rows
+        self.batch_bytes = batch_bytes
+        self.field_cap = field_cap
+        self.on_truncate = on_truncate
         self.rows_written = 0
         self._partial = path.with_name(path.name + ".partial")
         self._columns: dict[str, list[Any]] = {name: [] for name in schema.names}
+        self._text_columns = {f.name for f in schema if _is_text(f.type) or _is_text_list(f.type)}
         self._buffered = 0
+        self._buffered_bytes = 0
+        self._cap = field_cap if field_cap is not None else 2**62
+        self._plan: list[tuple[str, list[Any], bool]] = []
+        self._reset_columns()
         path.parent.mkdir(parents=True, exist_ok=True)
         self._writer = pq.ParquetWriter(self._partial, schema, compression="zstd")
 
@@ -75,22 +160,73 @@ class RawTableWriter:
         unknown = row.keys() - self._columns.keys()
         if unknown:
             raise KeyError(f"{self.path.name}: unknown columns {sorted(unknown)}")
-        for name, values in self._columns.items():
-            values.append(row.get(name))
+        size = 0
+        cap = self._cap
+        get = row.get
+        for name, values, is_text in self._plan:
+            value = get(name)
+            if is_text and value is not None:
+                if value.__class__ is str:
+                    length = len(value)
+                    size += length
+                    if length > cap:
+                        value = self._cut(name, value, row)
+                elif value.__class__ is list:
+                    value, weight = self._cut_list(name, value, row)
+                    size += weight
+                elif isinstance(value, Clipped):
+                    size += len(value)
+                    value = self._cut(name, value, row)
+            else:
+                size += 8
+            values.append(value)
         self._buffered += 1
-        if self._buffered >= self.batch_rows:
+        self._buffered_bytes += size
+        if self._buffered >= self.batch_rows or self._buffered_bytes >= self.batch_bytes:
             self._flush()
+
+    def _cut(self, column: str, value: str, row: dict[str, Any]) -> str:
+        """The value cut to the cap, the cut reported; a reader's ``Clipped`` prefix is reported too."""
+        if self.field_cap is None:
+            return str(value)
+        kept = str(value[: self.field_cap])
+        if isinstance(value, Clipped):
+            original, unit = value.source_bytes, "source bytes"
+        else:
+            original, unit = len(value), "characters"
+        if self.on_truncate is not None:
+            self.on_truncate(self.path.stem, column, original, unit, len(kept), row)
+        return kept
+
+    def _cut_list(self, column: str, values: list[Any], row: dict[str, Any]) -> tuple[list[Any], int]:
+        weight = 8 * len(values)
+        cap = self.field_cap
+        kept = []
+        for value in values:
+            if isinstance(value, str):
+                weight += len(value)
+                if type(value) is Clipped or (cap is not None and len(value) > cap):
+                    value = self._cut(column, value, row)
+            kept.append(value)
+        return kept, weight
 
     def _flush(self) -> None:
         if not self._buffered:
             return
-        batch = pa.record_batch(
-            [pa.array(self._columns[f.name], type=f.type) for f in self.schema], schema=self.schema
-        )
-        self._writer.write_batch(batch)
+        arrays = [
+            _text_array(self._columns[f.name], f.type) if f.name in self._text_columns
+            else pa.array(self._columns[f.name], type=f.type)
+            for f in self.schema
+        ]
+        self._writer.write_batch(pa.record_batch(arrays, schema=self.schema))
         self.rows_written += self._buffered
-        self._columns = {name: [] for name in self.schema.names}
+        self._reset_columns()
         self._buffered = 0
+        self._buffered_bytes = 0
+
+    def _reset_columns(self) -> None:
+        self._columns = {name: [] for name in self.schema.names}
+        self._plan = [(name, values, name in self._text_columns) for name, values in self._columns.items()]
 
     def close(self) -> None:
         self._flush()
@@ -134,17 +270,34 @@ class PlatformOutput:
         self.tables = tables
         self.record_tables = record_tables
         self.rejects_path = raw_dir / "extract_rejects" / f"{platform}.parquet"
+        self.truncations_path = raw_dir / "extract_truncations" / f"{platform}.parquet"
         self._writers: dict[str, RawTableWriter] = {}
         self._rejects: RawTableWriter | None = None
+        self._truncations: RawTableWriter | None = None
         self.reject_reasons: Counter[str] = Counter()
+        self.truncated_fields = 0
         self.files_read = 0
 
     def table(self, name: str) -> RawTableWriter:
         writer = self._writers.get(name)
         if writer is None:
-            writer = RawTableWriter(self.dir / f"{name}.parquet", self.tables[name])
+            writer = RawTableWriter(self.dir / f"{name}.parquet", self.tables[name],
+                                    field_cap=FIELD_CAP_CHARS, on_truncate=self._truncated)
             self._writers[name] = writer
         return writer
+
+    def _truncated(self, table: str, column: str, original_length: int, unit: str, kept_chars: int,
+                   row: dict[str, Any]) -> None:
+        if self._truncations is None:
+            self._truncations = RawTableWriter(self.truncations_path, TRUNCATIONS_SCHEMA)
+        self._truncations.write({
+            "source_platform": self.platform, "table_name": table, "column_name": column,
+            "original_length": original_length, "length_unit": unit, "kept_chars": kept_chars,
+            "_source_file": str(row.get("_source_file") or "")[:EXCERPT_CHARS],
+            "_source_row": row.get("_source_row"),
+            "_source_position": str(row.get("_source_position") or "")[:EXCERPT_CHARS] or None,
+        })
+        self.truncated_fields += 1
 
     def reject(
         self,
@@ -159,7 +312,7 @@ class PlatformOutput:
         raw: str | bytes | None = None,
     ) -> None:
         if self._rejects is None:
-            self._rejects = RawTableWriter(self.rejects_path, REJECTS_SCHEMA)
+            self._rejects = RawTableWriter(self.rejects_path, REJECTS_SCHEMA, field_cap=FIELD_CAP_CHARS)
         if isinstance(raw, bytes):
             raw = raw[: EXCERPT_CHARS * 4].decode("utf-8", errors="replace")
         self._rejects.write(
@@ -185,14 +338,18 @@ class PlatformOutput:
         for writer in self._writers.values():
             writer.close()
         if self._rejects is None:
-            self._rejects = RawTableWriter(self.rejects_path, REJECTS_SCHEMA)
+            self._rejects = RawTableWriter(self.rejects_path, REJECTS_SCHEMA, field_cap=FIELD_CAP_CHARS)
         self._rejects.close()
+        if self._truncations is None:
+            self._truncations = RawTableWriter(self.truncations_path, TRUNCATIONS_SCHEMA)
+        self._truncations.close()
 
     def abort(self) -> None:
         for writer in self._writers.values():
             writer.abort()
-        if self._rejects is not None:
-            self._rejects.abort()
+        for side in (self._rejects, self._truncations):
+            if side is not None:
+                side.abort()
 
     @property
     def records_extracted(self) -> int:

@@ -2,21 +2,28 @@
 
 Writes one raw row per ticket comment, with the ticket's fields beside it. Lines
 that are not JSON, not a ticket, or a ticket without comments are rejected with
-the file and line they came from.
+the file and line they came from; so is a ticket nested deeper than the JSON parser
+goes (``record_too_deep``). Lines end at LF, CRLF or a lone CR.
+
+A line over ``MAX_LINE_BYTES`` is never held whole: it is read in pieces and every
+string in it longer than ``READ_CUT_BYTES`` is cut while reading (the writer records
+the string's real size in ``extract_truncations``); if what is left is still over
+the limit, the line is a ``record_too_large`` reject. Either way the file goes on.
 """
 
 from __future__ import annotations
 
 import json
 import zlib
+from collections.abc import Iterator
 from typing import Any
 
 import pyarrow as pa
 
 from extract.context import SourceContext
-from extract.files import iter_lines
+from extract.files import MAX_LINE_BYTES, LongLine, iter_lines
 from extract.raw import PlatformOutput, with_lineage
-from extract.values import as_text
+from extract.values import as_text, cut_mark, unmark_all
 
 NAME = "zendesk"
 CONFIG_KEYS = {"path": True}
@@ -46,8 +53,10 @@ TABLES = {
     )
 }
 RECORD_TABLES = ("ticket_comments",)
-
-
+# In a line too long to hold, strings longer than this are cut while reading (a prefix is kept:
+# at least 262,144 characters of UTF-8, the raw writer's field cap).
+READ_CUT_BYTES = 1024 * 1024
+BACKSLASH = 0x5C
 
 
 def _tags(value: Any) -> list[str] | None:
@@ -72,6 +81,100 @@ def _decode(line: bytes) -> Any:
         return json.loads(line.decode("utf-8", errors="replace"))
 
 
+def _trailing_backslashes(data: bytes | bytearray, end: int, start: int) -> int:
+    count = 0
+    while end - 1 - count >= start and data[end - 1 - count] == BACKSLASH:
+        count += 1
+    return count
+
+
+def _safe_end(out: bytearray, start: int) -> None:
+    """Trim the cut end of a JSON string's prefix: no broken escape, no partial UTF-8 character."""
+    tail = out.rfind(b"\\", max(start, len(out) - 6))
+    while tail >= 0 and _trailing_backslashes(out, tail, start) % 2:
+        tail = out.rfind(b"\\", start, tail - 1) if tail - 1 > start else -1
+    if tail >= 0:
+        escape = out[tail + 1:]
+        if not escape or (escape[:1] == b"u" and len(escape) < 5):
+            del out[tail:]
+    end = len(out)
+    back = 0
+    while back < 4 and end - back - 1 >= start and 0x80 <= out[end - back - 1] < 0xC0:
+        back += 1
+    if end - back - 1 >= start and out[end - back - 1] >= 0xC0:
+        lead = out[end - back - 1]
+        width = 2 if lead < 0xE0 else 3 if lead < 0xF0 else 4
+        if back + 1 < width:
+            del out[end - back - 1:]
+
+
+def shrink_json_strings(pieces: Iterator[bytes], string_cap: int = READ_CUT_BYTES,
+                        max_bytes: int = MAX_LINE_BYTES) -> bytes | None:
+    """JSON text read in pieces, each string literal over ``string_cap`` bytes cut to a prefix
+    ending in a cut mark. None when even so the text is over ``max_bytes`` (all pieces are read)."""
+    out = bytearray()
+    in_string = False
+    carried = 0  # backslashes at the end of the previous piece, inside a string
+    string_start = string_len = 0
+    cut = False
+    for piece in pieces:
+        pos, n = 0, len(piece)
+        while pos < n:
+            if not in_string:
+                quote = piece.find(b'"', pos)
+                end = n if quote < 0 else quote + 1
+                if len(out) <= max_bytes:
+                    out += piece[pos:end]
+                if quote >= 0:
+                    in_string, carried, string_len, cut = True, 0, 0, False
+                    string_start = len(out)
+                pos = end
+                continue
+            quote = piece.find(b'"', pos)
+            segment_end = n if quote < 0 else quote
+            escaped = False
+            if quote >= 0:
+                run = _trailing_backslashes(piece, quote, pos)
+                if run == quote - pos:
+                    run += carried
+                escaped = run % 2 == 1
+                if escaped:
+                    segment_end = quote + 1
+            segment = piece[pos:segment_end]
+            if not cut and len(out) <= max_bytes:
+                room = string_cap - string_len
+                if len(segment) <= room:
+                    out += segment
+                else:
+                    out += segment[:room]
+                    cut = True
+            elif not cut:
+                cut = True
+            string_len += len(segment)
+            if quote < 0:
+                run = _trailing_backslashes(piece, n, pos)
+                carried = run + carried if run == n - pos else run
+                pos = n
+                continue
+            carried = 0
+            pos = segment_end
+            if escaped:
+                continue
+            # the closing quote
+            if cut and len(out) <= max_bytes:
+                del out[string_start + string_cap:]
+                _safe_end(out, string_start)
+                out += cut_mark(string_len)
+            if len(out) <= max_bytes:
+                out += b'"'
+            in_string = False
+            pos = quote + 1
+    if in_string and cut and len(out) <= max_bytes:
+        _safe_end(out, string_start)
+        out += cut_mark(string_len)
+    return bytes(out) if len(out) <= max_bytes else None
+
+
 def extract(ctx: SourceContext, out: PlatformOutput) -> None:
     comments = out.table("ticket_comments")
     for path in ctx.files:
@@ -79,8 +182,11 @@ def extract(ctx: SourceContext, out: PlatformOutput) -> None:
         out.files_read += 1
         line_number = 0
         try:
-            for line_number, line in iter_lines(path):
-                _extract_line(line, source_file, line_number, out, comments)
+            for line_number, line in iter_lines(path, MAX_LINE_BYTES):
+                if isinstance(line, LongLine):
+                    _extract_long_line(line, source_file, line_number, out, comments)
+                else:
+                    _extract_line(line, source_file, line_number, out, comments)
                 ctx.report(f"{source_file}: line {line_number:,}, {comments.rows:,} comments")
         except (OSError, EOFError, zlib.error) as error:
             # A truncated or corrupt gzip: what was read before the damage is kept.
@@ -88,18 +194,54 @@ def extract(ctx: SourceContext, out: PlatformOutput) -> None:
                        row=line_number, detail=f"{type(error).__name__}: {error}")
 
 
-def _extract_line(line: bytes, source_file: str, line_number: int, out: PlatformOutput, comments: Any) -> None:
+def _extract_long_line(line: LongLine, source_file: str, line_number: int, out: PlatformOutput,
+                       comments: Any) -> None:
+    """A line over MAX_LINE_BYTES: its long strings cut while reading, or a record_too_large reject."""
+    pieces = line.pieces()
+    first = next(pieces, b"")
+    head = first[:2000]
+
+    def all_pieces() -> Iterator[bytes]:
+        yield first
+        yield from pieces
+
+    shrunk = shrink_json_strings(all_pieces(), READ_CUT_BYTES, MAX_LINE_BYTES)
+    if shrunk is None:
+        out.reject(reason="record_too_large", source_file=source_file, position=f"line {line_number}",
+                   row=line_number, raw=head,
+                   detail=f"a line of {line.size:,} bytes, over {MAX_LINE_BYTES:,} even with its strings "
+                          f"cut to {READ_CUT_BYTES:,} bytes: not read; the lines after it are")
+        return
+    _extract_line(shrunk, source_file, line_number, out, comments, was_cut=True)
+
+
+def _extract_line(line: bytes, source_file: str, line_number: int, out: PlatformOutput, comments: Any,
+                  was_cut: bool = False) -> None:
     if not line.strip():
         return
     try:
         obj = _decode(line)
+    except RecursionError:
+        out.reject(reason="record_too_deep", source_file=source_file, position=f"line {line_number}",
+                   row=line_number, raw=line,
+                   detail="the JSON is nested deeper than the parser goes: not read; the lines after it are")
+        return
     except ValueError as error:
         out.reject(reason="malformed_json", source_file=source_file, position=f"line {line_number}",
                    row=line_number, detail=str(error), raw=line)
         return
+    if was_cut:
+        obj = unmark_all(obj)
     tickets = obj["tickets"] if isinstance(obj, dict) and isinstance(obj.get("tickets"), list) else [obj]
     for ticket in tickets:
-        _extract_ticket(ticket, line, source_file, line_number, out, comments)
+        try:
+            _extract_ticket(ticket, line, source_file, line_number, out, comments)
+        except RecursionError:  # in the ticket's own fields: no comment of it was written yet
+            out.reject(reason="record_too_deep", source_file=source_file, position=f"line {line_number}",
+                       row=line_number, raw=line, detail=TOO_DEEP_FIELD)
+
+
+TOO_DEEP_FIELD = "a field is nested deeper than can be written as text"
 
 
 def _extract_ticket(ticket: Any, line: bytes, source_file: str, line_number: int,
@@ -119,7 +261,35 @@ def _extract_ticket(ticket: Any, line: bytes, source_file: str, line_number: int
                    customer_email_raw=as_text(requester.get("email")),
                    detail="the ticket has no comments array to import", raw=line)
         return
-    shared = {
+    shared = _ticket_fields(ticket, ticket_id, requester)
+    for index, comment in enumerate(ticket_comments, start=1):
+        comment_position = f"line {line_number}, comment {index}"
+        if not isinstance(comment, dict) or comment.get("id") is None:
+            out.reject(reason="malformed_comment", source_file=source_file, position=comment_position,
+                       row=line_number, record_id=f"zendesk-{ticket_id}",
+                       customer_email_raw=shared["requester_email"],
+                       detail="a comment must be an object with an id", raw=_excerpt(comment))
+            continue
+        try:
+            row = _comment_fields(comment, index)
+        except RecursionError:
+            out.reject(reason="record_too_deep", source_file=source_file, position=comment_position,
+                       row=line_number, record_id=f"zendesk-{ticket_id}",
+                       customer_email_raw=shared["requester_email"], detail=TOO_DEEP_FIELD, raw=line)
+            continue
+        comments.write({**shared, **row, "_source_file": source_file, "_source_row": line_number,
+                        "_source_position": comment_position})
+
+
+def _excerpt(value: Any) -> str | None:
+    try:
+        return as_text(value)
+    except RecursionError:
+        return None
+
+
+def _ticket_fields(ticket: dict[str, Any], ticket_id: str | None, requester: dict[str, Any]) -> dict[str, Any]:
+    return {
         "ticket_id": ticket_id,
         "ticket_subject": as_text(ticket.get("subject")),
         "ticket_tags": _tags(ticket.get("tags")),
@@ -131,27 +301,16 @@ def _extract_ticket(ticket: Any, line: bytes, source_file: str, line_number: int
         "requester_name": as_text(requester.get("name")),
         "requester_phone": as_text(requester.get("phone")),
     }
-    for index, comment in enumerate(ticket_comments, start=1):
-        comment_position = f"line {line_number}, comment {index}"
-        if not isinstance(comment, dict) or comment.get("id") is None:
-            out.reject(reason="malformed_comment", source_file=source_file, position=comment_position,
-                       row=line_number, record_id=f"zendesk-{ticket_id}",
-                       customer_email_raw=shared["requester_email"],
-                       detail="a comment must be an object with an id", raw=as_text(comment))
-            continue
-        comments.write(
-            {
-                **shared,
-                "comment_id": as_text(comment.get("id")),
-                "comment_index": index,
-                "comment_author_id": as_text(comment.get("author_id")),
-                "comment_body": as_text(comment.get("body")),
-                "comment_html_body": as_text(comment.get("html_body")),
-                "comment_plain_body": as_text(comment.get("plain_body")),
-                "comment_is_public": comment.get("public") if isinstance(comment.get("public"), bool) else None,
-                "comment_created_at": as_text(comment.get("created_at")),
-                "_source_file": source_file,
-                "_source_row": line_number,
-                "_source_position": comment_position,
-            }
-        )
+
+
+def _comment_fields(comment: dict[str, Any], index: int) -> dict[str, Any]:
+    return {
+        "comment_id": as_text(comment.get("id")),
+        "comment_index": index,
+        "comment_author_id": as_text(comment.get("author_id")),
+        "comment_body": as_text(comment.get("body")),
+        "comment_html_body": as_text(comment.get("html_body")),
+        "comment_plain_body": as_text(comment.get("plain_body")),
+        "comment_is_public": comment.get("public") if isinstance(comment.get("public"), bool) else None,
+        "comment_created_at": as_text(comment.get("created_at")),
+    }

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import shutil
 import time
 
 import duckdb
@@ -11,6 +10,8 @@ import duckdb
 from extract.errors import ExtractError
 from gladly_import.config import MODES, ConfigError, load_config
 from gladly_import.ledger import finish_run, new_run_id, start_run
+from gladly_import.lock import FolderInUse, lock_run_folders
+from gladly_import.publish import settle_earlier_runs
 from gladly_import.run import PROJECT_DIR, run_import, say
 
 
@@ -34,9 +35,13 @@ def main(argv: list[str] | None = None) -> int:
     run_id = new_run_id()
     config.work_dir.mkdir(parents=True, exist_ok=True)
     config.output_dir.mkdir(parents=True, exist_ok=True)
-    for stale in config.output_dir.glob(".partial-*"):
-        shutil.rmtree(stale, ignore_errors=True)
+    try:
+        folders = lock_run_folders(run_id, config.work_dir, config.output_dir)  # held until main returns
+    except FolderInUse as error:
+        say(str(error))
+        return 2
     with duckdb.connect(str(config.database_path)) as conn:
+        settle_earlier_runs(conn, config.output_dir)
         start_run(conn, run_id, mode, str(config.path))
     say(f"import {run_id}: {mode} run, config {config.path}")
 
@@ -54,4 +59,5 @@ def main(argv: list[str] | None = None) -> int:
         if status != "succeeded":
             with duckdb.connect(str(config.database_path)) as conn:
                 finish_run(conn, run_id, status)
+        folders.release()
     return 0 if status == "succeeded" else 1

@@ -11,7 +11,8 @@ import yaml
 from extract.files import SourcePathError, resolve_files
 from extract.platforms import PLATFORMS
 
-TOP_LEVEL_KEYS = {"output_dir": False, "work_dir": False, "batch_size": False, "mode": False, "sources": True}
+TOP_LEVEL_KEYS = {"output_dir": False, "work_dir": False, "batch_size": False, "mode": False, "sources": True,
+                  "gladly": False}
 MODES = ("full", "delta")
 DEFAULT_BATCH_SIZE = 500_000
 
@@ -35,6 +36,7 @@ class Config:
     batch_size: int
     sources: dict[str, SourceConfig]
     mode: str = "full"
+    gladly: dict[str, Any] = field(default_factory=dict)  # the push's settings (gladly_import/push.py)
 
     @property
     def base_dir(self) -> Path:
@@ -106,6 +108,11 @@ def load_config(path: str | Path) -> Config:
                     raise ConfigError(f"sources.{platform}.{key}: {error}") from None
         sources[platform] = source
 
+    from gladly_import.push import CONFIG_KEYS as GLADLY_KEYS  # push imports this module
+
+    gladly = data.get("gladly") or {}
+    _check_keys("gladly", gladly, GLADLY_KEYS)
+
     return Config(
         path=config_path,
         output_dir=_resolve_dir(data.get("output_dir", "output"), base_dir, "output_dir"),
@@ -113,4 +120,5 @@ def load_config(path: str | Path) -> Config:
         batch_size=batch_size,
         sources=sources,
         mode=mode,
+        gladly=dict(gladly),
     )

@@ -16,6 +16,8 @@ from typing import Any
 
 import duckdb
 
+from gladly_import.spreadsheet import neutralise_row
+
 GLADLY_COLUMNS = [
     ("Conversation Item ID", "conversation_item_id"),
     ("Customer Email", "customer_email"),
@@ -98,11 +100,14 @@ def export_items(conn: duckdb.DuckDBPyConnection, directory: Path) -> list[dict[
 
 
 def export_rejects(conn: duckdb.DuckDBPyConnection, output_dir: Path) -> dict[str, Any]:
-    """Write gladly_import_rejects.csv: a header, then one row per rejected record (maybe none)."""
+    """Write gladly_import_rejects.csv: a header, then one row per rejected record (maybe none).
+
+    A file for people: cells a spreadsheet would run as a formula are neutralised (spreadsheet.py).
+    """
     output_dir.mkdir(parents=True, exist_ok=True)
     query = f"select {', '.join(REJECT_COLUMNS)} from main.gladly_import_rejects order by {REJECTS_ORDER}"
     out = _CsvFile(output_dir / REJECTS_FILE, REJECT_COLUMNS)
     for row in _rows(conn, query):
-        out.write(row)
+        out.write(neutralise_row(row))
     out.close()
     return {"file": out.path.name, "rows": out.rows}

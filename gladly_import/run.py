@@ -17,9 +17,9 @@ from extract.raw import MANIFEST_SCHEMA, PlatformOutput, write_table
 from gladly_import.config import Config
 from gladly_import.dbt_runner import run_dbt
 from gladly_import.export import export_items, export_rejects
-from gladly_import.ledger import finish_run, record_exports
+from gladly_import.ledger import finish_run
 from gladly_import.metrics import StageMetrics
-from gladly_import.publish import first_file_number, publish
+from gladly_import.publish import first_file_number, publish, staging_dir
 from gladly_import.report import REPORT_FILE, write_report
 from gladly_import.summary import SUMMARY_FILE, build_summary, format_table, write_summary
 from gladly_import.warehouse import create_raw_views
@@ -97,7 +97,7 @@ def _stages(config: Config, mode: str, run_id: str, with_unit_tests: bool, start
         return "failed"
 
     say(f"export: Gladly CSV ({mode})")
-    staging = config.output_dir / f".partial-{run_id}"
+    staging = staging_dir(config.output_dir, run_id)
     with duckdb.connect(str(config.database_path)) as conn, metrics.stage("export") as export_stage:
         conn.execute("set TimeZone = 'UTC'")
         conn.execute(f"set memory_limit = '{os.environ.get('GLADLY_DUCKDB_MEMORY_LIMIT', '400MB')}'")
@@ -110,11 +110,9 @@ def _stages(config: Config, mode: str, run_id: str, with_unit_tests: bool, start
         if summary["totals"]["unaccounted"]:
             say("import failed: some records are unaccounted for (see import_reconciliation)")
             return "failed"
-        publish(staging, config.output_dir, mode)
-        conn.execute("begin transaction")
-        exported = record_exports(conn, run_id, "main.gladly_export_batch")
+        rows = {f["file"]: f["rows"] for f in [*files, rejects]}
+        exported = publish(conn, run_id, staging, config.output_dir, mode, rows)
         finish_run(conn, run_id, "succeeded", exported, summary["platforms"], files)
-        conn.execute("commit")
 
     print(format_table(summary))
     print()

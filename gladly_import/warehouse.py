@@ -22,6 +22,10 @@ def raw_views(raw_dir: Path) -> dict[str, str]:
     views["extract_rejects"] = (
         f"select * from read_parquet({_quote(raw_dir / 'extract_rejects' / '*.parquet')}, union_by_name = true)"
     )
+    # Fields the raw writer cut to its cap, with their real length (extract/raw.py).
+    views["extract_truncations"] = (
+        f"select * from read_parquet({_quote(raw_dir / 'extract_truncations' / '*.parquet')}, union_by_name = true)"
+    )
     views["extract_manifest"] = f"select * from read_parquet({_quote(raw_dir / 'extract_manifest.parquet')})"
     return views
 

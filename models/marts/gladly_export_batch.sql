@@ -1,6 +1,6 @@
 {{ config(materialized='table') }}
 -- What this run exports, and to which file: every item in a full run; in a delta run
--- (var import_mode = 'delta') only the items the export ledger has not recorded yet.
+-- (var import_mode = 'delta') only the items the export ledger and the push ledger have not recorded yet.
 -- Rows are numbered in the export order and split into files of batch_size rows.
 {%- set delta = var('import_mode') == 'delta' %}
 
@@ -12,10 +12,17 @@ items as (
 
 ),
 
+-- delivered = written to an earlier run's CSV, or accepted by Gladly's API (the push)
 ledger as (
 
-    select distinct conversation_item_id
+    select conversation_item_id
     from {{ ref('stg_pipeline__export_ledger') }}
+
+    union
+
+    select conversation_item_id
+    from {{ ref('stg_pipeline__push_ledger') }}
+    where is_delivered
 
 ),
 

@@ -129,3 +129,21 @@ def test_a_killed_export_leaves_the_ledger_unchanged_and_the_next_run_exports_it
     assert not [p for p in retry.output_dir.iterdir() if p.name.startswith(".partial-")]
     statuses = [status for _, _, status, *_ in runs(retry)]
     assert statuses == ["succeeded", "abandoned", "succeeded"]
+
+
+def test_a_ledger_from_before_export_batches_counts_as_confirmed(tmp_path: Path) -> None:
+    """A work_dir written by a version without ledger.export_batches: its items stay exported."""
+    from gladly_import.publish import settle_earlier_runs
+
+    database = tmp_path / "gladly_import.duckdb"
+    with duckdb.connect(str(database)) as conn:
+        conn.execute("create schema ledger")
+        conn.execute("create table ledger.export_ledger (conversation_item_id varchar not null, source_platform "
+                     "varchar not null, run_id varchar not null, file_name varchar not null, exported_at timestamp not null)")
+        conn.execute("insert into ledger.export_ledger values ('x-1', 'csv', 'old-run', "
+                     "'gladly_conversation_items_0001.csv', timestamp '2026-01-01 00:00:00')")
+        (tmp_path / "output" / ".partial-old-run").mkdir(parents=True)
+        assert settle_earlier_runs(conn, tmp_path / "output") == []
+        assert conn.execute("select conversation_item_id from ledger.export_ledger").fetchall() == [("x-1",)]
+        assert conn.execute("select count(*) from ledger.export_batches").fetchone() == (0,)
+    assert not (tmp_path / "output" / ".partial-old-run").exists()

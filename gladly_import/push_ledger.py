@@ -1,0 +1,66 @@
+"""The push ledger, ``ledger.push_ledger`` in the DuckDB file: Gladly's answer for every item pushed.
+
+One row per answer, written as it arrives (autocommit, one insert each): a push killed at any instant
+loses at most the answers in flight, and those items are sent again with the same id, where a 409
+says they had arrived. Statuses:
+
+- ``created``: Gladly answered 200: the item is on the customer's timeline;
+- ``already_present``: 409 ``taken``: an item with that id was already there (an earlier push whose
+  answer was lost, or a retry after a 500 that had in fact created it);
+- ``refused``: 400 (or 413/422): Gladly's error ``code`` and ``detail`` are kept; not sent again for
+  the same import run.
+
+``created`` and ``already_present`` count as delivered: the push never sends those again, and a later
+delta import does not export them again (``models/staging/pipeline/stg_pipeline__push_ledger.sql``).
+dbt never builds or drops the ``ledger`` schema (see gladly_import/ledger.py), so this survives every
+rebuild of the models.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import duckdb
+
+CREATED = "created"
+ALREADY_PRESENT = "already_present"
+REFUSED = "refused"
+DELIVERED = (CREATED, ALREADY_PRESENT)
+
+SCHEMA_SQL = [
+    "create schema if not exists ledger",
+    """
+    create table if not exists ledger.push_ledger (
+        conversation_item_id varchar not null,
+        import_run_id varchar not null,
+        push_id varchar not null,
+        status varchar not null,
+        http_status integer,
+        gladly_code varchar,
+        gladly_detail varchar,
+        answered_at timestamp not null
+    )
+    """,
+]
+
+
+def ensure_table(conn: duckdb.DuckDBPyConnection) -> None:
+    for statement in SCHEMA_SQL:
+        conn.execute(statement)
+
+
+def record_answer(conn: duckdb.DuckDBPyConnection, *, item_id: str, import_run_id: str, push_id: str,
+                  status: str, http_status: int | None, code: str | None = None, detail: str | None = None) -> None:
+    """One answer, committed at once."""
+    conn.execute(
+        "insert into ledger.push_ledger values (?, ?, ?, ?, ?, ?, ?, ?)",
+        [item_id, import_run_id, push_id, status, http_status, code, detail,
+         datetime.now(UTC).replace(tzinfo=None)],
+    )
+
+
+def counts(conn: duckdb.DuckDBPyConnection, push_id: str) -> dict[str, int]:
+    """{status: rows} this push wrote."""
+    rows = conn.execute("select status, count(*) from ledger.push_ledger where push_id = ? group by all",
+                        [push_id]).fetchall()
+    return {status: n for status, n in rows}
