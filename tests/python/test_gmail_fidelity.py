@@ -161,6 +161,9 @@ def test_a_message_over_the_size_limit_is_one_record_with_its_real_length(
     record = rows[3]
     assert record["body_text"].startswith("start of the body\nxxx") and len(record["body_text"]) < 20_000
     assert abs(record["byte_length"] - len(big)) <= 2  # the real length, not what was read
+    cuts = pq.read_table(out.truncations_path).to_pylist()
+    assert [(c["column_name"], c["original_length"], c["length_unit"], c["_source_row"]) for c in cuts] == [
+        ("body_text", record["byte_length"], "source bytes", 4)]
     assert out.manifest_row(is_configured=True)["records_seen"] == 7
 
 
