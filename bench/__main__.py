@@ -9,6 +9,7 @@
 3. Runs each platform's baseline from bench/bench_<platform>.py when it has one
    (`baseline(corpus_info) -> dict`), on the same files.
 4. Repeats the import at a smaller scale to report how peak memory grows with size.
+5. Pushes to the local Gladly API simulator at its 10/s limit (bench/bench_push.py).
 Results: bench/results/bench-<scale>.json and a printed table.
 """
 
@@ -26,6 +27,7 @@ from typing import Any
 import psutil
 import yaml
 
+from bench import bench_push
 from gladly_import.metrics import tree_rss
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -162,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
         results[label] = run
         if label == "full" and not args.skip_baselines:
             results["baselines"] = run_baselines(corpus)
+    print("bench: the push to Gladly's API (simulator, 10/s)", flush=True)
+    results["push"] = bench_push.run()
 
     full, small_run = results["full"], results["small"]
     growth = (full["peak_rss_mb"] - small_run["peak_rss_mb"]) / small_run["peak_rss_mb"] * 100
@@ -179,6 +183,10 @@ def main(argv: list[str] | None = None) -> int:
     print_table(["stage", "items", "input MB", "seconds", "items/s", "MB/s", "peak RSS MB"], stage_rows(full["stages"]))
     for platform, baseline in results.get("baselines", {}).items():
         print(f"\nbaseline {platform}: " + ", ".join(f"{k}={v}" for k, v in baseline.items()))
+    push = results["push"]["concurrent"]
+    print(f"\npush: {push['sustained_per_second']}/s sustained, {push['share_of_limit']:.0%} of Gladly's 10/s "
+          f"({push['latency_s'] * 1000:.0f} ms server); {results['push']['slow_server_speedup']}x one at a time "
+          "against a 400 ms server")
     print(f"\nresults: {out}")
     return 0
 

@@ -51,6 +51,7 @@ from extract.http_client import ANNOUNCED_SHARE, BasicAuth, HttpClient, HttpStat
 from gladly_import import push_ledger
 from gladly_import.config import Config, ConfigError, load_config
 from gladly_import.ledger import ensure_tables
+from gladly_import.lock import FolderInUse, lock_run_folders
 
 # -- the config block ----------------------------------------------------------------------------
 # `gladly:` in the import's config. CONFIG_KEYS: key -> required?; CONFIG_TYPES: the YAML types a
@@ -612,6 +613,15 @@ def push(config: Config, dry_run: bool = False) -> int:
     push_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
     started_wall = datetime.now(UTC)
     started = time.monotonic()
+    folders = lock_run_folders(push_id, config.work_dir, config.output_dir)  # no import while it pushes
+    try:
+        return _push(config, settings, dry_run, push_id, started_wall, started)
+    finally:
+        folders.release()
+
+
+def _push(config: Config, settings: PushSettings, dry_run: bool, push_id: str, started_wall: datetime,
+          started: float) -> int:
     with duckdb.connect(str(config.database_path)) as conn, \
             endpoint(settings, config, need_credentials=not dry_run) as where:
         conn.execute("set TimeZone = 'UTC'")
@@ -743,7 +753,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         say(f"config error: {error}")
         return 2
-    except PushError as error:
+    except (PushError, FolderInUse) as error:
         say(f"push failed: {error}")
         return 1
     except ExtractError as error:

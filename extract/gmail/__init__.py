@@ -150,7 +150,7 @@ def extract(ctx: SourceContext, out: PlatformOutput, *, workers: int | None = No
                 for result in results:
                     ordinal += 1
                     offset = _write(result, ordinal, source_file, out, messages)
-                ctx.report(f"{source_file}: {ordinal:,} messages")
+                ctx.report(f"{source_file}: {ordinal:,} messages", file=path, done=offset)  # workers read the file
         except (OSError, EOFError, zlib.error) as error:
             # A truncated or corrupt gzip: what was read before the damage is kept.
             out.reject(reason="unreadable_file", source_file=source_file, position=f"after byte {offset}",

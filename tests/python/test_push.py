@@ -305,3 +305,17 @@ def test_gladly_error_keeps_attr_and_detail() -> None:
                        {"code": "blank", "detail": "also this"}]}
     assert push.gladly_error(body) == ("too_long", "content.body: too long; also this")
     assert push.gladly_error(b"<html>") == (None, None)
+
+
+def test_no_push_while_an_import_holds_the_folders(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from gladly_import.lock import lock_run_folders
+
+    with simulator() as sim:
+        config = configure(project, base_url=sim.base_url)
+        folders = lock_run_folders("20261202T070000Z-abcdef", project / "work", project / "output")
+        try:
+            assert push.main(["--config", str(config)]) == 1
+        finally:
+            folders.release()
+        assert sim.log == []
+    assert "20261202T070000Z-abcdef" in capsys.readouterr().err
