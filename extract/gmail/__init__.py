@@ -18,9 +18,11 @@ and ``text`` (charsets, headers, dates, HTML -> text).
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import signal
+import threading
 import zlib
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -110,6 +112,25 @@ def ignore_interrupts() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+@contextlib.contextmanager
+def _workers_started_ignoring_interrupts(context: Any, workers: int) -> Iterator[Any]:
+    """A pool whose workers never take Ctrl-C, not even while they are still starting up.
+
+    The initializer runs only once a worker has imported everything, and a Ctrl-C before that
+    would kill it with its own traceback. So SIGINT is ignored in this process while the workers
+    are started (an ignored signal stays ignored in a child, and Python then installs no handler
+    for it), and restored at once."""
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if in_main_thread else None
+    try:
+        pool = context.Pool(workers, initializer=ignore_interrupts)
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGINT, previous)
+    with pool:
+        yield pool
+
+
 def parse_blocks(blocks: Iterable[Block], support: frozenset[str], workers: int,
                  allow_fast: bool = True) -> Iterator[list[dict[str, Any]]]:
     """Each block's results, in file order, parsed by ``workers`` processes (in-process when 1)."""
@@ -118,7 +139,7 @@ def parse_blocks(blocks: Iterable[Block], support: frozenset[str], workers: int,
             yield parse_block(block, support, allow_fast)
         return
     context = multiprocessing.get_context("spawn")
-    with context.Pool(workers, initializer=ignore_interrupts) as pool:
+    with _workers_started_ignoring_interrupts(context, workers) as pool:
         pending: deque[Any] = deque()
         try:
             for block in blocks:
