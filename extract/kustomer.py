@@ -46,7 +46,7 @@ CONFIG_KEYS = {
     "base_url": False,              # required unless simulate: true
     "api_key_env": False,           # default KUSTOMER_API_KEY
     "requests_per_minute": False,   # this import's share of the org-wide budget
-    "concurrency": False,           # customers fetched at once while pages are read (default 8)
+    "concurrency": False,           # customers fetched at once while pages are read (default 12)
     "simulate": False,              # run against the bundled local simulator
     "simulator_data": False,        # folder of messages.jsonl + customers.jsonl for simulate
     "reuse_completed": False,       # re-use a completed extraction instead of extracting afresh
@@ -58,7 +58,7 @@ PAGE_SIZE = 100
 QUERY_CAP = 10_000  # Kustomer's documented cap per query: why the searches are read as keysets
 DEFAULT_KEY_ENV = "KUSTOMER_API_KEY"
 DEFAULT_DELTA_OVERLAP_HOURS = 24.0
-DEFAULT_CONCURRENCY = 8
+DEFAULT_CONCURRENCY = 12  # 12 in flight at 250 ms: 2,880 a minute, above the largest plan's 2,000
 SAMPLE_DATA = Path(__file__).resolve().parent.parent / "samples" / "kustomer"
 SEARCHES = (("search", "/v1/customers/search"), ("archive", "/v1/customers/archive/search"))
 EPOCH = "1970-01-01T00:00:00.000Z"

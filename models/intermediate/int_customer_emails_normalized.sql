@@ -1,3 +1,4 @@
+{{ config(materialized='table') }}
 -- Each distinct raw customer email, checked once: the normalized address, or NULL when
 -- it is not a well-formed address (email-validator, no DNS; "Name <addr>" keeps addr).
 with
