@@ -41,7 +41,6 @@ from extract.gmail.text import (
     raw_header_text,
     transfer_encoding,
 )
-from extract.raw import FIELD_CAP_CHARS
 from extract.values import Clipped
 
 MAX_DEPTH = 20
@@ -57,6 +56,7 @@ _HEADER_BLOCK = re.compile(rb"(?:[\x21-\x39\x3b-\x7e]+:[^\n]*\n(?:[ \t][^\n]*\n)
 _WANTED_NAMES = rb"(" + b"|".join(re.escape(name) for name in sorted(ALL_HEADERS)) + rb"):([^\n]*(?:\n[ \t][^\n]*)*)"
 _FIRST_WANTED_HEADER = re.compile(_WANTED_NAMES, re.IGNORECASE)
 _WANTED_HEADER = re.compile(rb"\n" + _WANTED_NAMES, re.IGNORECASE)  # a literal first byte: the scan skips lines
+FIELD_CAP_CHARS = 262_144  # extract.raw.FIELD_CAP_CHARS (a test checks): workers import no pyarrow
 _BARE_CR = re.compile(rb"\r(?!\n)")
 _SIMPLE_PARAMS = re.compile(r'[^\\*(<\']*')
 # What MIME writers put in a preamble for old mail readers: not something a person wrote.

@@ -182,3 +182,13 @@ def test_ctrl_c_during_gmail_shows_no_worker_traceback(tmp_path: Path) -> None:
     assert process.returncode != 0 and "KeyboardInterrupt" in process.stderr
     assert "SpawnPoolWorker" not in process.stderr and "ForkPoolWorker" not in process.stderr
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_workers_share_the_raw_writers_field_cap_without_importing_pyarrow() -> None:
+    from extract.gmail import mime
+    from extract.raw import FIELD_CAP_CHARS
+
+    assert mime.FIELD_CAP_CHARS == FIELD_CAP_CHARS
+    probe = "import sys, extract.gmail.mbox; print('pyarrow' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}).stdout.strip() == "False"
