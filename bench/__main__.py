@@ -74,6 +74,18 @@ def source_block(platform: str, info: dict[str, Any]) -> dict[str, Any]:
     return {"path": info["dir"]}
 
 
+def peak_rss_until_exit(child: subprocess.Popen, process: psutil.Process, interval: float = 0.1) -> int:
+    """The peak resident memory of ``child`` and every process below it, sampled until it exits."""
+    peak = 0
+    while child.poll() is None:
+        try:
+            peak = max(peak, tree_rss(process))
+        except psutil.NoSuchProcess:
+            break
+        time.sleep(interval)
+    return peak
+
+
 def run_import(corpus: dict[str, dict[str, Any]], run_dir: Path) -> dict[str, Any]:
     run_dir.mkdir(parents=True, exist_ok=True)
     config = {"output_dir": "output", "work_dir": "work", "batch_size": 500_000,
@@ -84,7 +96,6 @@ def run_import(corpus: dict[str, dict[str, Any]], run_dir: Path) -> dict[str, An
     child = subprocess.Popen([sys.executable, "-m", "gladly_import", "--config", str(config_path)],
                              cwd=PROJECT_DIR, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     process = psutil.Process(child.pid)
-    peak = 0
     lines: list[str] = []
     assert child.stdout is not None
     import threading
@@ -96,12 +107,7 @@ def run_import(corpus: dict[str, dict[str, Any]], run_dir: Path) -> dict[str, An
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
-    while child.poll() is None:
-        try:
-            peak = max(peak, tree_rss(process))
-        except psutil.NoSuchProcess:
-            break
-        time.sleep(0.1)
+    peak = peak_rss_until_exit(child, process)
     reader.join()
     seconds = time.perf_counter() - started
     if child.returncode != 0:
