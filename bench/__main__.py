@@ -27,7 +27,7 @@ from typing import Any
 import psutil
 import yaml
 
-from bench import bench_push
+from bench import bench_gorgias, bench_kustomer, bench_push
 from gladly_import.metrics import tree_rss
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -74,6 +74,18 @@ def source_block(platform: str, info: dict[str, Any]) -> dict[str, Any]:
     return {"path": info["dir"]}
 
 
+def peak_rss_until_exit(child: subprocess.Popen, process: psutil.Process, interval: float = 0.1) -> int:
+    """The peak resident memory of ``child`` and every process below it, sampled until it exits."""
+    peak = 0
+    while child.poll() is None:
+        try:
+            peak = max(peak, tree_rss(process))
+        except psutil.NoSuchProcess:
+            break
+        time.sleep(interval)
+    return peak
+
+
 def run_import(corpus: dict[str, dict[str, Any]], run_dir: Path) -> dict[str, Any]:
     run_dir.mkdir(parents=True, exist_ok=True)
     config = {"output_dir": "output", "work_dir": "work", "batch_size": 500_000,
@@ -84,7 +96,6 @@ def run_import(corpus: dict[str, dict[str, Any]], run_dir: Path) -> dict[str, An
     child = subprocess.Popen([sys.executable, "-m", "gladly_import", "--config", str(config_path)],
                              cwd=PROJECT_DIR, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     process = psutil.Process(child.pid)
-    peak = 0
     lines: list[str] = []
     assert child.stdout is not None
     import threading
@@ -96,12 +107,7 @@ def run_import(corpus: dict[str, dict[str, Any]], run_dir: Path) -> dict[str, An
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
-    while child.poll() is None:
-        try:
-            peak = max(peak, tree_rss(process))
-        except psutil.NoSuchProcess:
-            break
-        time.sleep(0.1)
+    peak = peak_rss_until_exit(child, process)
     reader.join()
     seconds = time.perf_counter() - started
     if child.returncode != 0:
@@ -166,6 +172,8 @@ def main(argv: list[str] | None = None) -> int:
             results["baselines"] = run_baselines(corpus)
     print("bench: the push to Gladly's API (simulator, 10/s)", flush=True)
     results["push"] = bench_push.run()
+    print("bench: API rate limits used (simulators at 250 ms; Kustomer 1,200/min, Gorgias 40 per 20 s)", flush=True)
+    results["api_rate"] = {"kustomer": bench_kustomer.rate(), "gorgias": bench_gorgias.rate()}
 
     full, small_run = results["full"], results["small"]
     growth = (full["peak_rss_mb"] - small_run["peak_rss_mb"]) / small_run["peak_rss_mb"] * 100
@@ -187,6 +195,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\npush: {push['sustained_per_second']}/s sustained, {push['share_of_limit']:.0%} of Gladly's 10/s "
           f"({push['latency_s'] * 1000:.0f} ms server); {results['push']['slow_server_speedup']}x one at a time "
           "against a 400 ms server")
+    for platform, rated in results["api_rate"].items():
+        print(f"{platform} API: {rated['sustained_per_minute']:,.0f} requests/min sustained, "
+              f"{rated['share_of_limit']:.0%} of the announced {rated['announced_limit_per_minute']:,.0f}/min "
+              f"(most in any window {rated['max_in_any_window']:,}), {rated['throttled_429']} 429s; "
+              f"1M messages: {rated['hours_for_1m_messages']} h")
     print(f"\nresults: {out}")
     return 0
 

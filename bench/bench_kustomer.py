@@ -1,6 +1,13 @@
 """Benchmark the Kustomer extraction against the local simulator, and count the naive baseline's requests.
 
     python bench/bench_kustomer.py [--items 100000] [--seed 42] [--out bench/results/kustomer.json]
+    python bench/bench_kustomer.py --rate [--items 20000] [--latency 0.25] [--limit 1200]
+
+``--rate`` (also part of ``make bench``, see ``rate()``): the simulator answers after ``latency``
+seconds and announces ``limit`` requests a minute; the extraction runs in this process and the
+rate is measured from the server's side (its request arrival times): the sustained rate, the
+most requests any 60 s window received, the 429s, the same against one request at a time (the
+baseline, measured in the same run), and the hours 1M messages take at each plan's limit.
 
 Generates the data (``bench/generate_kustomer.py``, cached under ``bench/corpus/``), serves it
 with the simulator in its own process, runs the extractor in a child process (the figures are
@@ -17,6 +24,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -124,13 +132,107 @@ def run(items: int, seed: int) -> dict[str, Any]:
     return result
 
 
+PLAN_LIMITS = {"Professional": 300, "Business": 500, "Enterprise": 1_000, "Ultimate": 2_000}
+
+
+def server_rate(times: list[float], window: float = 60.0) -> dict[str, Any]:
+    """From request arrival times: the rate sustained over whole ``window``s and the most in any one.
+
+    Sustained = the requests of the first k whole windows from the first request, divided by k
+    (a limit per window allows a burst at its start: a part of a window would overstate the rate).
+    Shorter than one window: extrapolated, and said so.
+    """
+    times = sorted(times)
+    if len(times) < 2:
+        return {"requests": len(times), "sustained_per_minute": 0.0, "max_in_any_window": len(times)}
+    span = times[-1] - times[0]
+    most, start = 0, 0
+    for end, t in enumerate(times):
+        while t - times[start] >= window:
+            start += 1
+        most = max(most, end - start + 1)
+    whole = int(span // window)
+    if whole:
+        counted = sum(1 for t in times if t < times[0] + whole * window)
+        sustained = counted / (whole * window) * 60
+    else:
+        sustained = (len(times) - 1) / span * 60 if span else 0.0
+    return {"requests": len(times), "seconds": round(span, 1), "whole_windows": whole,
+            "sustained_per_minute": round(sustained, 1), "max_in_any_window": most}
+
+
+def one_at_a_time(base_url: str, key: str, requests: int) -> float:
+    """The baseline: requests per minute of a client that waits for each answer (the old extractor)."""
+    from extract.http_client import BearerAuth, HttpClient
+
+    with HttpClient(base_url, BearerAuth(key), service="Kustomer") as client:
+        started = time.monotonic()
+        for _ in range(requests):
+            client.get("/v1/messages", {"page": 1, "pageSize": 1})
+        return requests / (time.monotonic() - started) * 60
+
+
+def rate(items: int = 20_000, latency: float = 0.25, limit: int = 1_200, seed: int = 42,
+         baseline_requests: int = 40) -> dict[str, Any]:
+    """The extraction against a simulator that answers in ``latency`` s and allows ``limit`` a minute."""
+    sys.path.insert(0, str(PROJECT_DIR))
+    from bench.generate_kustomer import generate
+    from extract import kustomer
+    from extract.context import SourceContext
+    from extract.raw import PlatformOutput
+    from extract.simulators.kustomer import KustomerSimulator
+
+    with tempfile.TemporaryDirectory(prefix="bench-kustomer-rate-") as tmp:
+        work = Path(tmp)
+        figures = generate(work / "data", items, seed=seed)
+        os.environ.setdefault("KUSTOMER_API_KEY", BENCH_KEY)
+        key = os.environ["KUSTOMER_API_KEY"]
+        with KustomerSimulator(work / "data", api_key=key, rate_limit=limit, latency=latency) as sim:
+            ctx = SourceContext(platform="kustomer", options={"base_url": sim.base_url}, base_dir=work,
+                                state_dir=work / "state" / "kustomer")
+            out = PlatformOutput(work / "raw", "kustomer", kustomer.TABLES, kustomer.RECORD_TABLES)
+            started = time.monotonic()
+            kustomer.extract(ctx, out)
+            out.close()
+            seconds = time.monotonic() - started
+            measured = server_rate(list(sim.request_times))
+            throttled = sim.by_status.get(429, 0)
+            before = len(sim.request_times)
+            baseline = one_at_a_time(sim.base_url, key, baseline_requests)
+            baseline_server = server_rate(list(sim.request_times)[before:])
+    share = measured["sustained_per_minute"] / limit
+    per_message = measured["requests"] / items
+    million = 1_000_000 * per_message
+    return {
+        "platform": "kustomer", "latency_s": latency, "announced_limit_per_minute": limit,
+        "messages": out.records_extracted, "customers_referenced": figures["customers_referenced"],
+        "seconds": round(seconds, 1), **measured, "share_of_limit": round(share, 3), "throttled_429": throttled,
+        "baseline_one_at_a_time_per_minute": round(baseline_server["sustained_per_minute"] or baseline, 1),
+        "speedup_vs_one_at_a_time": round(measured["sustained_per_minute"]
+                                          / max(baseline_server["sustained_per_minute"] or baseline, 1e-9), 2),
+        "requests_per_message": round(per_message, 4),
+        "hours_for_1m_messages": {f"{plan} ({rpm}/min)": round(million / (rpm * min(share, 0.95)) / 60, 1)
+                                  for plan, rpm in PLAN_LIMITS.items()},
+        "hours_for_1m_messages_one_at_a_time": round(million / (baseline_server["sustained_per_minute"]
+                                                                or baseline) / 60, 1),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--items", type=int, default=100_000)
+    parser.add_argument("--items", type=int, default=None)
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--out", default=str(PROJECT_DIR / "bench" / "results" / "kustomer.json"))
+    parser.add_argument("--rate", action="store_true", help="the rate-limit benchmark (latency, announced limit)")
+    parser.add_argument("--latency", type=float, default=0.25)
+    parser.add_argument("--limit", type=int, default=1_200)
+    parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
-    result = run(args.items, args.seed)
+    if args.rate:
+        result = rate(args.items or 20_000, args.latency, args.limit, args.seed)
+        args.out = args.out or str(PROJECT_DIR / "bench" / "results" / "kustomer-rate.json")
+    else:
+        result = run(args.items or 100_000, args.seed)
+        args.out = args.out or str(PROJECT_DIR / "bench" / "results" / "kustomer.json")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))

@@ -48,8 +48,8 @@ def staged_history(folder: Path, items: int) -> Path:
     now = datetime.now(UTC).replace(tzinfo=None)
     with duckdb.connect(str(folder / "work" / "gladly_import.duckdb")) as conn:
         ensure_tables(conn)
-        conn.execute("insert into ledger.import_runs (run_id, started_at, ended_at, mode, config_file, status) "
-                     "values ('bench-run', ?, ?, 'full', 'config.yml', 'succeeded')", [now, now])
+        conn.execute("insert into ledger.import_run_events (run_id, recorded_at, started_at, ended_at, mode, config_file, "
+                     "status) values ('bench-run', ?, ?, ?, 'full', 'config.yml', 'succeeded')", [now, now, now])
         conn.execute(
             """
             create table main.gladly_export_batch as
@@ -60,7 +60,7 @@ def staged_history(folder: Path, items: int) -> Path:
                    'gladly_conversation_items_0001.csv' as file_name, i as export_row_number
             from (select i, ? - to_seconds(i * 60) as ts from range(1, ? + 1) t(i))
             """, [now - timedelta(days=1), items])
-        conn.execute("insert into ledger.export_ledger select conversation_item_id, 'csv', 'bench-run', file_name, ? "
+        conn.execute("insert into ledger.export_ledger_rows select conversation_item_id, 'csv', 'bench-run', file_name, ? "
                      "from main.gladly_export_batch", [now])
     return folder / "config.yml"
 

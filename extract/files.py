@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import glob
 import gzip
+import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 GLOB_CHARS = set("*?[")
 READ_CHUNK_BYTES = 1024 * 1024
@@ -59,13 +60,52 @@ def resolve_files(spec: str | list[str], base_dir: Path, suffixes: Iterable[str]
     return list(unique)
 
 
+# The file object of every source file this process has opened through the functions below, by
+# path: how far into the file (on disk: compressed bytes for gzip, the archive for a zip) the
+# reading is, for the progress display, without any extractor counting bytes itself.
+_READING: dict[Path, Any] = {}
+
+
+def _track(path: Path, raw: Any) -> None:
+    _READING[Path(path).resolve()] = raw
+
+
+def read_position(path: Path) -> tuple[int, bool] | None:
+    """(bytes of ``path`` (resolved) read so far, finished?) if this process opened it here, else None."""
+    raw = _READING.get(path)
+    if raw is None:
+        return None
+    if raw.closed:
+        return path.stat().st_size, True
+    try:
+        return raw.tell(), False
+    except (OSError, ValueError):  # closed meanwhile
+        return path.stat().st_size, True
+
+
+def forget_positions(paths: Iterable[Path]) -> None:
+    for path in paths:
+        _READING.pop(path, None)
+
+
 def open_binary(path: Path) -> BinaryIO:
     """Open a file for streaming reads; gzip is recognised by its magic bytes, not its name."""
     with open(path, "rb") as probe:
         magic = probe.read(2)
     if magic == b"\x1f\x8b":
-        return gzip.open(path, "rb")  # type: ignore[return-value]
-    return open(path, "rb", buffering=1024 * 1024)
+        handle = gzip.open(path, "rb")
+        _track(path, handle.fileobj)  # the compressed file: its size is the one we know
+        return handle  # type: ignore[return-value]
+    handle = open(path, "rb", buffering=1024 * 1024)
+    _track(path, handle)
+    return handle
+
+
+def open_zip(path: Path) -> zipfile.ZipFile:
+    """A zip archive, its reading position tracked like open_binary's."""
+    archive = zipfile.ZipFile(path)
+    _track(path, archive.fp)
+    return archive
 
 
 class LongLine:

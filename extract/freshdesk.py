@@ -44,7 +44,7 @@ import pyarrow as pa
 from lxml import etree
 
 from extract.context import SourceContext
-from extract.files import open_binary
+from extract.files import open_binary, open_zip
 from extract.raw import PlatformOutput, with_lineage
 from extract.values import CUT_TOKEN, cut_mark, unmark
 
@@ -442,7 +442,7 @@ class FreshdeskReader:
 
     def read_zip(self, path: Path, name: str) -> None:
         try:
-            archive = zipfile.ZipFile(path)
+            archive = open_zip(path)
         except (zipfile.BadZipFile, OSError) as error:
             self.out.reject(reason="unreadable_file", source_file=name, position="file",
                             detail=f"not a readable zip archive: {error}")

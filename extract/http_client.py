@@ -32,9 +32,9 @@ What it does for every request:
   (``/v1/x`` from the host root, ``tickets`` below the base path, a full URL as is). A link to
   another scheme/host/port is refused (``ExtractError``): the credential is only ever sent to
   ``base_url``'s host.
-- **Rate**: ``RateLimiter`` holds sliding windows (``n`` requests in any ``window`` seconds); a
-  request waits for a slot in all of them. ``announced_limit(headers)`` lowers the windows to what
-  the server announces (times ``ANNOUNCED_SHARE``, so clocks and network jitter never push it over).
+- **Rate**: ``RateLimiter``: a configured budget spaces requests evenly; ``announced_limit(headers)``
+  (what the server says it allows, e.g. ``x-ratelimit-limit``) adds a sliding window of
+  ``ANNOUNCED_SHARE`` of it (so clocks and network jitter never push it over).
   ``x-ratelimit-remaining: 0`` holds every thread until ``x-ratelimit-reset`` (epoch seconds;
   epoch milliseconds and a seconds delta are tolerated); a 429 holds every thread for its wait.
 - **Retries**: 408 and 5xx, timeouts, refused/reset/dropped connections (``max_retries`` times);
@@ -193,18 +193,20 @@ class BasicAuth:
 class RateLimiter:
     """One request budget shared by every thread and client that holds it.
 
-    ``RateLimiter([(1200, 60.0)])`` is "1,200 a minute", ``RateLimiter([(10, 1.0)])`` "10 in any
-    second". Requests are spaced evenly (``window / n`` apart, the strictest of the windows), so no
-    window of that length, sliding or fixed, ever holds more than ``n``; bursts never happen.
-    ``announce(n, window)`` lowers (never raises) the budget to ``ANNOUNCED_SHARE`` of what the
-    server announces; ``hold(seconds)`` stops every thread for a while (a 429, remaining 0).
+    Configured limits (``RateLimiter([(1200, 60.0)])`` is "1,200 a minute", ``[(10, 1.0)]`` "10 in any
+    second") are spaced evenly: requests go ``window / n`` apart (the strictest of them), so no
+    window of that length ever holds more than ``n``. An announced limit (``announce(n, window)``:
+    what the server says it allows) is a sliding window of ``ANNOUNCED_SHARE * n`` requests in any
+    ``window`` seconds: the bursts the server allows are used, and no window of the server's, fixed
+    or sliding, ever receives more than it announced. ``hold(seconds)`` stops every thread for a
+    while (a 429, ``x-ratelimit-remaining: 0``).
     """
 
     def __init__(self, limits: Collection[tuple[float, float]] = (), *,
                  clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
-        self._configured = {float(window): float(n) for n, window in limits if n and n > 0}
-        self._announced: dict[float, float] = {}
-        self._interval = self._spacing()
+        self._interval = max((float(window) / n for n, window in limits if n and n > 0), default=0.0)
+        self._announced: dict[float, int] = {}
+        self._sent: dict[float, deque[float]] = {}
         self._next = 0.0
         self._hold_until = 0.0
         self._lock = threading.Lock()
@@ -215,27 +217,33 @@ class RateLimiter:
     def per_minute(cls, requests_per_minute: float | None, **kwargs: Any) -> RateLimiter:
         return cls([(requests_per_minute, 60.0)] if requests_per_minute else [], **kwargs)
 
-    def _spacing(self) -> float:
-        windows = {**self._configured}
-        for window, n in self._announced.items():
-            windows[window] = min(n, windows.get(window, n))
-        return max((window / n for window, n in windows.items()), default=0.0)
-
     def per_minute_now(self) -> float | None:
         """The budget in force, in requests a minute (None: unlimited)."""
         with self._lock:
-            return 60.0 / self._interval if self._interval else None
+            rates = [60.0 * n / window for window, n in self._announced.items()]
+            if self._interval:
+                rates.append(60.0 / self._interval)
+        return min(rates) if rates else None
 
     def announce(self, n: float, window: float) -> None:
-        allowed = max(n * ANNOUNCED_SHARE, 1e-3)
+        allowed = max(int(n * ANNOUNCED_SHARE), 1)
         with self._lock:
-            if self._announced.get(float(window)) != allowed:
-                self._announced[float(window)] = allowed
-                self._interval = self._spacing()
+            self._announced[float(window)] = allowed
+            self._sent.setdefault(float(window), deque())
 
     def hold(self, seconds: float) -> None:
         with self._lock:
             self._hold_until = max(self._hold_until, self._clock() + seconds)
+
+    def _wait(self, now: float) -> float:
+        wait = max(self._hold_until, self._next) - now
+        for window, n in self._announced.items():
+            sent = self._sent[window]
+            while sent and now - sent[0] >= window:
+                sent.popleft()
+            if len(sent) >= n:
+                wait = max(wait, sent[len(sent) - n] + window - now)
+        return wait
 
     def acquire(self, max_wait: float = float("inf")) -> float:
         """Wait for the next slot and take it; the seconds waited. Over ``max_wait``: RateLimitedError."""
@@ -243,9 +251,11 @@ class RateLimiter:
         while True:
             with self._lock:
                 now = self._clock()
-                wait = max(self._hold_until, self._next) - now
+                wait = self._wait(now)
                 if wait <= 0:
                     self._next = now + self._interval
+                    for sent in self._sent.values():
+                        sent.append(now)
                     return waited
             if waited + wait > max_wait:
                 raise RateLimitedError(f"the rate limit holds requests for {_duration(wait)}")

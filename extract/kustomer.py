@@ -32,7 +32,7 @@ from urllib.parse import quote, urlsplit
 import pyarrow as pa
 
 from extract.api import config
-from extract.api.land import land_rejects, newest_mark
+from extract.api.land import land_rejects, newest_mark, split_where
 from extract.api.source import ApiSource, run_source
 from extract.api.store import Spool, State
 from extract.api.stream import Children, KeysetSearch, Reading, millis_text, to_millis
@@ -46,7 +46,7 @@ CONFIG_KEYS = {
     "base_url": False,              # required unless simulate: true
     "api_key_env": False,           # default KUSTOMER_API_KEY
     "requests_per_minute": False,   # this import's share of the org-wide budget
-    "concurrency": False,           # customers fetched at once while pages are read (default 8)
+    "concurrency": False,           # customers fetched at once while pages are read (default 12)
     "simulate": False,              # run against the bundled local simulator
     "simulator_data": False,        # folder of messages.jsonl + customers.jsonl for simulate
     "reuse_completed": False,       # re-use a completed extraction instead of extracting afresh
@@ -58,7 +58,7 @@ PAGE_SIZE = 100
 QUERY_CAP = 10_000  # Kustomer's documented cap per query: why the searches are read as keysets
 DEFAULT_KEY_ENV = "KUSTOMER_API_KEY"
 DEFAULT_DELTA_OVERLAP_HOURS = 24.0
-DEFAULT_CONCURRENCY = 8
+DEFAULT_CONCURRENCY = 12  # 12 in flight at 250 ms: 2,880 a minute, above the largest plan's 2,000
 SAMPLE_DATA = Path(__file__).resolve().parent.parent / "samples" / "kustomer"
 SEARCHES = (("search", "/v1/customers/search"), ("archive", "/v1/customers/archive/search"))
 EPOCH = "1970-01-01T00:00:00.000Z"
@@ -237,7 +237,8 @@ class Kustomer(ApiSource):
         for ordinal, (where, message) in enumerate(Spool.read(state.spool_path("messages")), start=1):
             if not isinstance(message, dict) or not message_id(message):
                 out.reject(reason="malformed_message", detail="a message must be an object with an id",
-                           raw=as_text(message), source_file=where.split(" query ")[0], position=where, row=ordinal)
+                           raw=as_text(message), source_file=split_where(where)[0], position=split_where(where)[1],
+                           row=ordinal)
                 continue
             messages.write(message_row(message, where, ordinal))
             newest = newest_mark(newest, message_created(message), message_id(message))
@@ -337,9 +338,9 @@ def message_row(message: dict[str, Any], where: str, ordinal: int) -> dict[str, 
         "created_at": as_text(attributes.get("createdAt")),
         "sent_at": as_text(attributes.get("sentAt")),
         "updated_at": as_text(attributes.get("updatedAt")),
-        "_source_file": where.split(" query ")[0],
+        "_source_file": split_where(where)[0],
         "_source_row": ordinal,
-        "_source_position": where,
+        "_source_position": split_where(where)[1],
     }
 
 

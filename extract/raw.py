@@ -168,15 +168,16 @@ class RawTableWriter:
             if is_text and value is not None:
                 if value.__class__ is str:
                     length = len(value)
-                    size += length
                     if length > cap:
                         value = self._cut(name, value, row)
+                        length = cap
+                    size += length
                 elif value.__class__ is list:
                     value, weight = self._cut_list(name, value, row)
                     size += weight
                 elif isinstance(value, Clipped):
-                    size += len(value)
                     value = self._cut(name, value, row)
+                    size += len(value)
             else:
                 size += 8
             values.append(value)
@@ -200,13 +201,13 @@ class RawTableWriter:
 
     def _cut_list(self, column: str, values: list[Any], row: dict[str, Any]) -> tuple[list[Any], int]:
         weight = 8 * len(values)
-        cap = self.field_cap
+        cap = self._cap
         kept = []
         for value in values:
             if isinstance(value, str):
-                weight += len(value)
-                if type(value) is Clipped or (cap is not None and len(value) > cap):
+                if type(value) is Clipped or len(value) > cap:
                     value = self._cut(column, value, row)
+                weight += len(value)
             kept.append(value)
         return kept, weight
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 import time
 
-import duckdb
-
 from extract.errors import ExtractError
 from gladly_import.config import MODES, ConfigError, load_config
+from gladly_import.engines import EngineError, open_engine
 from gladly_import.ledger import finish_run, new_run_id, start_run
 from gladly_import.lock import FolderInUse, lock_run_folders
 from gladly_import.publish import settle_earlier_runs
@@ -40,14 +39,19 @@ def main(argv: list[str] | None = None) -> int:
     except FolderInUse as error:
         say(str(error))
         return 2
-    with duckdb.connect(str(config.database_path)) as conn:
-        settle_earlier_runs(conn, config.output_dir)
-        start_run(conn, run_id, mode, str(config.path))
-    say(f"import {run_id}: {mode} run, config {config.path}")
+    engine = open_engine(config)
+    try:
+        settle_earlier_runs(engine, config.output_dir)
+        start_run(engine, run_id, mode, str(config.path))
+    except EngineError as error:
+        say(f"engine error: {error}")
+        folders.release()
+        return 2
+    say(f"import {run_id}: {mode} run on {engine.name}, config {config.path}")
 
     status = "failed"
     try:
-        status = run_import(config, mode, run_id, args.with_unit_tests, started)
+        status = run_import(config, engine, mode, run_id, args.with_unit_tests, started)
     except ExtractError as error:
         say(f"extract error: {error}")
         return 1
@@ -57,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     finally:
         if status != "succeeded":
-            with duckdb.connect(str(config.database_path)) as conn:
-                finish_run(conn, run_id, status)
+            finish_run(engine, run_id, status)
+        engine.close()
         folders.release()
     return 0 if status == "succeeded" else 1

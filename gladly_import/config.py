@@ -12,8 +12,10 @@ from extract.files import SourcePathError, resolve_files
 from extract.platforms import PLATFORMS
 
 TOP_LEVEL_KEYS = {"output_dir": False, "work_dir": False, "batch_size": False, "mode": False, "sources": True,
-                  "gladly": False}
+                  "gladly": False, "engine": False, "spark": False}
 MODES = ("full", "delta")
+ENGINES = ("duckdb", "spark")
+SPARK_KEYS = {"master": False, "warehouse_dir": False, "raw_location": False, "conf": False}
 DEFAULT_BATCH_SIZE = 500_000
 
 
@@ -29,6 +31,14 @@ class SourceConfig:
 
 
 @dataclass
+class SparkConfig:
+    master: str = "local[2]"
+    warehouse_dir: str | None = None  # a folder or a Hadoop URI; default <work_dir>/spark-warehouse
+    raw_location: str | None = None   # where the raw Parquet is registered from; default <work_dir>/raw
+    conf: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
 class Config:
     path: Path
     output_dir: Path
@@ -37,6 +47,8 @@ class Config:
     sources: dict[str, SourceConfig]
     mode: str = "full"
     gladly: dict[str, Any] = field(default_factory=dict)  # the push's settings (gladly_import/push.py)
+    engine: str = "duckdb"
+    spark: SparkConfig = field(default_factory=SparkConfig)
 
     @property
     def base_dir(self) -> Path:
@@ -69,6 +81,33 @@ def _resolve_dir(value: Any, base_dir: Path, key: str) -> Path:
     return (path if path.is_absolute() else base_dir / path).resolve()
 
 
+def _location(value: Any, base_dir: Path, key: str) -> str:
+    """A folder (relative to the config file) or a Hadoop URI such as s3a://bucket/prefix, kept as is."""
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{key}: must be a folder path or a URI")
+    if "://" in value:
+        return value.rstrip("/")
+    return _resolve_dir(value, base_dir, key).as_posix()
+
+
+def _spark_config(block: Any, base_dir: Path) -> SparkConfig:
+    if block is None:
+        return SparkConfig()
+    _check_keys("spark", block, SPARK_KEYS)
+    master = block.get("master", "local[2]")
+    if not isinstance(master, str) or not master.strip():
+        raise ConfigError(f"spark.master: must be a Spark master URL such as local[2], got {master!r}")
+    conf = block.get("conf") or {}
+    if not isinstance(conf, dict) or not all(isinstance(k, str) for k in conf):
+        raise ConfigError("spark.conf: must be a mapping of Spark settings (spark.executor.memory: 4g, ...)")
+    return SparkConfig(
+        master=master,
+        warehouse_dir=_location(block["warehouse_dir"], base_dir, "spark.warehouse_dir") if "warehouse_dir" in block else None,
+        raw_location=_location(block["raw_location"], base_dir, "spark.raw_location") if "raw_location" in block else None,
+        conf={k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in conf.items()},
+    )
+
+
 def load_config(path: str | Path) -> Config:
     config_path = Path(path).expanduser().resolve()
     if not config_path.is_file():
@@ -89,6 +128,11 @@ def load_config(path: str | Path) -> Config:
     mode = data.get("mode", "full")
     if mode not in MODES:
         raise ConfigError(f"mode: must be one of {', '.join(MODES)}, got {mode!r}")
+
+    engine = data.get("engine", "duckdb")
+    if engine not in ENGINES:
+        raise ConfigError(f"engine: must be one of {', '.join(ENGINES)}, got {engine!r}")
+    spark = _spark_config(data.get("spark"), base_dir)
 
     sources_block = data["sources"]
     _check_keys("sources", sources_block, {name: False for name in PLATFORMS})
@@ -121,4 +165,6 @@ def load_config(path: str | Path) -> Config:
         sources=sources,
         mode=mode,
         gladly=dict(gladly),
+        engine=engine,
+        spark=spark,
     )

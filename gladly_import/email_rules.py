@@ -25,3 +25,20 @@ def normalize_email(value: str | None) -> str | None:
         return validate_email(candidate, check_deliverability=False).normalized
     except EmailNotValidError:
         return None
+
+
+def normalize_emails(values: list[str | None]) -> list[str | None]:
+    """normalize_email over a batch (the Spark UDF's Arrow batches), each distinct value once."""
+    seen: dict[str | None, str | None] = {}
+    return [seen[v] if v in seen else seen.setdefault(v, normalize_email(v)) for v in values]
+
+
+def is_normalized_address(value: str | None) -> bool | None:
+    """The email data test's check, straight from email-validator (not through normalize_email):
+    the value is a well-formed address already in its normalized form. NULL stays NULL."""
+    if value is None:
+        return None
+    try:
+        return validate_email(value, check_deliverability=False).normalized == value
+    except EmailNotValidError:
+        return False

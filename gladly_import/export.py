@@ -14,8 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import duckdb
-
+from gladly_import.engines import Engine
 from gladly_import.spreadsheet import neutralise_row
 
 GLADLY_COLUMNS = [
@@ -43,7 +42,7 @@ FETCH_ROWS = 10_000
 KILL_AFTER_ROWS_ENV = "GLADLY_IMPORT_TEST_KILL_AFTER_ROWS"
 
 
-def _rows(conn: duckdb.DuckDBPyConnection, query: str) -> Iterator[tuple[Any, ...]]:
+def _rows(conn: Engine, query: str) -> Iterator[tuple[Any, ...]]:
     result = conn.execute(query)
     while True:
         chunk = result.fetchmany(FETCH_ROWS)
@@ -70,7 +69,7 @@ class _CsvFile:
         os.replace(self.partial, self.path)
 
 
-def export_items(conn: duckdb.DuckDBPyConnection, directory: Path) -> list[dict[str, Any]]:
+def export_items(conn: Engine, directory: Path) -> list[dict[str, Any]]:
     """Write this run's batch (main.gladly_export_batch) to its numbered files in ``directory``.
 
     The batch table already says which file each row goes to (at most batch_size rows each);
@@ -99,7 +98,7 @@ def export_items(conn: duckdb.DuckDBPyConnection, directory: Path) -> list[dict[
     return written
 
 
-def export_rejects(conn: duckdb.DuckDBPyConnection, output_dir: Path) -> dict[str, Any]:
+def export_rejects(conn: Engine, output_dir: Path) -> dict[str, Any]:
     """Write gladly_import_rejects.csv: a header, then one row per rejected record (maybe none).
 
     A file for people: cells a spreadsheet would run as a formula are neutralised (spreadsheet.py).

@@ -2,69 +2,100 @@
 
 dbt never builds or drops these tables (the runner owns them), so they survive every rebuild of
 the models, `--full-refresh` included. The ledger records which conversation_item_id was exported,
-by which run, in which file. Each run's export is a batch (`ledger.export_batches`): recorded as
-`pending`, with its files' names, row counts and SHA-256, together with its items, *before* any
-file is renamed into the output folder, and `confirmed` once they all are. A run killed in between
-leaves a pending batch that the next run settles from the files actually present (see
-gladly_import/publish.py), so the ledger and the published files never disagree. Each step is one
-plain statement: nothing here relies on a multi-statement transaction.
+by which run, in which file. Each run's export is a batch (`ledger.export_batches`, the latest event
+of each in `ledger.export_batch_events`): recorded as `pending`, with its files' names, row counts
+and SHA-256, *before* any file is renamed into the output folder; its items go into the ledger
+once every file is in place, then it is `confirmed`. A run killed in between leaves a pending
+batch that the next run settles from the files actually present (see gladly_import/publish.py),
+so the ledger and the published files never disagree. Each step is one plain statement and the
+export ledger and the batch events are only ever appended to: publishing relies on no
+multi-statement transaction, no UPDATE and no DELETE.
+
+The SQL is portable (DuckDB and Spark): every table is only ever appended to (Spark's Parquet
+tables have no UPDATE or DELETE). The run history is a log too (`ledger.import_run_events`, one
+row each time a run starts or ends) and `ledger.import_runs` is the view of each run's latest
+event. Tables are created through the engine (on Spark: Parquet at a fixed place in the
+warehouse). Timestamps are passed as UTC text, cast by the engine, so no driver moves them to a
+local zone.
 """
 
 from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-import duckdb
-
 from gladly_import import push_ledger
 
-SCHEMA_SQL = [
-    "create schema if not exists ledger",
-    """
-    create table if not exists ledger.export_ledger (
-        conversation_item_id varchar not null,
-        source_platform varchar not null,
-        run_id varchar not null,
-        file_name varchar not null,
-        exported_at timestamp not null
-    )
-    """,
-    """
-    create table if not exists ledger.import_runs (
-        run_id varchar primary key,
-        started_at timestamp not null,
-        ended_at timestamp,
-        mode varchar not null,
-        config_file varchar not null,
-        status varchar not null,
-        items_exported bigint,
-        platform_counts varchar,
-        files_written varchar
-    )
-    """,
-    """
-    create table if not exists ledger.export_batches (
-        run_id varchar not null,
-        mode varchar not null,
-        status varchar not null,
-        staging_dir varchar not null,
-        items bigint not null,
-        files varchar not null,
-        recorded_at timestamp not null,
-        settled_at timestamp
-    )
-    """,
-]
-
-# ledger.export_batches.status: pending (recorded, files maybe not all in place), confirmed (every
-# file in place; its items count as exported), dropped (none of it was published: its items were
-# taken out of the ledger again).
+# ledger.export_batches.status: pending (recorded, its files maybe not all in place, its items maybe
+# not all in the export ledger yet), confirmed (every file in place, every item in the ledger),
+# dropped (rolled back: no file of it is left in the output folder, no item was recorded).
 PENDING, CONFIRMED, DROPPED = "pending", "confirmed", "dropped"
 
 ITEMS_FILE_PREFIX = "gladly_conversation_items_"
+
+TABLES = {
+    "ledger.export_ledger": [
+        "conversation_item_id string not null",
+        "source_platform string not null",
+        "run_id string not null",
+        "file_name string not null",
+        "exported_at timestamp not null",
+    ],
+    "ledger.import_run_events": [
+        "run_id string not null",
+        "recorded_at timestamp not null",
+        "started_at timestamp not null",
+        "ended_at timestamp",
+        "mode string not null",
+        "config_file string not null",
+        "status string not null",
+        "items_exported bigint",
+        "platform_counts string",
+        "files_written string",
+    ],
+    "ledger.export_batch_events": [
+        "run_id string not null",
+        "recorded_at timestamp not null",
+        "mode string not null",
+        "status string not null",
+        "staging_dir string not null",
+        "items bigint not null",
+        "files string not null",
+    ],
+}
+
+# the latest event first; a settled status wins over pending at the same instant
+_LATEST_FIRST = "order by recorded_at desc, case when status in ('pending', 'running') then 0 else 1 end desc"
+VIEWS = {
+    "ledger.import_runs": f"""
+        select run_id, started_at, ended_at, mode, config_file, status, items_exported, platform_counts, files_written
+        from (
+            select *, row_number() over (partition by run_id {_LATEST_FIRST}) as event_rank
+            from ledger.import_run_events
+        ) as events
+        where event_rank = 1
+    """,
+    "ledger.export_batches": f"""
+        select run_id, recorded_at, mode, status, staging_dir, items, files
+        from (
+            select *, row_number() over (partition by run_id {_LATEST_FIRST}) as event_rank
+            from ledger.export_batch_events
+        ) as events
+        where event_rank = 1
+    """,
+}
+
+# A ledger of an earlier version: (its old table, the new table, its rows in the new table's columns).
+MIGRATIONS = [
+    ("import_runs", "ledger.import_run_events",
+     "select run_id, coalesce(ended_at, started_at), started_at, ended_at, mode, config_file, status, items_exported, "
+     "platform_counts, files_written from ledger.import_runs"),
+    ("export_batches", "ledger.export_batch_events",
+     "select run_id, coalesce(settled_at, recorded_at), mode, status, staging_dir, items, files from ledger.export_batches"),
+]
 
 
 def new_run_id(now: datetime | None = None) -> str:
@@ -72,41 +103,79 @@ def new_run_id(now: datetime | None = None) -> str:
     return now.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
+def utc_now() -> str:
+    """Now, UTC, as the text every engine casts to the same timestamp."""
+    return datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
 
 
-def ensure_tables(conn: duckdb.DuckDBPyConnection) -> None:
-    for statement in SCHEMA_SQL:
-        conn.execute(statement)
-    push_ledger.ensure_table(conn)  # read by the delta's exclusion (gladly_export_batch)
+def _create_table_sql(conn: Any, name: str, columns: Sequence[str]) -> str:
+    # an Engine knows its own DDL (Spark: Parquet at a fixed place); a bare DuckDB connection
+    # (tests, bench) takes the plain form
+    make = getattr(conn, "create_table_sql", None)
+    return make(name, columns) if make else f"create table if not exists {name} ({', '.join(columns)})"
 
 
-def start_run(conn: duckdb.DuckDBPyConnection, run_id: str, mode: str, config_file: str) -> None:
+def relation_type(conn: Any, schema: str, name: str) -> str | None:
+    """``table``, ``view`` or None (no such relation), on an Engine or a bare DuckDB connection."""
+    engine_relation_type = getattr(conn, "relation_type", None)
+    if engine_relation_type is not None:
+        return engine_relation_type(schema, name)
+    row = conn.execute("select table_type from information_schema.tables where table_schema = ? and table_name = ?",
+                       [schema, name]).fetchone()
+    return None if row is None else ("view" if row[0] == "VIEW" else "table")
+
+
+def ensure_tables(conn: Any) -> None:
+    """The ledger's tables and views; a ledger of an earlier version is moved into them once."""
+    conn.execute("create schema if not exists ledger")
+    for name, columns in TABLES.items():
+        conn.execute(_create_table_sql(conn, name, columns))
+    for old, new, rows in MIGRATIONS:
+        if relation_type(conn, "ledger", old) == "table":
+            conn.execute(f"insert into {new} {rows}")
+            conn.execute(f"drop table ledger.{old}")
+    for name, select in VIEWS.items():
+        conn.execute(f"create or replace view {name} as {select}")
+    # read by the delta's exclusion (gladly_export_batch)
+    conn.execute(_create_table_sql(conn, "ledger.push_ledger", push_ledger.COLUMNS))
+
+
+def _run_event(conn: Any, run_id: str, status: str, items_exported: int | None = None,
+               platform_counts: str | None = None, files_written: str | None = None) -> None:
+    """A new status for a recorded run: its start, mode and config carried over."""
+    now = utc_now()
+    conn.execute(
+        """
+        insert into ledger.import_run_events
+        select run_id, cast(? as timestamp), started_at, cast(? as timestamp), mode, config_file, ?,
+               cast(? as bigint), cast(? as string), cast(? as string)
+        from ledger.import_runs
+        where run_id = ?
+        """,
+        [now, now, status, items_exported, platform_counts, files_written, run_id],
+    )
+
+
+def start_run(conn: Any, run_id: str, mode: str, config_file: str) -> None:
     """Record a new run; the caller holds the work_dir lock, so a run still marked running is dead."""
     ensure_tables(conn)
     mark_dead_runs(conn)
+    now = utc_now()
     conn.execute(
-        "insert into ledger.import_runs (run_id, started_at, mode, config_file, status) values (?, ?, ?, ?, 'running')",
-        [run_id, utc_now(), mode, config_file],
+        "insert into ledger.import_run_events (run_id, recorded_at, started_at, mode, config_file, status) "
+        "values (?, cast(? as timestamp), cast(? as timestamp), ?, ?, 'running')",
+        [run_id, now, now, mode, config_file],
     )
 
 
-def finish_run(conn: duckdb.DuckDBPyConnection, run_id: str, status: str, items_exported: int | None = None,
+def finish_run(conn: Any, run_id: str, status: str, items_exported: int | None = None,
                platform_counts: dict[str, Any] | None = None, files: list[dict[str, Any]] | None = None) -> None:
-    conn.execute(
-        """
-        update ledger.import_runs
-        set ended_at = ?, status = ?, items_exported = ?, platform_counts = ?, files_written = ?
-        where run_id = ?
-        """,
-        [utc_now(), status, items_exported,
-         json.dumps(platform_counts, sort_keys=True) if platform_counts is not None else None,
-         json.dumps(files) if files is not None else None, run_id],
-    )
+    _run_event(conn, run_id, status, items_exported,
+               json.dumps(platform_counts, sort_keys=True) if platform_counts is not None else None,
+               json.dumps(files) if files is not None else None)
 
 
-def mark_dead_runs(conn: duckdb.DuckDBPyConnection) -> None:
+def mark_dead_runs(conn: Any) -> None:
     """Runs still `running` were killed: `recovered` if their batch got confirmed, else `abandoned`.
 
     Only call this holding the work_dir lock (gladly_import/lock.py): then no live run is running.
@@ -116,25 +185,34 @@ def mark_dead_runs(conn: duckdb.DuckDBPyConnection) -> None:
         batch = conn.execute("select items, files from ledger.export_batches where run_id = ? and status = ?",
                              [run, CONFIRMED]).fetchone()
         if batch is None:
-            conn.execute("update ledger.import_runs set status = 'abandoned' where run_id = ?", [run])
+            _run_event(conn, run, "abandoned")
             continue
         files = [{"file": f["file"], "rows": f["rows"]} for f in json.loads(batch[1])
                  if f["file"].startswith(ITEMS_FILE_PREFIX)]
-        conn.execute("update ledger.import_runs set status = 'recovered', items_exported = ?, files_written = ? "
-                     "where run_id = ?", [batch[0], json.dumps(files), run])
+        _run_event(conn, run, "recovered", batch[0], None, json.dumps(files))
 
 
-def record_pending_batch(conn: duckdb.DuckDBPyConnection, run_id: str, mode: str, staging_dir: str,
+def record_pending_batch(conn: Any, run_id: str, mode: str, staging_dir: str,
                          items: int, files: list[dict[str, Any]]) -> None:
     """The first step of publishing: the batch, its files (name, rows, sha256) and size, as pending."""
     conn.execute(
-        "insert into ledger.export_batches (run_id, mode, status, staging_dir, items, files, recorded_at) "
-        "values (?, ?, ?, ?, ?, ?, ?)",
-        [run_id, mode, PENDING, staging_dir, items, json.dumps(files), utc_now()],
+        "insert into ledger.export_batch_events (run_id, recorded_at, mode, status, staging_dir, items, files) "
+        "values (?, cast(? as timestamp), ?, ?, ?, cast(? as bigint), ?)",
+        [run_id, utc_now(), mode, PENDING, staging_dir, items, json.dumps(files)],
     )
 
 
-def pending_batches(conn: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+def settle_batch(conn: Any, run_id: str, status: str) -> None:
+    """The batch's next event: confirmed or dropped."""
+    conn.execute(
+        "insert into ledger.export_batch_events (run_id, recorded_at, mode, status, staging_dir, items, files) "
+        "select run_id, cast(? as timestamp), mode, ?, staging_dir, items, files "
+        "from ledger.export_batches where run_id = ?",
+        [utc_now(), status, run_id],
+    )
+
+
+def pending_batches(conn: Any) -> list[dict[str, Any]]:
     """Batches a killed run left pending, oldest first (there is at most one in practice)."""
     rows = conn.execute("select run_id, mode, staging_dir, items, files from ledger.export_batches "
                         "where status = ? order by recorded_at", [PENDING]).fetchall()
@@ -142,19 +220,11 @@ def pending_batches(conn: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
             for r in rows]
 
 
-def items_recorded(conn: duckdb.DuckDBPyConnection, run_id: str) -> int:
+def items_recorded(conn: Any, run_id: str) -> int:
     return conn.execute("select count(*) from ledger.export_ledger where run_id = ?", [run_id]).fetchone()[0]
 
 
-def settle_batch(conn: duckdb.DuckDBPyConnection, run_id: str, status: str) -> None:
-    """Confirm a batch, or drop it: its items leave the ledger first, then the batch says dropped."""
-    if status == DROPPED:
-        conn.execute("delete from ledger.export_ledger where run_id = ?", [run_id])
-    conn.execute("update ledger.export_batches set status = ?, settled_at = ? where run_id = ?",
-                 [status, utc_now(), run_id])
-
-
-def last_file_number(conn: duckdb.DuckDBPyConnection) -> int:
+def last_file_number(conn: Any) -> int:
     """The highest NNNN of gladly_conversation_items_NNNN.csv any recorded run has written."""
     row = conn.execute(
         f"""
@@ -165,19 +235,21 @@ def last_file_number(conn: duckdb.DuckDBPyConnection) -> int:
     return int(row[0] or 0) if row else 0
 
 
-def record_exports(conn: duckdb.DuckDBPyConnection, run_id: str, batch_relation: str) -> int:
+def record_exports(conn: Any, run_id: str, batch_relation: str) -> int:
     """Add this run's exported items (the export batch, with the file each went to) to the ledger.
 
-    One statement, so the rows are there all together or not at all; `publish` records the batch
-    as pending first and compares the count with the batch's size.
+    Only the items not recorded for this run yet, so that finishing an interrupted recording
+    (gladly_import/publish.py) adds the rest and never a row twice. Returns the run's items.
     """
-    exported_at = utc_now()
     conn.execute(
         f"""
         insert into ledger.export_ledger
-        select conversation_item_id, source_platform, ?, file_name, ?
+        select conversation_item_id, source_platform, ?, file_name, cast(? as timestamp)
         from {batch_relation}
+        where conversation_item_id not in (
+            select recorded.conversation_item_id from ledger.export_ledger as recorded where recorded.run_id = ?
+        )
         """,
-        [run_id, exported_at],
+        [run_id, utc_now(), run_id],
     )
     return items_recorded(conn, run_id)

@@ -4,31 +4,35 @@ A run writes its files to ``output_dir/.partial-<run id>/`` (same file system, s
 atomic), then publishes them in steps, each of which can be cut by ``kill -9``:
 
 1. record the batch as pending in the ledger: each file's name, rows and SHA-256;
-2. record its items in the export ledger (one statement; the count must match the batch);
-3. rename each file into place (a full run's files replace the earlier ones, same name or not);
+2. rename each file into place (a full run's files replace the earlier ones, same name or not);
+3. record its items in the export ledger, now that every file is in place;
 4. confirm the batch; remove the empty staging folder.
 
-The next run, holding the folder locks (gladly_import/lock.py), settles a batch left pending from
-what is actually there, always the same way: items not all recorded → nothing was renamed yet,
-drop it; every file present and intact (staged, or in place with the recorded SHA-256) → finish
-step 3 and confirm; a file lost from both → roll back: remove the batch's files that did reach
-the output folder and drop its items from the ledger, so the next delta exports them again. Only
-then are the left-over ``.partial-*`` folders removed. So an item is never in the ledger without
-being in a published file, nor in a published file without being in the ledger.
+The next run, holding the folder locks (gladly_import/lock.py) and before its dbt build rebuilds
+the export batch table, settles a batch left pending from what is actually there, always the
+same way: some of its items recorded → every file was in place, finish steps 3 and 4; else every
+file present and intact (still staged, or in place with the recorded SHA-256) → finish steps 2 to
+4; else (a staged file lost) → roll back: remove the batch's files that reached the output folder
+and drop the batch, so the next delta exports its items again. Only then are the left-over
+``.partial-*`` folders removed. So an item is in the ledger only once it is in a published file,
+and a published file's items are in the ledger by the time the next run starts its export.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 import shutil
 import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import duckdb
-
+from gladly_import.engines import Engine
 from gladly_import.ledger import (
     CONFIRMED,
     DROPPED,
@@ -39,10 +43,14 @@ from gladly_import.ledger import (
     pending_batches,
     record_exports,
     record_pending_batch,
+    relation_type,
     settle_batch,
 )
 
+logger = logging.getLogger(__name__)
+
 STAGING_PREFIX = ".partial-"
+BATCH_RELATION = "main.gladly_export_batch"  # this run's items, with the file each goes to (dbt)
 # Fault injection for the crash tests: at the named step (see `checkpoint` calls) the process
 # SIGKILLs itself (KILL_AT) or SIGSTOPs itself (STOP_AT, to hold a run mid-way). Never set in
 # normal use.
@@ -69,7 +77,27 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def publish(conn: duckdb.DuckDBPyConnection, run_id: str, staging: Path, output_dir: Path, mode: str,
+@contextmanager
+def _ctrl_c_held() -> Iterator[None]:
+    """Ctrl-C from the pending record to the confirmation is held, then ignored.
+
+    That window is a moment (renames); the run then ends as succeeded, a little after it was
+    asked to stop. So a run that ends "interrupted" has recorded nothing. (A kill cannot be held:
+    that is what the next run settles.)
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    def held(signum: int, frame: object) -> None:
+        logger.warning("Ctrl-C while publishing: the files are put in place first")
+    previous = signal.signal(signal.SIGINT, held)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def publish(conn: Engine, run_id: str, staging: Path, output_dir: Path, mode: str,
             rows: dict[str, int]) -> int:
     """Publish every file in ``staging`` and record the run's items; returns the items recorded.
 
@@ -79,19 +107,24 @@ def publish(conn: duckdb.DuckDBPyConnection, run_id: str, staging: Path, output_
     files = [{"file": p.name, "rows": rows.get(p.name), "sha256": sha256_of(p)} for p in sorted(staging.iterdir())]
     items = sum(f["rows"] or 0 for f in files if f["file"].startswith(ITEMS_FILE_PREFIX))
     batch = {"run_id": run_id, "mode": mode, "staging_dir": staging.name, "items": items, "files": files}
-    record_pending_batch(conn, run_id, mode, staging.name, items, files)
-    checkpoint("batch recorded")
-    recorded = record_exports(conn, run_id, "main.gladly_export_batch")
-    checkpoint("items recorded")
-    if recorded != items:  # the files and the batch table disagree: publish nothing
-        settle_batch(conn, run_id, DROPPED)
-        raise RuntimeError(f"export batch has {recorded:,} items but its files {items:,}: nothing published")
-    _finish(conn, batch, output_dir)
-    return recorded
+    if not _is_the_batch_table_of(conn, batch):
+        raise RuntimeError("the export batch table and the files written disagree: nothing published")
+    with _ctrl_c_held():
+        record_pending_batch(conn, run_id, mode, staging.name, items, files)
+        checkpoint("batch recorded")
+        return _finish(conn, batch, output_dir)
 
 
-def _finish(conn: duckdb.DuckDBPyConnection, batch: dict[str, Any], output_dir: Path) -> None:
-    """Steps 3 and 4: move what is still staged into place, then confirm. Safe to repeat."""
+def _is_the_batch_table_of(conn: Engine, batch: dict[str, Any]) -> bool:
+    """main.gladly_export_batch holds exactly this batch's item files and rows (what step 3 records)."""
+    if relation_type(conn, *BATCH_RELATION.split(".")) is None:
+        return False
+    counts = dict(conn.execute(f"select file_name, count(*) from {BATCH_RELATION} group by file_name").fetchall())
+    return counts == {f["file"]: f["rows"] for f in batch["files"] if f["file"].startswith(ITEMS_FILE_PREFIX)}
+
+
+def _finish(conn: Engine, batch: dict[str, Any], output_dir: Path) -> int:
+    """Steps 2 to 4: move what is still staged into place, record the items, confirm. Safe to repeat."""
     staging = output_dir / batch["staging_dir"]
     names = {f["file"] for f in batch["files"]}
     for number, f in enumerate(batch["files"], start=1):
@@ -104,24 +137,33 @@ def _finish(conn: duckdb.DuckDBPyConnection, batch: dict[str, Any], output_dir: 
             if old.name not in names:
                 old.unlink()
         checkpoint("old files removed")
+    recorded = record_exports(conn, batch["run_id"], BATCH_RELATION)
+    checkpoint("items recorded")
+    if recorded != batch["items"]:
+        raise RuntimeError(f"run {batch['run_id']}: {recorded:,} items recorded for {batch['items']:,} published")
     settle_batch(conn, batch["run_id"], CONFIRMED)
     checkpoint("confirmed")
     shutil.rmtree(staging, ignore_errors=True)
+    return recorded
 
 
 def _intact(path: Path, sha256: str) -> bool:
     return path.is_file() and sha256_of(path) == sha256
 
 
-def _settle(conn: duckdb.DuckDBPyConnection, batch: dict[str, Any], output_dir: Path) -> str:
+def _settle(conn: Engine, batch: dict[str, Any], output_dir: Path) -> str:
     """Finish or roll back one pending batch, deterministically, from the files present."""
-    if items_recorded(conn, batch["run_id"]) != batch["items"]:
-        settle_batch(conn, batch["run_id"], DROPPED)  # killed before step 3: no file was renamed
-        return DROPPED
+    recorded = items_recorded(conn, batch["run_id"])
+    if recorded:  # step 3 had begun: every file was in place
+        if recorded < batch["items"] and not _is_the_batch_table_of(conn, batch):
+            raise RuntimeError(f"run {batch['run_id']}: its items are partly recorded and its export batch "
+                               "table is gone: cannot finish recording them")
+        _finish(conn, batch, output_dir)
+        return CONFIRMED
     staging = output_dir / batch["staging_dir"]
     placed = {f["file"]: _intact(output_dir / f["file"], f["sha256"]) for f in batch["files"]}
     staged = {f["file"]: _intact(staging / f["file"], f["sha256"]) for f in batch["files"]}
-    if all(placed[name] or staged[name] for name in placed):
+    if all(placed[name] or staged[name] for name in placed) and _is_the_batch_table_of(conn, batch):
         for name, ok in staged.items():
             if not ok:  # e.g. a torn copy left behind: the intact one is already in place
                 (staging / name).unlink(missing_ok=True)
@@ -134,7 +176,7 @@ def _settle(conn: duckdb.DuckDBPyConnection, batch: dict[str, Any], output_dir: 
     return DROPPED
 
 
-def settle_earlier_runs(conn: duckdb.DuckDBPyConnection, output_dir: Path) -> list[tuple[str, str]]:
+def settle_earlier_runs(conn: Engine, output_dir: Path) -> list[tuple[str, str]]:
     """At start-up, holding the folder locks: settle pending batches, then clear stale staging folders.
 
     Returns [(run id, confirmed | dropped)] for the batches settled.
@@ -146,7 +188,7 @@ def settle_earlier_runs(conn: duckdb.DuckDBPyConnection, output_dir: Path) -> li
     return settled
 
 
-def first_file_number(conn: duckdb.DuckDBPyConnection, output_dir: Path, mode: str) -> int:
+def first_file_number(conn: Engine, output_dir: Path, mode: str) -> int:
     """Full runs number from 0001; a delta run continues after every file already written."""
     if mode == "full":
         return 1

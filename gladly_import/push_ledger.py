@@ -27,20 +27,20 @@ ALREADY_PRESENT = "already_present"
 REFUSED = "refused"
 DELIVERED = (CREATED, ALREADY_PRESENT)
 
+# Portable types (DuckDB and Spark); gladly_import/ledger.py creates it with the other ledger tables.
+COLUMNS = [
+    "conversation_item_id string not null",
+    "import_run_id string not null",
+    "push_id string not null",
+    "status string not null",
+    "http_status integer",
+    "gladly_code string",
+    "gladly_detail string",
+    "answered_at timestamp not null",
+]
 SCHEMA_SQL = [
     "create schema if not exists ledger",
-    """
-    create table if not exists ledger.push_ledger (
-        conversation_item_id varchar not null,
-        import_run_id varchar not null,
-        push_id varchar not null,
-        status varchar not null,
-        http_status integer,
-        gladly_code varchar,
-        gladly_detail varchar,
-        answered_at timestamp not null
-    )
-    """,
+    f"create table if not exists ledger.push_ledger ({', '.join(COLUMNS)})",
 ]
 
 

@@ -3,26 +3,23 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sys
 import time
 from pathlib import Path
 
-import duckdb
-
-from extract.context import Progress, SourceContext
+from extract.context import Progress, ProgressDisplay, SourceContext, amount
 from extract.platforms import PLATFORMS
 from extract.raw import MANIFEST_SCHEMA, PlatformOutput, write_table
 from gladly_import.config import Config
-from gladly_import.dbt_runner import run_dbt
+from gladly_import.engines import Engine
 from gladly_import.export import export_items, export_rejects
 from gladly_import.ledger import finish_run
 from gladly_import.metrics import StageMetrics
+from gladly_import.progress import progress_display
 from gladly_import.publish import first_file_number, publish, staging_dir
 from gladly_import.report import REPORT_FILE, write_report
-from gladly_import.summary import SUMMARY_FILE, build_summary, format_table, write_summary
-from gladly_import.warehouse import create_raw_views
+from gladly_import.summary import SUMMARY_FILE, build_summary, format_table, reads_files, write_summary
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
@@ -31,7 +28,8 @@ def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def extract_all(config: Config, metrics: StageMetrics | None = None, mode: str = "full") -> list[dict]:
+def extract_all(config: Config, metrics: StageMetrics | None = None, mode: str = "full",
+                display: ProgressDisplay | None = None) -> list[dict]:
     """Run each configured extractor; unconfigured platforms get empty raw tables."""
     raw_dir = config.raw_dir
     manifest = []
@@ -45,12 +43,15 @@ def extract_all(config: Config, metrics: StageMetrics | None = None, mode: str =
             manifest.append(out.manifest_row(is_configured=False))
             continue
         started = time.monotonic()
-        say(f"extract {platform}: {len(source.files)} file(s)" if source.files else f"extract {platform}")
+        input_files = source.files if reads_files(platform) else []  # an API's files are its simulator's
+        input_bytes = sum(f.stat().st_size for f in input_files)
+        say(f"extract {platform}: {len(input_files)} {'file' if len(input_files) == 1 else 'files'}, "
+            f"{amount(input_bytes, 'bytes')}" if input_files else f"extract {platform}")
+        progress = Progress(f"extract {platform}", display, files=input_files)
         ctx = SourceContext(
             platform=platform, options=source.options, base_dir=config.base_dir, files=source.files,
-            state_dir=config.work_dir / "state" / platform, progress=Progress(platform), mode=mode,
+            state_dir=config.work_dir / "state" / platform, progress=progress, mode=mode,
         )
-        input_bytes = sum(f.stat().st_size for f in source.files)
         with (metrics or StageMetrics.disabled()).stage(f"extract {platform}", input_mb=round(input_bytes / 2**20, 1)) as stage:
             try:
                 module.extract(ctx, out)
@@ -59,6 +60,7 @@ def extract_all(config: Config, metrics: StageMetrics | None = None, mode: str =
                 raise
             out.close()
             stage["items"] = out.records_extracted + out.records_rejected
+        progress.finish()
         row = out.manifest_row(is_configured=True)
         manifest.append(row)
         rejected = ", ".join(f"{n:,} {r}" for r, n in sorted(out.reject_reasons.items()))
@@ -68,52 +70,53 @@ def extract_all(config: Config, metrics: StageMetrics | None = None, mode: str =
     return manifest
 
 
-def run_import(config: Config, mode: str, run_id: str, with_unit_tests: bool, started: float) -> str:
+def run_import(config: Config, engine: Engine, mode: str, run_id: str, with_unit_tests: bool, started: float) -> str:
     metrics = StageMetrics()
     try:
-        return _stages(config, mode, run_id, with_unit_tests, started, metrics)
+        with progress_display() as display:
+            return _stages(config, engine, mode, run_id, with_unit_tests, started, metrics, display)
     finally:
         metrics.write(config.work_dir / "run_metrics.json")
 
 
-def _stages(config: Config, mode: str, run_id: str, with_unit_tests: bool, started: float,
-            metrics: StageMetrics) -> str:
-    manifest = extract_all(config, metrics, mode)
+def _stages(config: Config, engine: Engine, mode: str, run_id: str, with_unit_tests: bool, started: float,
+            metrics: StageMetrics, display: ProgressDisplay) -> str:
+    manifest = extract_all(config, metrics, mode, display)
     records = sum(row["records_seen"] for row in manifest)
 
     say("transform: dbt build")
-    create_raw_views(config.database_path, config.raw_dir)
-    with duckdb.connect(str(config.database_path)) as conn:
-        first_file = first_file_number(conn, config.output_dir, mode)
+    engine.register_raw(config.raw_dir)
+    first_file = first_file_number(engine, config.output_dir, mode)
     dbt_vars = {"import_mode": mode, "batch_size": config.batch_size, "first_file_number": first_file,
                 "run_id": run_id}
     build = ["build", "--vars", json.dumps(dbt_vars)]
     if not with_unit_tests:
-        build += ["--quiet", "--exclude-resource-type", "unit_test"]
+        build += ["--exclude-resource-type", "unit_test"]
     with metrics.stage("dbt build", items=records):
-        built = run_dbt(config, build)
+        built = engine.run_dbt(build, Progress("transform: dbt build", display, unit="models and tests"))
     if not built:
         say("import failed: dbt build reported errors or failing tests (see above)")
         return "failed"
 
     say(f"export: Gladly CSV ({mode})")
     staging = staging_dir(config.output_dir, run_id)
-    with duckdb.connect(str(config.database_path)) as conn, metrics.stage("export") as export_stage:
-        conn.execute("set TimeZone = 'UTC'")
-        conn.execute(f"set memory_limit = '{os.environ.get('GLADLY_DUCKDB_MEMORY_LIMIT', '400MB')}'")
-        files = export_items(conn, staging)
+    with metrics.stage("export") as export_stage:
+        exporting = Progress(f"export: Gladly CSV ({mode})", display)
+        files = export_items(engine, staging)
         export_stage["items"] = sum(f["rows"] for f in files)
-        rejects = export_rejects(conn, staging)
-        summary = build_summary(conn, files, rejects, mode, run_id, config)
+        exporting.finish(f"{export_stage['items']:,} rows in {len(files):,} {'file' if len(files) == 1 else 'files'}")
+        rejects = export_rejects(engine, staging)
+        summary = build_summary(engine, files, rejects, mode, run_id, config)
         write_summary(summary, staging)
-        write_report(conn, summary, staging)
+        write_report(engine, summary, staging)
         if summary["totals"]["unaccounted"]:
             say("import failed: some records are unaccounted for (see import_reconciliation)")
             return "failed"
         rows = {f["file"]: f["rows"] for f in [*files, rejects]}
-        exported = publish(conn, run_id, staging, config.output_dir, mode, rows)
-        finish_run(conn, run_id, "succeeded", exported, summary["platforms"], files)
+        exported = publish(engine, run_id, staging, config.output_dir, mode, rows)
+        finish_run(engine, run_id, "succeeded", exported, summary["platforms"], files)
 
+    display.close()
     print(format_table(summary))
     print()
     for f in files:
@@ -123,6 +126,6 @@ def _stages(config: Config, mode: str, run_id: str, with_unit_tests: bool, start
               else "no conversation item to export: no Gladly CSV written")
     print(f"wrote {config.output_dir / rejects['file']} ({rejects['rows']:,} rows)")
     print(f"wrote {config.output_dir / SUMMARY_FILE} and {config.output_dir / REPORT_FILE}")
-    print(f"run {run_id}: staged history in duckdb {config.database_path}"
+    print(f"run {run_id}: staged history in {engine.describe()}"
           f"  (done in {time.monotonic() - started:,.1f}s)")
     return "succeeded"

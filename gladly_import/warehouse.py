@@ -1,38 +1,21 @@
-"""The DuckDB file: raw Parquet exposed as views in schema `raw`, for dbt and for analysts."""
+"""The raw tables every engine registers in schema `raw`, for dbt and for analysts."""
 
 from __future__ import annotations
-
-from pathlib import Path
-
-import duckdb
 
 from extract.platforms import PLATFORMS
 
 
-def _quote(path: Path) -> str:
-    return "'" + path.as_posix().replace("'", "''") + "'"
+def raw_tables(raw_location: str) -> dict[str, tuple[str, bool]]:
+    """Table name -> (its Parquet path under the raw location, is it a glob of several files).
 
-
-def raw_views(raw_dir: Path) -> dict[str, str]:
-    """View name -> the select behind it, for every raw table of every platform."""
-    views = {}
-    for platform, module in PLATFORMS.items():
-        for table in module.TABLES:
-            views[f"{platform}_{table}"] = f"select * from read_parquet({_quote(raw_dir / platform / (table + '.parquet'))})"
-    views["extract_rejects"] = (
-        f"select * from read_parquet({_quote(raw_dir / 'extract_rejects' / '*.parquet')}, union_by_name = true)"
-    )
-    # Fields the raw writer cut to its cap, with their real length (extract/raw.py).
-    views["extract_truncations"] = (
-        f"select * from read_parquet({_quote(raw_dir / 'extract_truncations' / '*.parquet')}, union_by_name = true)"
-    )
-    views["extract_manifest"] = f"select * from read_parquet({_quote(raw_dir / 'extract_manifest.parquet')})"
-    return views
-
-
-def create_raw_views(database_path: Path, raw_dir: Path) -> None:
-    database_path.parent.mkdir(parents=True, exist_ok=True)
-    with duckdb.connect(str(database_path)) as conn:
-        conn.execute("create schema if not exists raw")
-        for name, select in raw_views(raw_dir).items():
-            conn.execute(f"create or replace view raw.{name} as {select}")
+    ``raw_location`` is a folder path or a URI (``file:///...``, ``s3a://bucket/prefix``).
+    """
+    base = raw_location.rstrip("/")
+    tables = {f"{platform}_{table}": (f"{base}/{platform}/{table}.parquet", False)
+              for platform, module in PLATFORMS.items() for table in module.TABLES}
+    # one rejects file per platform, all with the same schema
+    tables["extract_rejects"] = (f"{base}/extract_rejects/*.parquet", True)
+    # fields the raw writer cut to its cap, with their real length (extract/raw.py)
+    tables["extract_truncations"] = (f"{base}/extract_truncations/*.parquet", True)
+    tables["extract_manifest"] = (f"{base}/extract_manifest.parquet", False)
+    return tables

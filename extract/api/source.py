@@ -27,6 +27,7 @@ class ApiSource:
     spools: tuple[str, ...] = ()
     stream_names = ""      # part of the state's identity: a state of other streams is never reused
     concurrency = 0        # workers for child lookups
+    sequential = False     # readings one after the other (an order the platform needs), else at once
     reuse_completed = False
 
     def __init__(self, ctx: SourceContext) -> None:
@@ -61,7 +62,7 @@ def progress_line(source: ApiSource, extraction: Extraction, client: HttpClient)
         parts[-1] += f" ({extraction.children_done:,} fetched this run)"
     stats = client.stats
     limit = client.limiter.per_minute_now()
-    budget = f" of {limit:,.0f} allowed" if limit else ""
+    budget = f" (limit {limit:,.0f}/min)" if limit else ""
     return (f"{', '.join(parts)}; {counts.pages:,} pages this run; {stats.rate_per_minute():,.0f} requests/min"
             f"{budget}, {stats.throttled:,} throttled")
 
@@ -93,12 +94,18 @@ def _read(source: ApiSource, state: State, client: HttpClient) -> None:
         for name in order:
             recovered = extraction.queue_children_of if children and name == children.parent else None
             spools[name] = Spool(state.spool_path(name), source.key(name), on_recovered=recovered)
-        if state.action == "resume" and any(spool.items for spool in spools.values()):
-            ctx.report("resuming: " + ", ".join(f"{s.items:,} {n} already fetched" for n, s in spools.items()),
-                       force=True)
+        if state.action == "delta":
+            state.data["kept"] = {name: spool.items for name, spool in spools.items()}
         readings = source.readings(state)
+        for reading in readings if state.action == "resume" else ():
+            progress = state.reading(reading.name)
+            if not progress.get("done") and (progress.get("pages") or progress.get("queries")):
+                done = (f"after page {progress['pages']}" if progress.get("pages")
+                        else f"at query {progress['queries']}")
+                ctx.report(f"{reading.name}: resuming {done} ({spools[reading.spool].items:,} {reading.spool}"
+                           " already fetched)", force=True)
         state.save()
-        extraction.run(readings, lambda: progress_line(source, extraction, client))
+        extraction.run(readings, lambda: progress_line(source, extraction, client), sequential=source.sequential)
     finally:
         state.data["pages"] = state.data.get("pages", 0) + extraction.counts.pages
         with contextlib.suppress(OSError):
@@ -110,3 +117,8 @@ def _read(source: ApiSource, state: State, client: HttpClient) -> None:
     ctx.report(f"done: {progress_line(source, extraction, client)}; {stats.requests:,} requests this run"
                f" ({stats.retries:,} retries, {stats.throttled:,} throttled, {stats.waited_seconds:,.1f}s waited)"
                + (f"; {summary}" if summary else ""), force=True)
+    kept = state.data.get("kept")
+    if state.delta is not None and isinstance(kept, dict):
+        ctx.report(f"delta {state.delta}: " + " and ".join(
+            f"{Spool.count(state.spool_path(name)) - kept.get(name, 0):,} new {name}" for name in source.spools)
+            + " added to the ones kept", force=True)

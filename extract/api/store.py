@@ -96,6 +96,14 @@ class Spool:
             self._handle.close()
 
     @staticmethod
+    def count(path: Path) -> int:
+        """Records spooled in a closed spool (whole lines)."""
+        if not path.exists():
+            return 0
+        with path.open("rb") as handle:
+            return sum(1 for line in handle if line.endswith(b"\n"))
+
+    @staticmethod
     def read(path: Path) -> Iterator[tuple[str, Any]]:
         """Every ``(where, item)`` spooled, in order (the file as the last sync left it)."""
         if not path.exists():

@@ -35,6 +35,7 @@ from extract.errors import ExtractError
 from extract.http_client import HttpClient, HttpStatusError, MalformedResponseError
 
 CHECKPOINT_SECONDS = 5.0
+CHECKPOINT_PAGES = 5                # a checkpoint every 5 pages too: an fsync per page costs more than it saves
 REPORT_SECONDS = 2.0
 MAX_PAGES_PER_QUERY = 1000          # a guard against a server whose links.next never ends
 EXPIRED_CURSOR_STATUSES = frozenset({400, 404, 410, 422})
@@ -329,7 +330,14 @@ class Extraction:
 
     # -- readings -----------------------------------------------------------------------------------
 
+    def _read_all(self, readings: list[Reading]) -> None:
+        for reading in readings:
+            if not self.stop.is_set():
+                self._read(reading)
+
     def _read(self, reading: Reading) -> None:
+        if self.state.reading(reading.name).get("done"):
+            return
         spool = self.spools[reading.spool]
         progress = self.state.reading(reading.name)
         try:
@@ -341,8 +349,8 @@ class Extraction:
                                                       "where": page.where, "raw": page.raw})
                         self.counts.rejected_pages += 1
                     new = 0
-                    for item in page.items:
-                        if spool.add(page.where, item):
+                    for index, item in enumerate(page.items, start=1):
+                        if spool.add(f"{page.where}, item {index}", item):
                             new += 1
                             parents.append(item)
                         else:
@@ -355,6 +363,8 @@ class Extraction:
                         self.queue_children_of(item)
                 if self.stop.is_set():
                     return
+                if self.counts.pages % CHECKPOINT_PAGES == 0:
+                    self.checkpoint()
         except BaseException as error:  # noqa: BLE001 - handed to the main thread
             self._fail(error)
 
@@ -364,10 +374,12 @@ class Extraction:
 
     # -- driving ------------------------------------------------------------------------------------
 
-    def run(self, readings: list[Reading], report: Callable[[], str]) -> None:
-        """Read everything; the last checkpoint is taken however it ends. Raises the first error."""
-        threads = [threading.Thread(target=self._read, args=(r,), name=f"read-{r.name}", daemon=True)
-                   for r in readings if not self.state.reading(r.name).get("done")]
+    def run(self, readings: list[Reading], report: Callable[[], str], sequential: bool = False) -> None:
+        """Read everything (the readings one after the other if ``sequential``, else at once); the last
+        checkpoint is taken however it ends. Raises the first error."""
+        groups = [readings] if sequential else [[r] for r in readings]
+        threads = [threading.Thread(target=self._read_all, args=(group,), name=f"read-{group[0].name}", daemon=True)
+                   for group in groups]
         workers = [threading.Thread(target=self._worker, name=f"child-{n}", daemon=True)
                    for n in range(self.workers)]
         for thread in (*threads, *workers):
@@ -386,17 +398,18 @@ class Extraction:
                     self.checkpoint()
                     last_checkpoint = now
                 if now - last_report >= REPORT_SECONDS:
-                    self.ctx.report(report())
+                    self.ctx.report(report(), done=self.counts.pages, unit="pages")
                     last_report = now
         except BaseException:
             self.stop.set()
             raise
         finally:
             self.stop.set()
-            for worker in workers:
-                worker.join(timeout=max(self.client.deadline, 1.0) if not self._errors else 2.0)
-            for thread in threads:
-                thread.join(timeout=2.0)
+            # a few seconds for requests in flight to land; then the checkpoint counts what did
+            # (a request still running after it is asked again by the next run: skipped by id)
+            until = time.monotonic() + 5.0
+            for thread in (*workers, *threads):
+                thread.join(timeout=max(until - time.monotonic(), 0.01))
             self.checkpoint()
         if self._errors:
             raise self._errors[0]

@@ -11,6 +11,7 @@ Serves ``GET /api/tickets``, ``GET /api/messages`` (also filtered by ``ticket_id
 - cursors that expire (after ``cursor_ttl`` seconds, or on demand);
 - the leaky-bucket limit of API keys (40 requests per 20 s by default): over it,
   429 with ``Retry-after`` and ``X-Gorgias-Account-Api-Call-Limit``;
+- ``latency``: seconds before every answer, and ``request_times`` (when each request arrived);
 - injectable faults by request number: ``"500"``, ``"429"``, ``"drop"`` (connection
   closed without an answer), ``"slow"`` (answer after ``slow_seconds``), ``"expire"``
   (every cursor issued so far expires before the request is served), ``"hold"`` (the
@@ -172,6 +173,7 @@ class GorgiasSimulator:
         bucket_window: float = 20.0,
         cursor_ttl: float = 300.0,
         faults: Faults | None = None,
+        latency: float = 0.0,
     ) -> None:
         self.tickets = tickets if isinstance(tickets, Store) else Store(tickets)
         self.messages = messages if isinstance(messages, Store) else Store(messages)
@@ -179,6 +181,8 @@ class GorgiasSimulator:
         self.bucket = LeakyBucket(bucket_capacity, bucket_window) if bucket_capacity else None
         self.cursor_ttl = cursor_ttl
         self.faults = faults or Faults()
+        self.latency = latency  # seconds before every answer (real APIs take 100-500 ms)
+        self.request_times = array("d")  # monotonic arrival time of every request: the rate, server side
         self.log: list[LoggedRequest] = []
         self._cursors: dict[str, tuple[str, str, int, float]] = {}
         self._lock = threading.Lock()
@@ -358,6 +362,9 @@ class _Handler(BaseHTTPRequestHandler):
         split = urlsplit(self.path)
         params = {k: v[-1] for k, v in parse_qs(split.query).items()}
         entry = sim._register(split.path, params)
+        sim.request_times.append(time.monotonic())
+        if sim.latency:
+            time.sleep(sim.latency)
         fault = sim.faults.by_request.get(entry.number)
         if fault == "drop":
             entry.status = 0

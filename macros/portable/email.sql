@@ -1,20 +1,13 @@
 {#- Gladly's email rule: the normalized, well-formed address, or NULL.
-    On DuckDB, gladly_normalize_email() is email-validator (syntax only, no DNS),
-    registered by the dbt plugin gladly_import.dbt_plugin. Elsewhere a conservative
-    syntax check stands in. -#}
+    gladly_normalize_email() is email-validator (syntax only, no DNS), registered on every
+    engine by the runner: on DuckDB by the dbt plugin gladly_import.dbt_plugin, on Spark as an
+    Arrow UDF by gladly_import.engines.spark. The same Python function decides on both. -#}
 {% macro normalize_email(expression) -%}
-    {{ return(adapter.dispatch('normalize_email', 'gladly_import')(expression)) }}
-{%- endmacro %}
-
-{% macro duckdb__normalize_email(expression) -%}
     gladly_normalize_email({{ expression }})
 {%- endmacro %}
 
-{% macro default__normalize_email(expression) -%}
-    case
-        when regexp_extract(trim({{ expression }}), '<([^<>]+)>\\s*$', 1) rlike '^[A-Za-z0-9.!#$%&''*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\\.[A-Za-z0-9-]+)+$'
-            then regexp_extract(trim({{ expression }}), '<([^<>]+)>\\s*$', 1)
-        when trim({{ expression }}) rlike '^[A-Za-z0-9.!#$%&''*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\\.[A-Za-z0-9-]+)+$'
-            then trim({{ expression }})
-    end
+{#- The email data test's check, email-validator called directly (not normalize_email): true
+    when the value is a well-formed address already in its normalized form. -#}
+{% macro is_normalized_email(expression) -%}
+    gladly_is_normalized_email({{ expression }})
 {%- endmacro %}

@@ -1,3 +1,4 @@
+{{ config(materialized='table') }}
 -- Each distinct raw customer email, checked once: the normalized address, or NULL when
 -- it is not a well-formed address (email-validator, no DNS; "Name <addr>" keeps addr).
 with
@@ -6,7 +7,7 @@ raw_emails as (
 
     select distinct customer_email_raw
     from {{ ref('int_conversation_items_unioned') }}
-    where nullif(trim(customer_email_raw), '') is not null
+    where {{ blank_to_null('customer_email_raw') }} is not null
 
 ),
 

@@ -47,14 +47,56 @@ batch as (
 
 ),
 
--- the export order is computed on the narrow keys only, then joined back to the wide rows
-export_order as (
+-- The export order (occurred_at, then id) is numbered on the narrow keys only, then joined back
+-- to the wide rows. No window spans all rows (Spark would move them to one partition): rows are
+-- numbered within each hour of occurred_at, after the rows of all earlier hours, whose counts
+-- are summed over one row per hour.
+export_keys as (
 
     select
         conversation_item_id,
-        row_number() over (order by occurred_at, conversation_item_id) as export_row_number
+        occurred_at,
+        date_trunc('hour', occurred_at) as export_hour
 
     from batch
+
+),
+
+hour_sizes as (
+
+    select
+        export_hour,
+        count(*) as hour_rows
+
+    from export_keys
+    group by export_hour
+
+),
+
+hour_offsets as (
+
+    select
+        export_hour,
+        coalesce(sum(hour_rows) over (
+            order by export_hour rows between unbounded preceding and 1 preceding
+        ), 0) as rows_before
+
+    from hour_sizes
+
+),
+
+export_order as (
+
+    select
+        export_keys.conversation_item_id,
+        hour_offsets.rows_before + row_number() over (
+            partition by export_keys.export_hour
+            order by export_keys.occurred_at, export_keys.conversation_item_id
+        ) as export_row_number
+
+    from export_keys
+    inner join hour_offsets
+        on export_keys.export_hour = hour_offsets.export_hour
 
 ),
 

@@ -100,7 +100,7 @@ def test_delta_reads_only_the_pages_back_to_the_overlap_window(data: tuple, tmp_
     assert str(late["id"]) in ids  # created during the last run, inside the overlap: not missed
     assert {row["ticket_id"] for row in delta.tickets} >= {"90000001"}
     assert len({row["ticket_id"] for row in delta.tickets}) == len(delta.tickets) == len(data[0]) + 1
-    assert "delta messages: from" in delta.log and "41 new messages and 1 new tickets" in delta.log
+    assert "delta 1: messages from" in delta.log and "41 new messages and 1 new tickets" in delta.log
 
 
 def test_a_longer_overlap_reads_more_pages_and_still_keeps_each_message_once(data: tuple, tmp_path: Path) -> None:
@@ -194,7 +194,7 @@ def test_import_delta_file_holds_exactly_the_new_messages(tmp_path: Path) -> Non
             handle.writelines(json.dumps(row) + "\n" for row in rows)
     delta = run_import(config, "--mode", "delta")
     assert delta.returncode == 0, delta.stderr
-    assert "delta messages: from" in delta.stderr
+    assert "delta 1: messages from" in delta.stderr
     new_files = [p for p in delta.item_files() if p.name not in full_files]
     assert sorted(item_ids(new_files)) == sorted(f"gorgias-{m['id']}" for m in new_messages)
     assert delta.summary["platforms"]["gorgias"]["duplicates"] == 0

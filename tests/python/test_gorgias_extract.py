@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from extract import gorgias
+from extract.api.stream import CHECKPOINT_PAGES, CursorListing
 from extract.context import SourceContext
 from extract.errors import AuthError, ExtractError
 from extract.simulators.gorgias import Faults, GorgiasSimulator
@@ -98,15 +99,15 @@ def test_empty_account_takes_one_request_per_listing(tmp_path: Path) -> None:
 
 
 def test_rate_limit_429_with_retry_after_is_waited_out(data: Any, clean_ids: list[str], tmp_path: Path) -> None:
-    # a real leaky bucket of 5 requests per second, plus two forced 429s (Retry-after: 0)
-    faults = Faults({2: "429", 3: "429"}, retry_after_seconds=0)
-    with simulator(data, bucket_capacity=5, bucket_window=1.0, faults=faults) as sim:
+    # Gorgias' bucket (40 per 20 s, announced by every answer), plus two forced 429s (Retry-after: 1)
+    faults = Faults({2: "429", 3: "429"}, retry_after_seconds=1)
+    with simulator(data, faults=faults) as sim:
         started = time.monotonic()
         result = extract_once(sim.base_url, tmp_path)
     statuses = [entry.status for entry in sim.log]
-    assert statuses.count(429) >= 3, "the bucket itself must have overflowed at least once"
+    assert statuses.count(429) == 2, "the announced bucket is never overflowed by the extractor itself"
     assert result.message_ids == clean_ids
-    assert time.monotonic() - started >= 1.0, "Retry-after (at least 1 s from the bucket) was honoured"
+    assert time.monotonic() - started >= 2.0, "Retry-after (1 s, twice) was honoured"
 
 
 def test_server_errors_and_dropped_connections_are_retried(data: Any, clean_ids: list[str], tmp_path: Path) -> None:
@@ -168,13 +169,13 @@ def test_mid_run_kill_then_rerun_ends_with_exactly_the_messages_of_a_clean_run(
         child.kill()
         child.wait()
         sim.release()
-        assert (tmp_path / "state" / "gorgias" / "checkpoint.json").exists()
+        assert (tmp_path / "state" / "gorgias" / "state.json").exists()
         assert not (tmp_path / "raw" / "gorgias" / "messages.parquet").exists()
         before = sim.request_count
         result = extract_once(sim.base_url, tmp_path)
     assert result.message_ids == clean_ids
     # the rerun asks only for what comes after the checkpoint: messages pages 6 to 11, then tickets
-    assert gorgias.CHECKPOINT_EVERY_PAGES == 5
+    assert CHECKPOINT_PAGES == 5
     assert sim.request_count - before == minimal_requests(len(data[0]), N_MESSAGES) - 5
     assert "messages: resuming after page 5" in result.log
 
@@ -198,8 +199,8 @@ def test_finished_run_keeps_its_spool_for_a_delta_and_the_next_full_run_fetches_
         data: Any, tmp_path: Path) -> None:
     with simulator(data) as sim:
         extract_once(sim.base_url, tmp_path)
-        state = json.loads((tmp_path / "state" / "gorgias" / "checkpoint.json").read_text())
-        assert state["complete"] is True and set(state["watermarks"]) == {"tickets", "messages"}
+        state = json.loads((tmp_path / "state" / "gorgias" / "state.json").read_text())
+        assert state["status"] == "complete" and set(state["watermarks"]) == {"tickets", "messages"}
         again = extract_once(sim.base_url, tmp_path)
     assert sim.request_count == 2 * minimal_requests(len(data[0]), N_MESSAGES)
     assert len(again.messages) == N_MESSAGES and "a full run extracts the account afresh" in again.log
@@ -208,10 +209,11 @@ def test_finished_run_keeps_its_spool_for_a_delta_and_the_next_full_run_fetches_
 def test_checkpoint_of_another_account_is_not_reused(data: Any, tmp_path: Path) -> None:
     state = tmp_path / "state" / "gorgias"
     state.mkdir(parents=True)
-    (state / "checkpoint.json").write_text(
-        '{"version": 1, "account": "https://other.gorgias.com", "listings": {"tickets": '
-        '{"cursor": "abc", "pages": 3, "done": true}, "messages": {"cursor": "def", "pages": 2, "done": false}}}')
-    (state / "messages.jsonl").write_text('[1, 1, {"id": 1, "ticket_id": 2}]\n')
+    (state / "state.json").write_text(json.dumps({
+        "version": 2, "identity": "https://other.gorgias.com | messages, tickets", "status": "running",
+        "kind": "full", "watermarks": {}, "readings": {"tickets": {"cursor": "abc", "pages": 3, "done": True},
+                                                        "messages": {"cursor": "def", "pages": 2, "done": False}}}))
+    (state / "messages.jsonl").write_text('["GET /api/messages page 1, item 1", {"id": 1, "ticket_id": 2}]\n')
     with simulator(data) as sim:
         result = extract_once(sim.base_url, tmp_path)
     assert len(result.messages) == N_MESSAGES and "1" not in result.message_ids
@@ -341,12 +343,13 @@ def test_a_spool_line_cut_short_by_a_kill_is_dropped_and_fetched_again(data: Any
     state = tmp_path / "state" / "gorgias"
     with simulator(data) as sim:
         state.mkdir(parents=True)
-        (state / "checkpoint.json").write_text(json.dumps({
-            "version": 1, "account": sim.base_url,
-            "listings": {"tickets": {"cursor": None, "pages": 0, "done": False},
-                         "messages": {"cursor": None, "pages": 0, "done": False}}}))
-        whole = json.dumps([1, 1, tickets[0]]) + "\n"
-        (state / "tickets.jsonl").write_text(whole + json.dumps([1, 2, tickets[1]])[:40], encoding="utf-8")
+        (state / "state.json").write_text(json.dumps({
+            "version": 2, "identity": f"{sim.base_url} | messages, tickets", "status": "running", "kind": "full",
+            "watermarks": {}, "readings": {"tickets": {"cursor": None, "pages": 0, "done": False},
+                                           "messages": {"cursor": None, "pages": 0, "done": False}}}))
+        whole = json.dumps(["GET /api/tickets page 1, item 1", tickets[0]]) + "\n"
+        cut = json.dumps(["GET /api/tickets page 1, item 2", tickets[1]])[:40]
+        (state / "tickets.jsonl").write_text(whole + cut, encoding="utf-8")
         result = extract_once(sim.base_url, tmp_path)
     assert result.message_ids == clean_ids
     assert sorted(row["ticket_id"] for row in result.tickets) == sorted(str(t["id"]) for t in tickets)
@@ -369,9 +372,37 @@ def test_simulator_data_without_its_two_files_is_named(tmp_path: Path) -> None:
 @pytest.mark.parametrize("page", [{"data": {"id": 1}}, [], {"data": [], "meta": {}}, {"data": [{"id": 1}]}])
 def test_a_page_of_another_shape_stops_the_run_rather_than_missing_pages(page: Any) -> None:
     with pytest.raises(ExtractError, match="GET /api/messages answered"):
-        gorgias._page_parts(page, "messages")
+        listing("/api/messages")._parts(page)
+
+
+def listing(path: str) -> CursorListing:
+    return CursorListing(path, gorgias.ORDER_BY, service="Gorgias", warn=print)
 
 
 def test_the_last_page_has_a_null_next_cursor() -> None:
-    assert gorgias._page_parts({"data": [], "meta": {"next_cursor": None}}, "tickets") == ([], None)
-    assert gorgias._page_parts({"data": [1], "meta": {"next_cursor": "c2"}}, "tickets") == ([1], "c2")
+    assert listing("/api/tickets")._parts({"data": [], "meta": {"next_cursor": None}}) == ([], None)
+    assert listing("/api/tickets")._parts({"data": [1], "meta": {"next_cursor": "c2"}}) == ([1], "c2")
+
+
+def test_messages_of_trashed_tickets_are_rejected_with_their_own_reason_and_counted(
+        data: Any, clean_ids: list[str], tmp_path: Path) -> None:
+    tickets, messages = data
+    trashed = {tickets[3]["id"], tickets[10]["id"]}
+    marked = [{**t, "trashed_datetime": "2024-03-01T10:00:00.000000+00:00"} if t["id"] in trashed else t
+              for t in tickets]
+    in_trash = sorted(str(m["id"]) for m in messages if m.get("ticket_id") in trashed)
+    assert in_trash
+    with GorgiasSimulator(marked, messages, email=EMAIL, api_key=API_KEY) as sim:
+        result = extract_once(sim.base_url, tmp_path)
+    rejected = [r for r in result.rejects if r["reject_reason"] == "trashed_ticket"]
+    assert sorted(r["record_id"] for r in rejected) == in_trash
+    assert all("is in the trash" in r["reject_detail"] for r in rejected)
+    assert sorted(result.message_ids + in_trash) == clean_ids  # every message landed or rejected
+    assert {row["ticket_id"] for row in result.tickets if row["trashed_datetime"]} == {str(t) for t in trashed}
+    assert f"2 tickets are in the trash: their {len(in_trash)} messages are rejected" in result.log
+
+
+@pytest.mark.parametrize("base_url", ["http://your-shop.gorgias.com", "http://10.0.0.8:8080", "your-shop.gorgias.com"])
+def test_base_url_must_be_https_unless_this_machine(base_url: str, tmp_path: Path) -> None:
+    with pytest.raises(ExtractError, match="must be an https:// URL"):
+        extract_once(base_url, tmp_path)

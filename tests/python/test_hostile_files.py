@@ -22,7 +22,7 @@ import pytest
 
 from extract import csv_template, files, freshdesk, raw, zendesk
 from extract.raw import PlatformOutput, RawTableWriter, with_lineage
-from gladly_import.warehouse import raw_views
+from gladly_import.warehouse import raw_tables
 from tests.python.conftest import run_extractor
 from tests.python.freshdesk_helpers import run_extract, ticket, tickets_xml, write_zip
 
@@ -86,9 +86,10 @@ def test_a_field_over_the_cap_keeps_a_prefix_and_its_real_length_is_queryable(tm
         ("body", 400_100, "characters", raw.FIELD_CAP_CHARS, "line 7"),
         ("tags", 300_000, "characters", raw.FIELD_CAP_CHARS, "line 7"),
     ]
-    with duckdb.connect() as conn:  # the view the warehouse gives analysts
-        view = raw_views(tmp_path / "raw")["extract_truncations"]
-        assert conn.execute(f"select count(*), max(original_length) from ({view})").fetchone() == (2, 400_100)
+    glob, _ = raw_tables(str(tmp_path / "raw"))["extract_truncations"]  # what raw.extract_truncations reads
+    with duckdb.connect() as conn:
+        assert conn.execute("select count(*), max(original_length) from read_parquet(?, union_by_name = true)",
+                            [glob]).fetchone() == (2, 400_100)
 
 
 def test_nul_and_other_control_characters_never_land_but_tab_cr_lf_do(tmp_path: Path) -> None:
@@ -380,3 +381,32 @@ def test_freshdesk_truncated_gz_member_keeps_the_tickets_before_the_damage(tmp_p
 
 def test_the_field_cap_is_one_setting_in_the_raw_writer() -> None:
     assert raw.FIELD_CAP_CHARS == 262_144
+
+
+# --- end to end ------------------------------------------------------------------------------
+
+
+def test_import_end_to_end_no_control_character_reaches_the_gladly_csv_and_cuts_are_listed(tmp_path: Path) -> None:
+    """NUL bytes from a CSV input reached the Gladly CSV; an oversize body is exported truncated."""
+    from tests.python.conftest import run_import, write_config
+
+    (tmp_path / "csv").mkdir()
+    (tmp_path / "csv" / "items.csv").write_bytes(
+        (CSV_HEADER + "\n").encode()
+        + b"nul-1,a@example.com,A\x00nn,,2021-01-01T00:00:00Z,Ti\x00tle,b\x00o\x1bdy\twith tab,Help Scout,\n")
+    (tmp_path / "zendesk").mkdir()
+    body = "Log line \u00e9\u0000 " * 60_000  # 660,000 characters with NULs
+    (tmp_path / "zendesk" / "tickets.json").write_text(zendesk_ticket(5, body=body) + "\n", encoding="utf-8")
+    config = write_config(tmp_path, {"csv": {"path": "csv/"}, "zendesk": {"path": "zendesk/"}})
+    result = run_import(config)
+    assert result.returncode == 0, result.stderr
+    raw_bytes = b"".join(p.read_bytes() for p in result.item_files())
+    assert not [c for c in raw_bytes if c < 0x20 and c not in (0x09, 0x0A, 0x0D)]
+    items = {item["Conversation Item ID"]: item for item in result.items()}
+    assert (items["nul-1"]["Customer Name"], items["nul-1"]["Conversation Item Body"]) == ("Ann", "body\twith tab")
+    zendesk_body = items["zendesk-5-50"]["Conversation Item Body"]
+    assert zendesk_body == body.replace("\u0000", "")[:25_000]
+    assert result.summary["totals"]["bodies_truncated"] == 1
+    with duckdb.connect(str(result.work_dir / "gladly_import.duckdb"), read_only=True) as conn:
+        assert conn.execute("select source_platform, column_name, original_length from raw.extract_truncations"
+                            ).fetchall() == [("zendesk", "comment_body", len(body))]

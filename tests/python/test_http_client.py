@@ -302,3 +302,13 @@ def test_429s_have_their_own_retry_budget(server: ScriptedServer, fake_time: Fak
     server.script = [{"status": 429, "headers": {"Retry-After": "1"}}] * 10
     with pytest.raises(RetriesExhaustedError, match="HTTP 429"):
         client.get_json("/v1/x")
+
+
+def test_deflate_bodies_zlib_wrapped_or_raw_are_decoded(server: ScriptedServer, fake_time: FakeTime) -> None:
+    import zlib
+
+    body = json.dumps({"deflated": True}).encode()
+    raw = zlib.compressobj(9, zlib.DEFLATED, -15)
+    for encoded in (zlib.compress(body), raw.compress(body) + raw.flush()):
+        server.script = [{"raw": encoded, "headers": {"Content-Encoding": "deflate"}}]
+        assert make_client(server, fake_time).get_json("/v1/x") == {"deflated": True}

@@ -81,11 +81,14 @@ def test_the_lock_of_a_killed_run_is_taken_over(tmp_path: Path) -> None:
     assert (tmp_path / "work" / LOCK_FILE).read_text(encoding="utf-8") == ""  # a run that ends names nobody
 
 
-def _wait_until_stopped(pid: int) -> None:
-    _, status = os.waitpid(pid, os.WUNTRACED)
-    assert os.WIFSTOPPED(status), f"the first import ended before its files were staged (status {status})"
+def _wait_until_stopped(process: subprocess.Popen) -> None:
+    _, status = os.waitpid(process.pid, os.WUNTRACED)
+    if not os.WIFSTOPPED(status):
+        process.returncode = os.waitstatus_to_exitcode(status)
+        pytest.fail(f"the first import ended before its files were staged: {process.stderr.read()}")
 
 
+@pytest.mark.slow
 def test_two_imports_on_one_work_dir_one_runs_the_other_stops_at_once(tmp_path: Path) -> None:
     (tmp_path / "items.csv").write_text(
         "Conversation Item ID,Customer Email,Conversation Item Timestamp,Conversation Item Body\n"
@@ -97,7 +100,7 @@ def test_two_imports_on_one_work_dir_one_runs_the_other_stops_at_once(tmp_path: 
                              env={**os.environ, STOP_AT_ENV: "staged"}, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
     try:
-        _wait_until_stopped(first.pid)
+        _wait_until_stopped(first)
         staged = sorted(p.relative_to(tmp_path) for p in (tmp_path / "output").glob(".partial-*/*"))
         raw = sorted(p.relative_to(tmp_path) for p in (tmp_path / "work" / "raw").rglob("*"))
         assert staged and raw
@@ -112,12 +115,13 @@ def test_two_imports_on_one_work_dir_one_runs_the_other_stops_at_once(tmp_path: 
                             rf"\d{{8}}T\d{{6}}Z-[0-9a-f]{{6}} \(pid {first.pid} on host {re.escape(socket.gethostname())}, "
                             r"since \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\): wait for it to end, or give this import "
                             r"another work_dir", lines[0]), lines[0]
-        assert took < 30  # no extraction, no dbt: it stopped before doing anything
+        assert took < 60  # no extraction, no dbt: it stopped before doing anything
         # nothing of the first run was touched: its staged files and its raw Parquet are all there
         assert sorted(p.relative_to(tmp_path) for p in (tmp_path / "output").glob(".partial-*/*")) == staged
         assert sorted(p.relative_to(tmp_path) for p in (tmp_path / "work" / "raw").rglob("*")) == raw
     finally:
-        os.kill(first.pid, signal.SIGCONT)
+        if first.returncode is None:
+            os.kill(first.pid, signal.SIGCONT)
     _, stderr = first.communicate(timeout=600)
     assert first.returncode == 0, stderr
     run_id = re.search(r"import (\S+): full run", stderr).group(1)
@@ -126,3 +130,41 @@ def test_two_imports_on_one_work_dir_one_runs_the_other_stops_at_once(tmp_path: 
     with duckdb.connect(str(tmp_path / "work" / "gladly_import.duckdb"), read_only=True) as conn:
         history = conn.execute("select run_id, status from ledger.import_runs").fetchall()
     assert history == [(run_id, "succeeded")]  # the refused run left no trace, the first is not "abandoned"
+
+
+FORK_AND_EXIT = """
+import os, sys, time
+from pathlib import Path
+from gladly_import.lock import lock_run_folders
+locks = lock_run_folders(sys.argv[1], Path(sys.argv[2]), Path(sys.argv[2]))
+if os.fork():
+    os._exit(0)  # the run's process ends; the forked one keeps the locked descriptor
+print(os.getpid(), flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_lock_kept_by_a_forked_process_of_a_dead_run_says_so(tmp_path: Path) -> None:
+    child = subprocess.Popen([sys.executable, "-c", FORK_AND_EXIT, "20260101T000000Z-aaaaaa", str(tmp_path)],
+                             cwd=PROJECT_DIR, stdout=subprocess.PIPE, text=True)
+    fork = int(child.stdout.readline())
+    child.stdout.close()
+    assert child.wait(timeout=30) == 0
+    try:
+        with pytest.raises(FolderInUse, match=r"that process has exited, a process it started still holds the lock"):
+            lock_run_folders("20260101T000001Z-bbbbbb", tmp_path, tmp_path)
+    finally:
+        os.kill(fork, signal.SIGKILL)
+
+
+def test_a_file_system_without_locks_stops_the_run_in_one_line(tmp_path: Path, monkeypatch) -> None:
+    import errno
+    import fcntl
+
+    def no_locks(fd: int, operation: int) -> None:
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    with pytest.raises(FolderInUse, match=rf"^work_dir {re.escape(str(tmp_path))}: cannot lock \.gladly_import\.lock "
+                                          r"\(No locks available\); use a folder on a local disk$"):
+        lock_run_folders("20260101T000001Z-bbbbbb", tmp_path, tmp_path)

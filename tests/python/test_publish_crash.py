@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from collections import Counter
@@ -24,9 +25,11 @@ import pytest
 import yaml
 
 from gladly_import.lock import LOCK_FILE
-from gladly_import.publish import KILL_AT_ENV
+from gladly_import.publish import KILL_AT_ENV, STOP_AT_ENV
 from tests.python.conftest import PROJECT_DIR, read_items, run_import
 from tests.python.test_delta import add_new_records, setup_inputs
+
+pytestmark = pytest.mark.slow  # whole imports: make test-fast leaves these out
 
 EVERY_ITEM = ["x-1", "x-2", "zendesk-1-11", "zendesk-1-12", "zendesk-1-13", "zendesk-2-21", "zendesk-3-31"]
 
@@ -69,20 +72,23 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 # (the killed run's mode, the step it is killed at, the status the run history gives it after the
-# next run, what became of its batch). The delta stages 5 files: items _0003 and _0004, the
-# rejects, the report, the summary; "published N" is right after the Nth is renamed into place.
-# The full run stages _0001 (7 items) and must remove the earlier _0002.
+# next run, what became of its batch). The steps in order: staged, batch recorded, published 1..N
+# (right after the Nth file is renamed into place), old files removed (full runs), items recorded,
+# confirmed. The delta stages 5 files: items _0003 and _0004, the rejects, the report, the
+# summary. The full run stages _0001 (7 items) and must remove the earlier _0002.
 CASES = [
     ("delta", "staged", "abandoned", None),  # every file staged, nothing recorded
-    ("delta", "batch recorded", "abandoned", "dropped"),  # batch pending, none of its items yet
-    ("delta", "items recorded", "recovered", "confirmed"),  # pending, nothing renamed yet
+    ("delta", "batch recorded", "recovered", "confirmed"),  # pending, nothing renamed yet
     ("delta", "published 1", "recovered", "confirmed"),  # _0003 in place, _0004 still staged
-    ("delta", "published 5", "recovered", "confirmed"),  # every file in place, not confirmed
+    ("delta", "published 5", "recovered", "confirmed"),  # every file in place, no item recorded
+    ("delta", "items recorded", "recovered", "confirmed"),  # recorded, not confirmed
     ("delta", "confirmed", "recovered", "confirmed"),  # confirmed, the run not finished
     ("full", "published 1", "recovered", "confirmed"),  # _0001 replaced, the old _0002 still there
     ("full", "old files removed", "recovered", "confirmed"),
     # a staged file lost after the kill: the batch cannot be finished, so it is rolled back
     ("delta, a staged file lost", "published 1", "abandoned", "dropped"),
+    # an engine whose insert is not atomic (Spark) left part of the items: the rest are added
+    ("delta, items partly recorded", "items recorded", "recovered", "confirmed"),
 ]
 
 
@@ -108,6 +114,10 @@ def test_kill_at_each_step_then_a_delta_exports_every_item_exactly_once(
     if "lost" in case:
         (staged,) = output.glob(".partial-*/gladly_conversation_items_0004.csv")
         staged.unlink()
+    if "partly" in case:
+        with duckdb.connect(str(work / "gladly_import.duckdb")) as conn:
+            conn.execute("delete from ledger.export_ledger where run_id = ? and file_name like '%_0004.csv'",
+                         [holder["run_id"]])
 
     delta = run_import(config, "--mode", "delta")
     assert delta.returncode == 0, delta.stderr
@@ -130,3 +140,21 @@ def test_kill_at_each_step_then_a_delta_exports_every_item_exactly_once(
     batches = dict(_query(delta.work_dir, "select run_id, status from ledger.export_batches"))
     assert batches.get(holder["run_id"]) == batch_status
     assert batches[history[2][0]] == "confirmed"
+
+
+def test_ctrl_c_while_publishing_waits_for_the_confirmation(prepared: dict[str, Path], tmp_path: Path) -> None:
+    shutil.copytree(prepared["delta"], tmp_path, dirs_exist_ok=True)
+    work, output = tmp_path / "work", tmp_path / "output"
+    publishing = subprocess.Popen([sys.executable, "-c", PUBLISH, str(work), str(output), "delta"], cwd=PROJECT_DIR,
+                                  env={**os.environ, STOP_AT_ENV: "batch recorded"}, stderr=subprocess.PIPE, text=True)
+    _, status = os.waitpid(publishing.pid, os.WUNTRACED)
+    assert os.WIFSTOPPED(status)
+    os.kill(publishing.pid, signal.SIGINT)  # Ctrl-C, delivered as soon as it runs again
+    os.kill(publishing.pid, signal.SIGCONT)
+    _, stderr = publishing.communicate(timeout=120)
+    assert publishing.returncode == 0, stderr
+    assert "Ctrl-C while publishing: the files are put in place first" in stderr
+    assert sorted(p.name for p in output.glob("gladly_conversation_items_*.csv"))[-2:] == [
+        "gladly_conversation_items_0003.csv", "gladly_conversation_items_0004.csv"]
+    assert [status for (status,) in _query(work, "select status from ledger.export_batches order by recorded_at")] == [
+        "confirmed", "confirmed"]

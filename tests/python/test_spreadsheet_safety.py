@@ -45,6 +45,7 @@ def _csv_line(*cells: str) -> str:
     return buffer.getvalue()
 
 
+@pytest.mark.slow
 def test_rejects_file_neutralises_formulas_in_every_column_and_the_gladly_csv_keeps_them(tmp_path: Path) -> None:
     rows = [
         # an invalid id (first column of the rejects file)

@@ -1,0 +1,84 @@
+"""DuckDB: one file in work_dir holds the raw views, the models and the ledger."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from extract.context import Progress
+from gladly_import.config import Config
+from gladly_import.dbt_plugin import register_functions
+from gladly_import.dbt_runner import run_dbt
+from gladly_import.warehouse import raw_tables
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+class DuckDBEngine:
+    name = "duckdb"
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.path: Path = config.database_path
+        self._conn: duckdb.DuckDBPyConnection | None = None
+
+    @property
+    def conn(self) -> duckdb.DuckDBPyConnection:
+        if self._conn is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = duckdb.connect(str(self.path))
+            conn.execute("set TimeZone = 'UTC'")
+            conn.execute(f"set memory_limit = '{os.environ.get('GLADLY_DUCKDB_MEMORY_LIMIT', '400MB')}'")
+            register_functions(conn)
+            self._conn = conn
+        return self._conn
+
+    def register_raw(self, raw_dir: Path) -> None:
+        self.execute("create schema if not exists raw")
+        for name, (path, several) in raw_tables(raw_dir.as_posix()).items():
+            options = ", union_by_name = true" if several else ""
+            self.execute(f"create or replace view raw.{name} as select * from read_parquet({_quote(path)}{options})")
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> duckdb.DuckDBPyConnection:
+        return self.conn.execute(sql, list(params)) if params else self.conn.execute(sql)
+
+    def create_table_sql(self, name: str, columns: Sequence[str]) -> str:
+        return f"create table if not exists {name} ({', '.join(columns)})"
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        self.conn.execute("begin transaction")
+        try:
+            yield
+        except BaseException:
+            self.conn.execute("rollback")
+            raise
+        self.conn.execute("commit")
+
+    def relation_type(self, schema: str, name: str) -> str | None:
+        row = self.execute("select table_type from information_schema.tables where table_schema = ? and table_name = ?",
+                           [schema, name]).fetchone()
+        return None if row is None else ("view" if row[0] == "VIEW" else "table")
+
+    def run_dbt(self, args: list[str], progress: Progress | None = None) -> bool:
+        # dbt runs in its own process and needs the file to itself.
+        self.close()
+        return run_dbt(self.config, args, progress)
+
+    def describe(self) -> str:
+        return f"duckdb {self.path}"
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+ENGINE = DuckDBEngine

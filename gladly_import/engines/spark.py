@@ -1,0 +1,264 @@
+"""Spark: the same models on a Spark session (local[2] by default, or a cluster's master).
+
+One session serves the whole run: it registers the raw Parquet as views in schema `raw`, keeps
+the ledger tables (Parquet at a fixed place in the warehouse folder, so they survive between
+runs whatever the catalog), runs dbt in this process (dbt-spark's `session` method picks up this
+very session, with Gladly's email rule registered on it as Arrow UDFs), and streams the marts to
+the export one partition at a time.
+
+The catalog is Spark's in-memory one by default: every run registers what it reads and dbt
+rebuilds every model, so nothing needs a metastore (starting a Hive metastore costs a minute).
+Set `spark.sql.catalogImplementation: hive` in the config's spark.conf to keep the models
+catalogued (a cluster's metastore, or a Derby one under work_dir).
+
+Spark's session time zone is pinned to UTC (a `...Z` timestamp would otherwise move with the
+machine's zone), and ANSI mode is off, as dbt-spark sets it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+from gladly_import.config import Config
+from gladly_import.engines import EngineError, no_transaction
+from gladly_import.warehouse import raw_tables
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+DBT_TARGET = "spark"
+# the schemas dbt builds (profiles.yml target schema, dbt_project.yml +schema): rebuilt every run
+DBT_SCHEMAS = ("main", "staging", "intermediate")
+INSTALL_HINT = "make import (installs the Spark extras into .venv) or pip install -r requirements-spark.txt -c requirements.lock"
+
+
+def _uri(location: str) -> str:
+    """A folder as a file:// URI (so a cluster's default file system is never assumed); URIs as is."""
+    return location if "://" in location else Path(location).resolve().as_uri()
+
+
+def spark_settings(config: Config) -> dict[str, str]:
+    """Every Spark setting of a run: the project's defaults, then the config's `spark.conf`, then
+    the settings the output depends on (UTC, non-ANSI), which no config may change."""
+    work = config.work_dir
+    metastore = (work / "spark-metastore").as_posix()
+    settings = {
+        "spark.master": config.spark.master,
+        "spark.app.name": "gladly-import",
+        "spark.sql.warehouse.dir": _uri(config.spark.warehouse_dir or (work / "spark-warehouse").as_posix()),
+        "spark.hadoop.javax.jdo.option.ConnectionURL": f"jdbc:derby:;databaseName={metastore};create=true",
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+        # the Python workers run this interpreter (email-validator is installed here); on a
+        # cluster, set spark.pyspark.python in spark.conf to the executors' Python
+        "spark.pyspark.python": os.environ.get("PYSPARK_PYTHON", sys.executable),
+        "spark.sql.shuffle.partitions": "8",
+        "spark.sql.catalogImplementation": "in-memory",
+        **config.spark.conf,
+        "spark.driver.extraJavaOptions": " ".join(filter(None, [
+            f"-Dderby.system.home={work.as_posix()}", config.spark.conf.get("spark.driver.extraJavaOptions")])),
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.ansi.enabled": "false",
+    }
+    return settings
+
+
+def register_functions(spark: Any) -> None:
+    """Gladly's email rule and the email data test's check, as vectorised (Arrow) UDFs."""
+    import pyarrow as pa
+    from pyspark.sql.functions import ArrowUDFType, arrow_udf
+
+    from gladly_import.email_rules import is_normalized_address, normalize_emails
+
+    def normalize(values: pa.Array) -> pa.Array:
+        return pa.array(normalize_emails(values.to_pylist()), type=pa.string())
+
+    def is_normalized(values: pa.Array) -> pa.Array:
+        return pa.array([is_normalized_address(v) for v in values.to_pylist()], type=pa.bool_())
+
+    # functionType given: this module's postponed annotations cannot be inspected by Spark
+    spark.udf.register("gladly_normalize_email", arrow_udf(normalize, "string", ArrowUDFType.SCALAR))
+    spark.udf.register("gladly_is_normalized_email", arrow_udf(is_normalized, "boolean", ArrowUDFType.SCALAR))
+
+
+def _check_java() -> None:
+    java_home = os.environ.get("JAVA_HOME")
+    if (java_home and Path(java_home, "bin", "java").exists()) or shutil.which("java"):
+        return
+    raise EngineError("engine spark needs Java 17 or later: no java on PATH and JAVA_HOME is not set "
+                      "(e.g. apt-get install openjdk-17-jre-headless)")
+
+
+def hadoop_path(spark: Any, uri: str) -> tuple[Any, Any]:
+    """(the Hadoop file system of the URI, its Path): any scheme Spark is configured for."""
+    path = spark.sparkContext._jvm.org.apache.hadoop.fs.Path(uri)
+    return path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), path
+
+
+def start_session(config: Config) -> tuple[Any, bool]:
+    """This process's Spark session for the config: (session, created by this call).
+
+    An active session is reused (a test runs several imports on one); it must be the one of this
+    work_dir, since the metastore and warehouse of a session cannot change.
+    """
+    try:
+        import dbt.adapters.spark  # noqa: F401
+        from pyspark.sql import SparkSession
+    except ImportError as error:
+        raise EngineError(f"engine spark: {error.name} is not installed; run {INSTALL_HINT}") from None
+    settings = spark_settings(config)
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        warehouse = active.conf.get("spark.sql.warehouse.dir")
+        if warehouse.rstrip("/") != settings["spark.sql.warehouse.dir"].rstrip("/"):
+            raise EngineError(f"a Spark session with another warehouse ({warehouse}) is already running in this process")
+        for key in ("spark.sql.session.timeZone", "spark.sql.ansi.enabled"):
+            active.conf.set(key, settings[key])
+        register_functions(active)
+        return active, False
+    _check_java()
+    if settings["spark.master"].startswith("local"):
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    # PySpark starts its workers with $PYSPARK_PYTHON, whatever the conf says
+    os.environ["PYSPARK_PYTHON"] = settings["spark.pyspark.python"]
+    config.work_dir.mkdir(parents=True, exist_ok=True)
+    builder = SparkSession.builder
+    for key, value in settings.items():
+        builder = builder.config(key, value)
+    if settings["spark.sql.catalogImplementation"] == "hive":
+        builder = builder.enableHiveSupport()
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    register_functions(spark)
+    warehouse = settings["spark.sql.warehouse.dir"].rstrip("/")
+    for schema in DBT_SCHEMAS:
+        # a model folder no catalog knows (an in-memory catalog's earlier run) would stop dbt's
+        # `create table`: every model is rebuilt anyway
+        if not spark.catalog.databaseExists(schema):
+            fs, path = hadoop_path(spark, f"{warehouse}/{schema}.db")
+            fs.delete(path, True)
+    # the marts' schema is the one unqualified names mean, as on DuckDB
+    spark.sql(f"create database if not exists {DBT_SCHEMAS[0]}")
+    spark.catalog.setCurrentDatabase(DBT_SCHEMAS[0])
+    return spark, True
+
+
+def _row(row: Any) -> tuple[Any, ...]:
+    # PySpark hands timestamps over in the Python process's local zone: back to UTC, as DuckDB gives them
+    return tuple(v.astimezone(UTC).replace(tzinfo=None) if isinstance(v, datetime) else v for v in row)
+
+
+class SparkResult:
+    """A query's rows: fetchmany streams them a partition at a time (never all in the driver)."""
+
+    def __init__(self, frame: Any) -> None:
+        self._frame = frame
+        self._rows: Any = None
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        if self._rows is None:
+            return [_row(row) for row in self._frame.collect()]
+        return [_row(row) for row in self._rows]
+
+    def fetchmany(self, size: int) -> list[tuple[Any, ...]]:
+        if self._rows is None:
+            self._rows = self._frame.toLocalIterator(prefetchPartitions=True)
+        return [_row(row) for row in islice(self._rows, size)]
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        rows = self.fetchmany(1)
+        return rows[0] if rows else None
+
+
+class SparkEngine:
+    name = "spark"
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self._spark: Any = None
+        self._owns_session = False
+
+    @property
+    def spark(self) -> Any:
+        if self._spark is None:
+            self._spark, self._owns_session = start_session(self.config)
+        return self._spark
+
+    @property
+    def raw_location(self) -> str:
+        return _uri(self.config.spark.raw_location or self.config.raw_dir.as_posix())
+
+    def register_raw(self, raw_dir: Path) -> None:
+        """Register the raw Parquet as views in `raw`, after copying it to the raw location when that
+        is not the local raw folder (any Hadoop file system: another folder, s3a://, hdfs://)."""
+        location = self.raw_location
+        if location.rstrip("/") != raw_dir.resolve().as_uri().rstrip("/"):
+            self._copy_to(raw_dir, location)
+        self.execute("create database if not exists raw")
+        for name, (path, _several) in raw_tables(location).items():
+            self.execute(f"create or replace view raw.{name} as select * from parquet.`{path}`")
+
+    def _copy_to(self, raw_dir: Path, location: str) -> None:
+        jvm = self.spark.sparkContext._jvm
+        fs, target = hadoop_path(self.spark, location)
+        fs.delete(target, True)
+        fs.mkdirs(target)
+        for path in sorted(p for p in raw_dir.rglob("*.parquet") if p.is_file()):
+            relative = path.relative_to(raw_dir).as_posix()
+            fs.copyFromLocalFile(False, True, jvm.org.apache.hadoop.fs.Path(path.resolve().as_uri()),
+                                 jvm.org.apache.hadoop.fs.Path(f"{location}/{relative}"))
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> SparkResult:
+        return SparkResult(self.spark.sql(sql, args=list(params)) if params else self.spark.sql(sql))
+
+    @property
+    def warehouse(self) -> str:
+        return spark_settings(self.config)["spark.sql.warehouse.dir"].rstrip("/")
+
+    def create_table_sql(self, name: str, columns: Sequence[str]) -> str:
+        # a fixed location: a new session's catalog finds the earlier runs' rows there
+        schema, table = name.split(".")
+        location = f"{self.warehouse}/{schema}.db/{table}"
+        return f"create table if not exists {name} ({', '.join(columns)}) using parquet location '{location}'"
+
+    def transaction(self) -> Any:
+        # Spark has no multi-statement transactions: each statement is its own commit.
+        return no_transaction()
+
+    def relation_type(self, schema: str, name: str) -> str | None:
+        if not self.spark.catalog.tableExists(f"{schema}.{name}"):
+            return None
+        return "view" if self.spark.catalog.getTable(f"{schema}.{name}").tableType == "VIEW" else "table"
+
+    def run_dbt(self, args: list[str], progress: Any = None) -> bool:
+        """dbt in this process, so dbt-spark's session method uses this session (and its UDFs); its
+        events go to the same progress and error lines as a DuckDB run's."""
+        from dbt.cli.main import dbtRunner
+        from dbt_common.events.functions import msg_to_json
+
+        from gladly_import.dbt_runner import DbtEvents
+
+        os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+        events = DbtEvents(progress)
+        runner = dbtRunner(callbacks=[lambda event: events.feed(msg_to_json(event))])
+        result = runner.invoke([*args, "--target", DBT_TARGET, "--log-level", "none", "--no-use-colors",
+                                "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR)])
+        succeeded = bool(result.success)
+        events.finish(succeeded)
+        return succeeded
+
+    def describe(self) -> str:
+        return f"spark {self.warehouse}"
+
+    def close(self) -> None:
+        if self._spark is not None and self._owns_session:
+            self._spark.stop()
+        self._spark = None
+
+
+ENGINE = SparkEngine
