@@ -32,7 +32,7 @@ import pyarrow as pa
 
 from extract import options as opt
 from extract.api import config
-from extract.api.land import land_rejects, newest_mark
+from extract.api.land import land_rejects, newest_mark, split_where
 from extract.api.source import ApiSource, run_source
 from extract.api.store import Spool, State
 from extract.api.stream import Children, KeysetSearch, Reading, millis_text, to_millis
@@ -248,7 +248,8 @@ class Kustomer(ApiSource):
         for ordinal, (where, message) in enumerate(Spool.read(state.spool_path("messages")), start=1):
             if not isinstance(message, dict) or not message_id(message):
                 out.reject(reason="malformed_message", detail="a message must be an object with an id",
-                           raw=as_text(message), source_file=where.split(" query ")[0], position=where, row=ordinal)
+                           raw=as_text(message), source_file=split_where(where)[0], position=split_where(where)[1],
+                           row=ordinal)
                 continue
             messages.write(message_row(message, where, ordinal))
             newest = newest_mark(newest, message_created(message), message_id(message))
@@ -348,9 +349,9 @@ def message_row(message: dict[str, Any], where: str, ordinal: int) -> dict[str, 
         "created_at": as_text(attributes.get("createdAt")),
         "sent_at": as_text(attributes.get("sentAt")),
         "updated_at": as_text(attributes.get("updatedAt")),
-        "_source_file": where.split(" query ")[0],
+        "_source_file": split_where(where)[0],
         "_source_row": ordinal,
-        "_source_position": where,
+        "_source_position": split_where(where)[1],
     }
 
 

@@ -268,7 +268,8 @@ def test_a_page_that_stays_malformed_is_rejected_and_the_next_page_is_read(
     with KustomerSimulator(folder, api_key=api_key, faults=Faults(malformed_pages={3: 99})) as sim:
         result = run_extract(tmp_path, options(sim))
     assert [r["reject_reason"] for r in result.rejects] == ["malformed_page"]
-    assert result.rejects[0]["_source_position"] == "POST /v1/customers/archive/search query 1 page 3"
+    assert result.rejects[0]["_source_file"] == "POST /v1/customers/archive/search"
+    assert result.rejects[0]["_source_position"] == "query 1 page 3"
     assert len(result.message_ids()) == 630
     assert result.out.records_rejected == 1  # accounted for, not dropped silently
 

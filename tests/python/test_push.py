@@ -160,6 +160,11 @@ def test_every_recent_item_is_created_once_equal_to_its_csv_row_through_faults(
     out = capsys.readouterr()
     assert "sent: created in Gladly" in out.out and "CSV only" in out.out
     assert TOKEN not in out.out + out.err
+    report = (project / "output" / "import_report.html").read_text(encoding="utf-8")
+    section = report.split('<h2 id="push">')[1].split("</table>")[0]
+    assert f'<td>created in Gladly</td><td class="n">{RECENT - 3}</td>' in section
+    assert '<td>CSV only</td><td class="n">7</td>' in section
+    assert "emailAddress is not a deliverable address" in section
 
 
 def test_a_second_push_sends_nothing_and_refused_items_are_not_resent(project: Path) -> None:
