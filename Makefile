@@ -10,19 +10,41 @@ DRY_RUN ?=
 export PYTHONPATH := $(CURDIR)
 export DBT_PROFILES_DIR := $(CURDIR)
 
-.PHONY: import push test bench browser clean help
+# The Python the venv is built with must be 3.11+; a venv made by another Python is rebuilt.
+PY_VERSION_CODE := import sys; print("%d.%d" % sys.version_info[:2])
+PY_VERSION   := $(shell $(PYTHON) -c '$(PY_VERSION_CODE)' 2>/dev/null)
+VENV_VERSION := $(shell [ -x $(BIN)/python ] && $(BIN)/python -c '$(PY_VERSION_CODE)' 2>/dev/null)
+
+.PHONY: import push test test-fast bench browser clean help python-version FORCE
 
 help:
 	@echo "make import [CONFIG=path.yml] [MODE=full|delta]  run the import (bundled samples by default)"
 	@echo "make push [CONFIG=path.yml] [DRY_RUN=1]         send the last import's batch to Gladly's API (docs/gladly-push.md)"
-	@echo "make test                                       run every test (pytest + dbt unit and data tests)"
+	@echo "make test                                       run every test (ruff, pytest, dbt unit and data tests): CI"
+	@echo "make test-fast                                  ruff + the unit tests, no whole import (the development loop)"
 	@echo "make bench [SCALE=1000000]                      benchmark on a generated corpus"
 	@echo "make clean                                      remove the virtual environment and build output"
+	@echo "(PYTHON=python3.12 make ... to build .venv with another Python 3.11+)"
 
-$(VENV)/.installed: requirements.txt requirements.lock pyproject.toml
+python-version:
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
+	  found=$$($(PYTHON) -V 2>/dev/null) || found="not found"; \
+	  echo "gladly-import needs Python 3.11 or newer; '$(PYTHON)' is $$found: install 3.11+ or run e.g. make PYTHON=python3.12"; \
+	  exit 1; }
+
+ifneq ($(VENV_VERSION),$(PY_VERSION))
+$(VENV)/.installed: FORCE
+endif
+
+# The project is installed in the venv in editable mode (the gladly-import command, and
+# gladly_import + extract importable from this checkout, dbt's plugin included).
+$(VENV)/.installed: requirements.txt requirements.lock pyproject.toml | python-version
+	@if [ -d $(VENV) ] && [ "$(VENV_VERSION)" != "$(PY_VERSION)" ]; then \
+	  echo "rebuilding $(VENV): it was made by Python $(or $(VENV_VERSION),(none that runs)), not $(PY_VERSION)"; \
+	  rm -rf $(VENV); fi
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt -c requirements.lock
-	$(BIN)/python -c "import site, sys; open(site.getsitepackages()[0] + '/gladly-import-project.pth', 'w').write(sys.argv[1] + '\\n')" "$(CURDIR)"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@
 
 # The Spark engine's extras, installed on the first Spark import (a config saying engine: spark)
@@ -36,7 +58,7 @@ $(VENV)/.spark-installed: $(VENV)/.installed requirements-spark.txt
 	touch $@
 
 import: $(VENV)/.installed $(if $(SPARK_CONFIG),$(VENV)/.spark-installed,)
-	$(BIN)/python -m gladly_import --config "$(CONFIG)" $(if $(MODE),--mode $(MODE),)
+	$(BIN)/gladly-import --config "$(CONFIG)" $(if $(MODE),--mode $(MODE),)
 
 push: $(VENV)/.installed
 	$(BIN)/python -m gladly_import.push --config "$(CONFIG)" $(if $(DRY_RUN),--dry-run,)
@@ -47,16 +69,23 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "installing Debian's chromium for the report test"; \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null 2>&1 \
-	      || echo "could not install chromium"; \
+	    out=$$(mktemp); \
+	    if ! (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >$$out 2>&1; then \
+	      echo "could not install chromium (the report rendering test will be skipped); apt-get said:"; \
+	      tail -n 15 $$out | sed 's/^/  /'; fi; \
+	    rm -f $$out; \
 	  else echo "chromium not installed: the report rendering test will be skipped"; fi; }
 
 test: $(VENV)/.installed $(VENV)/.spark-installed browser
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest tests/python
 
+test-fast: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest tests/python -m "not slow" -q
+
 bench: $(VENV)/.installed
 	$(BIN)/python -m bench $(if $(SCALE),--scale $(SCALE),)
 
 clean:
-	rm -rf $(VENV) target logs output work
+	rm -rf $(VENV) target logs output work build dist

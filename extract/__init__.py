@@ -3,7 +3,8 @@
 Every platform module exposes:
 
 - ``NAME``: the key under ``sources:`` in the config file,
-- ``CONFIG_KEYS``: ``{key: required?}`` for its block in the config,
+- ``CONFIG_KEYS``: ``{key: required?}`` for its block in the config, and ``CONFIG_TYPES``:
+  ``{key: extract.options.Option}``, the type of each (checked with every other block before anything runs),
 - ``PATH_KEYS``: the keys whose values are file paths (resolved relative to the config file),
 - ``TABLES``: ``{table name: pyarrow schema}`` of the raw tables it writes,
 - ``RECORD_TABLES``: the tables whose rows are the platform's records (one per conversation item),

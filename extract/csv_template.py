@@ -23,12 +23,14 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from extract import options as opt
 from extract.context import SourceContext
 from extract.files import open_binary
 from extract.raw import PlatformOutput, RawTableWriter, with_lineage
 
 NAME = "csv"
 CONFIG_KEYS = {"path": True, "source_name": False}
+CONFIG_TYPES = {"path": opt.PATHS, "source_name": opt.TEXT}
 PATH_KEYS = ("path",)
 FILE_SUFFIXES = (".csv",)
 DEFAULT_SOURCE_NAME = "CSV"

@@ -43,6 +43,7 @@ from typing import IO, Any
 import pyarrow as pa
 from lxml import etree
 
+from extract import options as opt
 from extract.context import SourceContext
 from extract.files import open_binary, open_zip
 from extract.raw import PlatformOutput, with_lineage
@@ -50,6 +51,7 @@ from extract.values import CUT_TOKEN, cut_mark, unmark
 
 NAME = "freshdesk"
 CONFIG_KEYS = {"path": True}
+CONFIG_TYPES = {"path": opt.PATHS}
 PATH_KEYS = ("path",)
 FILE_SUFFIXES = (".zip", ".xml")
 

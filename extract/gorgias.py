@@ -26,11 +26,11 @@ import contextlib
 import secrets
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
+from extract import options as opt
 from extract.api import config
 from extract.api.land import land_rejects, newest_mark
 from extract.api.source import ApiSource, run_source
@@ -40,6 +40,7 @@ from extract.context import SourceContext
 from extract.http_client import BasicAuth, HttpClient
 from extract.raw import PlatformOutput, with_lineage
 from extract.values import as_text
+from gladly_import.paths import SAMPLES_DIR  # the bundled samples, in a checkout or installed
 
 NAME = "gorgias"
 CONFIG_KEYS = {
@@ -52,11 +53,24 @@ CONFIG_KEYS = {
     "simulator_rate_limit": False,  # the simulator's requests per 20 s (Gorgias: 40); 0 = none
     "delta_overlap_hours": False,   # how far before the last extraction's newest item a delta re-reads
 }
+CONFIG_TYPES = {
+    "base_url": opt.https_url("https://<domain>.gorgias.com", required_unless="simulate"),
+    "email_env": opt.ENV_NAME,
+    "api_key_env": opt.ENV_NAME,
+    "requests_per_minute": opt.number(above=0),
+    "simulate": opt.FLAG,
+    "simulator_data": opt.folder_with("tickets.jsonl", "messages.jsonl"),
+    "simulator_rate_limit": opt.number(0, whole=True, what="requests per 20 s, 0 for none"),
+    "delta_overlap_hours": opt.number(0, 24 * 366),
+}
 PATH_KEYS = ("simulator_data",)
 FILE_SUFFIXES = (".jsonl",)
 DEFAULT_EMAIL_ENV = "GORGIAS_EMAIL"
 DEFAULT_API_KEY_ENV = "GORGIAS_API_KEY"
-SAMPLE_DIR = Path(__file__).resolve().parent.parent / "samples" / "gorgias"
+SAMPLE_DIR = SAMPLES_DIR / "gorgias"
+
+# Messages first: every message listed then has its ticket created already, so the ticket
+# listing that follows has it (a message created during a ticket-first run could miss its ticket).
 LISTINGS = ("messages", "tickets")
 PAGE_SIZE = 100
 ORDER_BY = "created_datetime:asc"

@@ -25,14 +25,14 @@ import contextlib
 import secrets
 from collections.abc import Iterator, Mapping
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 import pyarrow as pa
 
+from extract import options as opt
 from extract.api import config
-from extract.api.land import land_rejects, newest_mark
+from extract.api.land import land_rejects, newest_mark, split_where
 from extract.api.source import ApiSource, run_source
 from extract.api.store import Spool, State
 from extract.api.stream import Children, KeysetSearch, Reading, millis_text, to_millis
@@ -40,6 +40,7 @@ from extract.context import SourceContext
 from extract.http_client import BearerAuth, HttpClient, HttpStatusError, MalformedResponseError
 from extract.raw import PlatformOutput, with_lineage
 from extract.values import as_text
+from gladly_import.paths import SAMPLES_DIR  # the bundled samples, in a checkout or installed
 
 NAME = "kustomer"
 CONFIG_KEYS = {
@@ -52,6 +53,16 @@ CONFIG_KEYS = {
     "reuse_completed": False,       # re-use a completed extraction instead of extracting afresh
     "delta_overlap_hours": False,   # how far before the last extraction's newest message a delta re-reads
 }
+CONFIG_TYPES = {
+    "base_url": opt.https_url("https://<org>.api.kustomerapp.com", required_unless="simulate"),
+    "api_key_env": opt.ENV_NAME,
+    "requests_per_minute": opt.number(above=0),
+    "concurrency": opt.number(1, 64, whole=True),
+    "simulate": opt.FLAG,
+    "simulator_data": opt.folder_with("messages.jsonl", "customers.jsonl"),
+    "reuse_completed": opt.FLAG,
+    "delta_overlap_hours": opt.number(0, 24 * 366),
+}
 PATH_KEYS: tuple[str, ...] = ()  # an API: no export files (simulator_data is resolved here)
 
 PAGE_SIZE = 100
@@ -59,7 +70,7 @@ QUERY_CAP = 10_000  # Kustomer's documented cap per query: why the searches are 
 DEFAULT_KEY_ENV = "KUSTOMER_API_KEY"
 DEFAULT_DELTA_OVERLAP_HOURS = 24.0
 DEFAULT_CONCURRENCY = 12  # 12 in flight at 250 ms: 2,880 a minute, above the largest plan's 2,000
-SAMPLE_DATA = Path(__file__).resolve().parent.parent / "samples" / "kustomer"
+SAMPLE_DATA = SAMPLES_DIR / "kustomer"
 SEARCHES = (("search", "/v1/customers/search"), ("archive", "/v1/customers/archive/search"))
 EPOCH = "1970-01-01T00:00:00.000Z"
 CLIENT_OPTIONS: dict[str, Any] = {"timeout": 60.0, "deadline": 300.0, "max_retries": 8, "backoff_base": 1.0,
@@ -237,7 +248,8 @@ class Kustomer(ApiSource):
         for ordinal, (where, message) in enumerate(Spool.read(state.spool_path("messages")), start=1):
             if not isinstance(message, dict) or not message_id(message):
                 out.reject(reason="malformed_message", detail="a message must be an object with an id",
-                           raw=as_text(message), source_file=where.split(" query ")[0], position=where, row=ordinal)
+                           raw=as_text(message), source_file=split_where(where)[0], position=split_where(where)[1],
+                           row=ordinal)
                 continue
             messages.write(message_row(message, where, ordinal))
             newest = newest_mark(newest, message_created(message), message_id(message))
@@ -337,9 +349,9 @@ def message_row(message: dict[str, Any], where: str, ordinal: int) -> dict[str, 
         "created_at": as_text(attributes.get("createdAt")),
         "sent_at": as_text(attributes.get("sentAt")),
         "updated_at": as_text(attributes.get("updatedAt")),
-        "_source_file": where.split(" query ")[0],
+        "_source_file": split_where(where)[0],
         "_source_row": ordinal,
-        "_source_position": where,
+        "_source_position": split_where(where)[1],
     }
 
 

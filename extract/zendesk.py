@@ -20,6 +20,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from extract import options as opt
 from extract.context import SourceContext
 from extract.files import MAX_LINE_BYTES, LongLine, iter_lines
 from extract.raw import PlatformOutput, with_lineage
@@ -27,6 +28,7 @@ from extract.values import as_text, cut_mark, unmark_all
 
 NAME = "zendesk"
 CONFIG_KEYS = {"path": True}
+CONFIG_TYPES = {"path": opt.PATHS}
 PATH_KEYS = ("path",)
 FILE_SUFFIXES = (".json", ".jsonl", ".ndjson")
 

@@ -1,3 +1,5 @@
+"""``python -m gladly_import``: the same command as ``gladly-import``."""
+
 import sys
 
 from gladly_import.cli import main

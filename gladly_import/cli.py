@@ -1,67 +1,344 @@
-"""The command line: `python -m gladly_import --config my.yml [--mode delta]`."""
+"""The command line: ``gladly-import [import] --config my.yml [--mode delta]``, ``gladly-import push …``.
+
+Exit codes: 0 the run succeeded; 1 the run failed; 2 nothing was run (a bad config, command
+line or environment variable, an output or work folder that cannot be written); 130
+interrupted (Ctrl-C). Every expected failure ends in one line on stderr, never a traceback; an
+unexpected one says so in one line and leaves its traceback in the run's log file.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib
+import logging
+import os
+import re
+import shutil
+import signal
+import sys
+import threading
 import time
+from collections.abc import Callable
+from pathlib import Path
+
+import duckdb
 
 from extract.errors import ExtractError
-from gladly_import.config import MODES, ConfigError, load_config
+from gladly_import import __version__, log
+from gladly_import.config import MODES, Config, ConfigError, load_config
 from gladly_import.engines import EngineError, open_engine
 from gladly_import.ledger import finish_run, new_run_id, start_run
 from gladly_import.lock import FolderInUse, lock_run_folders
+from gladly_import.paths import INSTALLED, SAMPLE_CONFIG
 from gladly_import.publish import settle_earlier_runs
-from gladly_import.run import PROJECT_DIR, run_import, say
+
+EXIT_OK, EXIT_FAILED, EXIT_NOT_RUN, EXIT_INTERRUPTED = 0, 1, 2, 130
+PROG = "gladly-import"
+MEMORY_LIMIT_ENV = "GLADLY_DUCKDB_MEMORY_LIMIT"
+MEMORY_LIMIT_RE = re.compile(r"\s*\d+(\.\d+)?\s*(([KMGT]i?)?B|%)\s*", re.IGNORECASE)
+# What the writability check writes and removes in output_dir and work_dir: a folder that cannot
+# take this much is full, and is found before minutes of extraction, not after.
+PROBE_BYTES = 1 << 20
+PROBE_NAME = ".gladly-import-write-check"
+
+logger = logging.getLogger("gladly_import.cli")
+
+DESCRIPTION = """\
+Move a company's customer-service history into Gladly: extract each helpdesk's export or API,
+transform it with dbt on DuckDB, and write the Gladly conversation-item CSV files, a rejects
+file, a summary, an HTML report and a log of the run.
+
+commands:
+  import   (the default) run an import: gladly-import --config my.yml [--mode delta]
+  push     send the exported files to Gladly's API: gladly-import push --help
+"""
+
+EPILOG = """\
+exit codes:
+  0    the run succeeded
+  1    the run failed (a failing data test, an API that refused, a DuckDB file in use, ...)
+  2    nothing was run: a bad config, command line or environment variable, or an output or
+       work folder that cannot be written
+  130  interrupted (Ctrl-C): nothing was recorded in the export ledger
+
+Each run writes its log to <output_dir>/logs/import-<run id>.log (every level).
+"""
+
+
+class PreflightError(Exception):
+    """Something found before the run starts that stops it; ``str()`` is one line."""
+
+
+def _common(parser: argparse.ArgumentParser, top: bool = False) -> None:
+    """-v, -q and --version, before or after the command (the command's must not reset the top's)."""
+    default = log.NORMAL if top else argparse.SUPPRESS
+    loudness = parser.add_mutually_exclusive_group()
+    loudness.add_argument("-v", "--verbose", dest="verbosity", action="store_const", const=log.VERBOSE,
+                          default=default, help="say more: debug lines, with time and logger name")
+    loudness.add_argument("-q", "--quiet", dest="verbosity", action="store_const", const=log.QUIET,
+                          default=default, help="say only warnings and errors (the result still goes to stdout)")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description=DESCRIPTION, epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    _common(parser, top=True)
+    commands = parser.add_subparsers(dest="command", metavar="{import,push}")
+    run = commands.add_parser("import", help="run an import (the default command)", epilog=EPILOG,
+                              description="Run an import: extract, transform, export the Gladly files.",
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    default = "the bundled sample" if not INSTALLED else "none: required"
+    run.add_argument("--config", default=None, help=f"the import's YAML config (default: {default})")
+    run.add_argument("--mode", choices=MODES, help="full (the default) exports every item; delta only new ones")
+    run.add_argument("--with-unit-tests", action="store_true", help="also run the dbt model unit tests (make test does)")
+    _common(run)
+    commands.add_parser("push", add_help=False, help="send the exported files to Gladly (gladly-import push --help)")
+    return parser
+
+
+LOUDNESS_FLAGS = {"-v": log.VERBOSE, "--verbose": log.VERBOSE, "-q": log.QUIET, "--quiet": log.QUIET}
+
+
+def split_command(argv: list[str]) -> tuple[list[str], str, list[str]]:
+    """(leading -v/-q flags, the command, its arguments); ``import`` is the default command."""
+    leading = 0
+    while leading < len(argv) and argv[leading] in LOUDNESS_FLAGS:
+        leading += 1
+    rest = argv[leading:]
+    if rest[:1] and rest[0] in ("import", "push"):
+        return argv[:leading], rest[0], rest[1:]
+    if rest[:1] and rest[0] in ("-h", "--help", "--version"):
+        return argv[:leading], "", rest
+    return argv[:leading], "import", rest
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="gladly_import", description="Import customer-service history into Gladly.")
-    parser.add_argument("--config", default=str(PROJECT_DIR / "samples" / "config.yml"),
-                        help="the import's YAML config (default: the bundled sample)")
-    parser.add_argument("--mode", choices=MODES, help="full (default) exports every item; delta only new ones")
-    parser.add_argument("--with-unit-tests", action="store_true",
-                        help="also run the dbt model unit tests (make test does)")
-    args = parser.parse_args(argv)
-
+    flags, command, rest = split_command(list(sys.argv[1:] if argv is None else argv))
+    if command == "push":
+        return _push(rest, LOUDNESS_FLAGS[flags[-1]] if flags else log.NORMAL)
+    args = build_parser().parse_args([*flags, *([command] if command else []), *rest])
+    log.setup(args.verbosity)
     try:
-        config = load_config(args.config)
-    except ConfigError as error:
-        say(f"config error: {error}")
-        return 2
-    mode = args.mode or config.mode
+        return run_command(args)
+    finally:
+        log.shutdown()
 
+
+def _push(argv: list[str], verbosity: int) -> int:
+    """``gladly-import push …``: gladly_import.push.main(argv), when that module is there."""
+    log.setup(verbosity)
+    try:
+        try:
+            push = importlib.import_module("gladly_import.push")
+        except ModuleNotFoundError as error:
+            if error.name not in ("gladly_import.push", "gladly_import"):
+                raise
+            logger.error("push: not available in this version of gladly-import (no gladly_import.push)")
+            return EXIT_NOT_RUN
+        try:
+            return int(push.main(argv) or 0)
+        except KeyboardInterrupt:
+            logger.error("push interrupted")
+            return EXIT_INTERRUPTED
+    finally:
+        log.shutdown()
+
+
+def _interrupt_once(signum: int, frame: object) -> None:
+    """Ctrl-C: one KeyboardInterrupt; the next ones (people press it again) must not cut the clean-up short."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """The import command, with every expected failure turned into its one line and exit code."""
+    run: dict[str, object] = {}
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, _interrupt_once) if main_thread else None
+    try:
+        return _run_command(args, run)
+    finally:
+        if "engine" in run:
+            with contextlib.suppress(Exception):
+                run["engine"].close()  # type: ignore[attr-defined]
+        if "folders" in run:
+            run["folders"].release()  # type: ignore[attr-defined]
+        # After a Ctrl-C, Ctrl-C stays ignored: another one while the process exits would kill it
+        # by the signal (exit status -2, not 130), after its last line.
+        if main_thread and "interrupted" not in run:
+            signal.signal(signal.SIGINT, previous or signal.default_int_handler)
+
+
+def _run_command(args: argparse.Namespace, run: dict[str, object]) -> int:
+    try:
+        config = _load(args.config)
+        _preflight(config)
+        return _run(config, args, run)
+    except ConfigError as error:
+        for problem in error.problems:
+            logger.error(f"config error: {problem}")
+        return EXIT_NOT_RUN
+    except PreflightError as error:
+        logger.error(str(error))
+        return EXIT_NOT_RUN
+    except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the last line short
+        run["interrupted"] = True
+        recorded = _finish(run, "interrupted")
+        if "id" not in run:
+            logger.error("import interrupted before it started: nothing was run or recorded")
+        elif recorded == "succeeded":  # Ctrl-C while the result was printed: the run was complete
+            logger.error(f"import {run['id']} interrupted after it completed: its files and ledger are in place")
+        else:
+            logger.error(f"import {run['id']} interrupted: nothing was recorded in the export ledger")
+        return EXIT_INTERRUPTED
+
+
+def _load(config_arg: str | None) -> Config:
+    if config_arg is None:
+        if INSTALLED:
+            raise PreflightError(f"no --config given: name your import's YAML config ({PROG} --config my.yml;"
+                                 f" the README shows one, the bundled sample is {SAMPLE_CONFIG})")
+        config_arg = str(SAMPLE_CONFIG)
+    return load_config(config_arg)
+
+
+def check_memory_limit() -> None:
+    """GLADLY_DUCKDB_MEMORY_LIMIT (read by the export and by dbt's profile) is a size DuckDB takes."""
+    value = os.environ.get(MEMORY_LIMIT_ENV)
+    if value is None:
+        return
+    problem = None
+    if not MEMORY_LIMIT_RE.fullmatch(value):
+        problem = "not a memory size"
+    else:
+        try:
+            with duckdb.connect(":memory:") as conn:
+                conn.execute(f"set memory_limit = '{value.strip()}'")
+        except duckdb.Error:
+            problem = "not a memory size DuckDB accepts"
+    if problem:
+        shown = repr(value) if len(value) <= 40 else f"a text of {len(value)} characters"
+        raise PreflightError(f"{MEMORY_LIMIT_ENV}={shown}: {problem}; give e.g. 400MB, 2GB or 50%, or unset it")
+
+
+def check_writable(label: str, folder: Path) -> None:
+    """The folder exists or can be made, and takes a PROBE_BYTES file: else one line naming it."""
+    probe = folder / PROBE_NAME
+    if folder.exists() and not folder.is_dir():
+        raise PreflightError(f"{label} {folder}: is a file, not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(probe, "wb") as handle:
+            handle.write(b"\0" * PROBE_BYTES)
+            handle.flush()
+            os.fsync(handle.fileno())
+        probe.unlink()
+    except OSError as error:
+        with contextlib.suppress(OSError):
+            probe.unlink(missing_ok=True)
+        free = ""
+        with contextlib.suppress(OSError):
+            free = f" ({shutil.disk_usage(folder).free / 2**20:,.1f} MB free)"
+        raise PreflightError(f"{label} {folder}: cannot write there: {error.strerror or error}{free}") from None
+
+
+def _preflight(config: Config) -> None:
+    """What can be known to fail before anything runs: checked before any extraction."""
+    check_memory_limit()
+    check_writable("output_dir", config.output_dir)
+    check_writable("work_dir", config.work_dir)
+
+
+def duckdb_in_use(error: duckdb.Error, path: Path) -> str | None:
+    """The one line for a DuckDB file that another process holds open, else None."""
+    text = str(error)
+    if "lock" not in text.lower():
+        return None
+    holder = re.search(r"PID (\d+)", text)
+    who = f" (process {holder.group(1)})" if holder else ""
+    return (f"the DuckDB file {path} is open in another program{who}, e.g. a SQL client or another import:"
+            " close it and run again")
+
+
+def _run(config: Config, args: argparse.Namespace, run: dict[str, object]) -> int:
+    mode = args.mode or config.mode
     started = time.monotonic()
     run_id = new_run_id()
-    config.work_dir.mkdir(parents=True, exist_ok=True)
-    config.output_dir.mkdir(parents=True, exist_ok=True)
     try:
-        folders = lock_run_folders(run_id, config.work_dir, config.output_dir)  # held until main returns
+        run["folders"] = lock_run_folders(run_id, config.work_dir, config.output_dir)  # held until the run ends
     except FolderInUse as error:
-        say(str(error))
-        return 2
-    engine = open_engine(config)
+        logger.error(str(error))
+        return EXIT_NOT_RUN
+    engine = run["engine"] = open_engine(config)
     try:
         settle_earlier_runs(engine, config.output_dir)
         start_run(engine, run_id, mode, str(config.path))
     except EngineError as error:
-        say(f"engine error: {error}")
-        folders.release()
-        return 2
-    say(f"import {run_id}: {mode} run on {engine.name}, config {config.path}")
+        logger.error(f"engine error: {error}")
+        return EXIT_NOT_RUN
+    except duckdb.Error as error:
+        if (line := duckdb_in_use(error, config.database_path)) is None:
+            raise
+        logger.error(line)
+        return EXIT_FAILED
+    run.update(id=run_id, database=config.database_path)
+    log_path = log.add_run_file(config.output_dir, run_id)
+    logger.info(f"import {run_id}: {mode} run on {engine.name}, config {config.path}")
+    logger.debug(f"log file {log_path}")
 
+    from gladly_import.run import run_import  # the stages import dbt's and pyarrow's worlds: only now
+
+    return _guarded(lambda: run_import(config, engine, mode, run_id, args.with_unit_tests, started), run, log_path)
+
+
+def _guarded(stages: Callable[[], str], run: dict[str, object], log_path: Path) -> int:
+    """Run the stages; an expected failure is one line, an unexpected one too (traceback in the log file)."""
     status = "failed"
     try:
-        status = run_import(config, engine, mode, run_id, args.with_unit_tests, started)
+        status = stages()
     except ExtractError as error:
-        say(f"extract error: {error}")
-        return 1
+        logger.error(f"extract error: {error}")
+    except duckdb.Error as error:
+        line = duckdb_in_use(error, run["database"])  # type: ignore[arg-type]
+        if line is None:
+            logger.debug("DuckDB error", exc_info=True)
+            line = f"DuckDB error: {str(error).splitlines()[0]} (details in {log_path})"
+        logger.error(f"import failed: {line}")
+    except OSError as error:
+        logger.debug("file-system error", exc_info=True)
+        where = f": {error.filename}" if error.filename else ""
+        logger.error(f"import failed: {error.strerror or error}{where}")
     except KeyboardInterrupt:
         status = "interrupted"
-        say(f"import {run_id} interrupted: nothing was recorded in the export ledger")
-        return 130
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # restored by run_command once its last line is out
+        raise
+    except Exception as error:
+        logger.debug("unexpected error", exc_info=True)
+        logger.error(f"import failed: unexpected {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+                     f" (traceback in {log_path})")
     finally:
         if status != "succeeded":
-            finish_run(engine, run_id, status)
-        engine.close()
-        folders.release()
-    return 0 if status == "succeeded" else 1
+            run["recorded"] = _finish(run, status)
+    return EXIT_OK if status == "succeeded" else EXIT_FAILED
+
+
+def _finish(run: dict[str, object], status: str) -> str | None:
+    """Mark a run that did not succeed in the run history (unless it had completed); the status recorded."""
+    if "id" not in run or "recorded" in run:
+        return run.get("recorded")  # type: ignore[return-value]
+    run["recorded"] = None
+    engine = run["engine"]
+    try:
+        row = engine.execute("select status from ledger.import_runs where run_id = ?",  # type: ignore[attr-defined]
+                             [run["id"]]).fetchone()
+        if row and row[0] == "succeeded":
+            run["recorded"] = "succeeded"
+        else:
+            finish_run(engine, str(run["id"]), status)  # type: ignore[arg-type]
+            run["recorded"] = status
+    except Exception:  # the engine's own error (a DuckDB file taken meanwhile, a Spark session gone)
+        logger.debug("could not mark the run %s in the run history", status, exc_info=True)
+    return run["recorded"]  # type: ignore[return-value]

@@ -1,26 +1,65 @@
-"""The import's YAML config file: loaded, checked and resolved before anything runs."""
+"""The import's YAML config file: loaded, checked and resolved before anything runs.
+
+Every block is checked against its declaration (``CONFIG_KEYS`` = ``{key: required?}`` and
+``CONFIG_TYPES`` = ``{key: extract.options.Option}``): the top level here, each platform's in its
+extract module, and any other top-level block in the module that ``BLOCK_MODULES`` names. Every
+problem is collected and reported at once, one line each, naming the file and the key. A file
+that cannot be read as a config is named, never echoed.
+"""
 
 from __future__ import annotations
 
+import difflib
+import importlib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import yaml
 
+from extract import options as opt
 from extract.files import SourcePathError, resolve_files
 from extract.platforms import PLATFORMS
 
-TOP_LEVEL_KEYS = {"output_dir": False, "work_dir": False, "batch_size": False, "mode": False, "sources": True,
-                  "gladly": False, "engine": False, "spark": False}
 MODES = ("full", "delta")
 ENGINES = ("duckdb", "spark")
-SPARK_KEYS = {"master": False, "warehouse_dir": False, "raw_location": False, "conf": False}
 DEFAULT_BATCH_SIZE = 500_000
+TOP_LEVEL_KEYS = {"output_dir": False, "work_dir": False, "batch_size": False, "mode": False, "sources": True,
+                  "engine": False, "spark": False}
+TOP_LEVEL_TYPES = {
+    "output_dir": opt.FOLDER,
+    "work_dir": opt.FOLDER,
+    "batch_size": opt.number(1, whole=True),
+    "mode": opt.one_of(MODES),
+    "sources": opt.MAPPING,
+    "engine": opt.one_of(ENGINES),
+    "spark": opt.MAPPING,
+}
+# The spark: block (engine: spark; gladly_import/engines/).
+SPARK_KEYS = {"master": False, "warehouse_dir": False, "raw_location": False, "conf": False}
+SPARK_TYPES = {
+    "master": opt.Option("a Spark master URL such as local[2]", lambda v: isinstance(v, str) and bool(v.strip())),
+    "warehouse_dir": opt.Option("a folder path or a URI", lambda v: isinstance(v, str) and bool(v.strip())),
+    "raw_location": opt.Option("a folder path or a URI", lambda v: isinstance(v, str) and bool(v.strip())),
+    "conf": opt.Option("a mapping of Spark settings (spark.executor.memory: 4g, ...)",
+                       lambda v: isinstance(v, dict) and all(isinstance(k, str) for k in v)),
+}
+# Top-level blocks that another module declares (its CONFIG_KEYS and CONFIG_TYPES): checked with
+# the rest when that module is installed; the checked block is in ``Config.blocks``.
+BLOCK_MODULES = {"gladly": "gladly_import.push"}
+# A config is a few KB: a bigger file is not one (and is not read whole into memory).
+MAX_CONFIG_BYTES = 1 << 20
+SETTING_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,39}")
 
 
 class ConfigError(ValueError):
-    """A config problem, described in one line."""
+    """Config problems, each described in one line: ``problems``; ``str()`` joins them."""
+
+    def __init__(self, problems: list[str] | str) -> None:
+        self.problems = [problems] if isinstance(problems, str) else problems
+        super().__init__("; ".join(self.problems))
 
 
 @dataclass
@@ -46,9 +85,15 @@ class Config:
     batch_size: int
     sources: dict[str, SourceConfig]
     mode: str = "full"
-    gladly: dict[str, Any] = field(default_factory=dict)  # the push's settings (gladly_import/push.py)
     engine: str = "duckdb"
     spark: SparkConfig = field(default_factory=SparkConfig)
+    # Other top-level blocks (BLOCK_MODULES), as checked: e.g. blocks["gladly"] for the push.
+    blocks: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def gladly(self) -> dict[str, Any]:
+        """The push's ``gladly:`` block (gladly_import/push.py), as checked; empty when absent."""
+        return self.blocks.get("gladly", {})
 
     @property
     def base_dir(self) -> Path:
@@ -63,108 +108,188 @@ class Config:
         return self.work_dir / "gladly_import.duckdb"
 
 
-def _check_keys(where: str, block: Any, allowed: dict[str, bool]) -> None:
+def _key_shown(key: Any) -> str:
+    """An unknown key as a message may show it: a setting-like name, never a line of some other file."""
+    if isinstance(key, str) and SETTING_NAME_RE.fullmatch(key):
+        return f"'{key}'"
+    return "a key that is not a setting name"
+
+
+def check_block(where: str, block: Any, keys: dict[str, bool], types: dict[str, Any],
+                base_dir: Path | None = None) -> list[str]:
+    """Every problem of one block of settings: unknown and missing keys, wrong types, bad paths."""
+    def at(key: str) -> str:
+        return f"{where}.{key}" if where else key
+
     if not isinstance(block, dict):
-        raise ConfigError(f"{where}: expected a mapping of settings, got {type(block).__name__}")
-    unknown = sorted(set(block) - set(allowed))
-    if unknown:
-        raise ConfigError(f"{where}: unknown key '{unknown[0]}' (allowed: {', '.join(sorted(allowed))})")
-    missing = sorted(k for k, required in allowed.items() if required and block.get(k) in (None, ""))
-    if missing:
-        raise ConfigError(f"{where}: missing required key '{missing[0]}'")
+        return [f"{where}: must be a mapping of settings, got {opt.shown(block)}"]
+    problems = []
+    in_block = f"{where}: " if where else ""
+    for key in block:
+        if key not in keys:
+            close = difflib.get_close_matches(key, list(keys), n=1) if isinstance(key, str) else []
+            hint = f"did you mean '{close[0]}'? " if close else ""
+            problems.append(f"{in_block}unknown key {_key_shown(key)} ({hint}allowed: {', '.join(sorted(keys))})")
+    for key, required in keys.items():
+        value = block.get(key)
+        option = opt.as_option(types[key]) if key in types else None
+        if value is None or value == "":
+            unless = option.required_unless if option else None
+            if required:
+                problems.append(f"{in_block}missing required key '{key}'")
+            elif unless and block.get(unless) is not True:
+                problems.append(f"{at(key)}: required unless {unless}: true"
+                                + (f" ({option.expected})" if option else ""))
+            continue
+        if option is not None:
+            problem = option.problem(value, base_dir)
+            if problem:
+                problems.append(f"{at(key)}: {problem}")
+    return problems
 
 
-def _resolve_dir(value: Any, base_dir: Path, key: str) -> Path:
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigError(f"{key}: must be a folder path")
+def _read(config_path: Path, shown_path: str) -> Any:
+    """The parsed YAML, or a ConfigError naming the file (never quoting it)."""
+    try:
+        with open(config_path, "rb") as handle:
+            raw = handle.read(MAX_CONFIG_BYTES + 1)
+    except IsADirectoryError:
+        raise ConfigError(f"{shown_path}: is a folder, not a config file") from None
+    except OSError as error:
+        raise ConfigError(f"{shown_path}: cannot read the config file: {error.strerror or error}") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{shown_path}: over {MAX_CONFIG_BYTES >> 20} MB: not a config file") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{shown_path}: not UTF-8 text: not a config file") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{shown_path}: not valid YAML{where}") from None
+
+
+def _unreadable(files: list[Path]) -> list[str]:
+    """The files that cannot be opened, each named: found now, not after other platforms' extraction."""
+    problems = []
+    for path in files:
+        try:
+            with open(path, "rb"):
+                pass
+        except OSError as error:
+            problems.append(f"cannot read {path}: {error.strerror or error}")
+    return problems
+
+
+def _resolve_dir(value: str, base_dir: Path) -> Path:
     path = Path(value).expanduser()
     return (path if path.is_absolute() else base_dir / path).resolve()
 
 
-def _location(value: Any, base_dir: Path, key: str) -> str:
+def _location(value: str, base_dir: Path) -> str:
     """A folder (relative to the config file) or a Hadoop URI such as s3a://bucket/prefix, kept as is."""
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigError(f"{key}: must be a folder path or a URI")
-    if "://" in value:
-        return value.rstrip("/")
-    return _resolve_dir(value, base_dir, key).as_posix()
+    return value.rstrip("/") if "://" in value else _resolve_dir(value, base_dir).as_posix()
 
 
-def _spark_config(block: Any, base_dir: Path) -> SparkConfig:
-    if block is None:
-        return SparkConfig()
-    _check_keys("spark", block, SPARK_KEYS)
-    master = block.get("master", "local[2]")
-    if not isinstance(master, str) or not master.strip():
-        raise ConfigError(f"spark.master: must be a Spark master URL such as local[2], got {master!r}")
-    conf = block.get("conf") or {}
-    if not isinstance(conf, dict) or not all(isinstance(k, str) for k in conf):
-        raise ConfigError("spark.conf: must be a mapping of Spark settings (spark.executor.memory: 4g, ...)")
+def _spark_config(block: dict[str, Any] | None, base_dir: Path) -> SparkConfig:
+    """The checked spark: block (check_block has seen its keys and types)."""
+    block = block or {}
     return SparkConfig(
-        master=master,
-        warehouse_dir=_location(block["warehouse_dir"], base_dir, "spark.warehouse_dir") if "warehouse_dir" in block else None,
-        raw_location=_location(block["raw_location"], base_dir, "spark.raw_location") if "raw_location" in block else None,
-        conf={k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in conf.items()},
+        master=block.get("master", "local[2]"),
+        warehouse_dir=_location(block["warehouse_dir"], base_dir) if "warehouse_dir" in block else None,
+        raw_location=_location(block["raw_location"], base_dir) if "raw_location" in block else None,
+        conf={k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in (block.get("conf") or {}).items()},
     )
 
 
-def load_config(path: str | Path) -> Config:
-    config_path = Path(path).expanduser().resolve()
-    if not config_path.is_file():
-        raise ConfigError(f"config file '{path}' does not exist")
+def _block_module(name: str) -> ModuleType | None:
     try:
-        data = yaml.safe_load(config_path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{config_path.name}: not valid YAML{where}") from None
-    _check_keys(config_path.name, data, TOP_LEVEL_KEYS)
+        return importlib.import_module(BLOCK_MODULES[name])
+    except ModuleNotFoundError as error:
+        if error.name and BLOCK_MODULES[name].startswith(error.name):
+            return None
+        raise
+
+
+def load_config(path: str | Path) -> Config:
+    shown_path = str(path)
+    try:
+        config_path = Path(path).expanduser().resolve(strict=True)
+    except FileNotFoundError:
+        raise ConfigError(f"{shown_path}: config file does not exist") from None
+    except (OSError, RuntimeError) as error:  # a symlink loop is RuntimeError before Python 3.13
+        reason = getattr(error, "strerror", None) or ("symlink loop" if "loop" in str(error).lower() else str(error))
+        raise ConfigError(f"{shown_path}: cannot open the config file: {reason}") from None
+    data = _read(config_path, shown_path)
+    if data is None:
+        raise ConfigError(f"{shown_path}: the config file is empty: it needs at least a sources: block"
+                          " (see the README)")
+    if not isinstance(data, dict):
+        raise ConfigError(f"{shown_path}: not an import config: it holds {opt.shown(data)},"
+                          " not settings such as sources:")
+    known = set(TOP_LEVEL_KEYS) | set(BLOCK_MODULES)
+    if not known & set(data):
+        raise ConfigError(f"{shown_path}: not an import config: none of its {len(data)} keys is a setting"
+                          f" ({', '.join(sorted(TOP_LEVEL_KEYS))})")
     base_dir = config_path.parent
 
-    batch_size = data.get("batch_size", DEFAULT_BATCH_SIZE)
-    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-        raise ConfigError(f"batch_size: must be a whole number above 0, got {batch_size!r}")
+    top_keys = {**TOP_LEVEL_KEYS, **{name: False for name in BLOCK_MODULES}}
+    problems = check_block("", data, top_keys, TOP_LEVEL_TYPES)
+    if isinstance(data.get("spark"), dict):
+        problems += check_block("spark", data["spark"], SPARK_KEYS, SPARK_TYPES)
 
-    mode = data.get("mode", "full")
-    if mode not in MODES:
-        raise ConfigError(f"mode: must be one of {', '.join(MODES)}, got {mode!r}")
-
-    engine = data.get("engine", "duckdb")
-    if engine not in ENGINES:
-        raise ConfigError(f"engine: must be one of {', '.join(ENGINES)}, got {engine!r}")
-    spark = _spark_config(data.get("spark"), base_dir)
-
-    sources_block = data["sources"]
-    _check_keys("sources", sources_block, {name: False for name in PLATFORMS})
-    if not sources_block:
-        raise ConfigError(f"sources: name at least one of {', '.join(PLATFORMS)}")
+    blocks: dict[str, dict[str, Any]] = {}
+    for name in BLOCK_MODULES:
+        if data.get(name) is None:
+            continue
+        module = _block_module(name)
+        if module is None:
+            problems.append(f"{name}: this installation has no {BLOCK_MODULES[name]}: remove the block")
+            continue
+        problems += check_block(name, data[name], module.CONFIG_KEYS, getattr(module, "CONFIG_TYPES", {}), base_dir)
+        blocks[name] = data[name]
 
     sources: dict[str, SourceConfig] = {}
-    for platform, options in sources_block.items():
-        module = PLATFORMS[platform]
-        _check_keys(f"sources.{platform}", options, module.CONFIG_KEYS)
-        source = SourceConfig(platform=platform, options=dict(options))
-        for key in getattr(module, "PATH_KEYS", ()):
-            if key in options:
-                try:
-                    source.files.extend(resolve_files(options[key], base_dir, module.FILE_SUFFIXES))
-                except SourcePathError as error:
-                    raise ConfigError(f"sources.{platform}.{key}: {error}") from None
-        sources[platform] = source
+    sources_block = data.get("sources")
+    if isinstance(sources_block, dict):
+        if not sources_block:
+            problems.append(f"sources: name at least one of {', '.join(PLATFORMS)}")
+        problems += check_block("sources", sources_block, {name: False for name in PLATFORMS}, {})
+        for platform, options in sources_block.items():
+            module = PLATFORMS.get(platform)
+            if module is None:
+                continue
+            where = f"sources.{platform}"
+            found = check_block(where, options, module.CONFIG_KEYS, getattr(module, "CONFIG_TYPES", {}), base_dir)
+            problems += found
+            if not isinstance(options, dict):
+                continue
+            source = SourceConfig(platform=platform, options=dict(options))
+            for key in getattr(module, "PATH_KEYS", ()):
+                if key in options and not any(p.startswith(f"{where}.{key}:") for p in found):
+                    try:
+                        files = resolve_files(options[key], base_dir, module.FILE_SUFFIXES)
+                        problems += [f"{where}.{key}: {problem}" for problem in _unreadable(files)]
+                        source.files.extend(files)
+                    except SourcePathError as error:
+                        problems.append(f"{where}.{key}: {error}")
+                    except OSError as error:
+                        problems.append(f"{where}.{key}: cannot read {error.filename or options[key]}:"
+                                        f" {error.strerror or error}")
+            sources[platform] = source
 
-    from gladly_import.push import CONFIG_KEYS as GLADLY_KEYS  # push imports this module
-
-    gladly = data.get("gladly") or {}
-    _check_keys("gladly", gladly, GLADLY_KEYS)
-
+    if problems:
+        raise ConfigError([f"{shown_path}: {problem}" for problem in problems])
     return Config(
         path=config_path,
-        output_dir=_resolve_dir(data.get("output_dir", "output"), base_dir, "output_dir"),
-        work_dir=_resolve_dir(data.get("work_dir", "work"), base_dir, "work_dir"),
-        batch_size=batch_size,
+        output_dir=_resolve_dir(data.get("output_dir", "output"), base_dir),
+        work_dir=_resolve_dir(data.get("work_dir", "work"), base_dir),
+        batch_size=data.get("batch_size", DEFAULT_BATCH_SIZE),
         sources=sources,
-        mode=mode,
-        gladly=dict(gladly),
-        engine=engine,
-        spark=spark,
+        mode=data.get("mode", "full"),
+        engine=data.get("engine", "duckdb"),
+        spark=_spark_config(data.get("spark"), base_dir),
+        blocks=blocks,
     )

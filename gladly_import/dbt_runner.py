@@ -13,15 +13,14 @@ import json
 import logging
 import os
 import subprocess
-import sys
 from collections import deque
-from pathlib import Path
 from typing import Any
 
 from extract.context import Progress, tell
 from gladly_import.config import Config
+from gladly_import.paths import INSTALLED, PROJECT_DIR, SOURCE_ROOT, dbt_command, dbt_state_dir
+from gladly_import.processes import child_process
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
 DBT_OUTPUT_FLAGS = ["--log-format", "json", "--no-use-colors"]
 UNPARSED_LINES_KEPT = 40
 # What dbt does before it builds anything (parsing can take a while): the progress row says so.
@@ -114,14 +113,18 @@ def run_dbt(config: Config, args: list[str], progress: Progress | None = None) -
         **os.environ,
         "GLADLY_DUCKDB_PATH": str(config.database_path),
         "DBT_PROFILES_DIR": str(PROJECT_DIR),
-        "PYTHONPATH": os.pathsep.join(p for p in (str(PROJECT_DIR), os.environ.get("PYTHONPATH")) if p),
+        # In a checkout dbt imports gladly_import.dbt_plugin from it; installed, from site-packages.
+        "PYTHONPATH": os.pathsep.join(p for p in (None if INSTALLED else str(SOURCE_ROOT), os.environ.get("PYTHONPATH")) if p),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        # dbt's target/ and logs/ belong to the run, not to the (maybe installed, read-only) project.
+        "DBT_TARGET_PATH": str(dbt_state_dir(config.work_dir) / "target"),
+        "DBT_LOG_PATH": str(dbt_state_dir(config.work_dir) / "logs"),
     }
-    dbt = Path(sys.executable).with_name("dbt")
-    command = [str(dbt), *args, *DBT_OUTPUT_FLAGS, "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR)]
+    command = [*dbt_command(), *args, *DBT_OUTPUT_FLAGS, "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR)]
     events = DbtEvents(progress)
-    with subprocess.Popen(command, cwd=PROJECT_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True, encoding="utf-8", errors="replace") as dbt_process:
+    # Its own session (processes.py): the terminal's Ctrl-C reaches the runner only, which stops dbt.
+    with child_process(command, cwd=PROJECT_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       text=True, encoding="utf-8", errors="replace") as dbt_process:
         assert dbt_process.stdout is not None
         for line in dbt_process.stdout:
             events.feed(line)

@@ -52,6 +52,9 @@ from gladly_import import push_ledger
 from gladly_import.config import Config, ConfigError, load_config
 from gladly_import.ledger import ensure_tables
 from gladly_import.lock import FolderInUse, lock_run_folders
+from gladly_import.paths import SAMPLE_CONFIG
+from gladly_import.report import REPORT_FILE, write_report
+from gladly_import.summary import SUMMARY_FILE as IMPORT_SUMMARY_FILE
 
 # -- the config block ----------------------------------------------------------------------------
 # `gladly:` in the import's config. CONFIG_KEYS: key -> required?; CONFIG_TYPES: the YAML types a
@@ -549,7 +552,10 @@ class Pusher:
                     return
                 if self.stop.is_set():
                     continue  # left unsent: the next push sends it
-                answer = send_one(self.client, body)
+                try:
+                    answer = send_one(self.client, body)
+                except Exception as error:  # noqa: BLE001 - a bug must stop the push, never lose the item quietly
+                    answer = Answer(body["id"], "failed", fatal=f"unexpected error sending {body['id']}: {error!r}")
                 if answer.fatal:
                     self.stop.set()
                 self.answers.put(answer)
@@ -682,9 +688,10 @@ def _push(config: Config, settings: PushSettings, dry_run: bool, push_id: str, s
             error=pusher.fatal,
         )
         write_summary(summary, config.output_dir)
+        reported = add_to_report(conn, config, summary)
     print(format_summary(summary))
-    print(f"wrote {config.output_dir / SUMMARY_FILE}; Gladly's answers are in ledger.push_ledger of "
-          f"{config.database_path}")
+    print(f"wrote {config.output_dir / SUMMARY_FILE}" + (f" and the push's section of {REPORT_FILE}" if reported else "")
+          + f"; Gladly's answers are in ledger.push_ledger of {config.database_path}")
     if status == "interrupted":
         say(f"push {push_id} interrupted: {summary['unanswered']:,} item(s) left; run it again to send them")
         return 130
@@ -705,6 +712,22 @@ def write_summary(summary: dict[str, Any], output_dir: Path) -> Path:
     partial.write_text(json.dumps(summary, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
     partial.replace(path)
     return path
+
+
+def add_to_report(conn: duckdb.DuckDBPyConnection, config: Config, summary: dict[str, Any]) -> bool:
+    """Render the pushed import's import_report.html again, with the push's figures in it."""
+    try:
+        import_summary = json.loads((config.output_dir / IMPORT_SUMMARY_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    if not isinstance(import_summary, dict) or import_summary.get("run_id") != summary["import_run_id"]:
+        return False  # the report of another run: left as it is
+    try:
+        write_report(conn, {**import_summary, "push": summary}, config.output_dir)
+    except Exception as error:  # noqa: BLE001 - the push is done and recorded; the page is a copy of its numbers
+        say(f"push: could not add the push to {REPORT_FILE} ({error!r}); {SUMMARY_FILE} has the numbers")
+        return False
+    return True
 
 
 def format_summary(summary: dict[str, Any]) -> str:
@@ -742,7 +765,7 @@ def format_summary(summary: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="gladly-import push",
                                      description="Send the last successful import's batch to Gladly's API.")
-    parser.add_argument("--config", default=str(Path(__file__).resolve().parent.parent / "samples" / "config.yml"),
+    parser.add_argument("--config", default=str(SAMPLE_CONFIG),
                         help="the import's YAML config, with its gladly: block (default: the bundled sample)")
     parser.add_argument("--dry-run", action="store_true",
                         help="validate every payload against the API's rules and print the counts; send nothing")

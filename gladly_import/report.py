@@ -185,6 +185,7 @@ def report_context(summary: dict[str, Any], data: ReportData) -> dict[str, Any]:
         "files": summary["files"],
         "files_rows": sum(f["rows"] for f in summary["files"]),
         "rejects_file": summary["rejects_file"],
+        "push": summary.get("push"),  # added by `make push` (gladly_import/push.py), which renders the page again
     }
 
 

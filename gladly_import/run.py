@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
 import shutil
-import sys
 import time
-from pathlib import Path
 
 from extract.context import Progress, ProgressDisplay, SourceContext, amount
 from extract.platforms import PLATFORMS
@@ -15,17 +14,24 @@ from gladly_import.config import Config
 from gladly_import.engines import Engine
 from gladly_import.export import export_items, export_rejects
 from gladly_import.ledger import finish_run
+from gladly_import.log import result_logger
 from gladly_import.metrics import StageMetrics
 from gladly_import.progress import progress_display
 from gladly_import.publish import first_file_number, publish, staging_dir
 from gladly_import.report import REPORT_FILE, write_report
 from gladly_import.summary import SUMMARY_FILE, build_summary, format_table, reads_files, write_summary
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+logger = logging.getLogger(__name__)
 
 
 def say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    """A stage line for the person running the import (stderr and the run's log file)."""
+    logger.info(message)
+
+
+def result(message: str = "") -> None:
+    """A line of the run's result (stdout and the run's log file)."""
+    result_logger.info(message)
 
 
 def extract_all(config: Config, metrics: StageMetrics | None = None, mode: str = "full",
@@ -117,15 +123,15 @@ def _stages(config: Config, engine: Engine, mode: str, run_id: str, with_unit_te
         finish_run(engine, run_id, "succeeded", exported, summary["platforms"], files)
 
     display.close()
-    print(format_table(summary))
-    print()
+    result(format_table(summary))
+    result()
     for f in files:
-        print(f"wrote {config.output_dir / f['file']} ({f['rows']:,} rows)")
+        result(f"wrote {config.output_dir / f['file']} ({f['rows']:,} rows)")
     if not files:
-        print("no new conversation item to export: no Gladly CSV written" if mode == "delta"
-              else "no conversation item to export: no Gladly CSV written")
-    print(f"wrote {config.output_dir / rejects['file']} ({rejects['rows']:,} rows)")
-    print(f"wrote {config.output_dir / SUMMARY_FILE} and {config.output_dir / REPORT_FILE}")
-    print(f"run {run_id}: staged history in {engine.describe()}"
-          f"  (done in {time.monotonic() - started:,.1f}s)")
+        result("no new conversation item to export: no Gladly CSV written" if mode == "delta"
+               else "no conversation item to export: no Gladly CSV written")
+    result(f"wrote {config.output_dir / rejects['file']} ({rejects['rows']:,} rows)")
+    result(f"wrote {config.output_dir / SUMMARY_FILE} and {config.output_dir / REPORT_FILE}")
+    result(f"run {run_id}: staged history in {engine.describe()}"
+           f"  (done in {time.monotonic() - started:,.1f}s)")
     return "succeeded"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from extract.api.store import Spool, State
@@ -10,14 +11,21 @@ from extract.raw import PlatformOutput
 from extract.values import as_text
 
 
+def split_where(where: str) -> tuple[str, str]:
+    """``"POST /v1/x query 2 page 3, item 4"`` -> (``"POST /v1/x"``, ``"query 2 page 3, item 4"``):
+    the request as the source file, the place in it as the position (short: reports show it)."""
+    match = re.search(r" (query \d+ |page \d+)", where)
+    return (where[:match.start()], where[match.start() + 1:]) if match else (where, where)
+
+
 def land_rejects(state: State, out: PlatformOutput) -> int:
     """Pages that could not be read, spooled as they were met, as rows of the rejects file."""
     count = 0
     for where, reject in Spool.read(state.spool_path("rejects")):
         reject = reject if isinstance(reject, dict) else {}
+        source_file, position = split_where(where)
         out.reject(reason=as_text(reject.get("reason")) or "malformed_page", detail=as_text(reject.get("detail")),
-                   raw=as_text(reject.get("raw")), source_file=where.split(" query ")[0].split(" page ")[0],
-                   position=where)
+                   raw=as_text(reject.get("raw")), source_file=source_file, position=position)
         count += 1
     return count
 

@@ -405,10 +405,11 @@ class Extraction:
             raise
         finally:
             self.stop.set()
-            for worker in workers:
-                worker.join(timeout=max(self.client.deadline, 1.0) if not self._errors else 2.0)
-            for thread in threads:
-                thread.join(timeout=2.0)
+            # a few seconds for requests in flight to land; then the checkpoint counts what did
+            # (a request still running after it is asked again by the next run: skipped by id)
+            until = time.monotonic() + 5.0
+            for thread in (*workers, *threads):
+                thread.join(timeout=max(until - time.monotonic(), 0.01))
             self.checkpoint()
         if self._errors:
             raise self._errors[0]

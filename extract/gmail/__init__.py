@@ -18,24 +18,29 @@ and ``text`` (charsets, headers, dates, HTML -> text).
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import signal
+import threading
 import zlib
 from collections import deque
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
+if TYPE_CHECKING:
+    from extract.raw import PlatformOutput
 
+
+from extract import options as opt
 from extract.context import SourceContext
 from extract.files import open_binary
 from extract.gmail.mbox import Block, gzip_blocks, parse_block, plan_ranges
-from extract.raw import PlatformOutput, with_lineage
 
 NAME = "gmail"
 CONFIG_KEYS = {"path": True, "support_addresses": False}
+CONFIG_TYPES = {"path": opt.PATHS, "support_addresses": opt.TEXT_LIST}
 PATH_KEYS = ("path",)
 FILE_SUFFIXES = (".mbox",)
 
@@ -43,31 +48,46 @@ CHUNK_BYTES = 8 << 20
 IN_FLIGHT_PER_WORKER = 2
 ROWS_PER_ROW_GROUP = 4_000  # emails carry long bodies: smaller row groups keep the writer's buffer small
 
-TABLES = {
-    "messages": with_lineage(
-        pa.field("message_id", pa.string()),
-        pa.field("content_hash", pa.string()),
-        pa.field("thread_id", pa.string()),
-        pa.field("labels", pa.list_(pa.string())),
-        pa.field("is_chat", pa.bool_()),
-        pa.field("subject", pa.string()),
-        pa.field("from_address", pa.string()),
-        pa.field("from_name", pa.string()),
-        pa.field("to_address", pa.string()),
-        pa.field("to_name", pa.string()),
-        pa.field("is_sent_by_support", pa.bool_()),
-        pa.field("date_header", pa.string()),
-        pa.field("date_utc", pa.string()),
-        pa.field("separator_date_utc", pa.string()),
-        pa.field("content_type", pa.string()),
-        pa.field("body_text", pa.string()),
-        pa.field("body_html_text", pa.string()),
-        pa.field("byte_offset", pa.int64()),
-        pa.field("byte_length", pa.int64()),
-        pa.field("parsed_by", pa.string()),
-    )
-}
 RECORD_TABLES = ("messages",)
+
+
+def _tables() -> dict[str, Any]:
+    import pyarrow as pa
+
+    from extract.raw import with_lineage
+
+    return {
+        "messages": with_lineage(
+            pa.field("message_id", pa.string()),
+            pa.field("content_hash", pa.string()),
+            pa.field("thread_id", pa.string()),
+            pa.field("labels", pa.list_(pa.string())),
+            pa.field("is_chat", pa.bool_()),
+            pa.field("subject", pa.string()),
+            pa.field("from_address", pa.string()),
+            pa.field("from_name", pa.string()),
+            pa.field("to_address", pa.string()),
+            pa.field("to_name", pa.string()),
+            pa.field("is_sent_by_support", pa.bool_()),
+            pa.field("date_header", pa.string()),
+            pa.field("date_utc", pa.string()),
+            pa.field("separator_date_utc", pa.string()),
+            pa.field("content_type", pa.string()),
+            pa.field("body_text", pa.string()),
+            pa.field("body_html_text", pa.string()),
+            pa.field("byte_offset", pa.int64()),
+            pa.field("byte_length", pa.int64()),
+            pa.field("parsed_by", pa.string()),
+        )
+    }
+
+
+def __getattr__(name: str) -> Any:
+    """``TABLES`` built on first use: worker processes import this package without pyarrow."""
+    if name == "TABLES":
+        tables = globals()["TABLES"] = _tables()
+        return tables
+    raise AttributeError(name)
 
 
 def support_addresses(options: dict[str, Any]) -> frozenset[str]:
@@ -110,6 +130,25 @@ def ignore_interrupts() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+@contextlib.contextmanager
+def _workers_started_ignoring_interrupts(context: Any, workers: int) -> Iterator[Any]:
+    """A pool whose workers never take Ctrl-C, not even while they are still starting up.
+
+    The initializer runs only once a worker has imported everything, and a Ctrl-C before that
+    would kill it with its own traceback. So SIGINT is ignored in this process while the workers
+    are started (an ignored signal stays ignored in a child, and Python then installs no handler
+    for it), and restored at once."""
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if in_main_thread else None
+    try:
+        pool = context.Pool(workers, initializer=ignore_interrupts)
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGINT, previous)
+    with pool:
+        yield pool
+
+
 def parse_blocks(blocks: Iterable[Block], support: frozenset[str], workers: int,
                  allow_fast: bool = True) -> Iterator[list[dict[str, Any]]]:
     """Each block's results, in file order, parsed by ``workers`` processes (in-process when 1)."""
@@ -118,7 +157,7 @@ def parse_blocks(blocks: Iterable[Block], support: frozenset[str], workers: int,
             yield parse_block(block, support, allow_fast)
         return
     context = multiprocessing.get_context("spawn")
-    with context.Pool(workers, initializer=ignore_interrupts) as pool:
+    with _workers_started_ignoring_interrupts(context, workers) as pool:
         pending: deque[Any] = deque()
         try:
             for block in blocks:

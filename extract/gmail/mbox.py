@@ -32,6 +32,7 @@ from typing import Any, BinaryIO
 
 from extract.gmail.mime import UnparseableMessage, parse_message
 from extract.gmail.text import separator_date_utc
+from extract.values import Clipped
 
 DATED_SEPARATOR = re.compile(rb"From [^\s]+ +[^\r\n]*?\d{1,2}:\d\d")
 HEADER_FIELD = re.compile(rb"[\x21-\x39\x3b-\x7e]+[ \t]*:")
@@ -211,8 +212,12 @@ def parse_block(block: Block, support_addresses: frozenset[str], allow_fast: boo
     for offset, separator_line, raw in iter_messages(read_block(block), block.start):
         result = parse_one(offset, separator_line, raw, support_addresses, allow_fast)
         if block.oversize and "record" in result:  # its real length, not the part that was read
-            result["record"]["byte_length"] = block.end - offset - (len(separator_line) + 1 if separator_line else 0)
-            result["record"]["parsed_by"] += " (first bytes)"
+            record = result["record"]
+            record["byte_length"] = block.end - offset - (len(separator_line) + 1 if separator_line else 0)
+            record["parsed_by"] += " (first bytes)"
+            for field in ("body_text", "body_html_text"):  # cut short: the writer records the cut
+                if record[field] is not None and not isinstance(record[field], Clipped):
+                    record[field] = Clipped.of(record[field], record["byte_length"])
         results.append(result)
     return results
 

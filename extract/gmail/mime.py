@@ -41,8 +41,8 @@ from extract.gmail.text import (
     raw_header_text,
     transfer_encoding,
 )
+from extract.values import Clipped
 
-MAX_BODY_CHARS = 100_000  # 4x Gladly's limit: the cut to 25,000 (and its flag) happens downstream
 MAX_DEPTH = 20
 MESSAGE_HEADERS = frozenset(
     {b"message-id", b"from", b"to", b"subject", b"date", b"x-gmail-labels", b"x-gm-thrid", b"content-type"}
@@ -56,6 +56,7 @@ _HEADER_BLOCK = re.compile(rb"(?:[\x21-\x39\x3b-\x7e]+:[^\n]*\n(?:[ \t][^\n]*\n)
 _WANTED_NAMES = rb"(" + b"|".join(re.escape(name) for name in sorted(ALL_HEADERS)) + rb"):([^\n]*(?:\n[ \t][^\n]*)*)"
 _FIRST_WANTED_HEADER = re.compile(_WANTED_NAMES, re.IGNORECASE)
 _WANTED_HEADER = re.compile(rb"\n" + _WANTED_NAMES, re.IGNORECASE)  # a literal first byte: the scan skips lines
+FIELD_CAP_CHARS = 262_144  # extract.raw.FIELD_CAP_CHARS (a test checks): workers import no pyarrow
 _BARE_CR = re.compile(rb"\r(?!\n)")
 _SIMPLE_PARAMS = re.compile(r'[^\\*(<\']*')
 # What MIME writers put in a preamble for old mail readers: not something a person wrote.
@@ -325,6 +326,14 @@ def content_hash(raw: bytes) -> str:
     return hashlib.sha1(b"\n".join(kept) + blank + body).hexdigest()
 
 
+def _capped(text: str | None, part: BodyPart | None) -> str | None:
+    """The text, or its first FIELD_CAP_CHARS marked with the part's size for the raw writer's
+    truncation record (cut here so a huge body never crosses between processes whole)."""
+    if text is None or part is None or len(text) <= FIELD_CAP_CHARS:
+        return text
+    return Clipped.of(text[:FIELD_CAP_CHARS], len(part.payload))
+
+
 def build_record(raw: bytes, shape: Shape, support_addresses: frozenset[str]) -> dict[str, Any]:
     """The flat record of one message (see TABLES in extract.gmail for each field's meaning)."""
     headers = shape.headers
@@ -365,8 +374,8 @@ def build_record(raw: bytes, shape: Shape, support_addresses: frozenset[str]) ->
         "date_header": date_raw,
         "date_utc": date_header_utc(date_raw),
         "content_type": content_type_of(top_type),
-        "body_text": body_text[:MAX_BODY_CHARS] if body_text is not None else None,
-        "body_html_text": html_text[:MAX_BODY_CHARS] if html_text is not None else None,
+        "body_text": _capped(body_text, plain),
+        "body_html_text": _capped(html_text, html),
     }
 
 

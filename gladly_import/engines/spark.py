@@ -28,9 +28,10 @@ from typing import Any
 
 from gladly_import.config import Config
 from gladly_import.engines import EngineError, no_transaction
+from gladly_import.paths import PROJECT_DIR
 from gladly_import.warehouse import raw_tables
 
-PROJECT_DIR = Path(__file__).resolve().parents[2]
+# (PROJECT_DIR: gladly_import/paths.py, in a checkout and installed)
 DBT_TARGET = "spark"
 # the schemas dbt builds (profiles.yml target schema, dbt_project.yml +schema): rebuilt every run
 DBT_SCHEMAS = ("main", "staging", "intermediate")

@@ -54,8 +54,8 @@
     {%- endfor %}))
 {%- endmacro %}
 
-{#- The text without leading and trailing white space (spaces, tabs, line breaks), so a body of
-    only blank lines counts as empty. -#}
+{#- The text without leading and trailing white space (spaces, tabs, line breaks, form feeds,
+    no-break spaces), so a body of only blank lines counts as empty. -#}
 {% macro strip_whitespace(expression) -%}
     {{ return(adapter.dispatch('strip_whitespace', 'gladly_import')(expression)) }}
 {%- endmacro %}
@@ -65,5 +65,11 @@
 {%- endmacro %}
 
 {% macro default__strip_whitespace(expression) -%}
-    regexp_replace({{ expression }}, '^\\s+|\\s+$', '')
+    regexp_replace({{ expression }}, '^[\\s\\u00a0]+|[\\s\\u00a0]+$', '')
+{%- endmacro %}
+
+{#- NULL when the text is NULL or blank (only white space, as strip_whitespace sees it), else the
+    text stripped: the one idea of "blank" every model uses. -#}
+{% macro blank_to_null(expression) -%}
+    nullif({{ strip_whitespace(expression) }}, '')
 {%- endmacro %}

@@ -1,12 +1,23 @@
--- The same conversation_item_id read twice (overlapping export files) is kept once:
--- the copy read last wins, the others are flagged and counted as duplicates.
--- Only ids seen more than once are ranked, so the wide rows of the other items (nearly all of
--- them) are never sorted: on a million items this is several times faster.
+-- The same conversation_item_id read more than once (overlapping export files, a ticket in two
+-- exports) is kept once, the same way for every platform. The copy kept is:
+--   1. the newest: the latest source_updated_at (a ticket's updated_at where the platform has
+--      one; a copy without one ranks after those with one);
+--   2. then one Gladly takes (gladly_reject_reason() is NULL), so an incomplete copy (a requester
+--      without an email in one export) never hides an importable one;
+--   3. then the copy read last.
+-- The others are flagged and counted as duplicates. Only ids seen more than once are ranked, so
+-- the wide rows of the other items (nearly all of them) are never sorted or joined.
 with
 
 unioned as (
 
     select * from {{ ref('int_conversation_items_unioned') }}
+
+),
+
+emails as (
+
+    select * from {{ ref('int_customer_emails_normalized') }}
 
 ),
 
@@ -45,17 +56,45 @@ single_copies as (
 
 ),
 
-repeated_copies as (
+repeated_with_email as (
+
+    select
+        counted.*,
+        emails.customer_email
+
+    from counted
+    left join emails
+        on counted.customer_email_raw = emails.customer_email_raw
+    where counted.copies_read > 1
+
+),
+
+repeated_checked as (
 
     select
         *,
+        {{ gladly_reject_reason() }} as copy_reject_reason
+
+    from repeated_with_email
+
+),
+
+repeated_copies as (
+
+    select
+        {%- for column in conversation_item_columns() %}
+        {{ column }},
+        {%- endfor %}
+        copies_read,
         row_number() over (
             partition by conversation_item_id
-            order by source_file desc, source_row desc, source_position desc
+            order by
+                source_updated_at desc nulls last,
+                case when copy_reject_reason is null then 0 else 1 end,
+                source_file desc, source_row desc, source_position desc
         ) as occurrence_rank
 
-    from counted
-    where copies_read > 1
+    from repeated_checked
 
 ),
 

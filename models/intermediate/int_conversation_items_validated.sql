@@ -38,7 +38,7 @@ titled as (
 
     select
         *,
-        coalesce(nullif({{ strip_whitespace('title') }}, ''), source_name || ' message') as full_title
+        coalesce({{ blank_to_null('title') }}, source_name || ' message') as full_title
 
     from with_email
 
@@ -48,16 +48,7 @@ checked as (
 
     select
         *,
-        case
-            when conversation_item_id is null
-                or {{ char_length('conversation_item_id') }} > {{ id_max }}
-                or not {{ regex_full_match('conversation_item_id', '[A-Za-z0-9_-]+') }}
-                then 'invalid_id'
-            when nullif({{ strip_whitespace('customer_email_raw') }}, '') is null then 'missing_email'
-            when customer_email is null then 'invalid_email'
-            when nullif({{ strip_whitespace('body') }}, '') is null then 'empty_body'
-            when occurred_at is null then 'missing_timestamp'
-        end as reject_reason
+        {{ gladly_reject_reason() }} as reject_reason
 
     from titled
 

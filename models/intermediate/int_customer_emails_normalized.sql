@@ -7,7 +7,7 @@ raw_emails as (
 
     select distinct customer_email_raw
     from {{ ref('int_conversation_items_unioned') }}
-    where nullif(trim(customer_email_raw), '') is not null
+    where {{ blank_to_null('customer_email_raw') }} is not null
 
 ),
 

@@ -7,9 +7,12 @@ import json
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from gladly_import.export import KILL_AFTER_ROWS_ENV
 from tests.python.conftest import ImportResult, item_ids, run_import, write_config
+
+pytestmark = pytest.mark.slow  # whole imports: make test-fast leaves these out
 
 HEADER = ("Conversation Item ID,Customer Email,Customer Name,Customer Phone,Conversation Item Timestamp,"
           "Conversation Item Title,Conversation Item Body,Conversation Item Source,Tags\n")

@@ -14,6 +14,8 @@ import pytest
 
 from gladly_import.cli import main
 
+pytestmark = pytest.mark.slow  # whole imports: make test-fast leaves these out
+
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 SAMPLE_ZIP = PROJECT_DIR / "samples" / "freshdesk" / "freshdesk_export.zip"
 

@@ -179,6 +179,7 @@ def test_delta_overlap_hours_must_be_a_number_of_hours(data: tuple, tmp_path: Pa
 
 
 
+@pytest.mark.slow
 def test_import_delta_file_holds_exactly_the_new_messages(tmp_path: Path) -> None:
     folder = tmp_path / "gorgias"
     shutil.copytree(Path(gorgias.SAMPLE_DIR), folder)

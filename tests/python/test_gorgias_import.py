@@ -19,6 +19,8 @@ from extract.simulators.gorgias import GorgiasSimulator
 from tests.python.conftest import ImportResult, run_import, write_config
 from tests.python.gorgias_helpers import API_KEY, EMAIL
 
+pytestmark = pytest.mark.slow  # whole imports: make test-fast leaves these out
+
 TICKETS: list[dict[str, Any]] = [
     {"id": 501, "subject": "Refund for order #1042", "tags": [{"id": 1, "name": "refund"}, {"id": 2, "name": "vip"}],
      "created_datetime": "2024-02-14T21:00:00+00:00",

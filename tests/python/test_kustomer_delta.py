@@ -203,6 +203,7 @@ def test_delta_overlap_hours_must_be_a_number_of_hours(tmp_path: Path, api_key: 
         run_extract(tmp_path, {"simulate": True, "delta_overlap_hours": "a day"})
 
 
+@pytest.mark.slow
 def test_import_delta_file_holds_exactly_the_new_messages(folder: Path, tmp_path: Path) -> None:
     config = write_import_config(tmp_path, {"kustomer": {"simulate": True, "simulator_data": "data"}})
     full = run_import(config)

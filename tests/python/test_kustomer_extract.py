@@ -218,6 +218,7 @@ def test_interrupted_run_resumes_with_every_message_exactly_once(
     assert len(customer_ids) == len(set(customer_ids))
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_with_every_message_exactly_once(tmp_path: Path, dataset: tuple, api_key: str) -> None:
     """SIGKILL a real `python -m gladly_import` mid-extraction, then run it again."""
     folder, _ = dataset
@@ -267,7 +268,8 @@ def test_a_page_that_stays_malformed_is_rejected_and_the_next_page_is_read(
     with KustomerSimulator(folder, api_key=api_key, faults=Faults(malformed_pages={3: 99})) as sim:
         result = run_extract(tmp_path, options(sim))
     assert [r["reject_reason"] for r in result.rejects] == ["malformed_page"]
-    assert result.rejects[0]["_source_position"] == "POST /v1/customers/archive/search query 1 page 3"
+    assert result.rejects[0]["_source_file"] == "POST /v1/customers/archive/search"
+    assert result.rejects[0]["_source_position"] == "query 1 page 3"
     assert len(result.message_ids()) == 630
     assert result.out.records_rejected == 1  # accounted for, not dropped silently
 
@@ -357,6 +359,7 @@ def test_cli_missing_key_exits_non_zero_without_traceback(tmp_path: Path) -> Non
     assert "KUSTOMER_API_KEY is not set" in done.stderr
 
 
+@pytest.mark.slow
 def test_the_key_never_appears_in_output_logs_parquet_or_state(tmp_path: Path, dataset: tuple) -> None:
     folder, _ = dataset
     with KustomerSimulator(folder, api_key=KEY, faults=Faults(status_on_request={2: 500})) as sim:
@@ -378,6 +381,7 @@ def test_simulator_data_must_hold_messages_and_customers(tmp_path: Path) -> None
         run_extract(tmp_path, {"simulate": True, "simulator_data": "empty"})
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_cleanly_and_the_next_run_resumes(tmp_path: Path, dataset: tuple, api_key: str) -> None:
     folder, _ = dataset
     with KustomerSimulator(folder, api_key=KEY, latency=0.02) as sim:

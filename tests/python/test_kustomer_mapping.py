@@ -14,6 +14,8 @@ import pytest
 from extract.kustomer import address_text, customer_ref, customer_rows
 from tests.python.kustomer_helpers import run_cli, write_config, write_jsonl
 
+pytestmark = pytest.mark.slow  # whole imports: make test-fast leaves these out
+
 SUPPORT = "support@acme.example.com"
 
 

@@ -160,6 +160,11 @@ def test_every_recent_item_is_created_once_equal_to_its_csv_row_through_faults(
     out = capsys.readouterr()
     assert "sent: created in Gladly" in out.out and "CSV only" in out.out
     assert TOKEN not in out.out + out.err
+    report = (project / "output" / "import_report.html").read_text(encoding="utf-8")
+    section = report.split('<h2 id="push">')[1].split("</table>")[0]
+    assert f'<td>created in Gladly</td><td class="n">{RECENT - 3}</td>' in section
+    assert '<td>CSV only</td><td class="n">7</td>' in section
+    assert "emailAddress is not a deliverable address" in section
 
 
 def test_a_second_push_sends_nothing_and_refused_items_are_not_resent(project: Path) -> None:
@@ -219,8 +224,8 @@ def test_a_rejected_credential_stops_the_push_without_printing_it(project: Path,
     ({"base_url": "https://user:pw@acme.gladly.com"}, "must not hold credentials"),
     ({"simulate": False}, "gladly.base_url: required"),
     ({"base_url": "https://acme.gladly.com", "activity_type": "CHAT"}, "must be one of EMAIL, ISSUE, SMS, SURVEY"),
-    ({"base_url": "https://acme.gladly.com", "concurrency": "8"}, "gladly.concurrency: expected a whole number"),
-    ({"base_url": "https://acme.gladly.com", "simulate": "yes"}, "gladly.simulate: expected true or false"),
+    ({"base_url": "https://acme.gladly.com", "concurrency": "8"}, "gladly.concurrency: must be a whole number, got '8'"),
+    ({"base_url": "https://acme.gladly.com", "simulate": "yes"}, "gladly.simulate: must be true or false, got 'yes'"),
     ({"base_url": "https://acme.gladly.com", "simulator_today": "2024-01-01"}, "only with simulate: true"),
     ({"simulate": True, "simulator_today": "March 1st"}, "must be a date"),
     ({"base_url": "https://acme.gladly.com", "token": "x"}, "gladly: unknown key 'token'"),

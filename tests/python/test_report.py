@@ -82,6 +82,7 @@ def text_of(html: str) -> str:
     return " ".join(re.sub(r"<[^>]+>", " ", inline).split())
 
 
+@pytest.mark.slow
 def test_the_report_is_one_self_contained_file(sample_run: ImportResult) -> None:
     html = (sample_run.output_dir / "import_report.html").read_text(encoding="utf-8")
     assert not re.search(r"""(?:src|href)\s*=""", html, re.IGNORECASE)
@@ -90,6 +91,7 @@ def test_the_report_is_one_self_contained_file(sample_run: ImportResult) -> None
     assert "overflow-wrap: anywhere" not in html.split("td.text > div")[0]  # only free-text cells may break a token
 
 
+@pytest.mark.slow
 def test_the_header_names_the_run_its_config_and_inputs(sample_run: ImportResult) -> None:
     summary = sample_run.summary
     run_id = re.search(r"^run (\S+):", sample_run.stdout, re.MULTILINE).group(1)
@@ -107,6 +109,7 @@ def test_the_header_names_the_run_its_config_and_inputs(sample_run: ImportResult
         assert f"{size:,} bytes" in header and name.split("/")[-1] in header
 
 
+@pytest.mark.slow
 def test_every_summary_number_is_shown_without_hovering(sample_run: ImportResult) -> None:
     html = (sample_run.output_dir / "import_report.html").read_text(encoding="utf-8")
     visible = text_of(re.sub(r"<title>.*?</title>", " ", html, flags=re.DOTALL))
@@ -193,6 +196,7 @@ def test_each_platform_keeps_its_colour_whatever_else_is_imported() -> None:
     assert platform_color("helpscout") == platform_color("helpscout")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("width", WIDTHS)
 def test_no_word_or_number_is_split_on_a_wide_or_a_phone_screen(sample_run: ImportResult, ugly_report: str,
                                                                  width: int, tmp_path: Path) -> None:

@@ -13,24 +13,25 @@ renamed as (
         -- ids: the template's ID when given, else a fingerprint of the row's content,
         -- so the same row gets the same id on every run
         coalesce(
-            nullif(trim(item_id), ''),
+            {{ blank_to_null('item_id') }},
             'csv-' || {{ stable_hash(['customer_email', 'occurred_at', 'title', 'body', 'source_name']) }}
         ) as conversation_item_id,
         'csv' as source_platform,
-        coalesce(nullif(trim(source_name), ''), default_source_name) as source_name,
+        coalesce({{ blank_to_null('source_name') }}, default_source_name) as source_name,
 
         -- timestamps
         {{ parse_timestamp_utc('occurred_at') }} as occurred_at,
+        cast(null as {{ dbt.type_timestamp() }}) as source_updated_at,  -- no record date but the item's own
 
         -- strings
         title,
-        nullif(trim(body), '') as body,
-        nullif(trim(tags), '') as tags,
+        {{ blank_to_null('body') }} as body,
+        {{ blank_to_null('tags') }} as tags,
 
         -- customer
         customer_email as customer_email_raw,
-        nullif(trim(customer_name), '') as customer_name,
-        nullif(trim(customer_phone), '') as customer_phone,
+        {{ blank_to_null('customer_name') }} as customer_name,
+        {{ blank_to_null('customer_phone') }} as customer_phone,
 
         -- lineage
         _source_file as source_file,

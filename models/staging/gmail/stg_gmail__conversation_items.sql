@@ -12,7 +12,7 @@ renamed as (
     select
         -- ids: from the Message-ID, else from a fingerprint of the message itself,
         -- so the same email gets the same id on every run and every re-export
-        'gmail-' || {{ stable_hash(["coalesce(nullif(trim(message_id), ''), content_hash)"]) }}
+        'gmail-' || {{ stable_hash(["coalesce(" ~ blank_to_null('message_id') ~ ", content_hash)"]) }}
             as conversation_item_id,
         'gmail' as source_platform,
         'GMail' as source_name,
@@ -23,18 +23,19 @@ renamed as (
             {{ parse_timestamp_utc('date_utc') }},
             {{ parse_timestamp_utc('separator_date_utc') }}
         ) as occurred_at,
+        cast(null as {{ dbt.type_timestamp() }}) as source_updated_at,  -- no record date but the item's own
 
         -- strings: title = the subject; body = the text/plain part, else the HTML part as text
         subject as title,
         coalesce(
-            nullif({{ strip_whitespace('body_text') }}, ''),
-            nullif({{ strip_whitespace('body_html_text') }}, '')
+            {{ blank_to_null('body_text') }},
+            {{ blank_to_null('body_html_text') }}
         ) as body,
         cast(null as {{ dbt.type_string() }}) as tags,
 
         -- customer: the sender when the email was received, the first recipient when it was sent
         case when is_sent_by_support then to_address else from_address end as customer_email_raw,
-        nullif(trim(case when is_sent_by_support then to_name else from_name end), '') as customer_name,
+        {{ blank_to_null('case when is_sent_by_support then to_name else from_name end') }} as customer_name,
         cast(null as {{ dbt.type_string() }}) as customer_phone,
 
         -- lineage

@@ -24,7 +24,8 @@ joined as (
         tickets.customer_email,
         tickets.customer_name,
         tickets.customer_firstname,
-        tickets.customer_lastname
+        tickets.customer_lastname,
+        tickets.ticket_updated_datetime
 
     from messages
     left join tickets
@@ -42,18 +43,20 @@ renamed as (
 
         -- timestamps: created_datetime, in any of the formats Gorgias writes
         {{ parse_timestamp_utc('created_datetime') }} as occurred_at,
+        {{ parse_timestamp_utc('ticket_updated_datetime') }} as source_updated_at,
 
         -- strings: title = the message's subject, else the ticket's (else the shared
         -- default title); body = body_text
-        coalesce(nullif(trim(message_subject), ''), nullif(trim(ticket_subject), '')) as title,
-        nullif(trim(body_text), '') as body,
+        coalesce({{ blank_to_null('message_subject') }}, {{ blank_to_null('ticket_subject') }}) as title,
+        {{ blank_to_null('body_text') }} as body,
         ticket_tags as tags,
 
         -- customer: the ticket's customer; the name, else first and last name. No phone.
         customer_email as customer_email_raw,
         coalesce(
-            nullif(trim(customer_name), ''),
-            nullif(trim(coalesce(trim(customer_firstname), '') || ' ' || coalesce(trim(customer_lastname), '')), '')
+            {{ blank_to_null('customer_name') }},
+            {{ blank_to_null("coalesce(" ~ strip_whitespace('customer_firstname') ~ ", '') || ' ' || coalesce("
+                             ~ strip_whitespace('customer_lastname') ~ ", '')") }}
         ) as customer_name,
         cast(null as {{ dbt.type_string() }}) as customer_phone,
 

@@ -17,16 +17,17 @@ renamed as (
 
         -- timestamps: message.attributes.createdAt
         {{ parse_timestamp_utc('created_at') }} as occurred_at,
+        {{ parse_timestamp_utc('updated_at') }} as source_updated_at,
 
         -- strings: title = attributes.subject, else attributes.meta.subject (a blank one becomes
         -- "Kustomer message" by the shared rule)
-        coalesce(nullif(trim(subject), ''), nullif(trim(meta_subject), '')) as title,
+        coalesce({{ blank_to_null('subject') }}, {{ blank_to_null('meta_subject') }}) as title,
 
         -- body = attributes.preview; else, when meta.from and meta.to exist, the guide's sentence
         -- (JavaScript `x || 'default'`: a blank channel or app counts as absent); else "Kustomer message"
         case
-            when nullif(trim(preview), '') is not null then preview
-            when nullif(trim(meta_from), '') is not null and nullif(trim(meta_to), '') is not null then
+            when {{ blank_to_null('preview') }} is not null then preview
+            when {{ blank_to_null('meta_from') }} is not null and {{ blank_to_null('meta_to') }} is not null then
                 'Communication sent from ' || meta_from
                 || ' to ' || meta_to
                 || ' on ' || coalesce(created_at, 'an unknown date')

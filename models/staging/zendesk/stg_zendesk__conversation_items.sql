@@ -17,20 +17,21 @@ renamed as (
 
         -- timestamps: the comment's created_at
         {{ parse_timestamp_utc('comment_created_at') }} as occurred_at,
+        {{ parse_timestamp_utc('ticket_updated_at') }} as source_updated_at,
 
         -- strings: title = the ticket's subject; body = html_body, else plain_body, else body
         ticket_subject as title,
         coalesce(
-            nullif(trim(comment_html_body), ''),
-            nullif(trim(comment_plain_body), ''),
-            nullif(trim(comment_body), '')
+            {{ blank_to_null('comment_html_body') }},
+            {{ blank_to_null('comment_plain_body') }},
+            {{ blank_to_null('comment_body') }}
         ) as body,
         nullif({{ join_list('ticket_tags', ',') }}, '') as tags,
 
         -- customer: the ticket's requester
         requester_email as customer_email_raw,
-        nullif(trim(requester_name), '') as customer_name,
-        nullif(trim(requester_phone), '') as customer_phone,
+        {{ blank_to_null('requester_name') }} as customer_name,
+        {{ blank_to_null('requester_phone') }} as customer_phone,
 
         -- lineage
         _source_file as source_file,

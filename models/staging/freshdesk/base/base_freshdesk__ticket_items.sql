@@ -21,6 +21,19 @@ users as (
 
 ),
 
+-- a note has no date of its own change: it takes its ticket's, from the same file
+ticket_updates as (
+
+    select
+        ticket_id,
+        _source_file,
+        max(updated_at) as ticket_updated_at
+
+    from tickets
+    group by ticket_id, _source_file
+
+),
+
 descriptions as (
 
     select
@@ -35,6 +48,7 @@ descriptions as (
         description as body_text,
         description_html as body_html,
         created_at,
+        updated_at as ticket_updated_at,
         _source_file,
         _source_row,
         _source_position
@@ -46,22 +60,26 @@ descriptions as (
 note_items as (
 
     select
-        ticket_id,
-        display_id,
-        subject,
-        requester_id,
-        requester_name,
-        tags,
-        note_id,
-        note_index as item_index,
-        body as body_text,
-        body_html,
-        created_at,
-        _source_file,
-        _source_row,
-        _source_position
+        notes.ticket_id,
+        notes.display_id,
+        notes.subject,
+        notes.requester_id,
+        notes.requester_name,
+        notes.tags,
+        notes.note_id,
+        notes.note_index as item_index,
+        notes.body as body_text,
+        notes.body_html,
+        notes.created_at,
+        ticket_updates.ticket_updated_at,
+        notes._source_file,
+        notes._source_row,
+        notes._source_position
 
     from notes
+    left join ticket_updates
+        on notes.ticket_id = ticket_updates.ticket_id
+        and notes._source_file = ticket_updates._source_file
 
 ),
 

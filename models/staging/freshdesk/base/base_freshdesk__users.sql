@@ -15,7 +15,7 @@ ranked as (
         row_number() over (
             partition by user_id
             order by
-                case when nullif(trim(email), '') is null then 1 else 0 end,
+                case when {{ blank_to_null('email') }} is null then 1 else 0 end,
                 _source_file desc,
                 _source_row desc
         ) as copy_rank
@@ -32,10 +32,10 @@ renamed as (
         user_id,
 
         -- strings
-        nullif(trim(name), '') as user_name,
-        nullif(trim(email), '') as user_email,
-        nullif(trim(phone), '') as user_phone,
-        nullif(trim(mobile), '') as user_mobile,
+        {{ blank_to_null('name') }} as user_name,
+        {{ blank_to_null('email') }} as user_email,
+        {{ blank_to_null('phone') }} as user_phone,
+        {{ blank_to_null('mobile') }} as user_mobile,
 
         -- booleans
         is_agent,

@@ -36,7 +36,8 @@ renamed as (
         customer_lastname,
 
         -- timestamps, as the API wrote them
-        created_datetime as ticket_created_datetime
+        created_datetime as ticket_created_datetime,
+        updated_datetime as ticket_updated_datetime
 
     from ranked
     where listing_rank = 1

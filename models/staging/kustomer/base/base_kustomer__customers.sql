@@ -46,12 +46,13 @@ joined as (
         -- strings: the guide's "names" is the name; a customer without one falls back to its
         -- display name, then to first + last name
         coalesce(
-            nullif(trim(customers.name), ''),
-            nullif(trim(customers.display_name), ''),
-            nullif(trim(concat_ws(' ', nullif(trim(customers.first_name), ''), nullif(trim(customers.last_name), ''))), '')
+            {{ blank_to_null('customers.name') }},
+            {{ blank_to_null('customers.display_name') }},
+            {{ blank_to_null("concat_ws(' ', " ~ blank_to_null('customers.first_name') ~ ", "
+                           ~ blank_to_null('customers.last_name') ~ ")") }}
         ) as customer_name,
         first_emails.email as customer_email_raw,
-        nullif(trim(first_phones.phone), '') as customer_phone,
+        {{ blank_to_null('first_phones.phone') }} as customer_phone,
 
         -- booleans
         customers.is_deleted

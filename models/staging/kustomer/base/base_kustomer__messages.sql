@@ -37,6 +37,7 @@ joined as (
 
         -- timestamps, as the API wrote them
         messages.created_at,
+        messages.updated_at,
 
         -- lineage
         messages._source_file,

@@ -1,0 +1,33 @@
+"""Where the dbt project and the samples are, in a checkout and in an installed package.
+
+In a checkout they sit beside the packages (``dbt_project.yml``, ``models/``, ``macros/``,
+``profiles.yml``, ``samples/`` at the top of the repository). The wheel ships the same files
+inside the package, under ``gladly_import/project/`` (``pyproject.toml``'s ``force-include``), so
+an installed ``gladly-import`` runs from any folder. Nothing else decides where they are.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+# The folder that holds the gladly_import and extract packages: a checkout, or site-packages.
+SOURCE_ROOT = PACKAGE_DIR.parent
+BUNDLED_PROJECT_DIR = PACKAGE_DIR / "project"
+INSTALLED = (BUNDLED_PROJECT_DIR / "dbt_project.yml").is_file()
+# The dbt project: dbt_project.yml, profiles.yml, models/, macros/.
+PROJECT_DIR = BUNDLED_PROJECT_DIR if INSTALLED else SOURCE_ROOT
+SAMPLES_DIR = PROJECT_DIR / "samples"
+SAMPLE_CONFIG = SAMPLES_DIR / "config.yml"
+
+
+def dbt_command() -> list[str]:
+    """How to start dbt with this interpreter, whatever folder its scripts were installed in."""
+    return [sys.executable, "-c", "import sys; from dbt.cli.main import cli; sys.exit(cli())"]
+
+
+def dbt_state_dir(work_dir: Path) -> Path:
+    """Where dbt writes its target/ and logs/: the run's work_dir, never the (maybe read-only,
+    maybe shared by several imports) installed package."""
+    return work_dir / "dbt"
