@@ -43,6 +43,15 @@ def _uri(location: str) -> str:
     return location if "://" in location else Path(location).resolve().as_uri()
 
 
+def same_location(a: str, b: str) -> bool:
+    """Two URIs of one folder: Hadoop writes a local folder as file:/x, Python as file:///x."""
+    def normal(uri: str) -> str:
+        if uri.startswith("file:"):
+            uri = "file:/" + uri[len("file:"):].lstrip("/")
+        return uri.rstrip("/")
+    return normal(a) == normal(b)
+
+
 def spark_settings(config: Config) -> dict[str, str]:
     """Every Spark setting of a run: the project's defaults, then the config's `spark.conf`, then
     the settings the output depends on (UTC, non-ANSI), which no config may change."""
@@ -116,7 +125,7 @@ def start_session(config: Config) -> tuple[Any, bool]:
     active = SparkSession.getActiveSession()
     if active is not None:
         warehouse = active.conf.get("spark.sql.warehouse.dir")
-        if warehouse.rstrip("/") != settings["spark.sql.warehouse.dir"].rstrip("/"):
+        if not same_location(warehouse, settings["spark.sql.warehouse.dir"]):
             raise EngineError(f"a Spark session with another warehouse ({warehouse}) is already running in this process")
         for key in ("spark.sql.session.timeZone", "spark.sql.ansi.enabled"):
             active.conf.set(key, settings[key])
@@ -198,7 +207,7 @@ class SparkEngine:
         """Register the raw Parquet as views in `raw`, after copying it to the raw location when that
         is not the local raw folder (any Hadoop file system: another folder, s3a://, hdfs://)."""
         location = self.raw_location
-        if location.rstrip("/") != raw_dir.resolve().as_uri().rstrip("/"):
+        if not same_location(location, raw_dir.resolve().as_uri()):
             self._copy_to(raw_dir, location)
         self.execute("create database if not exists raw")
         for name, (path, _several) in raw_tables(location).items():
