@@ -28,7 +28,7 @@ from typing import Any
 
 from gladly_import.config import Config
 from gladly_import.engines import EngineError, no_transaction
-from gladly_import.paths import PROJECT_DIR
+from gladly_import.paths import PROJECT_DIR, dbt_state_dir
 from gladly_import.warehouse import raw_tables
 
 # (PROJECT_DIR: gladly_import/paths.py, in a checkout and installed)
@@ -256,7 +256,10 @@ class SparkEngine:
         os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
         events = DbtEvents(progress)
         runner = dbtRunner(callbacks=[lambda event: events.feed(msg_to_json(event))])
+        # dbt's target/ and logs/ belong to the run, not to the (maybe installed, read-only) project
+        state = dbt_state_dir(self.config.work_dir)
         result = runner.invoke([*args, "--target", DBT_TARGET, "--log-level", "none", "--no-use-colors",
+                                "--target-path", str(state / "target"), "--log-path", str(state / "logs"),
                                 "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR)])
         succeeded = bool(result.success)
         events.finish(succeeded)

@@ -31,6 +31,8 @@ from gladly_import import cli  # noqa: E402
 from gladly_import.config import load_config  # noqa: E402
 from gladly_import.dbt_plugin import register_functions  # noqa: E402
 from gladly_import.engines.spark import start_session  # noqa: E402
+from gladly_import.paths import dbt_state_dir  # noqa: E402
+from tests.python.sql_lint import lint_compiled_models  # noqa: E402
 
 # Gladly's rule is email-validator's: what it refuses (consecutive or leading dots, a domain label
 # starting with a hyphen) and what it accepts and normalises (internationalised addresses,
@@ -89,7 +91,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         delta_code = cli.main(["--config", str(spark_config), "--mode", "delta"])
         delta = {"code": delta_code, "files": _outputs(output),
                  "summary": json.loads((output / "import_summary.json").read_text(encoding="utf-8"))}
-        yield {"duckdb": duck, "full": full, "delta": delta, "session": session}
+        target = dbt_state_dir(load_config(spark_config).work_dir) / "target"
+        yield {"duckdb": duck, "full": full, "delta": delta, "session": session, "target": target}
     finally:
         session.stop()
 
@@ -141,3 +144,8 @@ def test_the_email_data_test_check_is_email_validators_on_both_engines(runs: dic
     on_duckdb = [conn.execute("select gladly_is_normalized_email(?)", [v]).fetchone()[0] for v in values]
     on_spark = [runs["session"].sql("select gladly_is_normalized_email(?)", args=[v]).collect()[0][0] for v in values]
     assert on_duckdb == on_spark == [True, False, False, True]
+
+
+def test_the_models_compiled_for_spark_parse_as_spark_sql(runs: dict[str, Any]) -> None:
+    """What dbt ran on Spark, in the style of .sqlfluff and parsed as Spark SQL (DuckDB's: test_sql_lint.py)."""
+    assert lint_compiled_models(runs["target"], "sparksql") == []
