@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import warnings
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from itertools import islice
@@ -35,7 +36,8 @@ from gladly_import.warehouse import raw_tables
 DBT_TARGET = "spark"
 # the schemas dbt builds (profiles.yml target schema, dbt_project.yml +schema): rebuilt every run
 DBT_SCHEMAS = ("main", "staging", "intermediate")
-INSTALL_HINT = "make import (installs the Spark extras into .venv) or pip install -r requirements-spark.txt -c requirements.lock"
+INSTALL_HINT = ("make import (installs the Spark extras into .venv), pip install -r requirements-spark.txt "
+                "-c requirements.lock in a checkout, or pip install 'gladly-import[spark]'")
 
 
 def _uri(location: str) -> str:
@@ -91,9 +93,12 @@ def register_functions(spark: Any) -> None:
     def is_normalized(values: pa.Array) -> pa.Array:
         return pa.array([is_normalized_address(v) for v in values.to_pylist()], type=pa.bool_())
 
-    # functionType given: this module's postponed annotations cannot be inspected by Spark
-    spark.udf.register("gladly_normalize_email", arrow_udf(normalize, "string", ArrowUDFType.SCALAR))
-    spark.udf.register("gladly_is_normalized_email", arrow_udf(is_normalized, "boolean", ArrowUDFType.SCALAR))
+    # functionType given: this module's postponed annotations cannot be inspected by Spark (which
+    # warns that it prefers type hints)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*type hints for arrow UDF.*", category=UserWarning)
+        spark.udf.register("gladly_normalize_email", arrow_udf(normalize, "string", ArrowUDFType.SCALAR))
+        spark.udf.register("gladly_is_normalized_email", arrow_udf(is_normalized, "boolean", ArrowUDFType.SCALAR))
 
 
 def _check_java() -> None:
