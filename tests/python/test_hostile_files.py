@@ -281,6 +281,20 @@ def test_csv_record_over_the_limit_is_rejected_and_the_records_after_it_are_read
     assert (reject["reject_reason"], reject["_source_row"]) == ("record_too_large", 3)
 
 
+def test_csv_truncated_gzip_keeps_every_complete_row_before_the_damage(tmp_path: Path) -> None:
+    text = (CSV_HEADER + "\n" + "".join(csv_row(i, f'"line {i}\nsecond, line"') for i in range(1, 3001))).encode()
+    whole = gzip.compress(text)
+    cut = whole[: len(whole) * 3 // 5]
+    path = tmp_path / "items.csv.gz"
+    path.write_bytes(cut)
+    recoverable = zlib.decompressobj(31).decompress(cut)
+    complete = recoverable.count(b"Help Scout,tag\n")  # rows whose line end arrived
+    assert 1000 < complete < 3000
+    result = run_extractor(csv_template, [path], tmp_path)
+    assert [r["item_id"] for r in result.tables["conversation_items"]] == [f"csv-{i}" for i in range(1, complete + 1)]
+    assert [r["reject_reason"] for r in result.rejects] == ["unreadable_file"]
+
+
 def test_csv_nul_bytes_never_land(tmp_path: Path) -> None:
     path = tmp_path / "items.csv"
     path.write_bytes((CSV_HEADER + "\n").encode() + b"1,a@example.com,A\x00,,2021-01-01T00:00:00Z,T\x00,b\x00\x01ody,S,\n")
@@ -386,6 +400,7 @@ def test_the_field_cap_is_one_setting_in_the_raw_writer() -> None:
 # --- end to end ------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_import_end_to_end_no_control_character_reaches_the_gladly_csv_and_cuts_are_listed(tmp_path: Path) -> None:
     """NUL bytes from a CSV input reached the Gladly CSV; an oversize body is exported truncated."""
     from tests.python.conftest import run_import, write_config
