@@ -58,6 +58,10 @@ KILL_AT_ENV = "GLADLY_IMPORT_TEST_KILL_AT"
 STOP_AT_ENV = "GLADLY_IMPORT_TEST_STOP_AT"
 
 
+class PublishError(RuntimeError):
+    """A batch left pending that cannot be settled safely; ``str()`` is one line."""
+
+
 def checkpoint(step: str) -> None:
     if os.environ.get(KILL_AT_ENV) == step:
         os.kill(os.getpid(), signal.SIGKILL)
@@ -154,10 +158,17 @@ def _intact(path: Path, sha256: str) -> bool:
 def _settle(conn: Engine, batch: dict[str, Any], output_dir: Path) -> str:
     """Finish or roll back one pending batch, deterministically, from the files present."""
     recorded = items_recorded(conn, batch["run_id"])
+    if recorded >= batch["items"] > 0:  # steps 2 and 3 done: only the confirmation is missing
+        settle_batch(conn, batch["run_id"], CONFIRMED)  # (the batch table is not needed: maybe rebuilt)
+        shutil.rmtree(output_dir / batch["staging_dir"], ignore_errors=True)
+        return CONFIRMED
     if recorded:  # step 3 had begun: every file was in place
-        if recorded < batch["items"] and not _is_the_batch_table_of(conn, batch):
-            raise RuntimeError(f"run {batch['run_id']}: its items are partly recorded and its export batch "
-                               "table is gone: cannot finish recording them")
+        if not _is_the_batch_table_of(conn, batch):
+            raise PublishError(
+                f"run {batch['run_id']} was stopped while recording its items ({recorded:,} of {batch['items']:,}"
+                f" recorded) and its export batch table {BATCH_RELATION} no longer holds them: the rest cannot"
+                " be recorded, and a delta would export them again; nothing was changed (see the README,"
+                " 'A publish that cannot be settled')")
         _finish(conn, batch, output_dir)
         return CONFIRMED
     staging = output_dir / batch["staging_dir"]
