@@ -10,7 +10,9 @@ atomic), then publishes them in steps, each of which can be cut by ``kill -9``:
 
 The next run, holding the folder locks (gladly_import/lock.py) and before its dbt build rebuilds
 the export batch table, settles a batch left pending from what is actually there, always the
-same way: some of its items recorded → every file was in place, finish steps 3 and 4; else every
+same way: every item recorded → confirm it (step 4); some of its items recorded → every file was
+in place, finish steps 3 and 4 (or, its export batch table gone meanwhile, stop with one line:
+``PublishError``, nothing changed); else every
 file present and intact (still staged, or in place with the recorded SHA-256) → finish steps 2 to
 4; else (a staged file lost) → roll back: remove the batch's files that reached the output folder
 and drop the batch, so the next delta exports its items again. Only then are the left-over
