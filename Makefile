@@ -47,7 +47,17 @@ $(VENV)/.installed: requirements.txt requirements.lock pyproject.toml | python-v
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@
 
-import: $(VENV)/.installed
+# The Spark engine's extras, installed on the first Spark import (a config saying engine: spark)
+# and for make test; Spark itself needs Java 17+ (one line says so when it is missing).
+SPARK_CONFIG := $(shell grep -qsE '^engine:[[:space:]]*spark' "$(CONFIG)" && echo yes)
+
+$(VENV)/.spark-installed: $(VENV)/.installed requirements-spark.txt
+	@echo "installing the Spark extras (dbt-spark, pyspark: requirements-spark.txt) into $(VENV)"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-spark.txt -c requirements.lock
+	@command -v java >/dev/null 2>&1 || [ -x "$$JAVA_HOME/bin/java" ] || echo "note: Spark needs Java 17 or later, and no java is on PATH"
+	touch $@
+
+import: $(VENV)/.installed $(if $(SPARK_CONFIG),$(VENV)/.spark-installed,)
 	$(BIN)/gladly-import --config "$(CONFIG)" $(if $(MODE),--mode $(MODE),)
 
 push: $(VENV)/.installed
@@ -66,7 +76,7 @@ browser:
 	    rm -f $$out; \
 	  else echo "chromium not installed: the report rendering test will be skipped"; fi; }
 
-test: $(VENV)/.installed browser
+test: $(VENV)/.installed $(VENV)/.spark-installed browser
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest tests/python
 

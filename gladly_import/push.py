@@ -614,6 +614,10 @@ def say(message: str) -> None:
 
 def push(config: Config, dry_run: bool = False) -> int:
     settings = parse_settings(config.gladly)
+    if config.engine != "duckdb":
+        # the push ledger sits beside the export ledger in the DuckDB file; a Spark one is not built yet
+        raise PushError(f"make push works on a DuckDB import only, and this config says engine: {config.engine}; "
+                        "run the import with engine: duckdb to push (the Gladly CSVs are the same)")
     if not config.database_path.exists():
         raise PushError(f"no staged history at {config.database_path}: run `make import` first")
     push_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import warnings
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from itertools import islice
@@ -28,19 +29,29 @@ from typing import Any
 
 from gladly_import.config import Config
 from gladly_import.engines import EngineError, no_transaction
-from gladly_import.paths import PROJECT_DIR
+from gladly_import.paths import PROJECT_DIR, dbt_state_dir
 from gladly_import.warehouse import raw_tables
 
 # (PROJECT_DIR: gladly_import/paths.py, in a checkout and installed)
 DBT_TARGET = "spark"
 # the schemas dbt builds (profiles.yml target schema, dbt_project.yml +schema): rebuilt every run
 DBT_SCHEMAS = ("main", "staging", "intermediate")
-INSTALL_HINT = "make import (installs the Spark extras into .venv) or pip install -r requirements-spark.txt -c requirements.lock"
+INSTALL_HINT = ("make import (installs the Spark extras into .venv), pip install -r requirements-spark.txt "
+                "-c requirements.lock in a checkout, or pip install 'gladly-import[spark]'")
 
 
 def _uri(location: str) -> str:
     """A folder as a file:// URI (so a cluster's default file system is never assumed); URIs as is."""
     return location if "://" in location else Path(location).resolve().as_uri()
+
+
+def same_location(a: str, b: str) -> bool:
+    """Two URIs of one folder: Hadoop writes a local folder as file:/x, Python as file:///x."""
+    def normal(uri: str) -> str:
+        if uri.startswith("file:"):
+            uri = "file:/" + uri[len("file:"):].lstrip("/")
+        return uri.rstrip("/")
+    return normal(a) == normal(b)
 
 
 def spark_settings(config: Config) -> dict[str, str]:
@@ -82,9 +93,12 @@ def register_functions(spark: Any) -> None:
     def is_normalized(values: pa.Array) -> pa.Array:
         return pa.array([is_normalized_address(v) for v in values.to_pylist()], type=pa.bool_())
 
-    # functionType given: this module's postponed annotations cannot be inspected by Spark
-    spark.udf.register("gladly_normalize_email", arrow_udf(normalize, "string", ArrowUDFType.SCALAR))
-    spark.udf.register("gladly_is_normalized_email", arrow_udf(is_normalized, "boolean", ArrowUDFType.SCALAR))
+    # functionType given: this module's postponed annotations cannot be inspected by Spark (which
+    # warns that it prefers type hints)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*type hints for arrow UDF.*", category=UserWarning)
+        spark.udf.register("gladly_normalize_email", arrow_udf(normalize, "string", ArrowUDFType.SCALAR))
+        spark.udf.register("gladly_is_normalized_email", arrow_udf(is_normalized, "boolean", ArrowUDFType.SCALAR))
 
 
 def _check_java() -> None:
@@ -116,7 +130,7 @@ def start_session(config: Config) -> tuple[Any, bool]:
     active = SparkSession.getActiveSession()
     if active is not None:
         warehouse = active.conf.get("spark.sql.warehouse.dir")
-        if warehouse.rstrip("/") != settings["spark.sql.warehouse.dir"].rstrip("/"):
+        if not same_location(warehouse, settings["spark.sql.warehouse.dir"]):
             raise EngineError(f"a Spark session with another warehouse ({warehouse}) is already running in this process")
         for key in ("spark.sql.session.timeZone", "spark.sql.ansi.enabled"):
             active.conf.set(key, settings[key])
@@ -198,7 +212,7 @@ class SparkEngine:
         """Register the raw Parquet as views in `raw`, after copying it to the raw location when that
         is not the local raw folder (any Hadoop file system: another folder, s3a://, hdfs://)."""
         location = self.raw_location
-        if location.rstrip("/") != raw_dir.resolve().as_uri().rstrip("/"):
+        if not same_location(location, raw_dir.resolve().as_uri()):
             self._copy_to(raw_dir, location)
         self.execute("create database if not exists raw")
         for name, (path, _several) in raw_tables(location).items():
@@ -247,7 +261,10 @@ class SparkEngine:
         os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
         events = DbtEvents(progress)
         runner = dbtRunner(callbacks=[lambda event: events.feed(msg_to_json(event))])
+        # dbt's target/ and logs/ belong to the run, not to the (maybe installed, read-only) project
+        state = dbt_state_dir(self.config.work_dir)
         result = runner.invoke([*args, "--target", DBT_TARGET, "--log-level", "none", "--no-use-colors",
+                                "--target-path", str(state / "target"), "--log-path", str(state / "logs"),
                                 "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR)])
         succeeded = bool(result.success)
         events.finish(succeeded)

@@ -256,6 +256,15 @@ def test_no_successful_import_yet_exits_1(tmp_path: Path, capsys: pytest.Capture
     assert "make import" in capsys.readouterr().err
 
 
+def test_a_spark_import_is_not_pushed_and_says_why_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "items.csv").write_text(",".join(HEADER) + "\n", encoding="utf-8")
+    config = write_config(tmp_path, {"csv": {"path": "items.csv"}}, gladly={"simulate": True})
+    config.write_text(config.read_text(encoding="utf-8") + "engine: spark\n", encoding="utf-8")
+    assert push.main(["--config", str(config)]) == 1
+    err = capsys.readouterr().err
+    assert "engine: spark" in err and len(err.strip().splitlines()) == 1
+
+
 # -- the rules, one by one ------------------------------------------------------------------------
 
 def good_body(**content: Any) -> dict[str, Any]:

@@ -1,0 +1,151 @@
+"""engine: spark runs the whole sample import on a local Spark session, as DuckDB does, byte for byte.
+
+One Spark session serves the module (it takes ~10 s to start): the full import (with the dbt unit
+tests), the delta after it and the email rule's cases. The JVM runs in America/New_York, so a
+session time zone left to the machine would move every `...Z` timestamp by five hours.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+import yaml
+
+from tests.python.conftest import SAMPLES_DIR, run_import
+
+pytestmark = pytest.mark.slow
+
+pyspark = pytest.importorskip("pyspark", reason="the Spark extras are not installed (make test installs them)")
+if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+    if os.environ.get("CI"):
+        raise RuntimeError("CI: the Spark tests need Java 17+")
+    pytest.skip("no Java: the Spark tests need Java 17+", allow_module_level=True)
+
+from gladly_import import cli  # noqa: E402
+from gladly_import.config import load_config  # noqa: E402
+from gladly_import.dbt_plugin import register_functions  # noqa: E402
+from gladly_import.engines.spark import start_session  # noqa: E402
+from gladly_import.paths import dbt_state_dir  # noqa: E402
+from tests.python.sql_lint import lint_compiled_models  # noqa: E402
+
+# Gladly's rule is email-validator's: what it refuses (consecutive or leading dots, a domain label
+# starting with a hyphen) and what it accepts and normalises (internationalised addresses,
+# upper-case domains lower-cased, the local part kept as written).
+EMAIL_CASES = [
+    ("jane@example.com", "jane@example.com"),
+    ("Jane.Doe@EXAMPLE.COM", "Jane.Doe@example.com"),
+    ("  Zoe@Example.ORG ", "Zoe@example.org"),
+    ("Pat Lee <pat.lee@Example.net>", "pat.lee@example.net"),
+    ("josé@exemple.fr", "josé@exemple.fr"),
+    ("用户@例子.广告", "用户@例子.广告"),
+    ("müller@BÜCHER.DE", "müller@bücher.de"),
+    ("jane..doe@example.com", None),
+    (".jane@example.com", None),
+    ("jane.@example.com", None),
+    ("jane@-example.com", None),
+    ("jane@example", None),
+    ("typo@@example.com", None),
+    ("", None),
+    (None, None),
+]
+
+
+def _config(folder: Path, engine: str) -> Path:
+    shutil.copytree(SAMPLES_DIR, folder / "samples")
+    path = folder / "samples" / "config.yml"
+    config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if engine == "spark":
+        config["engine"] = "spark"
+        config["spark"] = {"conf": {"spark.driver.extraJavaOptions": "-Duser.timezone=America/New_York"}}
+    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def _outputs(output_dir: Path) -> dict[str, bytes]:
+    names = [p for p in sorted(output_dir.glob("gladly_conversation_items_*.csv"))]
+    return {p.name: p.read_bytes() for p in [*names, output_dir / "gladly_import_rejects.csv"]}
+
+
+def _numbers(summary: dict[str, Any]) -> dict[str, Any]:
+    return {"platforms": summary["platforms"], "totals": summary["totals"], "files": summary["files"],
+            "rejects_file": summary["rejects_file"]}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    duck = run_import(_config(tmp_path_factory.mktemp("duckdb"), "duckdb"))
+    assert duck.returncode == 0, duck.stderr
+    spark_config = _config(tmp_path_factory.mktemp("spark"), "spark")
+    session, _ = start_session(load_config(spark_config))
+    try:
+        output = load_config(spark_config).output_dir
+        full_code = cli.main(["--config", str(spark_config), "--with-unit-tests"])
+        full = {"code": full_code, "files": _outputs(output),
+                "summary": json.loads((output / "import_summary.json").read_text(encoding="utf-8"))}
+        delta_code = cli.main(["--config", str(spark_config), "--mode", "delta"])
+        delta = {"code": delta_code, "files": _outputs(output),
+                 "summary": json.loads((output / "import_summary.json").read_text(encoding="utf-8"))}
+        target = dbt_state_dir(load_config(spark_config).work_dir) / "target"
+        yield {"duckdb": duck, "full": full, "delta": delta, "session": session, "target": target}
+    finally:
+        session.stop()
+
+
+def test_spark_gives_byte_identical_gladly_files_and_rejects(runs: dict[str, Any]) -> None:
+    assert runs["full"]["code"] == 0  # dbt build on Spark: models, data tests and unit tests
+    duck_files = _outputs(runs["duckdb"].output_dir)
+    assert list(runs["full"]["files"]) == list(duck_files)
+    assert len(duck_files) >= 2 and runs["full"]["summary"]["totals"]["exported"] > 400
+    for name, content in duck_files.items():
+        assert runs["full"]["files"][name] == content, f"{name} differs between DuckDB and Spark"
+
+
+def test_spark_summary_numbers_equal_duckdbs(runs: dict[str, Any]) -> None:
+    assert _numbers(runs["full"]["summary"]) == _numbers(runs["duckdb"].summary)
+
+
+def test_spark_delta_with_nothing_new_writes_no_file(runs: dict[str, Any]) -> None:
+    assert runs["delta"]["code"] == 0
+    assert runs["delta"]["files"] == runs["full"]["files"] | {
+        "gladly_import_rejects.csv": runs["delta"]["files"]["gladly_import_rejects.csv"]}
+    totals = runs["delta"]["summary"]["totals"]
+    assert totals["exported"] == 0
+    assert totals["already_exported"] == runs["full"]["summary"]["totals"]["exported"]
+    assert runs["delta"]["summary"]["files"] == []
+
+
+def test_both_engines_normalise_and_reject_the_same_addresses(runs: dict[str, Any]) -> None:
+    values = [raw for raw, _ in EMAIL_CASES]
+    expected = [normalized for _, normalized in EMAIL_CASES]
+    conn = duckdb.connect()
+    register_functions(conn)
+    conn.execute("create table cases (n integer, email varchar)")
+    conn.executemany("insert into cases values (?, ?)", list(enumerate(values)))
+    on_duckdb = [r[0] for r in conn.execute("select gladly_normalize_email(email) from cases order by n").fetchall()]
+    frame = runs["session"].createDataFrame(list(enumerate(values)), "n int, email string")
+    frame.createOrReplaceTempView("email_cases")
+    on_spark = [r[0] for r in runs["session"].sql(
+        "select gladly_normalize_email(email) from email_cases order by n").collect()]
+    assert on_duckdb == expected
+    assert on_spark == expected
+
+
+def test_the_email_data_test_check_is_email_validators_on_both_engines(runs: dict[str, Any]) -> None:
+    """gladly_is_normalized_email (the data test's check) refuses a non-normalised or invalid address."""
+    values = ["Jane@example.com", "Jane@EXAMPLE.COM", "jane..doe@example.com", "用户@例子.广告"]
+    conn = duckdb.connect()
+    register_functions(conn)
+    on_duckdb = [conn.execute("select gladly_is_normalized_email(?)", [v]).fetchone()[0] for v in values]
+    on_spark = [runs["session"].sql("select gladly_is_normalized_email(?)", args=[v]).collect()[0][0] for v in values]
+    assert on_duckdb == on_spark == [True, False, False, True]
+
+
+def test_the_models_compiled_for_spark_parse_as_spark_sql(runs: dict[str, Any]) -> None:
+    """What dbt ran on Spark, in the style of .sqlfluff and parsed as Spark SQL (DuckDB's: test_sql_lint.py)."""
+    assert lint_compiled_models(runs["target"], "sparksql") == []
