@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from gladly_import.engines import Engine
+from gladly_import.publish import checkpoint
 from gladly_import.spreadsheet import neutralise_row
 
 GLADLY_COLUMNS = [
@@ -90,6 +91,7 @@ def export_items(conn: Engine, directory: Path) -> list[dict[str, Any]]:
             if current is not None:
                 current.close()
                 written.append({"file": current.path.name, "rows": current.rows})
+                checkpoint(f"exported file {len(written)}")
             current = _CsvFile(directory / file_name, header)
         current.write(row[:-1])
     if current is not None:

@@ -17,7 +17,7 @@ from gladly_import.ledger import finish_run
 from gladly_import.log import result_logger
 from gladly_import.metrics import StageMetrics
 from gladly_import.progress import progress_display
-from gladly_import.publish import first_file_number, publish, staging_dir
+from gladly_import.publish import checkpoint, first_file_number, publish, staging_dir
 from gladly_import.report import REPORT_FILE, write_report
 from gladly_import.summary import SUMMARY_FILE, build_summary, format_table, reads_files, write_summary
 
@@ -109,11 +109,14 @@ def _stages(config: Config, engine: Engine, mode: str, run_id: str, with_unit_te
     with metrics.stage("export") as export_stage:
         exporting = Progress(f"export: Gladly CSV ({mode})", display)
         files = export_items(engine, staging)
+        checkpoint("items exported")  # (the crash tests' steps of the export, then publish's own)
         export_stage["items"] = sum(f["rows"] for f in files)
         exporting.finish(f"{export_stage['items']:,} rows in {len(files):,} {'file' if len(files) == 1 else 'files'}")
         rejects = export_rejects(engine, staging)
+        checkpoint("rejects exported")
         summary = build_summary(engine, files, rejects, mode, run_id, config)
         write_summary(summary, staging)
+        checkpoint("summary written")
         write_report(engine, summary, staging)
         if summary["totals"]["unaccounted"]:
             say("import failed: some records are unaccounted for (see import_reconciliation)")

@@ -194,42 +194,60 @@ CHILD = """
 import sys, time
 from extract.http_client import BearerAuth, HttpClient
 from extract.errors import ExtractError
+
+
+def status_mb(field):
+    return int(open("/proc/self/status").read().split(field + ":")[1].split()[0]) // 1024
+
+
 client = HttpClient(sys.argv[1], BearerAuth(sys.argv[2]), service="Kustomer", max_retries=0,
                     malformed_retries=0, deadline=20.0)
+before = status_mb("VmRSS")  # interpreter and imports: not the client's reading
 started = time.monotonic()
 try:
     client.get_json("/v1/messages")
     print("NO ERROR")
 except ExtractError as error:
     print(str(error))
-# VmHWM: this process' own peak (ru_maxrss would carry the parent's peak over from the fork)
-status = open("/proc/self/status").read().split("VmHWM:")[1].split()[0]
-print(int(status) // 1024)  # MB
+print(status_mb("VmHWM") - before)  # how far the request raised this process' own peak, MB
 print(time.monotonic() - started)
 """
 
+CAP_MB = 64  # the client's default max_body_bytes
+# What a bounded read may hold: the capped body once, a copy of it, and read buffers. A read that
+# keeps the 2 GB (or even 3x the cap) is far above this.
+BOUNDED_MB = 2 * CAP_MB + 32
+
 
 def _run_child(base_url: str) -> tuple[str, int, float]:
+    """The client in a fresh process: (its error, how many MB the request added to its peak RSS, seconds).
+
+    The peak is the child's own VmHWM, measured from its RSS just before the request. Not
+    ``ru_maxrss``: subprocess starts the child with vfork, and Linux carries the parent's peak into
+    the exec'd child's ru_maxrss, so under a full pytest run (the parent grown to ~600 MB, its
+    server thread included) the child "peaked" at 598-626 MB while reading 64 MB. Not an
+    absolute figure either: what the interpreter and the imports weigh is not the read's doing.
+    """
     done = subprocess.run([sys.executable, "-c", CHILD, base_url, SECRET], cwd=PROJECT_DIR, capture_output=True,
                           text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "Traceback" not in done.stderr and SECRET not in done.stdout + done.stderr
-    message, peak_mb, seconds = done.stdout.strip().splitlines()
-    return message, int(peak_mb), float(seconds)
+    message, grown_mb, seconds = done.stdout.strip().splitlines()
+    return message, int(grown_mb), float(seconds)
 
 
 @pytest.mark.parametrize("hostile", [("huge", {"announce": False})], indirect=True)
 def test_an_unannounced_2gb_body_takes_bounded_memory(hostile: HostileServer) -> None:
-    message, peak_mb, _ = _run_child(hostile.base_url)
+    message, grown_mb, _ = _run_child(hostile.base_url)
     assert "sent body is larger than 67,108,864 bytes" in message
-    assert peak_mb < 500
+    assert grown_mb < BOUNDED_MB  # measured: 65 MB (1,026 MB with the cap raised to 1 GB)
 
 
 @pytest.mark.parametrize("hostile", [("gzip_bomb", {})], indirect=True)
 def test_a_gzip_bomb_is_cut_while_decoding(hostile: HostileServer) -> None:
-    message, peak_mb, _ = _run_child(hostile.base_url)
+    message, grown_mb, _ = _run_child(hostile.base_url)
     assert "decoded body is larger than 67,108,864 bytes" in message
-    assert peak_mb < 500
+    assert grown_mb < BOUNDED_MB  # measured: 70 MB (1,096 MB with the cap raised to 1 GB)
 
 
 @pytest.mark.parametrize("hostile", [("deep", {})], indirect=True)

@@ -1,4 +1,4 @@
-"""kill -9 at every step of the publish, then a delta: every item exported exactly once.
+"""kill -9 at every step of the export and of the publish, then a delta: every item exported exactly once.
 
 Prepared once: a full run (4 items in 2 files), 3 new records, then two imports (a delta, and a
 full run of batch_size 10) each SIGKILLed by the fault injection right after all their files are
@@ -6,7 +6,9 @@ staged, the last moment before publishing starts. Each case copies one of them, 
 killed run's publish in a process that SIGKILLs itself at the case's step (the same
 `publish` call on the same database and staging folder, without redoing extraction and dbt), then
 runs a normal delta and checks the files against each other, the ledger and the run history.
-A kill while the item files are being written is tested in test_delta.py.
+The steps of the export before it (between two item files, after the item files, the rejects, the
+summary) are killed one after the other on one folder, each run dying where the one before died
+later. A kill in the middle of an item file is tested in test_delta.py.
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     assert full.returncode == 0, full.stderr
     assert len(full.item_files()) == 2
     add_new_records(base)
-    states = {}
+    states = {"base": base}
     for mode, batch_size in (("delta", 2), ("full", 10)):
         state = tmp_path_factory.mktemp(mode)
         shutil.copytree(base, state, dirs_exist_ok=True)
@@ -158,3 +160,34 @@ def test_ctrl_c_while_publishing_waits_for_the_confirmation(prepared: dict[str, 
         "gladly_conversation_items_0003.csv", "gladly_conversation_items_0004.csv"]
     assert [status for (status,) in _query(work, "select status from ledger.export_batches order by recorded_at")] == [
         "confirmed", "confirmed"]
+
+
+# The export's steps, in order, before publish's first ("staged": after the report).
+EXPORT_STEPS = ["exported file 1", "items exported", "rejects exported", "summary written"]
+
+
+def test_kill_at_each_step_of_the_export_then_a_delta_exports_every_item_exactly_once(
+        prepared: dict[str, Path], tmp_path: Path) -> None:
+    shutil.copytree(prepared["base"], tmp_path, dirs_exist_ok=True)
+    config, output = tmp_path / "config.yml", tmp_path / "output"
+    published = sorted(p.name for p in output.iterdir())
+    before = _query(tmp_path / "work", "select conversation_item_id, file_name from ledger.export_ledger")
+    killed_runs = []
+    for step in EXPORT_STEPS:
+        killed = run_import(config, "--mode", "delta", env={KILL_AT_ENV: step})
+        assert killed.returncode == -9, (step, killed.stderr)
+        killed_runs.append(json.loads((tmp_path / "work" / LOCK_FILE).read_text(encoding="utf-8"))["run_id"])
+        # nothing reached the output folder or the ledger: only this run's staging folder is new
+        assert sorted(p.name for p in output.iterdir() if not p.name.startswith(".partial-")) == published
+        assert [p.name for p in output.glob(".partial-*")] == [f".partial-{killed_runs[-1]}"]
+        assert _query(tmp_path / "work", "select conversation_item_id, file_name from ledger.export_ledger") == before
+
+    delta = run_import(config, "--mode", "delta")
+    assert delta.returncode == 0, delta.stderr
+    ids = Counter(row["Conversation Item ID"] for row in read_items(delta.item_files()))
+    assert sorted(ids) == EVERY_ITEM
+    assert set(ids.values()) == {1}, f"sent twice: {[i for i, n in ids.items() if n > 1]}"
+    assert not list(output.glob(".partial-*"))
+    history = _query(delta.work_dir, "select run_id, status from ledger.import_runs order by started_at")
+    assert history[1:-1] == [(run_id, "abandoned") for run_id in killed_runs]
+    assert [status for _, status in history[::len(history) - 1]] == ["succeeded", "succeeded"]
