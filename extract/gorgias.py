@@ -148,15 +148,14 @@ class Gorgias(ApiSource):
     def __init__(self, ctx: SourceContext) -> None:
         super().__init__(ctx)
         options = ctx.options
-        self.simulate = config.flag(NAME, options, "simulate")
-        hours = config.number(NAME, options, "delta_overlap_hours", DEFAULT_DELTA_OVERLAP_HOURS, high=24 * 366)
-        self.overlap = timedelta(hours=hours or 0)
-        self.requests_per_minute = config.number(NAME, options, "requests_per_minute", None, above=True)
-        self.rate = int(config.number(NAME, options, "simulator_rate_limit", 40, whole=True) or 0)
+        self.simulate = config.setting(options, "simulate", False)
+        self.overlap = delta_overlap(options)
+        self.requests_per_minute = config.setting(options, "requests_per_minute")
+        self.rate = config.setting(options, "simulator_rate_limit", 40)
         if not self.simulate:
-            self.base_url = config.base_url(NAME, options, "https://<domain>.gorgias.com")
-            self.email_env = config.env_name(NAME, options, "email_env", DEFAULT_EMAIL_ENV)
-            self.key_env = config.env_name(NAME, options, "api_key_env", DEFAULT_API_KEY_ENV)
+            self.base_url = config.base_url(options)
+            self.email_env = config.setting(options, "email_env", DEFAULT_EMAIL_ENV)
+            self.key_env = config.setting(options, "api_key_env", DEFAULT_API_KEY_ENV)
 
     @contextlib.contextmanager
     def account(self) -> Iterator[tuple[HttpClient, str]]:
@@ -170,7 +169,7 @@ class Gorgias(ApiSource):
             return
         from extract.simulators.gorgias import DEMO_EMAIL, GorgiasSimulator
 
-        folder = config.simulator_folder(self.ctx, SAMPLE_DIR, ("tickets.jsonl", "messages.jsonl"))
+        folder = config.simulator_folder(self.ctx, SAMPLE_DIR)
         demo_key = "demo-" + secrets.token_urlsafe(16)
         simulator = GorgiasSimulator.from_dir(folder, email=DEMO_EMAIL, api_key=demo_key,
                                               bucket_capacity=self.rate or None)
@@ -252,8 +251,7 @@ def _reaches_back(since: datetime) -> Any:
 
 
 def delta_overlap(options: dict[str, Any]) -> timedelta:
-    hours = config.number(NAME, options, "delta_overlap_hours", DEFAULT_DELTA_OVERLAP_HOURS, high=24 * 366)
-    return timedelta(hours=hours or 0)
+    return timedelta(hours=config.setting(options, "delta_overlap_hours", DEFAULT_DELTA_OVERLAP_HOURS))
 
 
 def extract(ctx: SourceContext, out: PlatformOutput) -> None:

@@ -37,7 +37,9 @@ What it does for every request:
   ``ANNOUNCED_SHARE`` of it (so clocks and network jitter never push it over).
   ``x-ratelimit-remaining: 0`` holds every thread until ``x-ratelimit-reset`` (epoch seconds;
   epoch milliseconds and a seconds delta are tolerated); a 429 holds every thread for its wait.
-- **Retries**: 408 and 5xx, timeouts, refused/reset/dropped connections (``max_retries`` times);
+- **Retries**: 408 and 5xx, timeouts, refused/reset/dropped connections (``max_retries`` times); a
+  host name that does not resolve (a typo in ``base_url``, or no DNS) ``UNRESOLVED_RETRIES`` times
+  only, a few seconds, not minutes;
   a 2xx body that is not JSON (``malformed_retries`` times); 429 (``max_throttle_retries`` times,
   waiting ``Retry-After`` (seconds or HTTP date), else ``x-ratelimit-reset``, else the backoff
   ``backoff_base * 2**n`` capped at ``backoff_max`` times a random factor in [0.5, 1]). All the
@@ -85,6 +87,8 @@ from extract.errors import AuthError, ExtractError
 LOG = logging.getLogger("extract.api")
 USER_AGENT = "gladly-historical-import/0.1 (+python http.client)"
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+# A name that does not resolve is rarely fixed by waiting: a few retries ride out a resolver's hiccup.
+UNRESOLVED_RETRIES = 3
 CONNECTION_ERRORS = (TimeoutError, socket.timeout, ConnectionError, http.client.HTTPException, ssl.SSLError, OSError)
 EPOCH_SECONDS_FLOOR = 1_000_000_000  # a reset header above this is an epoch, below it a delta
 EPOCH_MILLIS_FLOOR = 100_000_000_000
@@ -580,7 +584,8 @@ class HttpClient:
         path = urlsplit(target).path
         what = f"{method} {path}"
         limits = {"throttled": self.max_throttle_retries, "malformed": self.malformed_retries,
-                  "failed": self.max_retries, "too_large": 0}  # a body too large stays too large
+                  "failed": self.max_retries, "too_large": 0,  # a body too large stays too large
+                  "unresolved": min(self.max_retries, UNRESOLVED_RETRIES)}
         used = dict.fromkeys(limits, 0)
         started = self._clock()
         attempt = 0
@@ -622,6 +627,12 @@ class HttpClient:
             self.stats.add(malformed=1)
             raise _Failure("too_large", f"the {too_large} body is larger than {self.max_body_bytes:,} bytes",
                            0.0) from None
+        except socket.gaierror as error:
+            self._drop_connection()
+            self.stats.add(connection_errors=1)
+            host = self._origin[1]
+            raise _Failure("unresolved", f"the host {host} does not resolve ({error.strerror or error}):"
+                           " check the base_url and this machine's network", self._backoff(attempt)) from None
         except CONNECTION_ERRORS as error:
             self._drop_connection()
             self.stats.add(connection_errors=1)

@@ -182,14 +182,13 @@ class Kustomer(ApiSource):
     def __init__(self, ctx: SourceContext) -> None:
         super().__init__(ctx)
         options = ctx.options
-        self.simulate = config.flag(NAME, options, "simulate")
-        self.base_url = None if self.simulate else config.base_url(NAME, options, "https://<org>.api.kustomerapp.com")
-        self.key_env = config.env_name(NAME, options, "api_key_env", DEFAULT_KEY_ENV)
-        self.requests_per_minute = config.number(NAME, options, "requests_per_minute", None, above=True)
-        self.concurrency = int(config.number(NAME, options, "concurrency", DEFAULT_CONCURRENCY, low=1, high=64,
-                                             whole=True) or DEFAULT_CONCURRENCY)
-        self.reuse_completed = config.flag(NAME, options, "reuse_completed")
-        hours = config.number(NAME, options, "delta_overlap_hours", DEFAULT_DELTA_OVERLAP_HOURS, high=24 * 366)
+        self.simulate = config.setting(options, "simulate", False)
+        self.base_url = None if self.simulate else config.base_url(options)
+        self.key_env = config.setting(options, "api_key_env", DEFAULT_KEY_ENV)
+        self.requests_per_minute = config.setting(options, "requests_per_minute")
+        self.concurrency = config.setting(options, "concurrency", DEFAULT_CONCURRENCY)
+        self.reuse_completed = config.setting(options, "reuse_completed", False)
+        hours = config.setting(options, "delta_overlap_hours", DEFAULT_DELTA_OVERLAP_HOURS)
         self.overlap = timedelta(hours=hours or 0)
 
     @contextlib.contextmanager
@@ -197,7 +196,7 @@ class Kustomer(ApiSource):
         if self.simulate:
             from extract.simulators.kustomer import KustomerSimulator
 
-            folder = config.simulator_folder(self.ctx, SAMPLE_DATA, ("messages.jsonl", "customers.jsonl"))
+            folder = config.simulator_folder(self.ctx, SAMPLE_DATA)
             demo_key = "demo-" + secrets.token_urlsafe(16)
             with KustomerSimulator(folder, api_key=demo_key) as simulator:
                 self.ctx.report(f"simulate: true: using the local Kustomer API simulator at {simulator.base_url}"

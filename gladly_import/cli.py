@@ -31,7 +31,7 @@ from gladly_import.engines import EngineError, open_engine
 from gladly_import.ledger import finish_run, new_run_id, start_run
 from gladly_import.lock import FolderInUse, lock_run_folders
 from gladly_import.paths import INSTALLED, SAMPLE_CONFIG
-from gladly_import.publish import settle_earlier_runs
+from gladly_import.publish import PublishError, settle_earlier_runs
 
 EXIT_OK, EXIT_FAILED, EXIT_NOT_RUN, EXIT_INTERRUPTED = 0, 1, 2, 130
 PROG = "gladly-import"
@@ -279,6 +279,9 @@ def _run(config: Config, args: argparse.Namespace, run: dict[str, object]) -> in
     except EngineError as error:
         logger.error(f"engine error: {error}")
         return EXIT_NOT_RUN
+    except PublishError as error:
+        logger.error(f"import not started: {error}")
+        return EXIT_FAILED
     except duckdb.Error as error:
         if (line := duckdb_in_use(error, config.database_path)) is None:
             raise

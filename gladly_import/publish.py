@@ -10,7 +10,9 @@ atomic), then publishes them in steps, each of which can be cut by ``kill -9``:
 
 The next run, holding the folder locks (gladly_import/lock.py) and before its dbt build rebuilds
 the export batch table, settles a batch left pending from what is actually there, always the
-same way: some of its items recorded → every file was in place, finish steps 3 and 4; else every
+same way: every item recorded → confirm it (step 4); some of its items recorded → every file was
+in place, finish steps 3 and 4 (or, its export batch table gone meanwhile, stop with one line:
+``PublishError``, nothing changed); else every
 file present and intact (still staged, or in place with the recorded SHA-256) → finish steps 2 to
 4; else (a staged file lost) → roll back: remove the batch's files that reached the output folder
 and drop the batch, so the next delta exports its items again. Only then are the left-over
@@ -56,6 +58,10 @@ BATCH_RELATION = "main.gladly_export_batch"  # this run's items, with the file e
 # normal use.
 KILL_AT_ENV = "GLADLY_IMPORT_TEST_KILL_AT"
 STOP_AT_ENV = "GLADLY_IMPORT_TEST_STOP_AT"
+
+
+class PublishError(RuntimeError):
+    """A batch left pending that cannot be settled safely; ``str()`` is one line."""
 
 
 def checkpoint(step: str) -> None:
@@ -154,10 +160,17 @@ def _intact(path: Path, sha256: str) -> bool:
 def _settle(conn: Engine, batch: dict[str, Any], output_dir: Path) -> str:
     """Finish or roll back one pending batch, deterministically, from the files present."""
     recorded = items_recorded(conn, batch["run_id"])
+    if recorded >= batch["items"] > 0:  # steps 2 and 3 done: only the confirmation is missing
+        settle_batch(conn, batch["run_id"], CONFIRMED)  # (the batch table is not needed: maybe rebuilt)
+        shutil.rmtree(output_dir / batch["staging_dir"], ignore_errors=True)
+        return CONFIRMED
     if recorded:  # step 3 had begun: every file was in place
-        if recorded < batch["items"] and not _is_the_batch_table_of(conn, batch):
-            raise RuntimeError(f"run {batch['run_id']}: its items are partly recorded and its export batch "
-                               "table is gone: cannot finish recording them")
+        if not _is_the_batch_table_of(conn, batch):
+            raise PublishError(
+                f"run {batch['run_id']} was stopped while recording its items ({recorded:,} of {batch['items']:,}"
+                f" recorded) and its export batch table {BATCH_RELATION} no longer holds them: the rest cannot"
+                " be recorded, and a delta would export them again; nothing was changed (see the README,"
+                " 'A publish that cannot be settled')")
         _finish(conn, batch, output_dir)
         return CONFIRMED
     staging = output_dir / batch["staging_dir"]

@@ -91,14 +91,11 @@ def __getattr__(name: str) -> Any:
 
 
 def support_addresses(options: dict[str, Any]) -> frozenset[str]:
-    """The configured support addresses, lower-cased (a list, or one comma-separated string)."""
-    value = options.get("support_addresses")
-    if value is None:
-        return frozenset()
+    """The configured support addresses, lower-cased (a list, or one comma-separated string; its type
+    checked before the run, CONFIG_TYPES)."""
+    value = options.get("support_addresses") or []
     if isinstance(value, str):
         value = value.split(",")
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise SystemExit("config error: sources.gmail.support_addresses: must be a list of email addresses")
     return frozenset(v.strip().lower() for v in value if v.strip())
 
 

@@ -325,3 +325,55 @@ def test_ctrl_c_during_dbt_is_one_line_and_stops_dbt(tmp_path: Path) -> None:
     assert run.lines[-2] == "transform: dbt build", run.lines
     assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in dbt)
     _assert_interrupted(run, code, tmp_path / "work")
+
+
+# -- a batch left pending by a killed run, its export batch table gone ---------------------------
+
+
+def _pending_batch_without_its_table(work: Path, output: Path, recorded: int) -> str:
+    """A killed run's batch: 2 items in one file in place, ``recorded`` of them in the ledger, and
+    main.gladly_export_batch dropped since (dbt run by hand against the DuckDB file)."""
+    from gladly_import.ledger import ensure_tables, record_pending_batch, start_run
+    from gladly_import.publish import sha256_of
+
+    run_id = "20240101T000000Z-dead01"
+    output.mkdir(parents=True)
+    items = output / "gladly_conversation_items_0001.csv"
+    items.write_text("Conversation Item ID,Customer Email\r\nzendesk-1-11,a@example.com\r\nzendesk-1-12,b@example.com\r\n",
+                     encoding="utf-8")
+    work.mkdir(parents=True, exist_ok=True)
+    with duckdb.connect(str(work / "gladly_import.duckdb")) as conn:
+        ensure_tables(conn)
+        start_run(conn, run_id, "delta", "config.yml")
+        record_pending_batch(conn, run_id, "delta", f".partial-{run_id}", 2,
+                             [{"file": items.name, "rows": 2, "sha256": sha256_of(items)}])
+        for item in ("zendesk-1-11", "zendesk-1-12")[:recorded]:
+            conn.execute("insert into ledger.export_ledger values (?, 'zendesk', ?, ?, current_timestamp)",
+                         [item, run_id, items.name])
+    return run_id
+
+
+def test_a_pending_batch_fully_recorded_is_confirmed_without_its_batch_table(tmp_path: Path) -> None:
+    from gladly_import.publish import settle_earlier_runs
+
+    run_id = _pending_batch_without_its_table(tmp_path / "work", tmp_path / "output", recorded=2)
+    (tmp_path / "output" / f".partial-{run_id}").mkdir()
+    with duckdb.connect(str(tmp_path / "work" / "gladly_import.duckdb")) as conn:
+        assert settle_earlier_runs(conn, tmp_path / "output") == [(run_id, "confirmed")]
+        assert conn.execute("select count(*) from ledger.export_ledger").fetchone() == (2,)  # nothing added twice
+    assert (tmp_path / "output" / "gladly_conversation_items_0001.csv").is_file()
+    assert not (tmp_path / "output" / f".partial-{run_id}").exists()
+
+
+def test_a_pending_batch_partly_recorded_without_its_batch_table_is_one_line(tmp_path: Path) -> None:
+    config = _zendesk_config(tmp_path)
+    run_id = _pending_batch_without_its_table(tmp_path / "work", tmp_path / "output", recorded=1)
+    result = _cli("--config", str(config))
+    assert result.returncode == 1
+    assert _one_line(result.stderr) == (
+        f"import not started: run {run_id} was stopped while recording its items (1 of 2 recorded) and its export"
+        " batch table main.gladly_export_batch no longer holds them: the rest cannot be recorded, and a delta"
+        " would export them again; nothing was changed (see the README, 'A publish that cannot be settled')")
+    assert not (tmp_path / "work" / "raw").exists()  # nothing was extracted
+    with duckdb.connect(str(tmp_path / "work" / "gladly_import.duckdb"), read_only=True) as conn:
+        assert conn.execute("select status from ledger.export_batches").fetchall() == [("pending",)]

@@ -94,6 +94,8 @@ def test_cli_prints_every_error_and_runs_nothing(tmp_path: Path) -> None:
     ("options", "problem"),
     [
         ({"base_url": "http://acme.api.kustomerapp.com"}, "sources.kustomer.base_url: must be an https:// URL"),
+        ({"base_url": "ftp://x"}, "sources.kustomer.base_url: must be an https:// URL"),
+        ({"base_url": "acme.api.kustomerapp.com"}, "sources.kustomer.base_url: must be an https:// URL"),
         ({"base_url": "https://acme.api.kustomerapp.com", "api_key_env": "sk-live-123"},
          "sources.kustomer.api_key_env: must be the NAME of an environment variable"),
         ({"simulate": True, "concurrency": 0}, "sources.kustomer.concurrency: must be a whole number from 1 to 64, got 0"),
@@ -111,6 +113,36 @@ def test_each_api_option_is_typed_before_the_run(tmp_path: Path, options: dict, 
     with pytest.raises(ConfigError) as caught:
         load_config(write_config(tmp_path, {"kustomer": options}))
     assert len(caught.value.problems) == 1
+    assert problem in caught.value.problems[0]
+
+
+# What the Gorgias extractor used to check itself, at run time: now only here, before the run.
+@pytest.mark.parametrize(
+    ("options", "problem"),
+    [
+        ({"base_url": "https://x.gorgias.com", "simulate": "yes"}, "sources.gorgias.simulate: must be true or false, got 'yes'"),
+        ({}, "sources.gorgias.base_url: required unless simulate: true (an https:// URL such as"
+             " https://<domain>.gorgias.com)"),
+        ({"base_url": ""}, "sources.gorgias.base_url: required unless simulate: true"),
+        ({"base_url": "http://your-shop.gorgias.com"}, "sources.gorgias.base_url: must be an https:// URL"),
+        ({"base_url": "http://10.0.0.8:8080"}, "sources.gorgias.base_url: must be an https:// URL"),
+        ({"base_url": "your-shop.gorgias.com"}, "sources.gorgias.base_url: must be an https:// URL"),
+        ({"simulate": True, "simulator_rate_limit": "fast"}, "sources.gorgias.simulator_rate_limit: must be a whole"
+                                                              " number of at least 0 (requests per 20 s, 0 for none),"
+                                                              " got 'fast'"),
+        ({"simulate": True, "simulator_data": "exports"}, "sources.gorgias.simulator_data: folder 'exports' has no"
+                                                           " tickets.jsonl"),
+        ({"base_url": "https://x.gorgias.com", "email_env": "me@shop.example"},
+         "sources.gorgias.email_env: must be the NAME of an environment variable"),
+    ],
+)
+def test_each_gorgias_option_is_checked_before_the_run(tmp_path: Path, options: dict, problem: str) -> None:
+    (tmp_path / "exports").mkdir()
+    (tmp_path / "exports" / "messages.jsonl").write_text("", encoding="utf-8")
+    _zendesk_file(tmp_path)
+    with pytest.raises(ConfigError) as caught:
+        load_config(write_config(tmp_path, {"gorgias": options}))
+    assert len(caught.value.problems) == 1, caught.value.problems
     assert problem in caught.value.problems[0]
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -312,3 +314,27 @@ def test_deflate_bodies_zlib_wrapped_or_raw_are_decoded(server: ScriptedServer, 
     for encoded in (zlib.compress(body), raw.compress(body) + raw.flush()):
         server.script = [{"raw": encoded, "headers": {"Content-Encoding": "deflate"}}]
         assert make_client(server, fake_time).get_json("/v1/x") == {"deflated": True}
+
+
+def test_a_host_that_does_not_resolve_gives_up_in_seconds_each_retry_in_a_line(
+        fake_time: FakeTime, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """No DNS query leaves the machine: the resolver answers "no such name" as glibc does (EAI_NONAME)."""
+    real = socket.getaddrinfo
+    host = "no-such-org.api.kustomerapp.test"
+
+    def resolve(name: Any, *args: Any, **kwargs: Any) -> Any:
+        if name == host:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    client = HttpClient(f"https://{host}", BearerAuth(SECRET), service="Kustomer", sleep=fake_time.sleep,
+                        clock=lambda: fake_time.now, wall_clock=lambda: fake_time.wall)  # the default budgets
+    with caplog.at_level(logging.WARNING, logger="extract.api"), pytest.raises(RetriesExhaustedError) as raised:
+        client.get_json("/v1/customers")
+    assert str(raised.value).startswith("Kustomer: GET /v1/customers failed after 4 attempt(s) in ")
+    assert str(raised.value).endswith(f"last: the host {host} does not resolve (Name or service not known):"
+                                      " check the base_url and this machine's network")
+    retries = [r.getMessage() for r in caplog.records if r.name == "extract.api"]
+    assert [line.split("; ")[-1].split(" in ")[0] for line in retries] == ["retry 1", "retry 2", "retry 3"]
+    assert sum(fake_time.sleeps) < 8  # jittered 1 + 2 + 4 s at most, not minutes
