@@ -318,17 +318,27 @@ def test_post_json_returns_an_expected_4xx_with_its_body(hostile: HostileServer)
 
 def test_threads_share_one_limiter_and_stay_under_it() -> None:
     server = HostileServer("json")
+    # When the limiter let each request go: the clock reading it granted the slot on (its last
+    # before acquire returns). Not when the server read the request: on a loaded machine requests
+    # let go 50 ms apart can arrive together, and 21 then land in some second without the limiter
+    # having let 21 go in one.
     sent: list[float] = []
-    original = server._read_request
+    readings = threading.local()
 
-    def stamped(sock: socket.socket) -> bool:
-        ok = original(sock)
-        sent.append(time.monotonic())
-        return ok
+    def clock() -> float:
+        readings.now = time.monotonic()
+        return readings.now
 
-    server._read_request = stamped  # type: ignore[method-assign]
     try:
-        limiter = RateLimiter([(20, 1.0)])  # Gladly-style: N in any second
+        limiter = RateLimiter([(20, 1.0)], clock=clock)  # Gladly-style: N in any second
+        acquire = limiter.acquire
+
+        def stamped(max_wait: float = float("inf")) -> float:
+            waited = acquire(max_wait)
+            sent.append(readings.now)
+            return waited
+
+        limiter.acquire = stamped  # type: ignore[method-assign]
         client = _client(server.base_url, limiter=limiter)
         threads = [threading.Thread(target=lambda: [client.get_json("/x") for _ in range(6)]) for _ in range(4)]
         for thread in threads:
@@ -337,7 +347,7 @@ def test_threads_share_one_limiter_and_stay_under_it() -> None:
             thread.join(10)
     finally:
         server.close()
-    assert len(sent) == 24 and client.stats.requests == 24
+    assert len(sent) == 24 and client.stats.requests == 24 and server.requests == 24
     sent.sort()
     assert all(sum(1 for t in sent if start <= t < start + 1.0) <= 20 for start in sent)
     limiter.announce(10, 1.0)  # the server says less: the budget follows it, never more
