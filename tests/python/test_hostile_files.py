@@ -23,7 +23,7 @@ import pytest
 from extract import csv_template, files, freshdesk, raw, zendesk
 from extract.raw import PlatformOutput, RawTableWriter, with_lineage
 from gladly_import.warehouse import raw_tables
-from tests.python.conftest import run_extractor
+from tests.python.conftest import run_extractor, write_config
 from tests.python.freshdesk_helpers import run_extract, ticket, tickets_xml, write_zip
 
 MB = 1024 * 1024
@@ -380,6 +380,30 @@ def test_freshdesk_zip_nested_archive_gz_member_and_other_files_are_never_skippe
         ("nested_archive", "export.zip!/more/export-part2.zip"),
         ("unexpected_file", "export.zip!/attachments/invoice.pdf"),
     ]
+
+
+def test_an_export_packed_in_an_archive_no_reader_opens_is_a_reject_not_a_silent_skip(tmp_path: Path) -> None:
+    """A folder's tickets.json.zip or .mbox.bz2 was passed over: records_seen 0, no word of it."""
+    from gladly_import.config import load_config
+    from gladly_import.run import extract_all
+
+    (tmp_path / "zendesk" / "2021").mkdir(parents=True)
+    (tmp_path / "zendesk" / "tickets.json").write_text(zendesk_ticket(1) + "\n", encoding="utf-8")
+    (tmp_path / "zendesk" / "tickets.json.gz").write_bytes(gzip.compress((zendesk_ticket(2) + "\n").encode()))
+    write_zip(tmp_path / "zendesk" / "2021" / "tickets-2021.json.zip", {"tickets.json": zendesk_ticket(3)})
+    (tmp_path / "zendesk" / "notes.txt").write_text("not an export", encoding="utf-8")
+    (tmp_path / "gmail").mkdir()
+    (tmp_path / "gmail" / "inbox.mbox.bz2").write_bytes(b"BZh91AY&SY")
+    (tmp_path / "gmail" / "inbox.mbox").write_bytes(b"")
+    config = load_config(write_config(tmp_path, {"zendesk": {"path": "zendesk/"}, "gmail": {"path": "gmail/"}}))
+    manifest = {row["source_platform"]: row for row in extract_all(config)}
+    rejects = pq.read_table(tmp_path / "work" / "raw" / "extract_rejects").to_pylist()
+    assert sorted((r["source_platform"], r["reject_reason"], r["_source_file"]) for r in rejects) == [
+        ("gmail", "unexpected_file", "gmail/inbox.mbox.bz2"),
+        ("zendesk", "unexpected_file", "zendesk/2021/tickets-2021.json.zip"),
+    ]
+    assert (manifest["zendesk"]["records_seen"], manifest["zendesk"]["records_rejected"]) == (3, 1)
+    assert manifest["gmail"]["records_rejected"] == 1
 
 
 @pytest.mark.parametrize("cut_at", [0.3, 0.7])
