@@ -85,7 +85,7 @@ def read_position(path: Path) -> tuple[int, bool] | None:
 
 # Compressions and archives no reader here opens: "tickets.json.zip" in a Zendesk folder is an
 # export this import cannot read, so it is a reject (unexpected_file), never passed over in silence.
-UNREAD_PACKINGS = (".zip", ".bz2", ".xz", ".zst", ".7z", ".rar", ".tar", ".tgz", ".lz4", ".z")
+UNREAD_PACKINGS = (".zip", ".bz2", ".xz", ".zst", ".7z", ".rar", ".tar", ".tar.gz", ".tgz", ".lz4", ".z")
 
 
 def unread_exports(spec: str | list[str], base_dir: Path, suffixes: Iterable[str]) -> list[Path]:

@@ -392,6 +392,7 @@ def test_an_export_packed_in_an_archive_no_reader_opens_is_a_reject_not_a_silent
     (tmp_path / "zendesk" / "tickets.json.gz").write_bytes(gzip.compress((zendesk_ticket(2) + "\n").encode()))
     write_zip(tmp_path / "zendesk" / "2021" / "tickets-2021.json.zip", {"tickets.json": zendesk_ticket(3)})
     (tmp_path / "zendesk" / "notes.txt").write_text("not an export", encoding="utf-8")
+    (tmp_path / "zendesk" / "backup.tar.gz").write_bytes(gzip.compress(b"tickets.json"))
     (tmp_path / "gmail").mkdir()
     (tmp_path / "gmail" / "inbox.mbox.bz2").write_bytes(b"BZh91AY&SY")
     (tmp_path / "gmail" / "inbox.mbox").write_bytes(b"")
@@ -401,8 +402,9 @@ def test_an_export_packed_in_an_archive_no_reader_opens_is_a_reject_not_a_silent
     assert sorted((r["source_platform"], r["reject_reason"], r["_source_file"]) for r in rejects) == [
         ("gmail", "unexpected_file", "gmail/inbox.mbox.bz2"),
         ("zendesk", "unexpected_file", "zendesk/2021/tickets-2021.json.zip"),
+        ("zendesk", "unexpected_file", "zendesk/backup.tar.gz"),
     ]
-    assert (manifest["zendesk"]["records_seen"], manifest["zendesk"]["records_rejected"]) == (3, 1)
+    assert (manifest["zendesk"]["records_seen"], manifest["zendesk"]["records_rejected"]) == (4, 2)
     assert manifest["gmail"]["records_rejected"] == 1
 
 
