@@ -4,7 +4,7 @@
     python bench/bench_freshdesk.py --size-mb 100   # smaller
 
 Generates (or reuses) a seeded export under bench/corpus/, then, each in its own
-child process so peak memory (ru_maxrss) is that step's alone:
+child process so peak memory (its VmHWM) is that step's alone:
   1. idle     -- Python with the extractor's imports loaded: the floor;
   2. extract  -- extract/freshdesk.py on the whole zip (iterparse, streaming);
   3. baseline -- lxml.etree.parse of the largest ticket file of the export (the
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -33,13 +32,14 @@ if str(PROJECT_DIR) not in sys.path:
     sys.path.insert(0, str(PROJECT_DIR))
 
 from bench.generate_freshdesk import generate  # noqa: E402
+from gladly_import.metrics import own_peak_rss_kb  # noqa: E402
 
 MEMORY_BUDGET_MB = 300
 CALIBRATION_ITEMS = 3_000
 
 
 def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    return own_peak_rss_kb() / 1024
 
 
 # --- child processes ---------------------------------------------------------

@@ -21,7 +21,6 @@ import argparse
 import json
 import math
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -31,6 +30,8 @@ from pathlib import Path
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 if str(PROJECT_DIR) not in sys.path:
     sys.path.insert(0, str(PROJECT_DIR))
+
+from gladly_import.metrics import own_peak_rss_kb  # noqa: E402
 
 EMAIL = "bench@brand.example.com"
 API_KEY = "bench-key"
@@ -49,18 +50,7 @@ def child(base_url: str, work_dir: Path) -> None:
     gorgias.extract(ctx, out)
     out.close()
     print(json.dumps({"records_extracted": out.records_extracted, "records_rejected": out.records_rejected,
-                      "peak_rss_mb": round(_peak_rss_kb() / 1024, 1)}))
-
-
-def _peak_rss_kb() -> int:
-    """This process' peak RSS since it started (VmHWM; ru_maxrss would count the parent's at fork)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+                      "peak_rss_mb": round(own_peak_rss_kb() / 1024, 1)}))
 
 
 def measure(n_messages: int, seed: int = 42) -> dict[str, object]:

@@ -32,9 +32,10 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 BENCH_KEY = "bench-key-not-secret"
 
 CHILD = r"""
-import json, resource, sys, time
+import json, sys, time
 from pathlib import Path
 from extract import kustomer
+from gladly_import.metrics import own_peak_rss_kb
 from extract.context import SourceContext
 from extract.raw import PlatformOutput
 
@@ -55,7 +56,7 @@ seconds = time.monotonic() - started
 stats = seen["client"].stats
 print(json.dumps({"seconds": seconds, "requests": stats.requests, "retries": stats.retries,
                   "records": out.records_extracted,
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "peak_rss_mb": own_peak_rss_kb() / 1024}))
 """
 
 

@@ -11,8 +11,9 @@ rejected, fields cut, the reject reasons and, for a damaged file, how many compl
 (what any reader can get back: the records kept must equal it). The budget (issue 11) is 1.5 GB
 of peak RSS at 1x and 2x.
 Results: bench/results/hostile.json and a printed table. Not a test: the exit code says whether
-every case kept the budget, ended with exit code 0 and kept every complete record. The small, fast versions of the same cases are
-tests/python/test_hostile_files.py.
+every case kept the budget, ended with exit code 0 and kept every complete record. The small,
+fast versions of the same cases are tests/python/test_hostile_files.py (and Gmail's in
+test_gmail_fidelity.py); each case, its test and its figures: docs/hostile-inputs.md.
 """
 
 from __future__ import annotations

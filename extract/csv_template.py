@@ -14,12 +14,13 @@ are read. Lines end at LF, CRLF or a lone CR.
 
 from __future__ import annotations
 
+import codecs
 import csv
-import io
 import re
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import pyarrow as pa
 
@@ -151,6 +152,22 @@ def csv_records(read: Callable[[int], str], max_chars: int = MAX_RECORD_CHARS,
         yield line, record, size
 
 
+def _decoded(binary: BinaryIO) -> Callable[[int], str]:
+    """``read(n)``: the text of at most ``n`` more bytes, "" at the end; UTF-8, a BOM dropped, line
+    ends as written. One ``read1`` (one decompression step) per call, unlike TextIOWrapper.read,
+    which gathers several: a gzip that breaks off then raises only after every byte before the
+    damage was handed over, so every complete record before it is kept."""
+    decoder = codecs.getincrementaldecoder("utf-8-sig")(errors="replace")
+
+    def read(size: int) -> str:
+        while data := binary.read1(size):
+            if text := decoder.decode(data):
+                return text
+        return decoder.decode(b"", final=True)
+
+    return read
+
+
 def _normalise(header: str) -> str:
     return " ".join(header.replace("\ufeff", "").strip().lower().split())
 
@@ -171,10 +188,10 @@ def extract(ctx: SourceContext, out: PlatformOutput) -> None:
 def _extract_file(path: Path, source_file: str, default_source: str, ctx: SourceContext,
                   out: PlatformOutput, items: RawTableWriter) -> None:
     with open_binary(path) as binary:
-        text = io.TextIOWrapper(binary, encoding="utf-8-sig", errors="replace", newline="")
+        text = _decoded(binary)
         names: list[str] | None = None
         header_problem = None
-        for start_line, record, size in csv_records(text.read, MAX_RECORD_CHARS):
+        for start_line, record, size in csv_records(text, MAX_RECORD_CHARS):
             position = f"line {start_line}"
             if record is None:
                 out.reject(reason="record_too_large", source_file=source_file, position=position, row=start_line,

@@ -83,6 +83,29 @@ def read_position(path: Path) -> tuple[int, bool] | None:
         return path.stat().st_size, True
 
 
+# Compressions and archives no reader here opens: "tickets.json.zip" in a Zendesk folder is an
+# export this import cannot read, so it is a reject (unexpected_file), never passed over in silence.
+UNREAD_PACKINGS = (".zip", ".bz2", ".xz", ".zst", ".7z", ".rar", ".tar", ".tgz", ".lz4", ".z")
+
+
+def unread_exports(spec: str | list[str], base_dir: Path, suffixes: Iterable[str]) -> list[Path]:
+    """Files below the folders ``spec`` names that look like an export in a packing that is not
+    read (``<name>.json.zip``, ``<name>.mbox.bz2``, ``export.tar``, ...): each is to be a reject."""
+    read = tuple(s.lower() for s in suffixes)
+    found = []
+    for one in spec if isinstance(spec, list) else [spec]:
+        path = Path(one).expanduser() if isinstance(one, str) else None
+        if path is None or GLOB_CHARS & set(one):
+            continue
+        path = path if path.is_absolute() else base_dir / path
+        if path.is_dir():
+            for file in sorted(path.rglob("*")):
+                name = file.name.lower()
+                if file.is_file() and name.endswith(UNREAD_PACKINGS) and not name.endswith(read):
+                    found.append(file)
+    return found
+
+
 def forget_positions(paths: Iterable[Path]) -> None:
     for path in paths:
         _READING.pop(path, None)

