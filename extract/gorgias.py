@@ -67,6 +67,8 @@ PATH_KEYS = ("simulator_data",)
 FILE_SUFFIXES = (".jsonl",)
 DEFAULT_EMAIL_ENV = "GORGIAS_EMAIL"
 DEFAULT_API_KEY_ENV = "GORGIAS_API_KEY"
+SECRET_ENV_KEYS = {"email_env": (DEFAULT_EMAIL_ENV, "the email of the account's API user"),  # (as Kustomer's)
+                   "api_key_env": (DEFAULT_API_KEY_ENV, "the account's REST API key (Gorgias: Settings > REST API)")}
 SAMPLE_DIR = SAMPLES_DIR / "gorgias"
 
 # Messages first: every message listed then has its ticket created already, so the ticket

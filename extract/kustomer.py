@@ -68,6 +68,9 @@ PATH_KEYS: tuple[str, ...] = ()  # an API: no export files (simulator_data is re
 PAGE_SIZE = 100
 QUERY_CAP = 10_000  # Kustomer's documented cap per query: why the searches are read as keysets
 DEFAULT_KEY_ENV = "KUSTOMER_API_KEY"
+# The environment variables a real account needs: {key naming it: (its default, what it holds)};
+# the command line checks they are set before anything runs (gladly_import/cli.py).
+SECRET_ENV_KEYS = {"api_key_env": (DEFAULT_KEY_ENV, "the Kustomer API key")}
 DEFAULT_DELTA_OVERLAP_HOURS = 24.0
 DEFAULT_CONCURRENCY = 12  # 12 in flight at 250 ms: 2,880 a minute, above the largest plan's 2,000
 SAMPLE_DATA = SAMPLES_DIR / "kustomer"

@@ -46,17 +46,22 @@ class Option:
     ``accepts(value)`` says whether a value is well-typed; ``expected`` completes "must be …".
     ``required_unless`` names a flag option that, when true, makes this one optional (an API's
     ``base_url`` is required unless ``simulate: true``); ``check_path`` checks a path value
-    against the folder of the config file (the config's paths are relative to it).
+    against the folder of the config file (the config's paths are relative to it);
+    ``check_value`` says what is wrong with a well-typed value in its own words (a URL that holds
+    a password must not be echoed back).
     """
 
     expected: str
     accepts: Callable[[Any], bool]
     required_unless: str | None = None
     check_path: Callable[[Any, Path], str | None] | None = None
+    check_value: Callable[[Any], str | None] | None = None
 
     def problem(self, value: Any, base_dir: Path | None = None) -> str | None:
         if not self.accepts(value):
             return f"must be {self.expected}, got {shown(value)}"
+        if self.check_value is not None and (problem := self.check_value(value)):
+            return problem
         if self.check_path is not None and base_dir is not None:
             return self.check_path(value, base_dir)
         return None

@@ -25,6 +25,7 @@ from pathlib import Path
 import duckdb
 
 from extract.errors import ExtractError
+from extract.platforms import PLATFORMS
 from gladly_import import __version__, log
 from gladly_import.config import MODES, Config, ConfigError, load_config
 from gladly_import.engines import EngineError, open_engine
@@ -67,7 +68,11 @@ Each run writes its log to <output_dir>/logs/import-<run id>.log (every level).
 
 
 class PreflightError(Exception):
-    """Something found before the run starts that stops it; ``str()`` is one line."""
+    """What was found before the run starts that stops it: ``problems``, one line each."""
+
+    def __init__(self, *problems: str) -> None:
+        self.problems = problems
+        super().__init__("; ".join(problems))
 
 
 def _common(parser: argparse.ArgumentParser, top: bool = False) -> None:
@@ -181,7 +186,8 @@ def _run_command(args: argparse.Namespace, run: dict[str, object]) -> int:
             logger.error(f"config error: {problem}")
         return EXIT_NOT_RUN
     except PreflightError as error:
-        logger.error(str(error))
+        for problem in error.problems:
+            logger.error(problem)
         return EXIT_NOT_RUN
     except KeyboardInterrupt:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the last line short
@@ -245,8 +251,29 @@ def check_writable(label: str, folder: Path) -> None:
         raise PreflightError(f"{label} {folder}: cannot write there: {error.strerror or error}{free}") from None
 
 
+def missing_secrets(config: Config) -> list[str]:
+    """An API source's environment variables that are unset: each in one line naming its key.
+
+    Not checked with ``simulate: true`` (demo credentials) or ``reuse_completed: true`` (a completed
+    extraction may be re-used without calling the API).
+    """
+    problems = []
+    for platform, source in config.sources.items():
+        options = source.options
+        if options.get("simulate") is True or options.get("reuse_completed") is True:
+            continue
+        for key, (default, holds) in getattr(PLATFORMS[platform], "SECRET_ENV_KEYS", {}).items():
+            variable = options.get(key) or default
+            if not os.environ.get(variable, "").strip():
+                problems.append(f"sources.{platform}.{key}: the environment variable {variable} is not set:"
+                                f" set it to {holds} (never in the config file) and run again")
+    return problems
+
+
 def _preflight(config: Config) -> None:
     """What can be known to fail before anything runs: checked before any extraction."""
+    if problems := missing_secrets(config):
+        raise PreflightError(*(f"environment error: {config.path}: {problem}" for problem in problems))
     check_memory_limit()
     check_writable("output_dir", config.output_dir)
     check_writable("work_dir", config.work_dir)

@@ -45,11 +45,12 @@ from urllib.parse import urlsplit
 
 import duckdb
 
+from extract import options as opt
 from extract.context import Progress
 from extract.errors import AuthError, ExtractError
 from extract.http_client import ANNOUNCED_SHARE, BasicAuth, HttpClient, HttpStatusError, RateLimiter
 from gladly_import import push_ledger
-from gladly_import.config import Config, ConfigError, load_config
+from gladly_import.config import Config, ConfigError, check_block, load_config
 from gladly_import.ledger import ensure_tables
 from gladly_import.lock import FolderInUse, lock_run_folders
 from gladly_import.paths import SAMPLE_CONFIG
@@ -57,8 +58,9 @@ from gladly_import.report import REPORT_FILE, write_report
 from gladly_import.summary import SUMMARY_FILE as IMPORT_SUMMARY_FILE
 
 # -- the config block ----------------------------------------------------------------------------
-# `gladly:` in the import's config. CONFIG_KEYS: key -> required?; CONFIG_TYPES: the YAML types a
-# value may have; CONFIG_CHOICES: the allowed values. parse_settings applies all three.
+# `gladly:` in the import's config. CONFIG_KEYS: key -> required?; CONFIG_TYPES: what each value
+# must be (extract/options.py), checked by gladly_import/config.py with every other block before
+# anything runs, every problem at once.
 CONFIG_KEYS = {
     "base_url": False,             # https://<org>.gladly.com (sandbox https://<org>.gladly.qa); required unless simulate
     "user_env": False,             # env var holding the API user's email (default GLADLY_API_USER)
@@ -70,19 +72,49 @@ CONFIG_KEYS = {
     "simulator_today": False,      # the demo: the date the simulator (and the window) takes as today
     "simulator_latency": False,    # the demo: seconds the simulator takes per request (default 0.1)
 }
-CONFIG_TYPES: dict[str, type | tuple[type, ...]] = {
-    "base_url": str, "user_env": str, "token_env": str, "activity_type": str,
-    "requests_per_second": (int, float), "concurrency": int, "simulate": bool,
-    "simulator_today": (str, date), "simulator_latency": (int, float),
-}
 ACTIVITY_TYPES = ("EMAIL", "ISSUE", "SMS", "SURVEY")
-CONFIG_CHOICES = {"activity_type": ACTIVITY_TYPES}
 
 DEFAULT_USER_ENV = "GLADLY_API_USER"
 DEFAULT_TOKEN_ENV = "GLADLY_API_TOKEN"
 DEFAULT_REQUESTS_PER_SECOND = 10
 DEFAULT_CONCURRENCY = 8
 LOOPBACK_HOSTS = ("127.0.0.1", "::1")
+
+
+def _gladly_url_problem(value: str) -> str | None:
+    """Gladly's base URL: https, or plain http to the loopback address only; no credentials in it."""
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"must be https://<org>.gladly.com (or .qa), got {opt.shown(value)}"
+    if parts.username or parts.password:
+        return "must not hold credentials; they come from the environment"  # never echoed
+    if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
+        return f"plain http is only allowed to 127.0.0.1, got {opt.shown(value)}; use https"
+    return None
+
+
+def _is_date(value: Any) -> bool:
+    if isinstance(value, date):
+        return True
+    try:
+        date.fromisoformat(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+CONFIG_TYPES = {
+    "base_url": opt.Option("https://<org>.gladly.com (or .qa)", lambda v: isinstance(v, str) and bool(v.strip()),
+                           required_unless="simulate", check_value=_gladly_url_problem),
+    "user_env": opt.ENV_NAME,
+    "token_env": opt.ENV_NAME,
+    "activity_type": opt.one_of(ACTIVITY_TYPES),
+    "requests_per_second": opt.number(maximum=1000, above=0),
+    "concurrency": opt.number(1, 64, whole=True),
+    "simulate": opt.FLAG,
+    "simulator_today": opt.Option("a date (YYYY-MM-DD)", _is_date),
+    "simulator_latency": opt.number(0, 10, what="seconds"),
+}
 
 # -- Gladly's API (its published OpenAPI) --------------------------------------------------------
 ITEMS_PATH = "/api/v1/conversation-items"
@@ -120,60 +152,23 @@ class PushSettings:
     simulator_latency: float = 0.1
 
 
-def check_base_url(value: str) -> str:
-    """Gladly's base URL: https, or plain http to the loopback address only; no credentials in it."""
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"gladly.base_url: must be https://<org>.gladly.com (or .qa), got '{value}'")
-    if parts.username or parts.password:
-        raise ConfigError("gladly.base_url: must not hold credentials; they come from the environment")
-    if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
-        raise ConfigError(f"gladly.base_url: plain http is only allowed to 127.0.0.1, got '{value}'; use https")
-    return value.rstrip("/")
-
-
 def parse_settings(block: dict[str, Any] | None) -> PushSettings:
-    """The `gladly:` block, checked: keys, types, values (ConfigError in one line)."""
+    """The `gladly:` block as settings. Its keys and values are checked by the config's one check
+    (``check_block``, run on every block when the config is read; again here for a block that did
+    not come from a config file); what is left here joins two keys."""
     block = dict(block or {})
-    unknown = sorted(set(block) - set(CONFIG_KEYS))
-    if unknown:
-        raise ConfigError(f"gladly: unknown key '{unknown[0]}' (allowed: {', '.join(sorted(CONFIG_KEYS))})")
-    for key, value in block.items():
-        kinds = CONFIG_TYPES[key]
-        allowed = kinds if isinstance(kinds, tuple) else (kinds,)
-        if isinstance(value, bool) and bool not in allowed or not isinstance(value, allowed):
-            raise ConfigError(f"gladly.{key}: expected {_type_names(kinds)}, got {value!r}")
-        if key in CONFIG_CHOICES and value not in CONFIG_CHOICES[key]:
-            raise ConfigError(f"gladly.{key}: must be one of {', '.join(CONFIG_CHOICES[key])}, got {value!r}")
-    settings = PushSettings(**{k: v for k, v in block.items()
-                               if k not in ("base_url", "simulator_today")})
-    if not 0 < settings.requests_per_second <= 1000:
-        raise ConfigError(f"gladly.requests_per_second: must be above 0, got {settings.requests_per_second!r}")
-    if not 1 <= settings.concurrency <= 64:
-        raise ConfigError(f"gladly.concurrency: must be 1 to 64, got {settings.concurrency!r}")
-    if not 0 <= settings.simulator_latency <= 10:
-        raise ConfigError(f"gladly.simulator_latency: must be 0 to 10 seconds, got {settings.simulator_latency!r}")
-    for key in ("user_env", "token_env"):
-        if not getattr(settings, key).strip():
-            raise ConfigError(f"gladly.{key}: must name an environment variable")
+    problems = check_block("gladly", block, CONFIG_KEYS, CONFIG_TYPES)
+    if "simulator_today" in block and block.get("simulate") is not True:
+        problems.append("gladly.simulator_today: only with simulate: true")
+    if problems:
+        raise ConfigError("; ".join(problems))
+    settings = PushSettings(**{k: v for k, v in block.items() if k not in ("base_url", "simulator_today")})
     if "simulator_today" in block:
-        if not settings.simulate:
-            raise ConfigError("gladly.simulator_today: only with simulate: true")
         today = block["simulator_today"]
-        try:
-            settings.simulator_today = today if isinstance(today, date) else date.fromisoformat(today)
-        except ValueError:
-            raise ConfigError(f"gladly.simulator_today: must be a date (YYYY-MM-DD), got {today!r}") from None
-    if "base_url" in block:
-        settings.base_url = check_base_url(block["base_url"])
-    elif not settings.simulate:
-        raise ConfigError("gladly.base_url: required (https://<org>.gladly.com), unless simulate: true")
+        settings.simulator_today = today if isinstance(today, date) else date.fromisoformat(today)
+    if block.get("base_url"):
+        settings.base_url = block["base_url"].strip().rstrip("/")
     return settings
-
-
-def _type_names(kinds: type | tuple[type, ...]) -> str:
-    names = {str: "text", int: "a whole number", float: "a number", bool: "true or false", date: "a date"}
-    return " or ".join(names.get(k, k.__name__) for k in (kinds if isinstance(kinds, tuple) else (kinds,)))
 
 
 # -- what is sent --------------------------------------------------------------------------------

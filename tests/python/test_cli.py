@@ -25,6 +25,7 @@ import pytest
 
 import gladly_import
 from gladly_import import cli, log
+from gladly_import.config import load_config
 from tests.python.conftest import PROJECT_DIR, SAMPLES_DIR, run_import, write_config
 
 
@@ -227,6 +228,27 @@ def test_a_duckdb_file_held_by_another_program_is_one_line(tmp_path: Path) -> No
     assert _one_line(result.stderr) == (
         f"the DuckDB file {database} is open in another program (process {holder.pid}), e.g. a SQL client or"
         " another import: close it and run again")
+
+
+def test_unset_api_secrets_are_found_before_anything_runs_each_in_one_line(tmp_path: Path) -> None:
+    shutil.copytree(SAMPLES_DIR / "zendesk", tmp_path / "zendesk")
+    config = write_config(tmp_path, {"zendesk": {"path": "zendesk/"},
+                                     "kustomer": {"base_url": "https://acme.api.kustomerapp.com"},
+                                     "gorgias": {"base_url": "https://acme.gorgias.com", "email_env": "SHOP_EMAIL"}})
+    unset = {name: "" for name in ("KUSTOMER_API_KEY", "SHOP_EMAIL", "GORGIAS_API_KEY")}
+    result = _cli("--config", str(config), env=unset)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.splitlines() == [
+        f"environment error: {config}: sources.{key}: the environment variable {name} is not set: set it to {holds}"
+        " (never in the config file) and run again"
+        for key, name, holds in [
+            ("kustomer.api_key_env", "KUSTOMER_API_KEY", "the Kustomer API key"),
+            ("gorgias.email_env", "SHOP_EMAIL", "the email of the account's API user"),
+            ("gorgias.api_key_env", "GORGIAS_API_KEY", "the account's REST API key (Gorgias: Settings > REST API)")]]
+    assert not (tmp_path / "work" / "raw").exists()  # zendesk was not extracted first
+    # the demo's credentials need none
+    config = write_config(tmp_path, {"kustomer": {"simulate": True}, "gorgias": {"simulate": True}})
+    assert cli.missing_secrets(load_config(config)) == []
 
 
 # -- Ctrl-C ---------------------------------------------------------------------------------------

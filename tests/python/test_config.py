@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from extract import options as opt
 from gladly_import.config import ConfigError, load_config
 from tests.python.conftest import run_import, write_config
 
@@ -275,3 +276,25 @@ def test_a_block_of_another_module_is_checked_with_its_declaration(tmp_path: Pat
     monkeypatch.setitem(sys.modules, "gladly_import.push", None)
     with pytest.raises(ConfigError, match="gladly: this installation has no gladly_import.push"):
         load_config(write_config(tmp_path, sources, gladly={"simulate": True}))
+
+
+def test_the_readme_lists_every_config_key_with_the_words_of_its_check() -> None:
+    """README's key table is the declarations: every key of every block, none more, each value's words."""
+    import html
+    import re
+
+    from extract.platforms import PLATFORMS
+    from gladly_import import config as config_module
+    from gladly_import import push
+    from tests.python.conftest import PROJECT_DIR
+
+    blocks = [("", config_module.TOP_LEVEL_KEYS, config_module.TOP_LEVEL_TYPES),
+              ("spark.", config_module.SPARK_KEYS, config_module.SPARK_TYPES),
+              *((f"sources.{name}.", m.CONFIG_KEYS, m.CONFIG_TYPES) for name, m in PLATFORMS.items()),
+              ("gladly.", push.CONFIG_KEYS, push.CONFIG_TYPES)]
+    declared = {prefix + key: opt.as_option(types[key]).expected for prefix, keys, types in blocks for key in keys}
+    readme = (PROJECT_DIR / "README.md").read_text(encoding="utf-8")
+    table = readme.split("<!-- config keys:")[1].split("<!-- end of config keys -->")[0]
+    documented = {key: html.unescape(value)  # (<org> is written &lt;org&gt;: markdown would drop it as a tag)
+                  for key, value in re.findall(r"^\| `([\w.]+)` \| (.+?) \| .+ \|$", table, re.MULTILINE)}
+    assert documented == declared

@@ -349,8 +349,8 @@ def test_cli_bad_key_exits_non_zero_with_one_line_and_no_traceback(tmp_path: Pat
 def test_cli_missing_key_exits_non_zero_without_traceback(tmp_path: Path) -> None:
     config = write_config(tmp_path, {"base_url": "https://acme.api.kustomerapp.com"})
     done = run_cli(config, None)
-    assert done.returncode == 1 and "Traceback" not in done.stderr
-    assert "KUSTOMER_API_KEY is not set" in done.stderr
+    assert done.returncode == 2 and "Traceback" not in done.stderr  # found before anything runs
+    assert "sources.kustomer.api_key_env: the environment variable KUSTOMER_API_KEY is not set" in done.stderr
 
 
 @pytest.mark.slow

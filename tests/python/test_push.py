@@ -224,7 +224,10 @@ def test_a_rejected_credential_stops_the_push_without_printing_it(project: Path,
     ({"base_url": "https://user:pw@acme.gladly.com"}, "must not hold credentials"),
     ({"simulate": False}, "gladly.base_url: required"),
     ({"base_url": "https://acme.gladly.com", "activity_type": "CHAT"}, "must be one of EMAIL, ISSUE, SMS, SURVEY"),
-    ({"base_url": "https://acme.gladly.com", "concurrency": "8"}, "gladly.concurrency: must be a whole number, got '8'"),
+    ({"base_url": "https://acme.gladly.com", "concurrency": "8"},
+     "gladly.concurrency: must be a whole number from 1 to 64, got '8'"),
+    ({"base_url": "https://acme.gladly.com", "requests_per_second": 0}, "gladly.requests_per_second: must be a number above 0"),
+    ({"base_url": "https://acme.gladly.com", "token_env": "my token"}, "gladly.token_env: must be the NAME of an environment"),
     ({"base_url": "https://acme.gladly.com", "simulate": "yes"}, "gladly.simulate: must be true or false, got 'yes'"),
     ({"base_url": "https://acme.gladly.com", "simulator_today": "2024-01-01"}, "only with simulate: true"),
     ({"simulate": True, "simulator_today": "March 1st"}, "must be a date"),
@@ -239,6 +242,23 @@ def test_bad_gladly_settings_stop_with_one_line_and_exit_2(project: Path, gladly
     assert push.main(["--config", str(path)]) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
+
+
+def test_every_bad_gladly_setting_is_found_before_an_import_runs_and_no_password_is_echoed(
+        project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The push's block is checked with the rest of the config: `gladly-import` stops before extracting."""
+    from gladly_import import cli
+
+    path = project / "config.yml"
+    config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    config["gladly"] = {"base_url": "https://ops:s3cret-pw@acme.gladly.com", "concurrency": 0, "activity_type": "CHAT"}
+    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    before = {p: p.stat().st_mtime_ns for p in project.rglob("*") if p.is_file() and p != path}
+    assert cli.main(["--config", str(path)]) == 2
+    captured = capsys.readouterr()
+    lines = [line for line in captured.err.splitlines() if "gladly." in line]
+    assert len(lines) == 3 and "s3cret-pw" not in captured.err + captured.out
+    assert {p: p.stat().st_mtime_ns for p in project.rglob("*") if p.is_file() and p != path} == before
 
 
 def test_missing_credentials_exit_2(project: Path, monkeypatch: pytest.MonkeyPatch,
