@@ -133,6 +133,8 @@ def test_each_api_option_is_typed_before_the_run(tmp_path: Path, options: dict, 
                                                               " got 'fast'"),
         ({"simulate": True, "simulator_data": "exports"}, "sources.gorgias.simulator_data: folder 'exports' has no"
                                                            " tickets.jsonl"),
+        ({"simulate": True, "delta_overlap_hours": "1 day"}, "sources.gorgias.delta_overlap_hours: must be a number"
+                                                              " from 0 to 8784, got '1 day'"),
         ({"base_url": "https://x.gorgias.com", "email_env": "me@shop.example"},
          "sources.gorgias.email_env: must be the NAME of an environment variable"),
     ],

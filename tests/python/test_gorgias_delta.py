@@ -173,11 +173,6 @@ def test_delta_without_a_complete_extraction_extracts_everything(data: tuple, tm
     assert [e.params["order_by"] for e in sim.log] == ["created_datetime:asc"] * 14
 
 
-def test_delta_overlap_hours_must_be_a_number_of_hours(data: tuple, tmp_path: Path) -> None:
-    with simulator(data) as sim, pytest.raises(Exception, match="delta_overlap_hours"):
-        extract_once(sim.base_url, tmp_path, {"delta_overlap_hours": "1 day"}, mode="delta")
-
-
 
 @pytest.mark.slow
 def test_import_delta_file_holds_exactly_the_new_messages(tmp_path: Path) -> None:

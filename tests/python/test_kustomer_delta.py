@@ -13,7 +13,6 @@ import pytest
 
 from bench.generate_kustomer import generate
 from extract import kustomer
-from extract.errors import ExtractError
 from extract.http_client import HttpClient
 from extract.simulators.kustomer import KustomerSimulator
 from tests.python.conftest import item_ids, run_import
@@ -196,11 +195,6 @@ def test_an_interrupted_delta_resumes_and_a_full_run_after_it_starts_afresh(
     ids = resumed.message_ids()
     assert len(ids) == len(set(ids)) == N_MESSAGES + 250 and set(new_ids) <= set(ids)
     assert "extracts the account afresh" in full.progress and sorted(full.message_ids()) == sorted(ids)
-
-
-def test_delta_overlap_hours_must_be_a_number_of_hours(tmp_path: Path, api_key: str) -> None:
-    with pytest.raises(ExtractError, match="delta_overlap_hours"):
-        run_extract(tmp_path, {"simulate": True, "delta_overlap_hours": "a day"})
 
 
 @pytest.mark.slow
