@@ -310,10 +310,15 @@ def _run(config: Config, args: argparse.Namespace, run: dict[str, object]) -> in
         logger.error(f"import not started: {error}")
         return EXIT_FAILED
     except duckdb.Error as error:
-        if (line := duckdb_in_use(error, config.database_path)) is None:
-            raise
-        logger.error(line)
+        if (line := duckdb_in_use(error, config.database_path)) is not None:
+            logger.error(line)
+            return EXIT_FAILED
+        logger.debug("DuckDB error before the run started", exc_info=True)
+        logger.error(f"import not started: DuckDB error on {config.database_path}: {_first_line(error)}"
+                     " (nothing was run or recorded; -v shows the traceback)")
         return EXIT_FAILED
+    except Exception as error:  # noqa: BLE001 (before the run's log file: the traceback goes to -v)
+        return _not_started(error)
     run.update(id=run_id, database=config.database_path)
     log_path = log.add_run_file(config.output_dir, run_id)
     logger.info(f"import {run_id}: {mode} run on {engine.name}, config {config.path}")
@@ -322,6 +327,18 @@ def _run(config: Config, args: argparse.Namespace, run: dict[str, object]) -> in
     from gladly_import.run import run_import  # the stages import dbt's and pyarrow's worlds: only now
 
     return _guarded(lambda: run_import(config, engine, mode, run_id, args.with_unit_tests, started), run, log_path)
+
+
+def _not_started(error: Exception) -> int:
+    """An unexpected failure before the run started: one line; its traceback with -v."""
+    logger.debug("unexpected error before the run started", exc_info=True)
+    logger.error(f"import not started: unexpected {type(error).__name__}: {_first_line(error)}"
+                 " (nothing was run or recorded; -v shows the traceback)")
+    return EXIT_FAILED
+
+
+def _first_line(error: Exception) -> str:
+    return str(error).splitlines()[0] if str(error) else ""
 
 
 def _guarded(stages: Callable[[], str], run: dict[str, object], log_path: Path) -> int:
@@ -347,7 +364,7 @@ def _guarded(stages: Callable[[], str], run: dict[str, object], log_path: Path) 
         raise
     except Exception as error:
         logger.debug("unexpected error", exc_info=True)
-        logger.error(f"import failed: unexpected {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+        logger.error(f"import failed: unexpected {type(error).__name__}: {_first_line(error)}"
                      f" (traceback in {log_path})")
     finally:
         if status != "succeeded":

@@ -230,6 +230,38 @@ def test_a_duckdb_file_held_by_another_program_is_one_line(tmp_path: Path) -> No
         " another import: close it and run again")
 
 
+def test_a_file_in_place_of_the_duckdb_database_is_one_line_and_left_as_it_is(tmp_path: Path) -> None:
+    config = _zendesk_config(tmp_path)
+    database = tmp_path / "work" / "gladly_import.duckdb"
+    database.parent.mkdir()
+    garbage = b"PK\x03\x04 not a database: a zip someone saved under the DuckDB file's name" * 100
+    database.write_bytes(garbage)
+    result = run_import(config)
+    assert result.returncode == 1
+    line = _one_line(result.stderr)
+    assert line.startswith(f"import not started: DuckDB error on {database}: IO Error:")
+    assert "not a valid DuckDB database file" in line and line.endswith("-v shows the traceback)")
+    assert database.read_bytes() == garbage
+    assert not (tmp_path / "work" / "raw").exists()
+
+
+def test_an_unexpected_error_before_the_run_starts_is_one_line_and_v_shows_its_traceback(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    config = _zendesk_config(tmp_path)
+
+    def broken_settle(engine: object, output_dir: Path) -> None:
+        raise RuntimeError("the ledger schema is from a newer version\nsecond line")
+
+    monkeypatch.setattr(cli, "settle_earlier_runs", broken_settle)
+    assert cli.main(["--config", str(config)]) == cli.EXIT_FAILED
+    assert _one_line(capsys.readouterr().err) == (
+        "import not started: unexpected RuntimeError: the ledger schema is from a newer version"
+        " (nothing was run or recorded; -v shows the traceback)")
+    assert cli.main(["-v", "--config", str(config)]) == cli.EXIT_FAILED
+    verbose = capsys.readouterr().err
+    assert "Traceback" in verbose and "in broken_settle" in verbose
+
+
 def test_unset_api_secrets_are_found_before_anything_runs_each_in_one_line(tmp_path: Path) -> None:
     shutil.copytree(SAMPLES_DIR / "zendesk", tmp_path / "zendesk")
     config = write_config(tmp_path, {"zendesk": {"path": "zendesk/"},
