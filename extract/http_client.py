@@ -19,7 +19,7 @@ Usage::
     page = client.get_json("/v1/messages", {"page": 1, "pageSize": 100})
     answer = client.request_json("POST", "/api/v1/items", body={...}, ok_statuses={400, 409})
     answer.status, answer.body, answer.headers   # 2xx and the listed statuses come back, parsed
-    client.stats.requests, client.stats.retries, client.stats.rate_per_minute()
+    client.stats.requests, client.stats.retries, client.stats.rate_text()
 
 One client may be used by several threads at once (a pool of workers): each thread has its own
 connection, the counters are locked, and every request of every thread goes through the one
@@ -280,6 +280,7 @@ class RequestStats:
     waited_seconds: float = 0.0  # time slept for rate limits and backoff (summed over threads)
     by_status: Counter[int] = field(default_factory=Counter)
     _recent: deque[float] = field(default_factory=deque, repr=False)
+    _first: float | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, **counts: float) -> None:
@@ -294,6 +295,8 @@ class RequestStats:
     def note_request(self, now: float) -> None:
         with self._lock:
             self.requests += 1
+            if self._first is None:
+                self._first = now
             self._recent.append(now)
             while self._recent and now - self._recent[0] > 60.0:
                 self._recent.popleft()
@@ -311,6 +314,21 @@ class RequestStats:
         if span >= 60.0:
             return float(count)
         return count * 60.0 / max(span, 1.0)
+
+    def rate_text(self, now: float | None = None) -> str:
+        """The achieved rate as a person reads it: requests over the last minute, or, while the
+        client is younger than a minute, the requests so far and the seconds they took (a burst of
+        4 requests in 1 s is not "240 requests/min" next to a limit of 114/min)."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            while self._recent and now - self._recent[0] > 60.0:
+                self._recent.popleft()
+            count, first = len(self._recent), self._first
+        if first is None:
+            return "0 requests"
+        if now - first >= 60.0:
+            return f"{count:,} requests/min"
+        return f"{count:,} requests in {max(now - first, 0.0):.0f}s"
 
 
 @dataclass

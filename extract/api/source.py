@@ -63,7 +63,7 @@ def progress_line(source: ApiSource, extraction: Extraction, client: HttpClient)
     stats = client.stats
     limit = client.limiter.per_minute_now()
     budget = f" (limit {limit:,.0f}/min)" if limit else ""
-    return (f"{', '.join(parts)}; {counts.pages:,} pages this run; {stats.rate_per_minute():,.0f} requests/min"
+    return (f"{', '.join(parts)}; {counts.pages:,} pages this run; {stats.rate_text()}"
             f"{budget}, {stats.throttled:,} throttled")
 
 

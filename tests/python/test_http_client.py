@@ -295,6 +295,19 @@ def test_rate_per_minute_counts_recent_requests() -> None:
     for second in range(0, 120, 2):
         stats.note_request(float(second))
     assert stats.rate_per_minute(now=120.0) == 30.0
+    assert stats.rate_text(now=120.0) == "30 requests/min"
+
+
+def test_a_young_clients_burst_is_told_as_it_is_not_extrapolated_to_a_minute() -> None:
+    from extract.http_client import RequestStats
+
+    stats = RequestStats()
+    assert stats.rate_text(now=5.0) == "0 requests"
+    for moment in (10.0, 10.2, 10.5, 11.0):
+        stats.note_request(moment)
+    assert stats.rate_text(now=11.0) == "4 requests in 1s"  # not "240 requests/min"
+    stats.note_request(69.0)
+    assert stats.rate_text(now=70.5) == "3 requests/min"  # over a minute old: the last 60 s hold 10.5, 11.0, 69.0
 
 
 def test_429s_have_their_own_retry_budget(server: ScriptedServer, fake_time: FakeTime) -> None:
