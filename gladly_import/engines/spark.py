@@ -36,6 +36,7 @@ from gladly_import.warehouse import raw_tables
 DBT_TARGET = "spark"
 # the schemas dbt builds (profiles.yml target schema, dbt_project.yml +schema): rebuilt every run
 DBT_SCHEMAS = ("main", "staging", "intermediate")
+LOG4J_FILE = "spark-log4j2.properties"  # beside this module: the driver's console says only errors
 INSTALL_HINT = ("make import (installs the Spark extras into .venv), pip install -r requirements-spark.txt "
                 "-c requirements.lock in a checkout, or pip install 'gladly-import[spark]'")
 
@@ -73,11 +74,19 @@ def spark_settings(config: Config) -> dict[str, str]:
         "spark.sql.catalogImplementation": "in-memory",
         **config.spark.conf,
         "spark.driver.extraJavaOptions": " ".join(filter(None, [
-            f"-Dderby.system.home={work.as_posix()}", config.spark.conf.get("spark.driver.extraJavaOptions")])),
+            f"-Dderby.system.home={work.as_posix()}", _log4j_option(config.spark.conf.get("spark.driver.extraJavaOptions")),
+            config.spark.conf.get("spark.driver.extraJavaOptions")])),
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.ansi.enabled": "false",
     }
     return settings
+
+
+def _log4j_option(user_options: str | None) -> str | None:
+    """Spark's console quiet but for errors (spark-log4j2.properties), unless the user configures log4j."""
+    if user_options and "log4j" in user_options:
+        return None
+    return f"-Dlog4j2.configurationFile={(Path(__file__).parent / LOG4J_FILE).as_uri()}"
 
 
 def register_functions(spark: Any) -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -149,3 +151,21 @@ def test_the_email_data_test_check_is_email_validators_on_both_engines(runs: dic
 def test_the_models_compiled_for_spark_parse_as_spark_sql(runs: dict[str, Any]) -> None:
     """What dbt ran on Spark, in the style of .sqlfluff and parsed as Spark SQL (DuckDB's: test_sql_lint.py)."""
     assert lint_compiled_models(runs["target"], "sparksql") == []
+
+
+def test_spark_starts_without_its_console_banner_and_warnings(tmp_path: Path) -> None:
+    """The import's first line is the import's: Spark's log4j banner, its level hints and the
+    native-hadoop warning are gone (spark-log4j2.properties). The JVM's own note on the incubator
+    module Spark's launcher adds on Java 17+ cannot be turned off and is the one line left."""
+    shutil.copytree(SAMPLES_DIR / "zendesk", tmp_path / "zendesk")
+    config = tmp_path / "config.yml"
+    config.write_text("engine: spark\nsources:\n  zendesk:\n    path: zendesk/\n", encoding="utf-8")
+    child = ("import sys; from gladly_import.config import load_config;"
+             " from gladly_import.engines.spark import start_session;"
+             " session, _ = start_session(load_config(sys.argv[1])); print(session.version); session.stop()")
+    result = subprocess.run([sys.executable, "-c", child, str(config)], capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "SPARK_LOCAL_IP": "127.0.0.1"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip() == pyspark.__version__
+    assert [line for line in result.stderr.splitlines()
+            if line != "WARNING: Using incubator modules: jdk.incubator.vector"] == []
