@@ -47,8 +47,8 @@ logger = logging.getLogger("gladly_import.cli")
 
 DESCRIPTION = """\
 Move a company's customer-service history into Gladly: extract each helpdesk's export or API,
-transform it with dbt on DuckDB, and write the Gladly conversation-item CSV files, a rejects
-file, a summary, an HTML report and a log of the run.
+transform it with dbt on DuckDB (or Spark: engine: spark), and write the Gladly conversation-item
+CSV files, a rejects file, a summary, an HTML report and a log of the run.
 
 commands:
   import   (the default) run an import: gladly-import --config my.yml [--mode delta]
