@@ -298,19 +298,22 @@ class RequestStats:
             if self._first is None:
                 self._first = now
             self._recent.append(now)
+        self._last_minute(now)  # keeps the deque to the last minute
+
+    def _last_minute(self, now: float) -> tuple[int, float | None, float | None]:
+        """(requests over the last 60 s, the oldest of them, the first request of all)."""
+        with self._lock:
             while self._recent and now - self._recent[0] > 60.0:
                 self._recent.popleft()
+            return len(self._recent), (self._recent[0] if self._recent else None), self._first
 
     def rate_per_minute(self, now: float | None = None) -> float:
         """Requests sent over the last minute (extrapolated while the run is younger than that)."""
         now = time.monotonic() if now is None else now
-        with self._lock:
-            while self._recent and now - self._recent[0] > 60.0:
-                self._recent.popleft()
-            if not self._recent:
-                return 0.0
-            span = now - self._recent[0]
-            count = len(self._recent)
+        count, oldest, _ = self._last_minute(now)
+        if oldest is None:
+            return 0.0
+        span = now - oldest
         if span >= 60.0:
             return float(count)
         return count * 60.0 / max(span, 1.0)
@@ -320,16 +323,12 @@ class RequestStats:
         client is younger than a minute, the requests so far and the seconds they took (a burst of
         4 requests in 1 s is not "240 requests/min" next to a limit of 114/min)."""
         now = time.monotonic() if now is None else now
-        with self._lock:
-            while self._recent and now - self._recent[0] > 60.0:
-                self._recent.popleft()
-            count, first = len(self._recent), self._first
+        count, _, first = self._last_minute(now)
         if first is None:
             return "0 requests"
         if now - first >= 60.0:
             return f"{count:,} requests/min"
         return f"{count:,} requests in {max(now - first, 0.0):.0f}s"
-
 
 @dataclass
 class HttpResponse:

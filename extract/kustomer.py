@@ -191,8 +191,7 @@ class Kustomer(ApiSource):
         self.requests_per_minute = config.setting(options, "requests_per_minute")
         self.concurrency = config.setting(options, "concurrency", DEFAULT_CONCURRENCY)
         self.reuse_completed = config.setting(options, "reuse_completed", False)
-        hours = config.setting(options, "delta_overlap_hours", DEFAULT_DELTA_OVERLAP_HOURS)
-        self.overlap = timedelta(hours=hours or 0)
+        self.overlap = timedelta(hours=config.setting(options, "delta_overlap_hours", DEFAULT_DELTA_OVERLAP_HOURS))
 
     @contextlib.contextmanager
     def account(self) -> Iterator[tuple[HttpClient, str]]:

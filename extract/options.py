@@ -113,22 +113,33 @@ def one_of(choices: Sequence[str]) -> Option:
     return Option("one of " + ", ".join(choices), lambda v: isinstance(v, str) and v in choices)
 
 
-def _is_safe_url(value: Any) -> bool:
-    """https, or http to this machine only: a credential must never cross a network in clear text."""
-    if not _is_text(value):
-        return False
-    parts = urlsplit(value.strip())
-    host = parts.hostname or ""
-    if parts.scheme == "https" and host:
+def is_this_machine(host: str) -> bool:
+    if host.lower() == "localhost":
         return True
-    local = host == "localhost"
     with contextlib.suppress(ValueError):
-        local = local or ipaddress.ip_address(host).is_loopback
-    return parts.scheme == "http" and local
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    return False
 
 
 def https_url(example: str, *, required_unless: str | None = None) -> Option:
-    return Option(f"an https:// URL such as {example}", _is_safe_url, required_unless=required_unless)
+    """A base URL a credential is sent to: https, or plain http to this machine only (a credential
+    must never cross a network in clear text); no credentials in it (never echoed: they come from
+    the environment)."""
+    expected = f"an https:// URL such as {example}"
+
+    def problem(value: str) -> str | None:
+        parts = urlsplit(value.strip())
+        if parts.username or parts.password:
+            return "must not hold credentials; they come from the environment"
+        host = parts.hostname or ""
+        if not host or parts.scheme not in ("http", "https"):
+            return f"must be {expected}, got {shown(value)}"
+        if parts.scheme == "http" and not is_this_machine(host):
+            return (f"must be {expected}, got {shown(value)} (plain http is only allowed to 127.0.0.1, this"
+                    " machine: the credential would cross the network in clear text)")
+        return None
+
+    return Option(expected, _is_text, required_unless=required_unless, check_value=problem)
 
 
 def folder_with(*names: str) -> Option:

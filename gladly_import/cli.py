@@ -313,12 +313,9 @@ def _run(config: Config, args: argparse.Namespace, run: dict[str, object]) -> in
         if (line := duckdb_in_use(error, config.database_path)) is not None:
             logger.error(line)
             return EXIT_FAILED
-        logger.debug("DuckDB error before the run started", exc_info=True)
-        logger.error(f"import not started: DuckDB error on {config.database_path}: {_first_line(error)}"
-                     " (nothing was run or recorded; -v shows the traceback)")
-        return EXIT_FAILED
+        return _not_started(f"DuckDB error on {config.database_path}", error)
     except Exception as error:  # noqa: BLE001 (before the run's log file: the traceback goes to -v)
-        return _not_started(error)
+        return _not_started(f"unexpected {type(error).__name__}", error)
     run.update(id=run_id, database=config.database_path)
     log_path = log.add_run_file(config.output_dir, run_id)
     logger.info(f"import {run_id}: {mode} run on {engine.name}, config {config.path}")
@@ -329,11 +326,10 @@ def _run(config: Config, args: argparse.Namespace, run: dict[str, object]) -> in
     return _guarded(lambda: run_import(config, engine, mode, run_id, args.with_unit_tests, started), run, log_path)
 
 
-def _not_started(error: Exception) -> int:
-    """An unexpected failure before the run started: one line; its traceback with -v."""
-    logger.debug("unexpected error before the run started", exc_info=True)
-    logger.error(f"import not started: unexpected {type(error).__name__}: {_first_line(error)}"
-                 " (nothing was run or recorded; -v shows the traceback)")
+def _not_started(what: str, error: Exception) -> int:
+    """A failure before the run started (nothing to record it in): one line; its traceback with -v."""
+    logger.debug("error before the run started", exc_info=True)
+    logger.error(f"import not started: {what}: {_first_line(error)} (nothing was run or recorded; -v shows the traceback)")
     return EXIT_FAILED
 
 
@@ -352,7 +348,7 @@ def _guarded(stages: Callable[[], str], run: dict[str, object], log_path: Path) 
         line = duckdb_in_use(error, run["database"])  # type: ignore[arg-type]
         if line is None:
             logger.debug("DuckDB error", exc_info=True)
-            line = f"DuckDB error: {str(error).splitlines()[0]} (details in {log_path})"
+            line = f"DuckDB error: {_first_line(error)} (details in {log_path})"
         logger.error(f"import failed: {line}")
     except OSError as error:
         logger.debug("file-system error", exc_info=True)

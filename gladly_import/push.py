@@ -41,7 +41,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import duckdb
 
@@ -78,19 +77,6 @@ DEFAULT_USER_ENV = "GLADLY_API_USER"
 DEFAULT_TOKEN_ENV = "GLADLY_API_TOKEN"
 DEFAULT_REQUESTS_PER_SECOND = 10
 DEFAULT_CONCURRENCY = 8
-LOOPBACK_HOSTS = ("127.0.0.1", "::1")
-
-
-def _gladly_url_problem(value: str) -> str | None:
-    """Gladly's base URL: https, or plain http to the loopback address only; no credentials in it."""
-    parts = urlsplit(value.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return f"must be https://<org>.gladly.com (or .qa), got {opt.shown(value)}"
-    if parts.username or parts.password:
-        return "must not hold credentials; they come from the environment"  # never echoed
-    if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
-        return f"plain http is only allowed to 127.0.0.1, got {opt.shown(value)}; use https"
-    return None
 
 
 def _is_date(value: Any) -> bool:
@@ -104,8 +90,7 @@ def _is_date(value: Any) -> bool:
 
 
 CONFIG_TYPES = {
-    "base_url": opt.Option("https://<org>.gladly.com (or .qa)", lambda v: isinstance(v, str) and bool(v.strip()),
-                           required_unless="simulate", check_value=_gladly_url_problem),
+    "base_url": opt.https_url("https://<org>.gladly.com (or .qa)", required_unless="simulate"),
     "user_env": opt.ENV_NAME,
     "token_env": opt.ENV_NAME,
     "activity_type": opt.one_of(ACTIVITY_TYPES),

@@ -59,6 +59,7 @@ def spark_settings(config: Config) -> dict[str, str]:
     """Every Spark setting of a run: the project's defaults, then the config's `spark.conf`, then
     the settings the output depends on (UTC, non-ANSI), which no config may change."""
     work = config.work_dir
+    java_options = config.spark.conf.get("spark.driver.extraJavaOptions")
     metastore = (work / "spark-metastore").as_posix()
     settings = {
         "spark.master": config.spark.master,
@@ -74,8 +75,7 @@ def spark_settings(config: Config) -> dict[str, str]:
         "spark.sql.catalogImplementation": "in-memory",
         **config.spark.conf,
         "spark.driver.extraJavaOptions": " ".join(filter(None, [
-            f"-Dderby.system.home={work.as_posix()}", _log4j_option(config.spark.conf.get("spark.driver.extraJavaOptions")),
-            config.spark.conf.get("spark.driver.extraJavaOptions")])),
+            f"-Dderby.system.home={work.as_posix()}", _log4j_option(java_options), java_options])),
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.ansi.enabled": "false",
     }

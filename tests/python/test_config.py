@@ -97,6 +97,8 @@ def test_cli_prints_every_error_and_runs_nothing(tmp_path: Path) -> None:
         ({"base_url": "http://acme.api.kustomerapp.com"}, "sources.kustomer.base_url: must be an https:// URL"),
         ({"base_url": "ftp://x"}, "sources.kustomer.base_url: must be an https:// URL"),
         ({"base_url": "acme.api.kustomerapp.com"}, "sources.kustomer.base_url: must be an https:// URL"),
+        ({"base_url": "https://me:s3cret@acme.api.kustomerapp.com"},
+         "sources.kustomer.base_url: must not hold credentials; they come from the environment"),
         ({"base_url": "https://acme.api.kustomerapp.com", "api_key_env": "sk-live-123"},
          "sources.kustomer.api_key_env: must be the NAME of an environment variable"),
         ({"simulate": True, "concurrency": 0}, "sources.kustomer.concurrency: must be a whole number from 1 to 64, got 0"),
