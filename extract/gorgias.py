@@ -156,15 +156,14 @@ class Gorgias(ApiSource):
         self.rate = config.setting(options, "simulator_rate_limit", 40)
         if not self.simulate:
             self.base_url = config.base_url(options)
-            self.email_env = config.setting(options, "email_env", DEFAULT_EMAIL_ENV)
-            self.key_env = config.setting(options, "api_key_env", DEFAULT_API_KEY_ENV)
+            self.email_env = config.secret_variable(options, SECRET_ENV_KEYS, "email_env")
+            self.key_env = config.secret_variable(options, SECRET_ENV_KEYS, "api_key_env")
 
     @contextlib.contextmanager
     def account(self) -> Iterator[tuple[HttpClient, str]]:
         if not self.simulate:
-            email = config.env_secret("Gorgias", self.email_env, "the email of the account's API user"
-                                      " (Gorgias: Settings > REST API)")
-            key = config.env_secret("Gorgias", self.key_env, "its REST API key (Gorgias: Settings > REST API)")
+            email = config.env_secret("Gorgias", self.ctx.options, SECRET_ENV_KEYS, "email_env")
+            key = config.env_secret("Gorgias", self.ctx.options, SECRET_ENV_KEYS, "api_key_env")
             hint = f"the account email and API key in {self.email_env} and {self.key_env}"
             with self.client(self.base_url, BasicAuth(email, key), hint) as client:
                 yield client, self.base_url

@@ -187,7 +187,7 @@ class Kustomer(ApiSource):
         options = ctx.options
         self.simulate = config.setting(options, "simulate", False)
         self.base_url = None if self.simulate else config.base_url(options)
-        self.key_env = config.setting(options, "api_key_env", DEFAULT_KEY_ENV)
+        self.key_env = config.secret_variable(options, SECRET_ENV_KEYS, "api_key_env")
         self.requests_per_minute = config.setting(options, "requests_per_minute")
         self.concurrency = config.setting(options, "concurrency", DEFAULT_CONCURRENCY)
         self.reuse_completed = config.setting(options, "reuse_completed", False)
@@ -208,7 +208,7 @@ class Kustomer(ApiSource):
                     yield client, f"simulator:{folder}"
             return
         assert self.base_url is not None
-        key = config.env_secret("Kustomer", self.key_env, "the Kustomer API key")
+        key = config.env_secret("Kustomer", self.ctx.options, SECRET_ENV_KEYS, "api_key_env")
         with self.client(self.base_url, BearerAuth(key), f"the API key in {self.key_env}") as client:
             yield client, self.base_url
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import duckdb
 
+from extract.api.config import unset_secret
 from extract.errors import ExtractError
 from extract.platforms import PLATFORMS
 from gladly_import import __version__, log
@@ -262,11 +263,9 @@ def missing_secrets(config: Config) -> list[str]:
         options = source.options
         if options.get("simulate") is True or options.get("reuse_completed") is True:
             continue
-        for key, (default, holds) in getattr(PLATFORMS[platform], "SECRET_ENV_KEYS", {}).items():
-            variable = options.get(key) or default
-            if not os.environ.get(variable, "").strip():
-                problems.append(f"sources.{platform}.{key}: the environment variable {variable} is not set:"
-                                f" set it to {holds} (never in the config file) and run again")
+        secrets = getattr(PLATFORMS[platform], "SECRET_ENV_KEYS", {})
+        problems += [f"sources.{platform}.{key}: {problem}" for key in secrets
+                     if (problem := unset_secret(options, secrets, key))]
     return problems
 
 

@@ -28,13 +28,27 @@ def base_url(options: dict[str, Any]) -> str:
     return str(options["base_url"]).strip().rstrip("/")
 
 
-def env_secret(service: str, variable: str, what: str) -> str:
-    """The value of ``variable``, stripped; a one-line error naming the variable when it is unset."""
-    value = os.environ.get(variable, "").strip()
-    if not value:
-        raise ExtractError(f"{service}: the environment variable {variable} is not set: set it to {what}"
-                           " (never in the config file) and run again")
-    return value
+def secret_variable(options: dict[str, Any], secrets: dict[str, tuple[str, str]], key: str) -> str:
+    """The environment variable the secret of ``key`` is read from: the one the config names, else
+    the default of the platform's ``SECRET_ENV_KEYS`` ({key: (default variable, what it holds)})."""
+    return setting(options, key, secrets[key][0])
+
+
+def unset_secret(options: dict[str, Any], secrets: dict[str, tuple[str, str]], key: str) -> str | None:
+    """What to say when the variable of ``key`` is unset or blank, else None (checked before the run
+    by the command line, again when the secret is read)."""
+    variable = secret_variable(options, secrets, key)
+    if os.environ.get(variable, "").strip():
+        return None
+    return (f"the environment variable {variable} is not set: set it to {secrets[key][1]} (never in the config"
+            " file) and run again")
+
+
+def env_secret(service: str, options: dict[str, Any], secrets: dict[str, tuple[str, str]], key: str) -> str:
+    """The secret of ``key``, stripped; a one-line error naming the variable when it is unset."""
+    if problem := unset_secret(options, secrets, key):
+        raise ExtractError(f"{service}: {problem}")
+    return os.environ[secret_variable(options, secrets, key)].strip()
 
 
 def simulator_folder(ctx: SourceContext, default: Path) -> Path:
