@@ -60,7 +60,7 @@ def staged_history(folder: Path, items: int) -> Path:
                    'gladly_conversation_items_0001.csv' as file_name, i as export_row_number
             from (select i, ? - to_seconds(i * 60) as ts from range(1, ? + 1) t(i))
             """, [now - timedelta(days=1), items])
-        conn.execute("insert into ledger.export_ledger_rows select conversation_item_id, 'csv', 'bench-run', file_name, ? "
+        conn.execute("insert into ledger.export_ledger select conversation_item_id, 'csv', 'bench-run', file_name, ? "
                      "from main.gladly_export_batch", [now])
     return folder / "config.yml"
 
@@ -70,7 +70,7 @@ def one_run(items: int, latency: float, concurrency: int) -> dict[str, Any]:
         config_path = staged_history(Path(tmp), items)
         with GladlySimulator(user=USER, token=TOKEN, rate_limit=LIMIT, latency=latency) as sim:
             config = load_config(config_path)
-            config.gladly = {"base_url": sim.base_url, "requests_per_second": LIMIT, "concurrency": concurrency}
+            config.blocks["gladly"] = {"base_url": sim.base_url, "requests_per_second": LIMIT, "concurrency": concurrency}
             os.environ["GLADLY_API_USER"], os.environ["GLADLY_API_TOKEN"] = USER, TOKEN
             started = time.perf_counter()
             with redirect_stdout(StringIO()):

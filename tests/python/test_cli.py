@@ -171,8 +171,11 @@ def test_an_unreadable_config_or_export_is_one_line_without_its_content(unreadab
         config.write_text("sources:\n  zendesk:\n    path: tickets.json\n", encoding="utf-8")
         (folder / "tickets.json").write_text('{"id": 1, "subject": "secret subject"}\n', encoding="utf-8")
         (folder / unreadable).chmod(0o000)
-        # root reads any file: run the import as nobody, as a user without the right would.
-        as_other = ("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups") if os.geteuid() == 0 else ()
+        # root reads any file: run the import as root without the capabilities that bypass file modes
+        # (still the owner of the checkout, however private its folder is; another user, such as
+        # nobody, could not even import the package from a 0700 home folder).
+        as_other = (("setpriv", "--bounding-set=-dac_override,-dac_read_search", "--inh-caps=-all")
+                    if os.geteuid() == 0 else ())
         if as_other and not shutil.which("setpriv"):
             pytest.skip("running as root without setpriv: cannot make a file unreadable")
         result = _cli("--config", str(config), prefix=as_other, env={"PYTHONPATH": str(PROJECT_DIR)})
