@@ -55,11 +55,10 @@ def child_idle() -> dict[str, Any]:
 def child_extract(export: Path, work_dir: Path) -> dict[str, Any]:
     from extract import freshdesk
     from extract.context import Progress, SourceContext
-    from extract.raw import PlatformOutput
 
-    out = PlatformOutput(work_dir / "raw", freshdesk.NAME, freshdesk.TABLES, freshdesk.RECORD_TABLES)
-    ctx = SourceContext(platform=freshdesk.NAME, options={}, base_dir=export.parent, files=[export],
-                        state_dir=work_dir / "state", progress=Progress(freshdesk.NAME, interval=15))
+    out = freshdesk.PLATFORM.output(work_dir / "raw")
+    ctx = SourceContext(platform=freshdesk.PLATFORM.name, options={}, base_dir=export.parent, files=[export],
+                        state_dir=work_dir / "state", progress=Progress(freshdesk.PLATFORM.name, interval=15))
     started = time.monotonic()
     freshdesk.extract(ctx, out)
     out.close()

@@ -42,11 +42,10 @@ def child(base_url: str, work_dir: Path) -> None:
     """Run one extraction like the runner does; print its counts as JSON."""
     from extract import gorgias
     from extract.context import SourceContext
-    from extract.raw import PlatformOutput
 
-    out = PlatformOutput(work_dir / "raw", gorgias.NAME, gorgias.TABLES, gorgias.RECORD_TABLES)
-    ctx = SourceContext(platform=gorgias.NAME, options={"base_url": base_url}, base_dir=work_dir,
-                        state_dir=work_dir / "state" / gorgias.NAME)
+    out = gorgias.PLATFORM.output(work_dir / "raw")
+    ctx = SourceContext(platform=gorgias.PLATFORM.name, options={"base_url": base_url}, base_dir=work_dir,
+                        state_dir=work_dir / "state" / gorgias.PLATFORM.name)
     gorgias.extract(ctx, out)
     out.close()
     print(json.dumps({"records_extracted": out.records_extracted, "records_rejected": out.records_rejected,
@@ -134,7 +133,6 @@ def rate(n_messages: int = 10_000, latency: float = 0.25, seed: int = 42) -> dic
     from bench.generate_gorgias import generate
     from extract import gorgias
     from extract.context import SourceContext
-    from extract.raw import PlatformOutput
     from extract.simulators.gorgias import GorgiasSimulator
 
     with tempfile.TemporaryDirectory(prefix="bench-gorgias-rate-") as tmp:
@@ -142,9 +140,9 @@ def rate(n_messages: int = 10_000, latency: float = 0.25, seed: int = 42) -> dic
         generate(work / "data", n_messages, seed=seed)
         os.environ.update(GORGIAS_EMAIL=EMAIL, GORGIAS_API_KEY=API_KEY)
         with GorgiasSimulator.from_dir(work / "data", email=EMAIL, api_key=API_KEY, latency=latency) as sim:
-            out = PlatformOutput(work / "raw", gorgias.NAME, gorgias.TABLES, gorgias.RECORD_TABLES)
-            ctx = SourceContext(platform=gorgias.NAME, options={"base_url": sim.base_url}, base_dir=work,
-                                state_dir=work / "state" / gorgias.NAME)
+            out = gorgias.PLATFORM.output(work / "raw")
+            ctx = SourceContext(platform=gorgias.PLATFORM.name, options={"base_url": sim.base_url}, base_dir=work,
+                                state_dir=work / "state" / gorgias.PLATFORM.name)
             started = time.monotonic()
             gorgias.extract(ctx, out)
             out.close()

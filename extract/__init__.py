@@ -1,13 +1,9 @@
 """Extractors: one module per platform, each turning an export or an API into raw Parquet.
 
-Every platform module exposes:
-
-- ``NAME``: the key under ``sources:`` in the config file,
-- ``CONFIG_KEYS``: ``{key: required?}`` for its block in the config, and ``CONFIG_TYPES``:
-  ``{key: extract.options.Option}``, the type of each (checked with every other block before anything runs),
-- ``PATH_KEYS``: the keys whose values are file paths (resolved relative to the config file),
-- ``TABLES``: ``{table name: pyarrow schema}`` of the raw tables it writes,
-- ``RECORD_TABLES``: the tables whose rows are the platform's records (one per conversation item),
-- ``extract(settings, out)``: does the work, writing rows with ``out.table(name).write(row)``
-  and bad records with ``out.reject(...)``.
+Each platform module declares itself once, ``PLATFORM = extract.platform.Platform(...)``: its
+name, whether it reads files or an API, its settings, its raw tables, its file suffixes and its
+``extract(ctx, out)`` function (see ``extract/platform.py``). ``extract.platforms.PLATFORMS``
+lists them. Below the platforms: the readers of bytes and files (``files``), the raw Parquet
+writer (``raw``), the HTTP client (``http_client``), the API reading layer (``api/``) and the
+local API simulators (``simulators/``). Nothing here imports ``gladly_import``.
 """

@@ -233,6 +233,8 @@ class SourceContext:
     progress: Progress | None = None
     # "full" or "delta": an API extractor may start a delta from its last successful position.
     mode: str = "full"
+    # The bundled samples (a simulator's default data): the runner knows where they are installed.
+    samples_dir: Path | None = None
 
     def name_of(self, path: Path) -> str:
         return display_path(path, self.base_dir)

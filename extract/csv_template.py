@@ -27,14 +27,15 @@ import pyarrow as pa
 from extract import options as opt
 from extract.context import SourceContext
 from extract.files import open_binary
+from extract.platform import Platform
 from extract.raw import PlatformOutput, RawTableWriter, with_lineage
 
-NAME = "csv"
-CONFIG_KEYS = {"path": True, "source_name": False}
-CONFIG_TYPES = {"path": opt.PATHS, "source_name": opt.TEXT}
-PATH_KEYS = ("path",)
+SETTINGS = opt.Settings((
+    opt.Setting("path", opt.PATHS, "Gladly's CSV template, filled in", default=opt.REQUIRED, paths=True),
+    opt.Setting("source_name", opt.TEXT, 'the "Conversation Item Source" of rows that leave it blank',
+                default="CSV"),
+))
 FILE_SUFFIXES = (".csv",)
-DEFAULT_SOURCE_NAME = "CSV"
 
 # Template header -> raw column.
 COLUMNS = {
@@ -174,7 +175,7 @@ def _normalise(header: str) -> str:
 
 def extract(ctx: SourceContext, out: PlatformOutput) -> None:
     items = out.table("conversation_items")
-    default_source = ctx.options.get("source_name") or DEFAULT_SOURCE_NAME
+    default_source = SETTINGS.resolve(ctx.options)["source_name"]
     for path in ctx.files:
         source_file = ctx.name_of(path)
         out.files_read += 1
@@ -231,3 +232,6 @@ def _extract_file(path: Path, source_file: str, default_source: str, ctx: Source
             items.write({**row, "default_source_name": default_source, "_source_file": source_file,
                          "_source_row": start_line, "_source_position": position})
             ctx.report(f"{source_file}: {items.rows:,} rows")
+
+
+PLATFORM = Platform("csv", "CSV", "files", SETTINGS, TABLES, RECORD_TABLES, extract, FILE_SUFFIXES)

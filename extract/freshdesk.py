@@ -46,13 +46,14 @@ from lxml import etree
 from extract import options as opt
 from extract.context import SourceContext
 from extract.files import open_binary, open_zip
+from extract.platform import Platform
 from extract.raw import PlatformOutput, with_lineage
 from extract.values import CUT_TOKEN, cut_mark, unmark
 
-NAME = "freshdesk"
-CONFIG_KEYS = {"path": True}
-CONFIG_TYPES = {"path": opt.PATHS}
-PATH_KEYS = ("path",)
+SETTINGS = opt.Settings((
+    opt.Setting("path", opt.PATHS, "the XML data export zip (or its folder of XML files)", default=opt.REQUIRED,
+                paths=True),
+))
 FILE_SUFFIXES = (".zip", ".xml")
 
 TICKET_FILE_PATTERNS = ("tickets*.xml", "archivedtickets*.xml")
@@ -638,3 +639,6 @@ def extract(ctx: SourceContext, out: PlatformOutput) -> None:
                    f"(e.g. {reader.skipped[0]})", force=True)
     ctx.report(f"{reader.tickets.rows:,} tickets, {reader.notes.rows:,} notes, "
                f"{reader.users.rows:,} users", force=True)
+
+
+PLATFORM = Platform("freshdesk", "Freshdesk", "files", SETTINGS, TABLES, RECORD_TABLES, extract, FILE_SUFFIXES)

@@ -38,38 +38,28 @@ from extract.api.store import Spool, State
 from extract.api.stream import CursorListing, Reading, parse_instant
 from extract.context import SourceContext
 from extract.http_client import BasicAuth, HttpClient
+from extract.platform import Platform
 from extract.raw import PlatformOutput, with_lineage
 from extract.values import as_text
-from gladly_import.paths import SAMPLES_DIR  # the bundled samples, in a checkout or installed
 
-NAME = "gorgias"
-CONFIG_KEYS = {
-    "base_url": False,        # required unless simulate: true
-    "email_env": False,       # default GORGIAS_EMAIL
-    "api_key_env": False,     # default GORGIAS_API_KEY
-    "requests_per_minute": False,   # a cap below the account's own limit
-    "simulate": False,        # run against the local simulator instead of a real account
-    "simulator_data": False,  # folder of tickets.jsonl + messages.jsonl for simulate
-    "simulator_rate_limit": False,  # the simulator's requests per 20 s (Gorgias: 40); 0 = none
-    "delta_overlap_hours": False,   # how far before the last extraction's newest item a delta re-reads
-}
-CONFIG_TYPES = {
-    "base_url": opt.https_url("https://<domain>.gorgias.com", required_unless="simulate"),
-    "email_env": opt.ENV_NAME,
-    "api_key_env": opt.ENV_NAME,
-    "requests_per_minute": opt.number(above=0),
-    "simulate": opt.FLAG,
-    "simulator_data": opt.folder_with("tickets.jsonl", "messages.jsonl"),
-    "simulator_rate_limit": opt.number(0, whole=True, what="requests per 20 s, 0 for none"),
-    "delta_overlap_hours": opt.number(0, 24 * 366),
-}
-PATH_KEYS = ("simulator_data",)
-FILE_SUFFIXES = (".jsonl",)
-DEFAULT_EMAIL_ENV = "GORGIAS_EMAIL"
-DEFAULT_API_KEY_ENV = "GORGIAS_API_KEY"
-SECRET_ENV_KEYS = {"email_env": (DEFAULT_EMAIL_ENV, "the email of the account's API user"),  # (as Kustomer's)
-                   "api_key_env": (DEFAULT_API_KEY_ENV, "the account's REST API key (Gorgias: Settings > REST API)")}
-SAMPLE_DIR = SAMPLES_DIR / "gorgias"
+SETTINGS = opt.Settings((
+    opt.Setting("base_url", opt.https_url("https://<domain>.gorgias.com"), "the account's address",
+                required_unless="simulate"),
+    opt.Setting("email_env", opt.ENV_NAME, "the variable that holds the API user's email", default="GORGIAS_EMAIL",
+                secret="the email of the account's API user"),
+    opt.Setting("api_key_env", opt.ENV_NAME, "the variable that holds the API key", default="GORGIAS_API_KEY",
+                secret="the account's REST API key (Gorgias: Settings > REST API)"),
+    opt.Setting("requests_per_minute", opt.number(above=0), "a cap below the account's own limit",
+                shows="none: 95% of the limit the API announces"),
+    opt.Setting("simulate", opt.FLAG, "run against the bundled local simulator, not a real account", default=False),
+    opt.Setting("simulator_data", opt.folder_with("tickets.jsonl", "messages.jsonl"), "the simulator's data",
+                shows="`samples/gorgias/` (holding tickets.jsonl, messages.jsonl)", folder=True),
+    opt.Setting("simulator_rate_limit", opt.number(0, whole=True, what="requests per 20 s, 0 for none"),
+                "the simulator's leaky bucket (Gorgias: 40 per 20 s)", default=40),
+    opt.Setting("delta_overlap_hours", opt.number(0, 24 * 366),
+                "how far before the last extraction's newest item a delta reads again", default=24),
+))
+EMAIL, API_KEY = SETTINGS["email_env"], SETTINGS["api_key_env"]
 
 # Messages first: every message listed then has its ticket created already, so the ticket
 # listing that follows has it (a message created during a ticket-first run could miss its ticket).
@@ -77,7 +67,6 @@ LISTINGS = ("messages", "tickets")
 PAGE_SIZE = 100
 ORDER_BY = "created_datetime:asc"
 DELTA_ORDER_BY = "created_datetime:desc"
-DEFAULT_DELTA_OVERLAP_HOURS = 24.0
 CALL_LIMIT_WINDOW = 20.0  # seconds the bucket of X-Gorgias-Account-Api-Call-Limit drains in
 # Tuning of the shared HTTP client; tests shorten the waits.
 CLIENT_OPTIONS: dict[str, Any] = {"timeout": 60.0, "deadline": 300.0, "max_retries": 8}
@@ -141,36 +130,35 @@ def item_id(item: Any) -> str | None:
 
 
 class Gorgias(ApiSource):
-    name = NAME
+    name = "gorgias"
     service = "Gorgias"
     spools = LISTINGS
-    stream_names = "messages, tickets"
     sequential = True  # messages before tickets (see the module doc); the bucket allows ~2 requests/s
 
     def __init__(self, ctx: SourceContext) -> None:
         super().__init__(ctx)
-        options = ctx.options
-        self.simulate = config.setting(options, "simulate", False)
-        self.overlap = delta_overlap(options)
-        self.requests_per_minute = config.setting(options, "requests_per_minute")
-        self.rate = config.setting(options, "simulator_rate_limit", 40)
+        self.options = options = SETTINGS.resolve(ctx.options)
+        self.simulate = options["simulate"]
+        self.overlap = timedelta(hours=options["delta_overlap_hours"])
+        self.requests_per_minute = options["requests_per_minute"]
+        self.rate = options["simulator_rate_limit"]
         if not self.simulate:
             self.base_url = config.base_url(options)
-            self.email_env = config.secret_variable(options, SECRET_ENV_KEYS, "email_env")
-            self.key_env = config.secret_variable(options, SECRET_ENV_KEYS, "api_key_env")
+            self.email_env = config.secret_variable(options, EMAIL)
+            self.key_env = config.secret_variable(options, API_KEY)
 
     @contextlib.contextmanager
     def account(self) -> Iterator[tuple[HttpClient, str]]:
         if not self.simulate:
-            email = config.env_secret("Gorgias", self.ctx.options, SECRET_ENV_KEYS, "email_env")
-            key = config.env_secret("Gorgias", self.ctx.options, SECRET_ENV_KEYS, "api_key_env")
+            email = config.env_secret("Gorgias", self.options, EMAIL)
+            key = config.env_secret("Gorgias", self.options, API_KEY)
             hint = f"the account email and API key in {self.email_env} and {self.key_env}"
             with self.client(self.base_url, BasicAuth(email, key), hint) as client:
                 yield client, self.base_url
             return
         from extract.simulators.gorgias import DEMO_EMAIL, GorgiasSimulator
 
-        folder = config.simulator_folder(self.ctx, SAMPLE_DIR)
+        folder = config.simulator_folder(self.ctx, self.options)
         demo_key = "demo-" + secrets.token_urlsafe(16)
         simulator = GorgiasSimulator.from_dir(folder, email=DEMO_EMAIL, api_key=demo_key,
                                               bucket_capacity=self.rate or None)
@@ -187,12 +175,13 @@ class Gorgias(ApiSource):
                           requests_per_minute=self.requests_per_minute, announced_limit=announced_limit,
                           **CLIENT_OPTIONS)
 
-    def readings(self, state: State) -> list[Reading]:
-        warn = lambda text: self.ctx.report(text, force=True)  # noqa: E731
-        if state.delta is None:
-            return [Reading(name, name, CursorListing(f"/api/{name}", ORDER_BY, service="Gorgias", warn=warn,
-                                                      page_size=PAGE_SIZE)) for name in LISTINGS]
-        readings = []
+    def readings(self) -> list[Reading]:
+        return [Reading(name, name, CursorListing(f"/api/{name}", ORDER_BY, service="Gorgias", warn=self._warn,
+                                                  page_size=PAGE_SIZE)) for name in LISTINGS]
+
+    def delta(self, state: State, readings: list[Reading]) -> list[Reading]:
+        """Each listing newest first, until a page reaches back past its watermark minus the overlap."""
+        deltas = []
         for name in LISTINGS:
             mark = state.watermark(name)
             newest = parse_instant(mark.get("newest")) if mark else None
@@ -201,10 +190,13 @@ class Gorgias(ApiSource):
                             + (f" (newest extracted {mark['newest']} minus {self.overlap.total_seconds() / 3600:g} h"
                                " of overlap)" if since and mark else ": no watermark, whole listing re-read,"
                                " new ids kept"), force=True)
-            readings.append(Reading(f"delta:{name}", name, CursorListing(
-                f"/api/{name}", DELTA_ORDER_BY, service="Gorgias", warn=warn, page_size=PAGE_SIZE,
+            deltas.append(Reading(f"delta:{name}", name, CursorListing(
+                f"/api/{name}", DELTA_ORDER_BY, service="Gorgias", warn=self._warn, page_size=PAGE_SIZE,
                 reached=None if since is None else _reaches_back(since))))
-        return readings
+        return deltas
+
+    def _warn(self, text: str) -> None:
+        self.ctx.report(text, force=True)
 
     def key(self, spool: str) -> Any:
         return item_id
@@ -251,12 +243,11 @@ def _reaches_back(since: datetime) -> Any:
     return reached
 
 
-def delta_overlap(options: dict[str, Any]) -> timedelta:
-    return timedelta(hours=config.setting(options, "delta_overlap_hours", DEFAULT_DELTA_OVERLAP_HOURS))
-
-
 def extract(ctx: SourceContext, out: PlatformOutput) -> None:
     run_source(Gorgias(ctx), out)
+
+
+PLATFORM = Platform("gorgias", "Gorgias", "api", SETTINGS, TABLES, RECORD_TABLES, extract)
 
 
 # -- landing: spooled API objects -> raw rows ---------------------------------------------------

@@ -38,42 +38,32 @@ from extract.api.store import Spool, State
 from extract.api.stream import Children, KeysetSearch, Reading, millis_text, to_millis
 from extract.context import SourceContext
 from extract.http_client import BearerAuth, HttpClient, HttpStatusError, MalformedResponseError
+from extract.platform import Platform
 from extract.raw import PlatformOutput, with_lineage
 from extract.values import as_text
-from gladly_import.paths import SAMPLES_DIR  # the bundled samples, in a checkout or installed
 
-NAME = "kustomer"
-CONFIG_KEYS = {
-    "base_url": False,              # required unless simulate: true
-    "api_key_env": False,           # default KUSTOMER_API_KEY
-    "requests_per_minute": False,   # this import's share of the org-wide budget
-    "concurrency": False,           # customers fetched at once while pages are read (default 12)
-    "simulate": False,              # run against the bundled local simulator
-    "simulator_data": False,        # folder of messages.jsonl + customers.jsonl for simulate
-    "reuse_completed": False,       # re-use a completed extraction instead of extracting afresh
-    "delta_overlap_hours": False,   # how far before the last extraction's newest message a delta re-reads
-}
-CONFIG_TYPES = {
-    "base_url": opt.https_url("https://<org>.api.kustomerapp.com", required_unless="simulate"),
-    "api_key_env": opt.ENV_NAME,
-    "requests_per_minute": opt.number(above=0),
-    "concurrency": opt.number(1, 64, whole=True),
-    "simulate": opt.FLAG,
-    "simulator_data": opt.folder_with("messages.jsonl", "customers.jsonl"),
-    "reuse_completed": opt.FLAG,
-    "delta_overlap_hours": opt.number(0, 24 * 366),
-}
-PATH_KEYS: tuple[str, ...] = ()  # an API: no export files (simulator_data is resolved here)
+SETTINGS = opt.Settings((
+    opt.Setting("base_url", opt.https_url("https://<org>.api.kustomerapp.com"),
+                "the account's API host (regional hosts too)", required_unless="simulate"),
+    opt.Setting("api_key_env", opt.ENV_NAME, "the variable that holds the API key", default="KUSTOMER_API_KEY",
+                secret="the Kustomer API key"),
+    opt.Setting("requests_per_minute", opt.number(above=0), "this import's share of the org-wide budget",
+                shows="none: 95% of the limit the API announces"),
+    # 12 in flight at 250 ms: 2,880 a minute, above the largest plan's 2,000
+    opt.Setting("concurrency", opt.number(1, 64, whole=True), "customers fetched at once while pages are read",
+                default=12),
+    opt.Setting("simulate", opt.FLAG, "run against the bundled local simulator, not a real account", default=False),
+    opt.Setting("simulator_data", opt.folder_with("messages.jsonl", "customers.jsonl"), "the simulator's data",
+                shows="`samples/kustomer/` (holding messages.jsonl, customers.jsonl)", folder=True),
+    opt.Setting("reuse_completed", opt.FLAG, "re-use a completed extraction instead of extracting afresh",
+                default=False),
+    opt.Setting("delta_overlap_hours", opt.number(0, 24 * 366),
+                "how far before the last extraction's newest message a delta reads again", default=24),
+))
+API_KEY = SETTINGS["api_key_env"]
 
 PAGE_SIZE = 100
 QUERY_CAP = 10_000  # Kustomer's documented cap per query: why the searches are read as keysets
-DEFAULT_KEY_ENV = "KUSTOMER_API_KEY"
-# The environment variables a real account needs: {key naming it: (its default, what it holds)};
-# the command line checks they are set before anything runs (gladly_import/cli.py).
-SECRET_ENV_KEYS = {"api_key_env": (DEFAULT_KEY_ENV, "the Kustomer API key")}
-DEFAULT_DELTA_OVERLAP_HOURS = 24.0
-DEFAULT_CONCURRENCY = 12  # 12 in flight at 250 ms: 2,880 a minute, above the largest plan's 2,000
-SAMPLE_DATA = SAMPLES_DIR / "kustomer"
 SEARCHES = (("search", "/v1/customers/search"), ("archive", "/v1/customers/archive/search"))
 EPOCH = "1970-01-01T00:00:00.000Z"
 CLIENT_OPTIONS: dict[str, Any] = {"timeout": 60.0, "deadline": 300.0, "max_retries": 8, "backoff_base": 1.0,
@@ -177,28 +167,27 @@ def fetch_customer(client: HttpClient, customer_id: str, link: str) -> dict[str,
 
 
 class Kustomer(ApiSource):
-    name = NAME
+    name = "kustomer"
     service = "Kustomer"
     spools = ("messages", "customers")
-    stream_names = "messages via search+archive search, customers"
 
     def __init__(self, ctx: SourceContext) -> None:
         super().__init__(ctx)
-        options = ctx.options
-        self.simulate = config.setting(options, "simulate", False)
+        self.options = options = SETTINGS.resolve(ctx.options)
+        self.simulate = options["simulate"]
         self.base_url = None if self.simulate else config.base_url(options)
-        self.key_env = config.secret_variable(options, SECRET_ENV_KEYS, "api_key_env")
-        self.requests_per_minute = config.setting(options, "requests_per_minute")
-        self.concurrency = config.setting(options, "concurrency", DEFAULT_CONCURRENCY)
-        self.reuse_completed = config.setting(options, "reuse_completed", False)
-        self.overlap = timedelta(hours=config.setting(options, "delta_overlap_hours", DEFAULT_DELTA_OVERLAP_HOURS))
+        self.key_env = config.secret_variable(options, API_KEY)
+        self.requests_per_minute = options["requests_per_minute"]
+        self.concurrency = options["concurrency"]
+        self.reuse_completed = options["reuse_completed"]
+        self.overlap = timedelta(hours=options["delta_overlap_hours"])
 
     @contextlib.contextmanager
     def account(self) -> Iterator[tuple[HttpClient, str]]:
         if self.simulate:
             from extract.simulators.kustomer import KustomerSimulator
 
-            folder = config.simulator_folder(self.ctx, SAMPLE_DATA)
+            folder = config.simulator_folder(self.ctx, self.options)
             demo_key = "demo-" + secrets.token_urlsafe(16)
             with KustomerSimulator(folder, api_key=demo_key) as simulator:
                 self.ctx.report(f"simulate: true: using the local Kustomer API simulator at {simulator.base_url}"
@@ -208,7 +197,7 @@ class Kustomer(ApiSource):
                     yield client, f"simulator:{folder}"
             return
         assert self.base_url is not None
-        key = config.env_secret("Kustomer", self.ctx.options, SECRET_ENV_KEYS, "api_key_env")
+        key = config.env_secret("Kustomer", self.options, API_KEY)
         with self.client(self.base_url, BearerAuth(key), f"the API key in {self.key_env}") as client:
             yield client, self.base_url
 
@@ -217,16 +206,18 @@ class Kustomer(ApiSource):
                           requests_per_minute=self.requests_per_minute, announced_limit=announced_limit,
                           **CLIENT_OPTIONS)
 
-    def readings(self, state: State) -> list[Reading]:
+    def readings(self) -> list[Reading]:
         def search(label: str, path: str) -> Reading:
             return Reading(f"messages:{label}", "messages", KeysetSearch(
                 path, search_body, timestamp=message_created, item_id=message_id,
                 warn=lambda text: self.ctx.report(text, force=True), page_size=PAGE_SIZE, label=f"POST {path}"))
 
-        readings = [search(label, path) for label, path in SEARCHES]
+        return [search(label, path) for label, path in SEARCHES]
+
+    def delta(self, state: State, readings: list[Reading]) -> list[Reading]:
         mark = state.watermark("messages")
         newest = to_millis(mark.get("newest")) if mark else None
-        if state.delta is None or newest is None:
+        if newest is None:
             return readings
         # a delta: both searches from the newest message extracted minus the overlap (the archive
         # too: a message backdated into the overlap may already be older than its 2 years)
@@ -284,6 +275,9 @@ class Kustomer(ApiSource):
 
 def extract(ctx: SourceContext, out: PlatformOutput) -> None:
     run_source(Kustomer(ctx), out)
+
+
+PLATFORM = Platform("kustomer", "Kustomer", "api", SETTINGS, TABLES, RECORD_TABLES, extract)
 
 
 # -- shape knowledge ----------------------------------------------------------------------------

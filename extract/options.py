@@ -1,10 +1,14 @@
-"""The types of config options.
+"""Config settings, declared once: ``Setting`` (one key) and ``Settings`` (a block of them).
 
-Each platform module declares ``CONFIG_TYPES = {key: Option}`` beside ``CONFIG_KEYS``; any other
-config block does the same (``gladly_import.push`` for ``gladly:``). ``gladly_import.config``
-checks every value of every block before anything runs and lists every problem at once, one
-line each. An option's ``problem`` never repeats a long or multi-line value: a config file that
-is not one (``--config /etc/shadow``) must not be echoed.
+A setting says, in one line, everything there is to know about a key: its name, what its value
+must be (an ``Option``: its type and bounds, in the words of the error), whether it is required
+(or required unless a flag is true), its default, whether it names the environment variable of a
+secret (and what that secret is), whether it holds export paths, and its one-line documentation.
+Everything else reads that declaration: the config check (``gladly_import.config``, every problem
+of every block at once), the defaults at the use site (``Settings.resolve``), the up-front check
+of the secrets' variables, and the README's table of every key (``gladly_import.config_docs``).
+An option's ``problem`` never repeats a long or multi-line value: a config file that is not one
+(``--config /etc/shadow``) must not be echoed.
 """
 
 from __future__ import annotations
@@ -12,8 +16,8 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -44,16 +48,13 @@ class Option:
     """What one option's value must be.
 
     ``accepts(value)`` says whether a value is well-typed; ``expected`` completes "must be …".
-    ``required_unless`` names a flag option that, when true, makes this one optional (an API's
-    ``base_url`` is required unless ``simulate: true``); ``check_path`` checks a path value
-    against the folder of the config file (the config's paths are relative to it);
-    ``check_value`` says what is wrong with a well-typed value in its own words (a URL that holds
-    a password must not be echoed back).
+    ``check_path`` checks a path value against the folder of the config file (the config's paths
+    are relative to it); ``check_value`` says what is wrong with a well-typed value in its own
+    words (a URL that holds a password must not be echoed back).
     """
 
     expected: str
     accepts: Callable[[Any], bool]
-    required_unless: str | None = None
     check_path: Callable[[Any, Path], str | None] | None = None
     check_value: Callable[[Any], str | None] | None = None
 
@@ -121,7 +122,7 @@ def is_this_machine(host: str) -> bool:
     return False
 
 
-def https_url(example: str, *, required_unless: str | None = None) -> Option:
+def https_url(example: str) -> Option:
     """A base URL a credential is sent to: https, or plain http to this machine only (a credential
     must never cross a network in clear text); no credentials in it (never echoed: they come from
     the environment)."""
@@ -139,7 +140,7 @@ def https_url(example: str, *, required_unless: str | None = None) -> Option:
                     " machine: the credential would cross the network in clear text)")
         return None
 
-    return Option(expected, _is_text, required_unless=required_unless, check_value=problem)
+    return Option(expected, _is_text, check_value=problem)
 
 
 def folder_with(*names: str) -> Option:
@@ -168,3 +169,145 @@ def as_option(declared: Option | type | tuple[type, ...]) -> Option:
         return isinstance(value, kinds) and (bool in kinds or not isinstance(value, bool))
 
     return Option(" or ".join(names.get(k, k.__name__) for k in kinds), accepts)
+
+
+# -- declarations -------------------------------------------------------------------------------
+
+REQUIRED = object()  # the default of a setting that must be given
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One config key, declared once.
+
+    ``default`` is the value a run uses when the key is absent (``REQUIRED``: it must be given;
+    ``required_unless``: it must be given unless that flag is true); ``shows`` is how the README
+    shows the default when the value alone would not say it ("95% of the limit the API
+    announces"). ``secret`` marks a key that names an environment variable, and says what the
+    variable holds: its default is the variable's usual name, and it is checked to be set before
+    anything runs. ``paths`` marks export files, resolved relative to the config file and read by
+    the platform; ``folder`` a folder path, resolved likewise.
+    """
+
+    key: str
+    type: Option | type | tuple[type, ...]
+    doc: str
+    default: Any = None
+    shows: str | None = None
+    required_unless: str | None = None
+    secret: str | None = None
+    paths: bool = False
+    folder: bool = False
+
+    @property
+    def option(self) -> Option:
+        return as_option(self.type)
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
+
+    def shown_default(self) -> str:
+        """The default as the README's table says it."""
+        if self.shows is not None:
+            return self.shows
+        if self.required:
+            return "required"
+        if self.required_unless:
+            return f"required unless `{self.required_unless}: true`"
+        if self.default is None:
+            return "none"
+        if isinstance(self.default, bool):
+            return f"`{str(self.default).lower()}`"
+        if isinstance(self.default, str):
+            return f"`{self.default}`"
+        return f"{self.default:g}" if isinstance(self.default, float) else str(self.default)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """A block of settings (the top level, ``spark:``, ``gladly:``, one platform's): its declarations."""
+
+    declared: tuple[Setting, ...]
+    by_key: dict[str, Setting] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "by_key", {s.key: s for s in self.declared})
+        assert len(self.by_key) == len(self.declared), "a key declared twice"
+
+    def __iter__(self) -> Iterator[Setting]:
+        return iter(self.declared)
+
+    def __getitem__(self, key: str) -> Setting:
+        return self.by_key[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.by_key
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return tuple(self.by_key)
+
+    @property
+    def secrets(self) -> tuple[Setting, ...]:
+        return tuple(s for s in self.declared if s.secret)
+
+    @property
+    def path_keys(self) -> tuple[str, ...]:
+        return tuple(s.key for s in self.declared if s.paths)
+
+    def resolve(self, block: Mapping[str, Any] | None) -> dict[str, Any]:
+        """The block (checked) with every declared key: its value, else its default (None if required)."""
+        block = block or {}
+        values = {}
+        for setting in self.declared:
+            value = block.get(setting.key)
+            if is_absent(value):
+                value = None if setting.default is REQUIRED else setting.default
+            values[setting.key] = value
+        return values
+
+
+def is_absent(value: Any) -> bool:
+    """A key left out, or given no value (``key:`` or ``key: ""``): the check treats both alike."""
+    return value is None or value == ""
+
+
+def problems_of(where: str, block: Any, settings: Settings, base_dir: Path | None = None) -> list[str]:
+    """Every problem of one block: unknown and missing keys, wrong types, bad paths; one line each."""
+    import difflib
+
+    def at(key: str) -> str:
+        return f"{where}.{key}" if where else key
+
+    if not isinstance(block, dict):
+        return [f"{where}: must be a mapping of settings, got {shown(block)}"]
+    problems = []
+    in_block = f"{where}: " if where else ""
+    for key in block:
+        if key not in settings:
+            close = difflib.get_close_matches(key, list(settings.keys), n=1) if isinstance(key, str) else []
+            hint = f"did you mean '{close[0]}'? " if close else ""
+            problems.append(f"{in_block}unknown key {key_shown(key)} ({hint}allowed: {', '.join(sorted(settings.keys))})")
+    for setting in settings:
+        value = block.get(setting.key)
+        if is_absent(value):
+            if setting.required:
+                problems.append(f"{in_block}missing required key '{setting.key}'")
+            elif setting.required_unless and block.get(setting.required_unless) is not True:
+                problems.append(f"{at(setting.key)}: required unless {setting.required_unless}: true"
+                                f" ({setting.option.expected})")
+            continue
+        if problem := setting.option.problem(value, base_dir):
+            problems.append(f"{at(setting.key)}: {problem}")
+    return problems
+
+
+SETTING_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,39}")
+
+
+def key_shown(key: Any) -> str:
+    """An unknown key as a message may show it: a setting-like name, never a line of some other file."""
+    if isinstance(key, str) and SETTING_NAME_RE.fullmatch(key):
+        return f"'{key}'"
+    return "a key that is not a setting name"

@@ -1,9 +1,8 @@
-"""The platforms this tool imports: config key -> extractor module."""
-
-from types import ModuleType
+"""The platforms this tool imports: their declarations (``extract.platform.Platform``), by config key."""
 
 from extract import csv_template, freshdesk, gmail, gorgias, kustomer, zendesk
+from extract.platform import Platform
 
-PLATFORMS: dict[str, ModuleType] = {
-    module.NAME: module for module in (zendesk, csv_template, freshdesk, kustomer, gorgias, gmail)
+PLATFORMS: dict[str, Platform] = {
+    module.PLATFORM.name: module.PLATFORM for module in (zendesk, csv_template, freshdesk, kustomer, gorgias, gmail)
 }

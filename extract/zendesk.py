@@ -23,13 +23,14 @@ import pyarrow as pa
 from extract import options as opt
 from extract.context import SourceContext
 from extract.files import MAX_LINE_BYTES, LongLine, iter_lines
+from extract.platform import Platform
 from extract.raw import PlatformOutput, with_lineage
 from extract.values import as_text, cut_mark, unmark_all
 
-NAME = "zendesk"
-CONFIG_KEYS = {"path": True}
-CONFIG_TYPES = {"path": opt.PATHS}
-PATH_KEYS = ("path",)
+SETTINGS = opt.Settings((
+    opt.Setting("path", opt.PATHS, "the JSON export (one ticket a line), gzip or not", default=opt.REQUIRED,
+                paths=True),
+))
 FILE_SUFFIXES = (".json", ".jsonl", ".ndjson")
 
 TABLES = {
@@ -316,3 +317,6 @@ def _comment_fields(comment: dict[str, Any], index: int) -> dict[str, Any]:
         "comment_is_public": comment.get("public") if isinstance(comment.get("public"), bool) else None,
         "comment_created_at": as_text(comment.get("created_at")),
     }
+
+
+PLATFORM = Platform("zendesk", "Zendesk", "files", SETTINGS, TABLES, RECORD_TABLES, extract, FILE_SUFFIXES)

@@ -263,9 +263,8 @@ def missing_secrets(config: Config) -> list[str]:
         options = source.options
         if options.get("simulate") is True or options.get("reuse_completed") is True:
             continue
-        secrets = getattr(PLATFORMS[platform], "SECRET_ENV_KEYS", {})
-        problems += [f"sources.{platform}.{key}: {problem}" for key in secrets
-                     if (problem := unset_secret(options, secrets, key))]
+        problems += [f"sources.{platform}.{setting.key}: {problem}" for setting in PLATFORMS[platform].settings.secrets
+                     if (problem := unset_secret(options, setting))]
     return problems
 
 

@@ -1,17 +1,15 @@
 """The import's YAML config file: loaded, checked and resolved before anything runs.
 
-Every block is checked against its declaration (``CONFIG_KEYS`` = ``{key: required?}`` and
-``CONFIG_TYPES`` = ``{key: extract.options.Option}``): the top level here, each platform's in its
-extract module, and any other top-level block in the module that ``BLOCK_MODULES`` names. Every
-problem is collected and reported at once, one line each, naming the file and the key. A file
-that cannot be read as a config is named, never echoed.
+Every block is checked against its declared settings (``extract.options.Settings``): the top
+level and ``spark:`` here, each platform's in its ``PLATFORM`` declaration, and any other top-level
+block in the module that ``BLOCK_MODULES`` names. Every problem is collected and reported at once,
+one line each, naming the file and the key. A file that cannot be read as a config is named, never
+echoed. A source's options are kept with every declared key, its default where absent.
 """
 
 from __future__ import annotations
 
-import difflib
 import importlib
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -25,33 +23,37 @@ from extract.platforms import PLATFORMS
 
 MODES = ("full", "delta")
 ENGINES = ("duckdb", "spark")
-DEFAULT_BATCH_SIZE = 500_000
-TOP_LEVEL_KEYS = {"output_dir": False, "work_dir": False, "batch_size": False, "mode": False, "sources": True,
-                  "engine": False, "spark": False}
-TOP_LEVEL_TYPES = {
-    "output_dir": opt.FOLDER,
-    "work_dir": opt.FOLDER,
-    "batch_size": opt.number(1, whole=True),
-    "mode": opt.one_of(MODES),
-    "sources": opt.MAPPING,
-    "engine": opt.one_of(ENGINES),
-    "spark": opt.MAPPING,
-}
+_LOCATION = opt.Option("a folder path or a URI", lambda v: isinstance(v, str) and bool(v.strip()))
+TOP_LEVEL = opt.Settings((
+    opt.Setting("output_dir", opt.FOLDER, "where the Gladly files, the rejects and the report go", default="output",
+                shows="`output` (paths are relative to the config file)"),
+    opt.Setting("work_dir", opt.FOLDER, "the raw Parquet, the API state and the DuckDB file of the staged history",
+                default="work"),
+    opt.Setting("batch_size", opt.number(1, whole=True), "rows per Gladly CSV file (the guide: batches of 500K)",
+                default=500_000),
+    opt.Setting("mode", opt.one_of(MODES), "full exports every item; delta only the new ones", default="full",
+                shows="`full` (`--mode` overrides it)"),
+    opt.Setting("sources", opt.MAPPING, "the platforms to import, each with its settings", default=opt.REQUIRED,
+                shows="required: one or more platforms"),
+    opt.Setting("engine", opt.one_of(ENGINES), "where the models run", default="duckdb"),
+    opt.Setting("spark", opt.MAPPING, "the Spark engine's settings", shows="(with `engine: spark`)"),
+))
 # The spark: block (engine: spark; gladly_import/engines/).
-SPARK_KEYS = {"master": False, "warehouse_dir": False, "raw_location": False, "conf": False}
-SPARK_TYPES = {
-    "master": opt.Option("a Spark master URL such as local[2]", lambda v: isinstance(v, str) and bool(v.strip())),
-    "warehouse_dir": opt.Option("a folder path or a URI", lambda v: isinstance(v, str) and bool(v.strip())),
-    "raw_location": opt.Option("a folder path or a URI", lambda v: isinstance(v, str) and bool(v.strip())),
-    "conf": opt.Option("a mapping of Spark settings (spark.executor.memory: 4g, ...)",
-                       lambda v: isinstance(v, dict) and all(isinstance(k, str) for k in v)),
-}
-# Top-level blocks that another module declares (its CONFIG_KEYS and CONFIG_TYPES): checked with
-# the rest when that module is installed; the checked block is in ``Config.blocks``.
+SPARK = opt.Settings((
+    opt.Setting("master", opt.Option("a Spark master URL such as local[2]", lambda v: isinstance(v, str) and bool(v.strip())),
+                "the Spark master", default="local[2]"),
+    opt.Setting("warehouse_dir", _LOCATION, "where Spark keeps the staged history",
+                shows="`<work_dir>/spark-warehouse`"),
+    opt.Setting("raw_location", _LOCATION, "where Spark reads the raw Parquet from", shows="`<work_dir>/raw`"),
+    opt.Setting("conf", opt.Option("a mapping of Spark settings (spark.executor.memory: 4g, ...)",
+                                   lambda v: isinstance(v, dict) and all(isinstance(k, str) for k in v)),
+                "Spark settings passed as they are"),
+))
+# Top-level blocks that another module declares (its SETTINGS): checked with the rest when that
+# module is installed; the checked block is in ``Config.blocks``.
 BLOCK_MODULES = {"gladly": "gladly_import.push"}
 # A config is a few KB: a bigger file is not one (and is not read whole into memory).
 MAX_CONFIG_BYTES = 1 << 20
-SETTING_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,39}")
 
 
 class ConfigError(ValueError):
@@ -108,44 +110,9 @@ class Config:
         return self.work_dir / "gladly_import.duckdb"
 
 
-def _key_shown(key: Any) -> str:
-    """An unknown key as a message may show it: a setting-like name, never a line of some other file."""
-    if isinstance(key, str) and SETTING_NAME_RE.fullmatch(key):
-        return f"'{key}'"
-    return "a key that is not a setting name"
-
-
-def check_block(where: str, block: Any, keys: dict[str, bool], types: dict[str, Any],
-                base_dir: Path | None = None) -> list[str]:
-    """Every problem of one block of settings: unknown and missing keys, wrong types, bad paths."""
-    def at(key: str) -> str:
-        return f"{where}.{key}" if where else key
-
-    if not isinstance(block, dict):
-        return [f"{where}: must be a mapping of settings, got {opt.shown(block)}"]
-    problems = []
-    in_block = f"{where}: " if where else ""
-    for key in block:
-        if key not in keys:
-            close = difflib.get_close_matches(key, list(keys), n=1) if isinstance(key, str) else []
-            hint = f"did you mean '{close[0]}'? " if close else ""
-            problems.append(f"{in_block}unknown key {_key_shown(key)} ({hint}allowed: {', '.join(sorted(keys))})")
-    for key, required in keys.items():
-        value = block.get(key)
-        option = opt.as_option(types[key]) if key in types else None
-        if value is None or value == "":
-            unless = option.required_unless if option else None
-            if required:
-                problems.append(f"{in_block}missing required key '{key}'")
-            elif unless and block.get(unless) is not True:
-                problems.append(f"{at(key)}: required unless {unless}: true"
-                                + (f" ({option.expected})" if option else ""))
-            continue
-        if option is not None:
-            problem = option.problem(value, base_dir)
-            if problem:
-                problems.append(f"{at(key)}: {problem}")
-    return problems
+def check_block(where: str, block: Any, settings: opt.Settings, base_dir: Path | None = None) -> list[str]:
+    """Every problem of one block of settings (``extract.options.problems_of``)."""
+    return opt.problems_of(where, block, settings, base_dir)
 
 
 def _read(config_path: Path, shown_path: str) -> Any:
@@ -197,7 +164,7 @@ def _spark_config(block: dict[str, Any] | None, base_dir: Path) -> SparkConfig:
     """The checked spark: block (check_block has seen its keys and types)."""
     block = block or {}
     return SparkConfig(
-        master=block.get("master", "local[2]"),
+        master=SPARK.resolve(block)["master"],
         warehouse_dir=_location(block["warehouse_dir"], base_dir) if "warehouse_dir" in block else None,
         raw_location=_location(block["raw_location"], base_dir) if "raw_location" in block else None,
         conf={k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in (block.get("conf") or {}).items()},
@@ -229,16 +196,17 @@ def load_config(path: str | Path) -> Config:
     if not isinstance(data, dict):
         raise ConfigError(f"{shown_path}: not an import config: it holds {opt.shown(data)},"
                           " not settings such as sources:")
-    known = set(TOP_LEVEL_KEYS) | set(BLOCK_MODULES)
+    known = set(TOP_LEVEL.keys) | set(BLOCK_MODULES)
     if not known & set(data):
         raise ConfigError(f"{shown_path}: not an import config: none of its {len(data)} keys is a setting"
-                          f" ({', '.join(sorted(TOP_LEVEL_KEYS))})")
+                          f" ({', '.join(sorted(TOP_LEVEL.keys))})")
     base_dir = config_path.parent
 
-    top_keys = {**TOP_LEVEL_KEYS, **{name: False for name in BLOCK_MODULES}}
-    problems = check_block("", data, top_keys, TOP_LEVEL_TYPES)
+    top_level = opt.Settings((*TOP_LEVEL, *(opt.Setting(name, opt.MAPPING, f"the {name} block")
+                                            for name in BLOCK_MODULES)))
+    problems = check_block("", data, top_level)
     if isinstance(data.get("spark"), dict):
-        problems += check_block("spark", data["spark"], SPARK_KEYS, SPARK_TYPES)
+        problems += check_block("spark", data["spark"], SPARK)
 
     blocks: dict[str, dict[str, Any]] = {}
     for name in BLOCK_MODULES:
@@ -248,7 +216,7 @@ def load_config(path: str | Path) -> Config:
         if module is None:
             problems.append(f"{name}: this installation has no {BLOCK_MODULES[name]}: remove the block")
             continue
-        problems += check_block(name, data[name], module.CONFIG_KEYS, getattr(module, "CONFIG_TYPES", {}), base_dir)
+        problems += check_block(name, data[name], module.SETTINGS, base_dir)
         blocks[name] = data[name]
 
     sources: dict[str, SourceConfig] = {}
@@ -256,21 +224,22 @@ def load_config(path: str | Path) -> Config:
     if isinstance(sources_block, dict):
         if not sources_block:
             problems.append(f"sources: name at least one of {', '.join(PLATFORMS)}")
-        problems += check_block("sources", sources_block, {name: False for name in PLATFORMS}, {})
+        platforms = opt.Settings(tuple(opt.Setting(name, opt.MAPPING, p.service) for name, p in PLATFORMS.items()))
+        problems += check_block("sources", sources_block, platforms)
         for platform, options in sources_block.items():
-            module = PLATFORMS.get(platform)
-            if module is None:
+            declared = PLATFORMS.get(platform)
+            if declared is None:
                 continue
             where = f"sources.{platform}"
-            found = check_block(where, options, module.CONFIG_KEYS, getattr(module, "CONFIG_TYPES", {}), base_dir)
+            found = check_block(where, options, declared.settings, base_dir)
             problems += found
             if not isinstance(options, dict):
                 continue
-            source = SourceConfig(platform=platform, options=dict(options))
-            for key in getattr(module, "PATH_KEYS", ()):
+            source = SourceConfig(platform=platform, options=declared.options(options))
+            for key in declared.settings.path_keys:
                 if key in options and not any(p.startswith(f"{where}.{key}:") for p in found):
                     try:
-                        files = resolve_files(options[key], base_dir, module.FILE_SUFFIXES)
+                        files = resolve_files(options[key], base_dir, declared.file_suffixes)
                         problems += [f"{where}.{key}: {problem}" for problem in _unreadable(files)]
                         source.files.extend(files)
                     except SourcePathError as error:
@@ -282,14 +251,15 @@ def load_config(path: str | Path) -> Config:
 
     if problems:
         raise ConfigError([f"{shown_path}: {problem}" for problem in problems])
+    top = TOP_LEVEL.resolve(data)
     return Config(
         path=config_path,
-        output_dir=_resolve_dir(data.get("output_dir", "output"), base_dir),
-        work_dir=_resolve_dir(data.get("work_dir", "work"), base_dir),
-        batch_size=data.get("batch_size", DEFAULT_BATCH_SIZE),
+        output_dir=_resolve_dir(top["output_dir"], base_dir),
+        work_dir=_resolve_dir(top["work_dir"], base_dir),
+        batch_size=top["batch_size"],
         sources=sources,
-        mode=data.get("mode", "full"),
-        engine=data.get("engine", "duckdb"),
+        mode=top["mode"],
+        engine=top["engine"],
         spark=_spark_config(data.get("spark"), base_dir),
         blocks=blocks,
     )

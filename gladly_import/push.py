@@ -57,26 +57,9 @@ from gladly_import.report import REPORT_FILE, write_report
 from gladly_import.summary import SUMMARY_FILE as IMPORT_SUMMARY_FILE
 
 # -- the config block ----------------------------------------------------------------------------
-# `gladly:` in the import's config. CONFIG_KEYS: key -> required?; CONFIG_TYPES: what each value
-# must be (extract/options.py), checked by gladly_import/config.py with every other block before
-# anything runs, every problem at once.
-CONFIG_KEYS = {
-    "base_url": False,             # https://<org>.gladly.com (sandbox https://<org>.gladly.qa); required unless simulate
-    "user_env": False,             # env var holding the API user's email (default GLADLY_API_USER)
-    "token_env": False,            # env var holding its API token (default GLADLY_API_TOKEN)
-    "activity_type": False,        # EMAIL | ISSUE | SMS | SURVEY (default EMAIL): the timeline icon
-    "requests_per_second": False,  # the organization's limit (default 10; Gladly may grant more)
-    "concurrency": False,          # requests in flight at once (default 8)
-    "simulate": False,             # push to the local Gladly API simulator instead (the demo)
-    "simulator_today": False,      # the demo: the date the simulator (and the window) takes as today
-    "simulator_latency": False,    # the demo: seconds the simulator takes per request (default 0.1)
-}
+# `gladly:` in the import's config, checked by gladly_import/config.py with every other block
+# before anything runs, every problem at once.
 ACTIVITY_TYPES = ("EMAIL", "ISSUE", "SMS", "SURVEY")
-
-DEFAULT_USER_ENV = "GLADLY_API_USER"
-DEFAULT_TOKEN_ENV = "GLADLY_API_TOKEN"
-DEFAULT_REQUESTS_PER_SECOND = 10
-DEFAULT_CONCURRENCY = 8
 
 
 def _is_date(value: Any) -> bool:
@@ -89,17 +72,25 @@ def _is_date(value: Any) -> bool:
     return True
 
 
-CONFIG_TYPES = {
-    "base_url": opt.https_url("https://<org>.gladly.com (or .qa)", required_unless="simulate"),
-    "user_env": opt.ENV_NAME,
-    "token_env": opt.ENV_NAME,
-    "activity_type": opt.one_of(ACTIVITY_TYPES),
-    "requests_per_second": opt.number(maximum=1000, above=0),
-    "concurrency": opt.number(1, 64, whole=True),
-    "simulate": opt.FLAG,
-    "simulator_today": opt.Option("a date (YYYY-MM-DD)", _is_date),
-    "simulator_latency": opt.number(0, 10, what="seconds"),
-}
+SETTINGS = opt.Settings((
+    opt.Setting("base_url", opt.https_url("https://<org>.gladly.com (or .qa)"),
+                "the organization's Gladly (sandbox: .gladly.qa)", required_unless="simulate"),
+    opt.Setting("user_env", opt.ENV_NAME, "the variable that holds the API user's email", default="GLADLY_API_USER",
+                secret="the API user's email"),
+    opt.Setting("token_env", opt.ENV_NAME, "the variable that holds the API token", default="GLADLY_API_TOKEN",
+                secret="the API user's token"),
+    opt.Setting("activity_type", opt.one_of(ACTIVITY_TYPES), "the timeline icon of the items pushed",
+                default="EMAIL"),
+    opt.Setting("requests_per_second", opt.number(maximum=1000, above=0),
+                "the organization's limit (Gladly may grant more)", default=10),
+    opt.Setting("concurrency", opt.number(1, 64, whole=True), "requests in flight at once", default=8),
+    opt.Setting("simulate", opt.FLAG, "push to the local Gladly API simulator instead (the demo)", default=False),
+    opt.Setting("simulator_today", opt.Option("a date (YYYY-MM-DD)", _is_date),
+                "the demo: the date the simulator (and the window) takes as today", shows="today"),
+    opt.Setting("simulator_latency", opt.number(0, 10, what="seconds"), "the demo: seconds a request takes",
+                default=0.1),
+))
+DEFAULT_CONCURRENCY = SETTINGS["concurrency"].default
 
 # -- Gladly's API (its published OpenAPI) --------------------------------------------------------
 ITEMS_PATH = "/api/v1/conversation-items"
@@ -126,15 +117,15 @@ class PushError(Exception):
 
 @dataclass
 class PushSettings:
-    base_url: str | None = None
-    user_env: str = DEFAULT_USER_ENV
-    token_env: str = DEFAULT_TOKEN_ENV
-    activity_type: str = "EMAIL"
-    requests_per_second: float = DEFAULT_REQUESTS_PER_SECOND
-    concurrency: int = DEFAULT_CONCURRENCY
-    simulate: bool = False
-    simulator_today: date | None = None
-    simulator_latency: float = 0.1
+    base_url: str | None
+    user_env: str
+    token_env: str
+    activity_type: str
+    requests_per_second: float
+    concurrency: int
+    simulate: bool
+    simulator_today: date | None
+    simulator_latency: float
 
 
 def parse_settings(block: dict[str, Any] | None) -> PushSettings:
@@ -142,17 +133,17 @@ def parse_settings(block: dict[str, Any] | None) -> PushSettings:
     (``check_block``, run on every block when the config is read; again here for a block that did
     not come from a config file); what is left here joins two keys."""
     block = dict(block or {})
-    problems = check_block("gladly", block, CONFIG_KEYS, CONFIG_TYPES)
+    problems = check_block("gladly", block, SETTINGS)
     if "simulator_today" in block and block.get("simulate") is not True:
         problems.append("gladly.simulator_today: only with simulate: true")
     if problems:
         raise ConfigError("; ".join(problems))
-    settings = PushSettings(**{k: v for k, v in block.items() if k not in ("base_url", "simulator_today")})
-    if "simulator_today" in block:
-        today = block["simulator_today"]
-        settings.simulator_today = today if isinstance(today, date) else date.fromisoformat(today)
-    if block.get("base_url"):
-        settings.base_url = block["base_url"].strip().rstrip("/")
+    settings = PushSettings(**SETTINGS.resolve(block))
+    today = settings.simulator_today
+    if today is not None and not isinstance(today, date):
+        settings.simulator_today = date.fromisoformat(today)
+    if settings.base_url:
+        settings.base_url = settings.base_url.strip().rstrip("/")
     return settings
 
 
@@ -338,7 +329,7 @@ def endpoint(settings: PushSettings, config: Config, need_credentials: bool) -> 
 
     today = (datetime.combine(settings.simulator_today, datetime.min.time(), tzinfo=UTC)
              if settings.simulator_today else None)
-    simulator = GladlySimulator(user=DEMO_USER, token=DEMO_TOKEN, rate_limit=DEFAULT_REQUESTS_PER_SECOND,
+    simulator = GladlySimulator(user=DEMO_USER, token=DEMO_TOKEN, rate_limit=SETTINGS["requests_per_second"].default,
                                 latency=settings.simulator_latency, today=today,
                                 store_path=config.work_dir / "state" / "gladly_simulator" / "items.jsonl")
     with simulator:

@@ -9,6 +9,7 @@ import time
 
 from extract.context import Progress, ProgressDisplay, SourceContext, amount
 from extract.files import unread_exports
+from extract.platform import Platform
 from extract.platforms import PLATFORMS
 from extract.raw import MANIFEST_SCHEMA, PlatformOutput, write_table
 from gladly_import.config import Config
@@ -17,10 +18,11 @@ from gladly_import.export import export_items, export_rejects
 from gladly_import.ledger import finish_run
 from gladly_import.log import result_logger
 from gladly_import.metrics import StageMetrics
+from gladly_import.paths import SAMPLES_DIR
 from gladly_import.progress import progress_display
 from gladly_import.publish import checkpoint, first_file_number, publish, staging_dir
 from gladly_import.report import REPORT_FILE, write_report
-from gladly_import.summary import SUMMARY_FILE, build_summary, format_table, reads_files, write_summary
+from gladly_import.summary import SUMMARY_FILE, build_summary, format_table, write_summary
 
 logger = logging.getLogger(__name__)
 
@@ -40,29 +42,29 @@ def extract_all(config: Config, metrics: StageMetrics | None = None, mode: str =
     """Run each configured extractor; unconfigured platforms get empty raw tables."""
     raw_dir = config.raw_dir
     manifest = []
-    for platform, module in PLATFORMS.items():
+    for platform, declared in PLATFORMS.items():
         shutil.rmtree(raw_dir / platform, ignore_errors=True)
         (raw_dir / "extract_rejects" / f"{platform}.parquet").unlink(missing_ok=True)
-        out = PlatformOutput(raw_dir, platform, module.TABLES, module.RECORD_TABLES)
+        out = declared.output(raw_dir)
         source = config.sources.get(platform)
         if source is None:
             out.close()
             manifest.append(out.manifest_row(is_configured=False))
             continue
         started = time.monotonic()
-        input_files = source.files if reads_files(platform) else []  # an API's files are its simulator's
+        input_files = source.files if declared.reads_files else []
         input_bytes = sum(f.stat().st_size for f in input_files)
         say(f"extract {platform}: {len(input_files)} {'file' if len(input_files) == 1 else 'files'}, "
             f"{amount(input_bytes, 'bytes')}" if input_files else f"extract {platform}")
         progress = Progress(f"extract {platform}", display, files=input_files)
         ctx = SourceContext(
             platform=platform, options=source.options, base_dir=config.base_dir, files=source.files,
-            state_dir=config.work_dir / "state" / platform, progress=progress, mode=mode,
+            state_dir=config.work_dir / "state" / platform, progress=progress, mode=mode, samples_dir=SAMPLES_DIR,
         )
         with (metrics or StageMetrics.disabled()).stage(f"extract {platform}", input_mb=round(input_bytes / 2**20, 1)) as stage:
             try:
-                module.extract(ctx, out)
-                _reject_unread_exports(ctx, module, out)
+                declared.extract(ctx, out)
+                _reject_unread_exports(ctx, declared, out)
             except BaseException:
                 out.abort()
                 raise
@@ -78,14 +80,14 @@ def extract_all(config: Config, metrics: StageMetrics | None = None, mode: str =
     return manifest
 
 
-def _reject_unread_exports(ctx: SourceContext, module: object, out: PlatformOutput) -> None:
+def _reject_unread_exports(ctx: SourceContext, declared: Platform, out: PlatformOutput) -> None:
     """An export in a packing no reader opens, found in a source folder: a reject, not a silent skip."""
-    for key in getattr(module, "PATH_KEYS", ()):
-        if reads_files(ctx.platform) and key in ctx.options:
-            for path in unread_exports(ctx.options[key], ctx.base_dir, module.FILE_SUFFIXES):  # type: ignore[attr-defined]
+    for key in declared.settings.path_keys:
+        if ctx.options.get(key):
+            for path in unread_exports(ctx.options[key], ctx.base_dir, declared.file_suffixes):
                 out.reject(reason="unexpected_file", source_file=ctx.name_of(path), position="file",
                            detail="an archive or compression this import does not read: unpack it "
-                                  f"into {', '.join(module.FILE_SUFFIXES)} files (or .gz)")  # type: ignore[attr-defined]
+                                  f"into {', '.join(declared.file_suffixes)} files (or .gz)")
 
 
 def run_import(config: Config, engine: Engine, mode: str, run_id: str, with_unit_tests: bool, started: float) -> str:

@@ -22,7 +22,7 @@ COLUMN_LABELS = {"records_seen": "records seen", "exported": "exported", "reject
 
 def reads_files(platform: str) -> bool:
     """A platform whose input is export files (its ``path:``), not an API."""
-    return "path" in getattr(PLATFORMS[platform], "PATH_KEYS", ())
+    return PLATFORMS[platform].reads_files
 
 
 def describe_inputs(config: Config) -> list[dict[str, Any]]:

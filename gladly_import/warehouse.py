@@ -12,7 +12,7 @@ def raw_tables(raw_location: str) -> dict[str, tuple[str, bool]]:
     """
     base = raw_location.rstrip("/")
     tables = {f"{platform}_{table}": (f"{base}/{platform}/{table}.parquet", False)
-              for platform, module in PLATFORMS.items() for table in module.TABLES}
+              for platform, declared in PLATFORMS.items() for table in declared.schemas}
     # one rejects file per platform, all with the same schema
     tables["extract_rejects"] = (f"{base}/extract_rejects/*.parquet", True)
     # fields the raw writer cut to its cap, with their real length (extract/raw.py)

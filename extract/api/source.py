@@ -1,10 +1,14 @@
 """An API source and the one way it runs: plan, read (or reuse), land, finish.
 
 A platform module subclasses ``ApiSource`` with its knowledge: how to reach the account
-(``account``: the client and the identity its state belongs to, or the local simulator), the
-readings of this run (``readings``), its child lookups (``children``), the id of a record of each
-spool (``key``) and how spooled API objects become raw rows (``land``). ``run_source`` does the
-rest, the same for every platform.
+(``account``: the client and the account its state belongs to, or the local simulator), the
+readings it declares (``readings``) and how a delta changes them (``delta``), its child lookups
+(``children``), the id of a record of each spool (``key``) and how spooled API objects become raw
+rows (``land``). ``run_source`` does the rest, the same for every platform.
+
+A saved state is resumed only by the same account and the same declared readings (names, spools,
+paginators) and child lookups: its identity is derived from them, never typed by hand, so
+rewording a label keeps the state and changing what is read starts afresh.
 """
 
 from __future__ import annotations
@@ -25,7 +29,6 @@ class ApiSource:
     name = "api"
     service = "the API"
     spools: tuple[str, ...] = ()
-    stream_names = ""      # part of the state's identity: a state of other streams is never reused
     concurrency = 0        # workers for child lookups
     sequential = False     # readings one after the other (an order the platform needs), else at once
     reuse_completed = False
@@ -38,8 +41,22 @@ class ApiSource:
         raise NotImplementedError
         yield  # pragma: no cover
 
-    def readings(self, state: State) -> list[Reading]:
+    def readings(self) -> list[Reading]:
+        """The readings of a full run."""
         raise NotImplementedError
+
+    def delta(self, state: State, readings: list[Reading]) -> list[Reading]:
+        """The readings of a delta run (``state.delta`` set): by default the full run's, each resuming
+        from the progress the delta leaves in ``state.reading(name)``."""
+        return readings
+
+    def identity(self, account: str) -> str:
+        """What a saved state must belong to: the account, the readings and the child lookups declared."""
+        children = self.children()
+        declared = [f"{r.name}->{r.spool} ({type(r.paginator).__name__})" for r in self.readings()]
+        if children is not None:
+            declared.append(f"{children.spool} per {children.parent}")
+        return f"{account} | {'; '.join(declared)}"
 
     def children(self) -> Children | None:
         return None
@@ -72,7 +89,7 @@ def run_source(source: ApiSource, out: PlatformOutput) -> None:
     if ctx.state_dir is None:
         raise ExtractError(f"{source.service}: no state folder to checkpoint into")
     with source.account() as (client, account):
-        state = State(ctx.state_dir, f"{account} | {source.stream_names}")
+        state = State(ctx.state_dir, source.identity(account))
         ctx.report(state.plan(ctx.mode, source.reuse_completed), force=True)
         if state.action != "reuse":
             _read(source, state, client)
@@ -96,7 +113,9 @@ def _read(source: ApiSource, state: State, client: HttpClient) -> None:
             spools[name] = Spool(state.spool_path(name), source.key(name), on_recovered=recovered)
         if state.action == "delta":
             state.data["kept"] = {name: spool.items for name, spool in spools.items()}
-        readings = source.readings(state)
+        readings = source.readings()
+        if state.delta is not None:
+            readings = source.delta(state, readings)
         for reading in readings if state.action == "resume" else ():
             progress = state.reading(reading.name)
             if not progress.get("done") and (progress.get("pages") or progress.get("queries")):

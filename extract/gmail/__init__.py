@@ -37,11 +37,13 @@ from extract import options as opt
 from extract.context import SourceContext
 from extract.files import open_binary
 from extract.gmail.mbox import Block, gzip_blocks, parse_block, plan_ranges
+from extract.platform import Platform
 
-NAME = "gmail"
-CONFIG_KEYS = {"path": True, "support_addresses": False}
-CONFIG_TYPES = {"path": opt.PATHS, "support_addresses": opt.TEXT_LIST}
-PATH_KEYS = ("path",)
+SETTINGS = opt.Settings((
+    opt.Setting("path", opt.PATHS, "a Google Takeout .mbox, gzip or not", default=opt.REQUIRED, paths=True),
+    opt.Setting("support_addresses", opt.TEXT_LIST, 'mail From these is "sent by you"',
+                shows='none (then the Gmail label "Sent")'),
+))
 FILE_SUFFIXES = (".mbox",)
 
 CHUNK_BYTES = 8 << 20
@@ -92,7 +94,7 @@ def __getattr__(name: str) -> Any:
 
 def support_addresses(options: dict[str, Any]) -> frozenset[str]:
     """The configured support addresses, lower-cased (a list, or one comma-separated string; its type
-    checked before the run, CONFIG_TYPES)."""
+    checked before the run: SETTINGS)."""
     value = options.get("support_addresses") or []
     if isinstance(value, str):
         value = value.split(",")
@@ -213,3 +215,6 @@ def _write(result: dict[str, Any], ordinal: int, source_file: str, out: Platform
     record["_source_position"] = f"byte {record['byte_offset']}"
     messages.write(record)
     return record["byte_offset"]
+
+
+PLATFORM = Platform("gmail", "Gmail", "files", SETTINGS, _tables, RECORD_TABLES, extract, FILE_SUFFIXES)

@@ -102,15 +102,15 @@ def run_extractor(module: Any, files: list[Path], tmp_path: Path, options: dict[
     import pyarrow.parquet as pq
 
     from extract.context import SourceContext
-    from extract.raw import PlatformOutput
 
     raw_dir = tmp_path / "raw"
-    out = PlatformOutput(raw_dir, module.NAME, module.TABLES, module.RECORD_TABLES)
-    ctx = SourceContext(platform=module.NAME, options=options or {}, base_dir=tmp_path, files=files,
-                        state_dir=tmp_path / "state" / module.NAME)
+    declared = module.PLATFORM
+    out = declared.output(raw_dir)
+    ctx = SourceContext(platform=declared.name, options=options or {}, base_dir=tmp_path, files=files,
+                        state_dir=tmp_path / "state" / declared.name)
     module.extract(ctx, out)
     out.close()
-    tables = {name: pq.read_table(raw_dir / module.NAME / f"{name}.parquet").to_pylist() for name in module.TABLES}
+    tables = {name: pq.read_table(raw_dir / declared.name / f"{name}.parquet").to_pylist() for name in declared.schemas}
     rejects = pq.read_table(out.rejects_path).to_pylist()
     return Extracted(tables=tables, rejects=rejects, manifest=out.manifest_row(is_configured=True))
 

@@ -11,7 +11,6 @@ import pyarrow.parquet as pq
 
 from extract import freshdesk
 from extract.context import SourceContext
-from extract.raw import PlatformOutput
 
 XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n'
 
@@ -107,8 +106,8 @@ def _rows(path: Path) -> list[dict[str, Any]]:
 def run_extract(files: list[Path], work_dir: Path, base_dir: Path | None = None) -> Extracted:
     """Run extract.freshdesk on the given files (zips or XML), as the runner does."""
     raw_dir = work_dir / "raw"
-    out = PlatformOutput(raw_dir, freshdesk.NAME, freshdesk.TABLES, freshdesk.RECORD_TABLES)
-    ctx = SourceContext(platform=freshdesk.NAME, options={"path": "x"}, base_dir=base_dir or work_dir,
+    out = freshdesk.PLATFORM.output(raw_dir)
+    ctx = SourceContext(platform=freshdesk.PLATFORM.name, options={"path": "x"}, base_dir=base_dir or work_dir,
                         files=files, state_dir=work_dir / "state")
     freshdesk.extract(ctx, out)
     out.close()

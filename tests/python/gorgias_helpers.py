@@ -21,7 +21,6 @@ if str(PROJECT_DIR) not in sys.path:
 from bench.generate_gorgias import generate  # noqa: E402
 from extract import gorgias  # noqa: E402
 from extract.context import Progress, SourceContext  # noqa: E402
-from extract.raw import PlatformOutput  # noqa: E402
 from extract.simulators.gorgias import load_jsonl  # noqa: E402
 
 EMAIL = "ops+gorgias@brand.example.com"
@@ -51,14 +50,15 @@ def extract_once(base_url: str, work_dir: Path, options: dict[str, Any] | None =
                  log_path: Path | None = None, mode: str = "full") -> Extraction:
     """Run the Gorgias extractor like the runner does; returns what it landed."""
     raw_dir = work_dir / "raw"
-    out = PlatformOutput(raw_dir, gorgias.NAME, gorgias.TABLES, gorgias.RECORD_TABLES)
+    out = gorgias.PLATFORM.output(raw_dir)
     log_path = log_path or work_dir / "progress.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("a", encoding="utf-8") as log:
         ctx = SourceContext(
-            platform=gorgias.NAME, options={"base_url": base_url, **(options or {})}, base_dir=work_dir,
-            state_dir=work_dir / "state" / gorgias.NAME, progress=Progress(gorgias.NAME, stream=log, interval=0),
-            mode=mode,
+            platform=gorgias.PLATFORM.name, options={"base_url": base_url, **(options or {})}, base_dir=work_dir,
+            state_dir=work_dir / "state" / gorgias.PLATFORM.name,
+            progress=Progress(gorgias.PLATFORM.name, stream=log, interval=0),
+            mode=mode, samples_dir=PROJECT_DIR / "samples",
         )
         try:
             gorgias.extract(ctx, out)
@@ -89,3 +89,9 @@ if __name__ == "__main__":
     gorgias.CLIENT_OPTIONS = {**gorgias.CLIENT_OPTIONS, **FAST_CLIENT}
     result = extract_once(sys.argv[1], Path(sys.argv[2]))
     print(json.dumps({"messages": len(result.messages)}))
+
+
+def state_identity(base_url: str, tmp_path: Path) -> str:
+    """The identity a Gorgias state of this account is saved under (derived from the declared readings)."""
+    ctx = SourceContext(platform="gorgias", options={"base_url": base_url}, base_dir=tmp_path)
+    return gorgias.Gorgias(ctx).identity(base_url)

@@ -47,7 +47,7 @@ def run_extract(work: Path, options: dict[str, Any], files: list[Path] | None = 
     raw_dir = work / "raw"
     ctx = SourceContext(platform="kustomer", options=options, base_dir=work, files=files or [],
                         state_dir=work / "state" / "kustomer", progress=Progress("kustomer", stream, interval=0),
-                        mode=mode)
+                        mode=mode, samples_dir=PROJECT_DIR / "samples")
     out = PlatformOutput(raw_dir, "kustomer", kustomer.TABLES, kustomer.RECORD_TABLES)
     try:
         kustomer.extract(ctx, out)

@@ -243,26 +243,39 @@ def test_an_unknown_key_suggests_the_close_one(tmp_path: Path) -> None:
     ]
 
 
-def test_every_platform_types_every_option_it_declares() -> None:
-    """A key without a type would be accepted whatever its value: each declared key has one."""
-    from extract.platforms import PLATFORMS
+def test_a_setting_declared_in_one_line_is_checked_defaulted_and_documented(tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """One Setting line is the whole of an option: the config check, the default a run reads, the README row."""
+    import dataclasses
 
-    for name, module in PLATFORMS.items():
-        assert set(module.CONFIG_TYPES) == set(module.CONFIG_KEYS), name
+    from extract.platforms import PLATFORMS
+    from gladly_import import config_docs
+
+    csv = PLATFORMS["csv"]
+    added = opt.Setting("delimiter", opt.one_of([",", ";", "\t"]), "the field separator", default=",")
+    monkeypatch.setitem(PLATFORMS, "csv", dataclasses.replace(csv, settings=opt.Settings((*csv.settings, added))))
+    (tmp_path / "items.csv").write_text("Customer Email\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_config(write_config(tmp_path, {"csv": {"path": "items.csv", "delimiter": "|"}}))
+    assert caught.value.problems == [f"{tmp_path / 'config.yml'}: sources.csv.delimiter: must be one of ,, ;, \t,"
+                                     " got '|'"]
+    config = load_config(write_config(tmp_path, {"csv": {"path": "items.csv"}}))
+    assert config.sources["csv"].options == {"path": "items.csv", "source_name": "CSV", "delimiter": ","}
+    assert "| `sources.csv.delimiter` | the field separator | one of ,, ;, \t | `,` |" in config_docs.table()
 
 
 def test_a_block_of_another_module_is_checked_with_its_declaration(tmp_path: Path,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    """gladly: is declared in gladly_import.push (CONFIG_KEYS, CONFIG_TYPES as Options or Python types)."""
+    """gladly: is declared in gladly_import.push (its SETTINGS)."""
     import sys
     import types
 
-    from extract import options as opt
 
     push = types.ModuleType("gladly_import.push")
-    push.CONFIG_KEYS = {"base_url": False, "concurrency": False, "simulate": False}  # type: ignore[attr-defined]
-    push.CONFIG_TYPES = {"base_url": opt.https_url("https://<org>.gladly.com", required_unless="simulate"),  # type: ignore[attr-defined]
-                         "concurrency": int, "simulate": bool}
+    push.SETTINGS = opt.Settings((  # type: ignore[attr-defined]
+        opt.Setting("base_url", opt.https_url("https://<org>.gladly.com"), "Gladly", required_unless="simulate"),
+        opt.Setting("concurrency", int, "requests at once", default=8),
+        opt.Setting("simulate", bool, "the demo", default=False)))
     monkeypatch.setitem(sys.modules, "gladly_import.push", push)
     _zendesk_file(tmp_path)
     sources = {"zendesk": {"path": "exports/tickets.json"}}
@@ -283,22 +296,20 @@ def test_a_block_of_another_module_is_checked_with_its_declaration(tmp_path: Pat
 
 
 def test_the_readme_lists_every_config_key_with_the_words_of_its_check() -> None:
-    """README's key table is the declarations: every key of every block, none more, each value's words."""
+    """README's key table is the declarations, as written: every key of every block, none more, each value's
+    words (run `python -m gladly_import.config_docs --write` after changing a declaration)."""
     import html
     import re
 
-    from extract.platforms import PLATFORMS
-    from gladly_import import config as config_module
-    from gladly_import import push
+    from gladly_import import config_docs
     from tests.python.conftest import PROJECT_DIR
 
-    blocks = [("", config_module.TOP_LEVEL_KEYS, config_module.TOP_LEVEL_TYPES),
-              ("spark.", config_module.SPARK_KEYS, config_module.SPARK_TYPES),
-              *((f"sources.{name}.", m.CONFIG_KEYS, m.CONFIG_TYPES) for name, m in PLATFORMS.items()),
-              ("gladly.", push.CONFIG_KEYS, push.CONFIG_TYPES)]
-    declared = {prefix + key: opt.as_option(types[key]).expected for prefix, keys, types in blocks for key in keys}
+    declared = {prefix + setting.key: setting.option.expected
+                for prefix, settings in config_docs.blocks() for setting in settings}
+    assert {"sources.kustomer.api_key_env", "gladly.token_env", "spark.master", "batch_size"} <= set(declared)
     readme = (PROJECT_DIR / "README.md").read_text(encoding="utf-8")
-    table = readme.split("<!-- config keys:")[1].split("<!-- end of config keys -->")[0]
+    assert config_docs.with_table(readme) == readme, "README's table is out of date: python -m gladly_import.config_docs --write"
+    table = readme.split(config_docs.BEGIN)[1].split(config_docs.END)[0]
     documented = {key: html.unescape(value)  # (<org> is written &lt;org&gt;: markdown would drop it as a tag)
-                  for key, value in re.findall(r"^\| `([\w.]+)` \| (.+?) \| .+ \|$", table, re.MULTILINE)}
+                  for key, value in re.findall(r"^\| `([\w.]+)` \| .+? \| (.+?) \| .+ \|$", table, re.MULTILINE)}
     assert documented == declared

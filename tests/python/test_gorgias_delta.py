@@ -14,7 +14,7 @@ import pytest
 
 from extract import gorgias
 from extract.simulators.gorgias import Faults, GorgiasSimulator
-from tests.python.conftest import item_ids, run_import, write_config
+from tests.python.conftest import PROJECT_DIR, item_ids, run_import, write_config
 from tests.python.gorgias_helpers import API_KEY, EMAIL, FAST_CLIENT, account, extract_once
 
 N_MESSAGES = 1_050  # 11 pages of messages, 3 of tickets
@@ -177,7 +177,7 @@ def test_delta_without_a_complete_extraction_extracts_everything(data: tuple, tm
 @pytest.mark.slow
 def test_import_delta_file_holds_exactly_the_new_messages(tmp_path: Path) -> None:
     folder = tmp_path / "gorgias"
-    shutil.copytree(Path(gorgias.SAMPLE_DIR), folder)
+    shutil.copytree(PROJECT_DIR / "samples" / "gorgias", folder)
     config = write_config(tmp_path, {"gorgias": {"simulate": True, "simulator_data": "gorgias/"}})
     full = run_import(config)
     assert full.returncode == 0, full.stderr

@@ -22,7 +22,16 @@ from extract import gorgias
 from extract.api.stream import CHECKPOINT_PAGES, CursorListing
 from extract.errors import AuthError, ExtractError
 from extract.simulators.gorgias import Faults, GorgiasSimulator
-from tests.python.gorgias_helpers import API_KEY, EMAIL, FAST_CLIENT, PROJECT_DIR, account, extract_once, files_containing
+from tests.python.gorgias_helpers import (
+    API_KEY,
+    EMAIL,
+    FAST_CLIENT,
+    PROJECT_DIR,
+    account,
+    extract_once,
+    files_containing,
+    state_identity,
+)
 
 N_MESSAGES = 1_050
 
@@ -209,7 +218,7 @@ def test_checkpoint_of_another_account_is_not_reused(data: Any, tmp_path: Path) 
     state = tmp_path / "state" / "gorgias"
     state.mkdir(parents=True)
     (state / "state.json").write_text(json.dumps({
-        "version": 2, "identity": "https://other.gorgias.com | messages, tickets", "status": "running",
+        "version": 2, "identity": state_identity("https://other.gorgias.com", tmp_path), "status": "running",
         "kind": "full", "watermarks": {}, "readings": {"tickets": {"cursor": "abc", "pages": 3, "done": True},
                                                         "messages": {"cursor": "def", "pages": 2, "done": False}}}))
     (state / "messages.jsonl").write_text('["GET /api/messages page 1, item 1", {"id": 1, "ticket_id": 2}]\n')
@@ -333,7 +342,7 @@ def test_a_spool_line_cut_short_by_a_kill_is_dropped_and_fetched_again(data: Any
     with simulator(data) as sim:
         state.mkdir(parents=True)
         (state / "state.json").write_text(json.dumps({
-            "version": 2, "identity": f"{sim.base_url} | messages, tickets", "status": "running", "kind": "full",
+            "version": 2, "identity": state_identity(sim.base_url, tmp_path), "status": "running", "kind": "full",
             "watermarks": {}, "readings": {"tickets": {"cursor": None, "pages": 0, "done": False},
                                            "messages": {"cursor": None, "pages": 0, "done": False}}}))
         whole = json.dumps(["GET /api/tickets page 1, item 1", tickets[0]]) + "\n"

@@ -1,0 +1,62 @@
+"""What a platform is: one declared value per platform, read by everything that needs to know it.
+
+Each platform module ends with ``PLATFORM = Platform(...)``: the key under ``sources:``, the name
+people call it by, whether it reads export files or an API, its settings (``extract.options``:
+each key declared once with its type, default, secrecy and documentation), its raw tables (name ->
+pyarrow schema) and which of them hold its records (one per conversation item), the file suffixes
+its exports have, and the function that does the work::
+
+    extract(ctx: SourceContext, out: PlatformOutput) -> None
+
+which reads ``ctx.files`` (export files, resolved from the ``paths`` settings) or the API the
+settings name, writes rows with ``out.table(name).write(row)`` and bad records with
+``out.reject(...)``. The config check, the runner, the up-front secret check, the summary and
+the README's table of config keys all read these declarations (``extract.platforms.PLATFORMS``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from extract.options import Settings
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from extract.context import SourceContext
+    from extract.raw import PlatformOutput
+
+Tables = Mapping[str, "pa.Schema"]
+
+
+@dataclass(frozen=True)
+class Platform:
+    name: str                                  # its key under sources: in the config
+    service: str                               # what people call it: "Zendesk"
+    reads: Literal["files", "api"]             # export files, or an API
+    settings: Settings
+    tables: Tables | Callable[[], Tables]      # a callable: built when first needed (Gmail's workers never do)
+    record_tables: tuple[str, ...]
+    extract: Callable[[SourceContext, PlatformOutput], None]
+    file_suffixes: tuple[str, ...] = ()        # the suffixes of its export files (and of them gzipped)
+
+    @property
+    def schemas(self) -> Tables:
+        return self.tables() if callable(self.tables) else self.tables
+
+    @property
+    def reads_files(self) -> bool:
+        return self.reads == "files"
+
+    def output(self, raw_dir: Path) -> PlatformOutput:
+        """A writer of this platform's raw tables under ``raw_dir``."""
+        from extract.raw import PlatformOutput
+
+        return PlatformOutput(raw_dir, self.name, self.schemas, self.record_tables)
+
+    def options(self, block: Mapping[str, Any] | None) -> dict[str, Any]:
+        """Its settings' values (defaults filled in) from a checked ``sources.<name>`` block."""
+        return self.settings.resolve(block)
