@@ -2,13 +2,15 @@
 
 Platform knowledge only; reading, resume, spool, delta and landing are ``extract/api/``.
 
-``GET /api/messages`` then ``GET /api/tickets``, cursor pages of 100 in a stable order
+``GET /api/messages`` then ``GET /api/tickets?trashed=true``, cursor pages of 100 in a stable order
 (``created_datetime:asc``): ``ceil(tickets / 100) + ceil(messages / 100)`` requests for a whole
 account, never one request per ticket. Messages first: a message listed then has its ticket
 created already, so the ticket listing that follows has it. HTTP Basic with the account email and
 an API key, both read from environment variables; ``base_url`` is https (plain http only to this
-machine). The leaky bucket (40 requests per 20 s for an API key) is announced by every answer
-(``X-Gorgias-Account-Api-Call-Limit: used/40``); requests are spaced within it.
+machine). The leaky bucket (40 requests for an API key, drained in 20 s; Enterprise accounts: in
+10 s) is announced by every answer (``X-Gorgias-Account-Api-Call-Limit: used/40``): the client
+keeps a model of it (``extract.rate_limits``), its window learned from how fast the reported level
+falls, 20 s until the account proves 10 s.
 
 Cursors are short-lived: a cursor the API no longer accepts restarts that listing from its first
 page, skipping the ids already spooled (``extract.api.stream.CursorListing``). A delta run lists
@@ -16,8 +18,12 @@ newest first (``created_datetime:desc``) and stops at the first page that reache
 newest item of the last complete extraction minus ``delta_overlap_hours`` (Gorgias lists have no
 "created since" filter).
 
-Tickets in the trash (``trashed_datetime`` set) are landed as tickets, and each of their messages
-is rejected with the reason ``trashed_ticket``: counted, never imported, never silently dropped.
+What is never imported is set aside here, each message under one reason, counted and said at the
+end (``SET_ASIDE``, the first that applies): a deleted message (``deleted_datetime``:
+``deleted_message``), one never delivered (``failed_datetime``: ``undelivered_message``), a message
+of a ticket in the trash (``trashed_datetime``; the listing leaves those out unless
+``trashed=true``, which is sent: ``trashed_ticket``) or of a ticket marked spam (``spam_ticket``).
+Tickets are landed whatever they are (with ``trashed_datetime`` and ``spam``).
 """
 
 from __future__ import annotations
@@ -67,7 +73,12 @@ LISTINGS = ("messages", "tickets")
 PAGE_SIZE = 100
 ORDER_BY = "created_datetime:asc"
 DELTA_ORDER_BY = "created_datetime:desc"
-CALL_LIMIT_WINDOW = 20.0  # seconds the bucket of X-Gorgias-Account-Api-Call-Limit drains in
+# Gorgias' ticket listing leaves trashed tickets out unless asked (the reference's default: false):
+# they are listed, so that their messages are rejected as such, not as messages without a ticket.
+LISTING_PARAMS = {"tickets": {"trashed": "true"}, "messages": {}}
+# Seconds the bucket of X-Gorgias-Account-Api-Call-Limit drains in: 20 for an API key, 10 for an
+# Enterprise account; the longest until the account's answers prove a faster drain.
+CALL_LIMIT_WINDOWS = (20.0, 10.0)
 # Tuning of the shared HTTP client; tests shorten the waits.
 CLIENT_OPTIONS: dict[str, Any] = {"timeout": 60.0, "deadline": 300.0, "max_retries": 8}
 
@@ -81,6 +92,7 @@ TABLES = {
         pa.field("created_datetime", pa.string()),
         pa.field("updated_datetime", pa.string()),
         pa.field("trashed_datetime", pa.string()),
+        pa.field("spam", pa.bool_()),
         pa.field("customer_id", pa.string()),
         pa.field("customer_email", pa.string()),
         pa.field("customer_name", pa.string()),
@@ -115,14 +127,14 @@ def parse_datetime(value: Any) -> datetime | None:
     return parse_instant(value)
 
 
-def announced_limit(headers: Mapping[str, str]) -> tuple[float, float] | None:
-    """``X-Gorgias-Account-Api-Call-Limit: used/limit``: ``limit`` requests per 20 s."""
+def announced_bucket(headers: Mapping[str, str]) -> tuple[float, float] | None:
+    """``X-Gorgias-Account-Api-Call-Limit: used/capacity``: (used, capacity) of the account's leaky bucket."""
     value = headers.get("x-gorgias-account-api-call-limit", "")
     try:
-        limit = float(value.split("/")[1])
-    except (IndexError, ValueError):
+        used, capacity = (float(part) for part in value.split("/"))
+    except ValueError:
         return None
-    return (limit, CALL_LIMIT_WINDOW) if limit > 0 else None
+    return (used, capacity) if capacity > 0 and used >= 0 else None
 
 
 def item_id(item: Any) -> str | None:
@@ -172,12 +184,13 @@ class Gorgias(ApiSource):
 
     def client(self, base_url: str, auth: BasicAuth, hint: str) -> HttpClient:
         return HttpClient(base_url, auth, service="Gorgias", credential_hint=hint,
-                          requests_per_minute=self.requests_per_minute, announced_limit=announced_limit,
-                          **CLIENT_OPTIONS)
+                          requests_per_minute=self.requests_per_minute, announced_bucket=announced_bucket,
+                          bucket_windows=CALL_LIMIT_WINDOWS, **CLIENT_OPTIONS)
 
     def readings(self) -> list[Reading]:
         return [Reading(name, name, CursorListing(f"/api/{name}", ORDER_BY, service="Gorgias", warn=self._warn,
-                                                  page_size=PAGE_SIZE)) for name in LISTINGS]
+                                                  page_size=PAGE_SIZE, params=LISTING_PARAMS[name]))
+                for name in LISTINGS]
 
     def delta(self, state: State, readings: list[Reading]) -> list[Reading]:
         """Each listing newest first, until a page reaches back past its watermark minus the overlap."""
@@ -192,7 +205,7 @@ class Gorgias(ApiSource):
                                " new ids kept"), force=True)
             deltas.append(Reading(f"delta:{name}", name, CursorListing(
                 f"/api/{name}", DELTA_ORDER_BY, service="Gorgias", warn=self._warn, page_size=PAGE_SIZE,
-                reached=None if since is None else _reaches_back(since))))
+                reached=None if since is None else _reaches_back(since), params=LISTING_PARAMS[name])))
         return deltas
 
     def _warn(self, text: str) -> None:
@@ -202,9 +215,9 @@ class Gorgias(ApiSource):
         return item_id
 
     def land(self, state: State, out: PlatformOutput) -> dict[str, dict[str, Any] | None]:
-        """Tickets, then messages (those of a trashed ticket rejected); items without an id rejected."""
+        """Tickets, then messages (those never imported set aside: ``set_aside``); items without an id rejected."""
         marks: dict[str, dict[str, Any] | None] = {}
-        trashed: dict[str, str] = {}
+        flagged: dict[str, tuple[str, str]] = {}   # ticket id -> (reason, detail) for its messages
         for listing in ("tickets", "messages"):
             table = out.table(listing)
             newest = None
@@ -217,23 +230,51 @@ class Gorgias(ApiSource):
                                detail=f"a Gorgias {listing[:-1]} must be an object with an id", **reject)
                     continue
                 newest = newest_mark(newest, item.get("created_datetime"), item["id"])
-                if listing == "tickets" and as_text(item.get("trashed_datetime")):
-                    trashed[as_text(item["id"]) or ""] = as_text(item.get("trashed_datetime")) or ""
-                ticket = as_text(item.get("ticket_id"))
-                if listing == "messages" and ticket in trashed:
-                    out.reject(reason="trashed_ticket", record_id=as_text(item["id"]),
-                               detail=f"its ticket {ticket} is in the trash (trashed_datetime {trashed[ticket]})",
-                               **reject)
+                if listing == "tickets" and (flag := ticket_flag(item)):
+                    flagged[as_text(item["id"]) or ""] = flag
+                if listing == "messages" and (aside := set_aside(item, flagged)):
+                    out.reject(reason=aside[0], detail=aside[1], record_id=as_text(item["id"]), **reject)
                     continue
                 table.write({**(ticket_row(item) if listing == "tickets" else message_row(item)), **lineage})
             marks[listing] = newest
             self.ctx.report(f"{listing}: {table.rows:,} landed", force=True)
-        if trashed:
-            self.ctx.report(f"{len(trashed):,} tickets are in the trash: their"
-                            f" {out.reject_reasons['trashed_ticket']:,} messages are rejected (trashed_ticket)",
-                            force=True)
+        self._say_set_aside(flagged, out)
         land_rejects(state, out)
         return marks
+
+    def _say_set_aside(self, flagged: dict[str, tuple[str, str]], out: PlatformOutput) -> None:
+        tickets = {reason: sum(1 for flag, _ in flagged.values() if flag == reason) for reason, _ in SET_ASIDE}
+        for reason, what in SET_ASIDE:
+            messages = out.reject_reasons[reason]
+            if tickets[reason]:
+                self.ctx.report(f"{tickets[reason]:,} tickets are {what}: their {messages:,} messages are rejected"
+                                f" ({reason})", force=True)
+            elif messages:
+                self.ctx.report(f"{messages:,} messages are {what}: rejected ({reason})", force=True)
+
+
+# Why a message is never imported, in the order they are tested (the first that applies): the
+# message's own state, then its ticket's. (reason, how the end-of-run line says it.)
+SET_ASIDE = (("deleted_message", "deleted"), ("undelivered_message", "undelivered (failed_datetime set)"),
+             ("trashed_ticket", "in the trash"), ("spam_ticket", "marked spam"))
+
+
+def ticket_flag(ticket: dict[str, Any]) -> tuple[str, str] | None:
+    """(reason, detail) for every message of a ticket never imported: in the trash, or spam."""
+    if trashed := as_text(ticket.get("trashed_datetime")):
+        return "trashed_ticket", f"its ticket {as_text(ticket.get('id'))} is in the trash (trashed_datetime {trashed})"
+    if ticket.get("spam") is True:
+        return "spam_ticket", f"its ticket {as_text(ticket.get('id'))} is marked spam"
+    return None
+
+
+def set_aside(message: dict[str, Any], flagged: dict[str, tuple[str, str]]) -> tuple[str, str] | None:
+    """(reason, detail) when a message is never imported (``SET_ASIDE``), else None."""
+    if deleted := as_text(message.get("deleted_datetime")):
+        return "deleted_message", f"the message was deleted (deleted_datetime {deleted})"
+    if failed := as_text(message.get("failed_datetime")):
+        return "undelivered_message", f"the message was never delivered (failed_datetime {failed})"
+    return flagged.get(as_text(message.get("ticket_id")) or "")
 
 
 def _reaches_back(since: datetime) -> Any:
@@ -285,6 +326,7 @@ def ticket_row(ticket: dict[str, Any]) -> dict[str, Any]:
         "created_datetime": as_text(ticket.get("created_datetime")),
         "updated_datetime": as_text(ticket.get("updated_datetime")),
         "trashed_datetime": as_text(ticket.get("trashed_datetime")),
+        "spam": _bool(ticket.get("spam")),
         "customer_id": as_text(customer.get("id")),
         "customer_email": as_text(customer.get("email")),
         "customer_name": as_text(customer.get("name")),

@@ -24,7 +24,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -205,13 +205,16 @@ class KeysetSearch:
 class CursorListing:
     """``GET path?limit=&order_by=&cursor=`` pages with ``meta.next_cursor``; optional stop before a time.
 
-    Progress saved: ``cursor``, ``pages``, ``done``, ``restarts``.
+    ``params``: more query parameters of every page (Gorgias' tickets: ``trashed=true``). Progress
+    saved: ``cursor``, ``pages``, ``done``, ``restarts``.
     """
 
     def __init__(self, path: str, order_by: str, *, service: str, warn: Callable[[str], None],
-                 page_size: int = 100, reached: Callable[[list[Any]], bool] | None = None) -> None:
+                 page_size: int = 100, reached: Callable[[list[Any]], bool] | None = None,
+                 params: Mapping[str, Any] | None = None) -> None:
         self.path = path
         self.order_by = order_by
+        self.params = dict(params or {})
         self.service = service
         self.warn = warn
         self.page_size = page_size
@@ -223,8 +226,8 @@ class CursorListing:
         while not progress["done"] and not stop.is_set():
             cursor = progress["cursor"]
             try:
-                body = client.get_json(self.path, {"limit": self.page_size, "order_by": self.order_by,
-                                                   "cursor": cursor})
+                body = client.get_json(self.path, {**self.params, "limit": self.page_size,
+                                                   "order_by": self.order_by, "cursor": cursor})
             except HttpStatusError as error:
                 if cursor is None or error.status not in EXPIRED_CURSOR_STATUSES:
                     raise
