@@ -754,7 +754,10 @@ class HttpClient:
         if retry_after is not None:
             return retry_after + self._jitter(0.0, 0.1 * self.backoff_base), True
         reset = parse_reset(response.headers.get("x-ratelimit-reset"), wall_now)
-        if reset is not None and reset > 0:
+        # the reset of a budget that still has room is not this 429's (Kustomer's searches have a
+        # budget of their own; the headers describe the org's): a backoff then, not a wait for it
+        has_room = "x-ratelimit-remaining" in response.headers and not _exhausted(response.headers)
+        if reset is not None and reset > 0 and not has_room:
             return reset + self._jitter(0.0, 0.1 * self.backoff_base), True
         return self._backoff(attempt), False
 

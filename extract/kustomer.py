@@ -3,16 +3,19 @@
 Platform knowledge only; the reading, resume, spool, delta and landing machinery is ``extract/api/``.
 
 - **Messages**: ``POST /v1/customers/search`` (objects updated in the last 2 years) and
-  ``POST /v1/customers/archive/search`` (the older ones), ``queryContext: message``, sorted on
-  ``message_created_at`` ascending, 100 a page. Kustomer stops every query after 10,000 records
-  (possibly silently: an empty page, ``links.next: null``), so each search is read as a keyset
-  (``extract.api.stream.KeysetSearch``): queries restarted at the newest ``createdAt`` seen,
-  skipping the ids seen at that millisecond. Both searches go into one spool: their union by id.
+  ``POST /v1/customers/archive/search`` (the older ones), ``queryContext: message``, 500 a page.
+  Kustomer's reference: at most 100 pages a query, and a query stops after 10,000 records (possibly
+  silently: an empty page, ``links.next: null``); only the archive search lists
+  ``message_created_at`` as sortable. So no order is relied on: each search is read in time windows
+  bounded on both sides (``extract.api.stream.WindowedSearch``), a window that may hold more than
+  one query returns split in two. Both searches go into one spool: their union by id.
 - **Customers**: ``GET /v1/customers/{id}`` once per distinct customer, fetched by a pool of
   workers while the pages are read; within ``x-ratelimit-limit`` (per minute, announced by every
   answer) and the configured ``requests_per_minute``.
-- **Delta** (``ctx.mode == "delta"``): the standard search from the last complete extraction's
-  newest ``createdAt`` minus ``delta_overlap_hours``; messages already spooled are skipped by id.
+- **Budgets**: the searches have their own, ``search_requests_per_minute`` (Kustomer allows an API
+  key 100 searches a minute) inside the org's: customer lookups use what is left of the org's.
+- **Delta** (``ctx.mode == "delta"``): both searches from the last complete extraction's newest
+  ``createdAt`` minus ``delta_overlap_hours``; messages already spooled are skipped by id.
 
 Shape knowledge: addresses in ``meta.from``/``meta.to`` flattened to text (an array of ``{email}``
 becomes the emails joined with ", "), a customer's emails and phones as positioned rows. Which
@@ -35,9 +38,9 @@ from extract.api import config
 from extract.api.land import land_rejects, newest_mark, split_where
 from extract.api.source import ApiSource, run_source
 from extract.api.store import Spool, State
-from extract.api.stream import Children, KeysetSearch, Reading, millis_text, to_millis
+from extract.api.stream import Children, Reading, WindowedSearch, millis_text, to_millis
 from extract.context import SourceContext
-from extract.http_client import BearerAuth, HttpClient, HttpStatusError, MalformedResponseError
+from extract.http_client import BearerAuth, Budget, HttpClient, HttpStatusError, MalformedResponseError, RateLimiter
 from extract.platform import Platform
 from extract.raw import PlatformOutput, with_lineage
 from extract.values import as_text
@@ -49,6 +52,8 @@ SETTINGS = opt.Settings((
                 secret="the Kustomer API key"),
     opt.Setting("requests_per_minute", opt.number(above=0), "this import's share of the org-wide budget",
                 shows="none: 95% of the limit the API announces"),
+    opt.Setting("search_requests_per_minute", opt.number(above=0),
+                "searches in any minute, inside the org's budget (Kustomer allows an API key 100)", default=95),
     # 12 in flight at 250 ms: 2,880 a minute, above the largest plan's 2,000
     opt.Setting("concurrency", opt.number(1, 64, whole=True), "customers fetched at once while pages are read",
                 default=12),
@@ -62,9 +67,11 @@ SETTINGS = opt.Settings((
 ))
 API_KEY = SETTINGS["api_key_env"]
 
-PAGE_SIZE = 100
-QUERY_CAP = 10_000  # Kustomer's documented cap per query: why the searches are read as keysets
-SEARCHES = (("search", "/v1/customers/search"), ("archive", "/v1/customers/archive/search"))
+PAGE_SIZE = 500      # the searches' largest page
+MAX_PAGES = 100      # "a hard limit of 100 for the maximum number of pages" (both searches)
+QUERY_CAP = 10_000   # the records one query returns at most: why the searches are read in windows
+# (label, path, whether its reference lists message_created_at as sortable: asked then, and checked)
+SEARCHES = (("search", "/v1/customers/search", False), ("archive", "/v1/customers/archive/search", True))
 EPOCH = "1970-01-01T00:00:00.000Z"
 CLIENT_OPTIONS: dict[str, Any] = {"timeout": 60.0, "deadline": 300.0, "max_retries": 8, "backoff_base": 1.0,
                                   "backoff_max": 60.0}
@@ -110,9 +117,13 @@ TABLES = {
 }
 RECORD_TABLES = ("messages",)
 
-PERMISSIONS = (("/v1/customers/search", "org.permission.message.read"),
-               ("/v1/customers/archive", "org.permission.message.read"),
-               ("/v1/customers", "org.permission.customer.read"), ("/v1/messages", "org.permission.message.read"))
+# What a request needs (Kustomer's reference: "Any one of the following roles is required")
+SEARCH_PERMISSION = ("org.permission.search.create (or any one of org.permission.search.update,"
+                     " org.permission.search_global.create, org.permission.search_preview.create;"
+                     " legacy roles org.user.search.read, org.admin.search.read)")
+CUSTOMER_PERMISSION = "org.permission.customer.read"
+PERMISSIONS = (("/v1/customers/search", SEARCH_PERMISSION), ("/v1/customers/archive/search", SEARCH_PERMISSION),
+               ("/v1/customers", CUSTOMER_PERMISSION))
 
 
 def _permission_for(path: str) -> str | None:
@@ -131,13 +142,19 @@ def announced_limit(headers: Mapping[str, str]) -> tuple[float, float] | None:
 # -- the requests -------------------------------------------------------------------------------
 
 
-def search_body(since: str | None, until: str | None = None) -> dict[str, Any]:
-    """The search of messages created at or after ``since`` (and before ``until``), oldest first
-    (the body form singer-io/tap-kustomer sends)."""
-    criteria: list[dict[str, Any]] = [{"message_created_at": {"gte": since or EPOCH}}]
-    if until is not None:
-        criteria.append({"message_created_at": {"lt": until}})
-    return {"queryContext": "message", "and": criteria, "sort": [{"message_created_at": "asc"}], "timeZone": "UTC"}
+def search_body(start: str, end: str, sort: bool = False) -> dict[str, Any]:
+    """The search of the messages created at or after ``start`` and before ``end`` (the body form
+    singer-io/tap-kustomer sends), oldest first when ``sort`` (only where the reference lists it)."""
+    body: dict[str, Any] = {"queryContext": "message", "and": [{"message_created_at": {"gte": start}},
+                                                               {"message_created_at": {"lt": end}}],
+                            "timeZone": "UTC"}
+    if sort:
+        body["sort"] = [{"message_created_at": "asc"}]
+    return body
+
+
+def is_search(method: str, path: str) -> bool:
+    return path.endswith("/search")
 
 
 def message_id(message: Any) -> str | None:
@@ -178,6 +195,7 @@ class Kustomer(ApiSource):
         self.base_url = None if self.simulate else config.base_url(options)
         self.key_env = config.secret_variable(options, API_KEY)
         self.requests_per_minute = options["requests_per_minute"]
+        self.search_requests_per_minute = options["search_requests_per_minute"]
         self.concurrency = options["concurrency"]
         self.reuse_completed = options["reuse_completed"]
         self.overlap = timedelta(hours=options["delta_overlap_hours"])
@@ -202,17 +220,20 @@ class Kustomer(ApiSource):
             yield client, self.base_url
 
     def client(self, base_url: str, auth: BearerAuth, hint: str) -> HttpClient:
+        # the searches' own budget: any 60 s holds at most search_requests_per_minute of them
+        searches = Budget("searches", is_search, RateLimiter(sliding=[(self.search_requests_per_minute, 60.0)]))
         return HttpClient(base_url, auth, service="Kustomer", credential_hint=hint, permission_hint=_permission_for,
                           requests_per_minute=self.requests_per_minute, announced_limit=announced_limit,
-                          **CLIENT_OPTIONS)
+                          budgets=[searches], **CLIENT_OPTIONS)
 
     def readings(self) -> list[Reading]:
-        def search(label: str, path: str) -> Reading:
-            return Reading(f"messages:{label}", "messages", KeysetSearch(
-                path, search_body, timestamp=message_created, item_id=message_id,
-                warn=lambda text: self.ctx.report(text, force=True), page_size=PAGE_SIZE, label=f"POST {path}"))
+        def search(label: str, path: str, sort: bool) -> Reading:
+            return Reading(f"messages:{label}", "messages", WindowedSearch(
+                path, lambda start, end: search_body(start, end, sort), timestamp=message_created,
+                item_id=message_id, warn=lambda text: self.ctx.report(text, force=True), service="Kustomer",
+                page_size=PAGE_SIZE, max_pages=MAX_PAGES, query_cap=QUERY_CAP, sorted_on=sort))
 
-        return [search(label, path) for label, path in SEARCHES]
+        return [search(label, path, sort) for label, path, sort in SEARCHES]
 
     def delta(self, state: State, readings: list[Reading]) -> list[Reading]:
         mark = state.watermark("messages")
@@ -262,10 +283,11 @@ class Kustomer(ApiSource):
         return {"messages": newest}
 
     def summary(self, state: State) -> str:
-        overflows = [o for key, reading in state.data["readings"].items() if key.startswith("messages:")
-                     for o in reading.get("overflows", [])]
-        queries = sum(reading.get("queries", 0) for reading in state.data["readings"].values())
-        text = f"{queries:,} search queries"
+        readings = [reading for key, reading in state.data["readings"].items() if key.startswith("messages:")]
+        overflows = [o for reading in readings for o in reading.get("overflows", [])]
+        queries = sum(reading.get("queries", 0) for reading in readings)
+        splits = sum(reading.get("splits", 0) for reading in readings)
+        text = f"{queries:,} search windows read ({splits:,} split in two: more than one query returns)"
         if overflows:
             unread = sum(o.get("unread") or 0 for o in overflows)
             text += (f"; WARNING: {len(overflows)} millisecond(s) held more messages than one query returns,"

@@ -16,6 +16,7 @@ A ``RateLimiter`` knows three shapes, the strictest of them applies:
 
 - **configured**: ``RateLimiter([(1200, 60.0)])`` is "1,200 a minute", ``[(10, 1.0)]`` "10 in any
   second": requests go ``window / n`` apart, so no window of that length ever holds more than ``n``;
+  ``RateLimiter(sliding=[(95, 60.0)])`` is "95 in any 60 s", bursts allowed (Kustomer's searches);
 - **announced sliding window** (``announce(n, window)``: what a server says it allows, e.g.
   Kustomer's ``x-ratelimit-limit``): ``ANNOUNCED_SHARE * n`` requests in any ``window`` seconds, so
   the bursts the server allows are used and no window of the server's, fixed or sliding, receives more;
@@ -137,10 +138,12 @@ class RateLimiter:
     """One request budget shared by every thread and client that holds it (see the module doc)."""
 
     def __init__(self, limits: Collection[tuple[float, float]] = (), *,
+                 sliding: Collection[tuple[float, float]] = (),
                  clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
         self._interval = max((float(window) / n for n, window in limits if n and n > 0), default=0.0)
-        self._announced: dict[float, int] = {}
-        self._sent: dict[float, deque[float]] = {}
+        # sliding windows, configured or announced: window -> requests allowed in any such window
+        self._announced: dict[float, int] = {float(window): max(int(n), 1) for n, window in sliding if n and n > 0}
+        self._sent: dict[float, deque[float]] = {window: deque() for window in self._announced}
         self._bucket: LeakyBucketModel | None = None
         self._next = 0.0
         self._hold_until = 0.0
