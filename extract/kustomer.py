@@ -53,7 +53,8 @@ SETTINGS = opt.Settings((
     opt.Setting("requests_per_minute", opt.number(above=0), "this import's share of the org-wide budget",
                 shows="none: 95% of the limit the API announces"),
     opt.Setting("search_requests_per_minute", opt.number(above=0),
-                "searches in any minute, inside the org's budget (Kustomer allows an API key 100)", default=95),
+                "searches a minute, spaced evenly, inside the org's budget (Kustomer allows an API key 100)",
+                default=95),
     # 12 in flight at 250 ms: 2,880 a minute, above the largest plan's 2,000
     opt.Setting("concurrency", opt.number(1, 64, whole=True), "customers fetched at once while pages are read",
                 default=12),
@@ -220,8 +221,10 @@ class Kustomer(ApiSource):
             yield client, self.base_url
 
     def client(self, base_url: str, auth: BearerAuth, hint: str) -> HttpClient:
-        # the searches' own budget: any 60 s holds at most search_requests_per_minute of them
-        searches = Budget("searches", is_search, RateLimiter(sliding=[(self.search_requests_per_minute, 60.0)]))
+        # the searches' own budget, spaced evenly: no 60 s window holds more than search_requests_per_minute
+        # of them whatever the server's window, and a run resumed right after a killed one does not add
+        # its burst to the searches the killed one sent in the last minute
+        searches = Budget("searches", is_search, RateLimiter.per_minute(self.search_requests_per_minute))
         return HttpClient(base_url, auth, service="Kustomer", credential_hint=hint, permission_hint=_permission_for,
                           requests_per_minute=self.requests_per_minute, announced_limit=announced_limit,
                           budgets=[searches], **CLIENT_OPTIONS)

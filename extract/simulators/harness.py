@@ -8,7 +8,7 @@ writes ``answer(request) -> Answer``: its routes, shapes and rules. The harness 
   HTTP/1.1 keep-alive, ``TCP_NODELAY`` (headers and body go out in two writes: without it Nagle and
   delayed ACKs add 40 ms to every answer);
 - **a quiet handler**: nothing is ever printed (request lines carry credentials; tests and
-  ``make import`` read stderr);
+  ``make import`` read stderr), nor a client that hangs up (a killed import) reported;
 - **the auth check** helpers ``bearer_ok`` and ``basic_ok`` (constant-time comparisons);
 - **the request log**: every request numbered from 1 in arrival order (``LoggedRequest``: method,
   path, query parameters, the target as sent, its monotonic arrival time and the status answered,
@@ -30,6 +30,7 @@ import hmac
 import json
 import math
 import socket
+import sys
 import threading
 import time
 from array import array
@@ -219,8 +220,7 @@ class SimulatorServer:
     # -- lifecycle --------------------------------------------------------------------------------
 
     def start(self) -> Self:
-        self._server = ThreadingHTTPServer(("127.0.0.1", self._port), _handler(self))
-        self._server.daemon_threads = True
+        self._server = _QuietServer(("127.0.0.1", self._port), _handler(self))
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
                                         name=f"{self.name}-simulator", daemon=True)
         self._thread.start()
@@ -307,6 +307,16 @@ class SimulatorServer:
             handler.wfile.write(payload)
         except (BrokenPipeError, ConnectionResetError):
             handler.close_connection = True
+
+
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hung up (killed, timed out) is no error of the simulator's: not reported."""
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            return
+        super().handle_error(request, client_address)
 
 
 def _handler(simulator: SimulatorServer) -> type[BaseHTTPRequestHandler]:
