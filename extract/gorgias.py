@@ -29,6 +29,7 @@ Tickets are landed whatever they are (with ``trashed_datetime`` and ``spam``).
 from __future__ import annotations
 
 import contextlib
+import math
 import secrets
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
@@ -38,11 +39,13 @@ import pyarrow as pa
 
 from extract import options as opt
 from extract.api import config
+from extract.api.check import Checklist, Finding, hours
 from extract.api.land import land_rejects, newest_mark
 from extract.api.source import ApiSource, run_source
 from extract.api.store import Spool, State
 from extract.api.stream import CursorListing, Reading, parse_instant
 from extract.context import SourceContext
+from extract.errors import AuthError, ExtractError
 from extract.http_client import BasicAuth, HttpClient
 from extract.platform import Platform
 from extract.raw import PlatformOutput, with_lineage
@@ -288,7 +291,133 @@ def extract(ctx: SourceContext, out: PlatformOutput) -> None:
     run_source(Gorgias(ctx), out)
 
 
-PLATFORM = Platform("gorgias", "Gorgias", "api", SETTINGS, TABLES, RECORD_TABLES, extract)
+# -- the preflight (gladly-import check) ------------------------------------------------------------
+
+READ_ACCESS = "read access to tickets and messages (an admin's API key has it)"
+
+
+def check(ctx: SourceContext) -> list[Finding]:
+    """A handful of read-only requests: credentials, read access, the bucket, the size of the work and
+    the time it takes, and the assumptions the extractor makes, tested on the account."""
+    source = Gorgias(ctx)
+    found = Checklist()
+    try:
+        with source.account() as (client, account):
+            found.info("account", "the local Gorgias simulator (simulate: true)" if source.simulate else account)
+            _check(client, found)
+    except ExtractError as error:  # an email or key not set, or one that cannot be a header
+        found.fail("credentials", str(error))
+    return found.findings
+
+
+def _check(client: HttpClient, found: Checklist) -> None:
+    def listing(name: str, order: str, limit: int = PAGE_SIZE, **params: Any) -> Any:
+        return lambda: client.request_json("GET", f"/api/{name}", params={"limit": limit, "order_by": order, **params},
+                                           ok_statuses={400})
+
+    try:
+        tickets = listing("tickets", DELTA_ORDER_BY, **LISTING_PARAMS["tickets"])()
+    except AuthError as error:
+        if error.status == 401:
+            found.fail("credentials", str(error))
+            return
+        found.ok("credentials", "accepted")
+        found.fail("permission: tickets", f"HTTP 403: the API user lacks {READ_ACCESS}")
+        tickets = None
+    except ExtractError as error:
+        found.fail("credentials", f"not tested: {error}")
+        return
+    else:
+        found.ok("credentials", "accepted")
+    messages = found.request("permission: messages", listing("messages", DELTA_ORDER_BY), needs=READ_ACCESS)
+    for name, answer in (("tickets", tickets), ("messages", messages)):
+        if answer is not None and answer.status == 200:
+            found.ok(f"permission: {name}", f"GET /api/{name} answered")
+    if tickets is not None and tickets.status == 400:
+        found.fail("assumption: trashed=true", "GET /api/tickets refused trashed=true (HTTP 400): the run sends it")
+        tickets = None
+    answers = [a for a in (tickets, messages) if a is not None and a.status == 200]
+    if not answers:
+        return
+    _check_bucket(found, answers[-1].headers)
+    for name, answer in (("tickets", tickets), ("messages", messages)):
+        if answer is not None and answer.status == 200:
+            meta = answer.body.get("meta") if isinstance(answer.body, dict) else None
+            if not isinstance(meta, dict) or "next_cursor" not in meta:
+                found.fail(f"assumption: cursor pages of {name}", "no meta.next_cursor: the run cannot tell the last page")
+            else:
+                found.ok(f"assumption: cursor pages of {name}", f"meta.next_cursor, pages of {PAGE_SIZE}")
+    if tickets is not None:
+        default = found.request("assumption: trashed=true", listing("tickets", DELTA_ORDER_BY))
+        asked, hidden = _count(tickets.body, "trashed_datetime"), _count(default.body if default else None,
+                                                                         "trashed_datetime")
+        found.info("assumption: trashed=true", f"{asked} trashed among the newest {PAGE_SIZE} tickets with trashed=true,"
+                   f" {hidden} without it (the run sends it: their messages are rejected trashed_ticket)")
+        found.info("assumption: spam tickets", f"{_count(tickets.body, 'spam', True)} marked spam among the newest"
+                   f" {PAGE_SIZE} (their messages are rejected spam_ticket)")
+    if messages is not None and messages.status == 200:
+        data = _items(messages.body)
+        fields = [f for f in ("deleted_datetime", "failed_datetime") if any(f in m for m in data if isinstance(m, dict))]
+        found.info("assumption: deleted and undelivered messages",
+                   f"{', '.join(fields) or 'neither deleted_datetime nor failed_datetime'} sent;"
+                   f" {_count(messages.body, 'deleted_datetime')} deleted and {_count(messages.body, 'failed_datetime')}"
+                   f" undelivered among the newest {PAGE_SIZE} (rejected deleted_message, undelivered_message)")
+    sizes = {name: _estimate(found, name, answer, listing(name, ORDER_BY, 10, **LISTING_PARAMS[name]))
+             for name, answer in (("tickets", tickets), ("messages", messages)) if answer is not None}
+    bucket = announced_bucket(answers[-1].headers)
+    capacity = bucket[1] if bucket else 40.0
+    requests = sum(math.ceil(size / PAGE_SIZE) + 1 for size in sizes.values())
+    slow, fast = (60.0 * capacity / window * 0.95 for window in CALL_LIMIT_WINDOWS)
+    found.info("time at these limits", f"{hours(requests, slow)} for ≈ {requests:,} requests at {slow:,.0f}/min"
+               f" (a bucket drained in {CALL_LIMIT_WINDOWS[0]:g} s; {hours(requests, fast)} if the account drains it"
+               f" in {CALL_LIMIT_WINDOWS[1]:g} s)")
+
+
+def _items(body: Any) -> list[Any]:
+    data = body.get("data") if isinstance(body, dict) else None
+    return data if isinstance(data, list) else []
+
+
+def _count(body: Any, key: str, value: Any = None) -> int:
+    """Items of a page whose ``key`` is set (or equals ``value``)."""
+    return sum(1 for item in _items(body) if isinstance(item, dict)
+               and (item.get(key) == value if value is not None else bool(item.get(key))))
+
+
+def _check_bucket(found: Checklist, headers: Mapping[str, str]) -> None:
+    bucket = announced_bucket(headers)
+    if bucket is None:
+        found.info("rate limit", "not announced (no X-Gorgias-Account-Api-Call-Limit): the run paces at"
+                   " requests_per_minute and waits out 429s")
+        return
+    found.ok("rate limit", f"a bucket of {bucket[1]:g} requests (X-Gorgias-Account-Api-Call-Limit: {bucket[0]:g}/"
+             f"{bucket[1]:g}), drained in 20 s for an API key or 10 s on Enterprise: the run learns which from the"
+             " answers and keeps 95% of it")
+
+
+def _estimate(found: Checklist, name: str, newest: Any, oldest_first: Any) -> int:
+    """The listing's size: exact under one page; else the newest page's pace over the account's age."""
+    data = [item for item in _items(newest.body) if isinstance(item, dict)]
+    if len(data) < PAGE_SIZE:
+        found.info(f"size: {name}", f"{len(data):,}")
+        return len(data)
+    oldest = found.request(f"size: {name}", oldest_first)
+    firsts = [t for t in (parse_instant(_object(item).get("created_datetime")) for item in _items(oldest.body))
+              if t is not None] if oldest is not None else []
+    stamps = [t for t in (parse_instant(item.get("created_datetime")) for item in data) if t is not None]
+    if not firsts or len(stamps) < 2 or max(stamps) <= min(stamps):
+        found.info(f"size: {name}", f"more than {PAGE_SIZE}: Gorgias' lists give no count")
+        return PAGE_SIZE
+    first = min(firsts)
+    pace = len(stamps) / (max(stamps) - min(stamps)).total_seconds()
+    age = max((max(stamps) - first).total_seconds(), 0.0)
+    estimate = max(int(pace * age), PAGE_SIZE)
+    found.info(f"size: {name}", f"≈ {estimate:,} (Gorgias' lists give no count: the pace of the newest {len(stamps)}"
+               f" over the {age / 86400:,.0f} days since the first, {first.date()}; a rough figure)")
+    return estimate
+
+
+PLATFORM = Platform("gorgias", "Gorgias", "api", SETTINGS, TABLES, RECORD_TABLES, extract, check=check)
 
 
 # -- landing: spooled API objects -> raw rows ---------------------------------------------------

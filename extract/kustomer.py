@@ -25,9 +25,10 @@ field becomes the title or body, and the fallbacks, live in ``models/staging/kus
 from __future__ import annotations
 
 import contextlib
+import math
 import secrets
 from collections.abc import Iterator, Mapping
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -35,11 +36,13 @@ import pyarrow as pa
 
 from extract import options as opt
 from extract.api import config
+from extract.api.check import Checklist, Finding, at_least, hours
 from extract.api.land import land_rejects, newest_mark, split_where
 from extract.api.source import ApiSource, run_source
 from extract.api.store import Spool, State
-from extract.api.stream import Children, Reading, WindowedSearch, millis_text, to_millis
+from extract.api.stream import SEARCH_END_MS, Children, Reading, WindowedSearch, millis_text, to_millis
 from extract.context import SourceContext
+from extract.errors import AuthError, ExtractError
 from extract.http_client import BearerAuth, Budget, HttpClient, HttpStatusError, MalformedResponseError, RateLimiter
 from extract.platform import Platform
 from extract.raw import PlatformOutput, with_lineage
@@ -73,6 +76,7 @@ MAX_PAGES = 100      # "a hard limit of 100 for the maximum number of pages" (bo
 QUERY_CAP = 10_000   # the records one query returns at most: why the searches are read in windows
 # (label, path, whether its reference lists message_created_at as sortable: asked then, and checked)
 SEARCHES = (("search", "/v1/customers/search", False), ("archive", "/v1/customers/archive/search", True))
+SEARCH_NAMES = {"search": "standard search", "archive": "archive search"}
 EPOCH = "1970-01-01T00:00:00.000Z"
 CLIENT_OPTIONS: dict[str, Any] = {"timeout": 60.0, "deadline": 300.0, "max_retries": 8, "backoff_base": 1.0,
                                   "backoff_max": 60.0}
@@ -302,7 +306,210 @@ def extract(ctx: SourceContext, out: PlatformOutput) -> None:
     run_source(Kustomer(ctx), out)
 
 
-PLATFORM = Platform("kustomer", "Kustomer", "api", SETTINGS, TABLES, RECORD_TABLES, extract)
+# -- the preflight (gladly-import check) ------------------------------------------------------------
+
+
+def check(ctx: SourceContext) -> list[Finding]:
+    """A handful of read-only requests: credentials, permissions, limits, the size of the work and the
+    time it takes, and the assumptions the extractor makes, tested on the account."""
+    source = Kustomer(ctx)
+    found = Checklist()
+    try:
+        with source.account() as (client, account):
+            found.info("account", "the local Kustomer simulator (simulate: true)" if source.simulate else account)
+            _check(source, client, found)
+    except ExtractError as error:  # a key not set, or one that cannot be a header
+        found.fail("credentials", str(error))
+    return found.findings
+
+
+def _check(source: Kustomer, client: HttpClient, found: Checklist) -> None:
+    end = millis_text(SEARCH_END_MS)
+
+    def search(path: str, *, page: int = 1, size: int = PAGE_SIZE, sort: bool = False, start: str = EPOCH,
+               stop: str = end) -> Any:
+        return lambda: client.request_json("POST", path, body=search_body(start, stop, sort),
+                                           params={"page": page, "pageSize": size}, ok_statuses={400})
+
+    accepted = "accepted (the simulator's demo key)" if source.simulate else f"accepted (the key in {source.key_env})"
+    try:
+        first = search(SEARCHES[0][1])()
+    except AuthError as error:
+        if error.status == 401:
+            found.fail("credentials", str(error))
+            return
+        found.ok("credentials", accepted)
+        found.fail("permission: standard search", f"HTTP 403: the key lacks {SEARCH_PERMISSION}")
+        first = None
+    except ExtractError as error:
+        found.fail("credentials", f"not tested: {error}")
+        return
+    else:
+        found.ok("credentials", accepted)
+    answers = {SEARCHES[0][0]: first}
+    answers[SEARCHES[1][0]] = found.request("permission: archive search", search(SEARCHES[1][1]),
+                                            needs=SEARCH_PERMISSION)
+    usable = []
+    samples: list[Any] = []
+    headers: Mapping[str, str] = {}
+    for label, path, _ in SEARCHES:
+        answer = answers[label]
+        if answer is None:
+            continue
+        if answer.status == 400:
+            found.fail(f"pages of {PAGE_SIZE}", f"POST {path} refused pageSize={PAGE_SIZE} (HTTP 400): the run asks it")
+            continue
+        found.ok(f"permission: {SEARCH_NAMES[label]}", f"POST {path} answered: the key holds a search permission")
+        usable.append((label, path))
+        headers = answer.headers
+        samples += _data(answer.body)
+    _check_customers(client, found, samples)
+    _check_limits(source, found, headers)
+    if not usable:
+        return
+    for label, path, sort in SEARCHES:
+        if (label, path) in usable:
+            _check_sort(found, label, path, search(path, sort=True), asked_by_the_run=sort)
+    _check_page_past_the_limit(found, usable[0][1], search(usable[0][1], page=MAX_PAGES + 1, size=1))
+    totals = [_data_total(answers[label].body) for label, _ in usable]
+    if any(total is None for total in totals):
+        found.info("assumption: meta.total", "not sent: a window that ends below 10,000 records is taken as whole")
+    else:
+        found.ok("assumption: meta.total", f"sent ({', '.join(at_least(t, QUERY_CAP) for t in totals)}): a window"
+                 f" whose total reaches {QUERY_CAP:,} (a count that may be capped) is split")
+    _check_time(source, found, _check_years(found, usable, search), samples, headers)
+
+
+def _data(body: Any) -> list[Any]:
+    data = body.get("data") if isinstance(body, dict) else None
+    return data if isinstance(data, list) else []
+
+
+def _data_total(body: Any) -> int | None:
+    meta = body.get("meta") if isinstance(body, dict) else None
+    total = meta.get("total") if isinstance(meta, dict) else None
+    return total if isinstance(total, int) and not isinstance(total, bool) else None
+
+
+def _check_customers(client: HttpClient, found: Checklist, samples: list[Any]) -> None:
+    ref = next((ref for message in samples if (ref := customer_lookup(message))), None)
+    if ref is None:
+        found.info("permission: customers", "not tested: no message names a customer")
+        return
+    answer = found.request("permission: customers", lambda: client.request_json("GET", ref[1], ok_statuses={404}),
+                           needs=CUSTOMER_PERMISSION)
+    if answer is not None:
+        found.ok("permission: customers", f"GET /v1/customers/{{id}} answered: {CUSTOMER_PERMISSION} is held")
+
+
+def _check_limits(source: Kustomer, found: Checklist, headers: Mapping[str, str]) -> None:
+    announced = announced_limit(headers)
+    if announced is None:
+        found.info("rate limit: the org", "not announced (no x-ratelimit-limit): the run paces at"
+                   f" requests_per_minute ({source.requests_per_minute or 'none set'}) and waits out 429s")
+    else:
+        cap = f", and at most requests_per_minute: {source.requests_per_minute:,g}" if source.requests_per_minute else ""
+        found.ok("rate limit: the org", f"{announced[0]:,.0f} requests a minute (x-ratelimit-limit), shared by every"
+                 f" key of the org: the run uses 95% of it{cap}")
+    searches = source.search_requests_per_minute
+    if searches > 100:
+        found.info("rate limit: searches", f"{searches:,g} a minute configured: above the 100 Kustomer allows an API"
+                   " key (expect 429s)")
+    else:
+        found.ok("rate limit: searches", f"{searches:,g} a minute, spaced evenly (search_requests_per_minute; Kustomer"
+                 " allows an API key 100)")
+
+
+def _check_sort(found: Checklist, label: str, path: str, send: Any, *, asked_by_the_run: bool) -> None:
+    check = f"assumption: {SEARCH_NAMES[label]} sorted when asked"
+    answer = found.request(check, send, needs=SEARCH_PERMISSION)
+    if answer is None:
+        return
+    if answer.status == 400:
+        (found.fail if asked_by_the_run else found.info)(
+            check, "refused a sort on message_created_at (HTTP 400)" + (": the run asks it" if asked_by_the_run
+                                                                           else ": the run does not ask it"))
+        return
+    stamps = [m for m in (to_millis(message_created(item)) for item in _data(answer.body)) if m is not None]
+    if len(stamps) < 2:
+        found.info(check, "not tested: fewer than 2 messages")
+    elif all(a <= b for a, b in zip(stamps, stamps[1:], strict=False)):
+        found.info(check, f"yes ({len(stamps):,} messages in order); not relied on")
+    else:
+        found.info(check, "no: the order is not time order; not relied on (each window is read whole, in any order)")
+
+
+def _check_page_past_the_limit(found: Checklist, path: str, send: Any) -> None:
+    check = f"assumption: page {MAX_PAGES + 1}"
+    answer = found.request(check, send, needs=SEARCH_PERMISSION)
+    if answer is None:
+        return
+    if answer.status == 400:
+        found.ok(check, f"refused (HTTP 400), as documented; the run never asks past page {MAX_PAGES}")
+    else:
+        found.info(check, f"answered HTTP {answer.status} with {len(_data(answer.body)):,} messages: the run still"
+                   f" stops at page {MAX_PAGES}")
+
+
+def _check_years(found: Checklist, usable: list[tuple[str, str]], search: Any) -> dict[str, int]:
+    """Messages created in each year (each search's meta.total), from this year back; each search's sum."""
+    this_year = datetime.now(UTC).year
+    sums = {label: 0 for label, _ in usable}
+    empty_years, counted = 0, False
+    for year in range(this_year, this_year - 40, -1):
+        window = {"start": f"{year}-01-01T00:00:00.000Z", "stop": f"{year + 1}-01-01T00:00:00.000Z"}
+        counts = {}
+        for label, path in usable:
+            answer = found.request(f"size: {year}", search(path, size=1, **window), needs=SEARCH_PERMISSION)
+            if answer is None or answer.status != 200:
+                return sums
+            counts[label] = _data_total(answer.body) or 0
+            sums[label] += counts[label]
+        year_total = sum(counts.values())
+        if year_total:
+            counted = True
+            found.info(f"size: messages created in {year}", f"{at_least(year_total, QUERY_CAP)} ("
+                       + ", ".join(f"{SEARCH_NAMES[label]} {at_least(count, QUERY_CAP)}" for label, count in counts.items())
+                       + ")")
+        empty_years = 0 if year_total else empty_years + 1
+        if empty_years >= 3 and (counted or year < this_year - 10):
+            break
+    return sums
+
+
+def search_requests(messages: int) -> int:
+    """About how many requests a search of ``messages`` takes: its pages, and the first pages of the windows
+    split because a query cannot hold them (halving from the whole time line down to ``QUERY_CAP``)."""
+    pages = max(math.ceil(messages / PAGE_SIZE), 1)
+    return pages if messages < QUERY_CAP else pages + 2 * math.ceil(messages / QUERY_CAP) + 16
+
+
+def _check_time(source: Kustomer, found: Checklist, sums: dict[str, int], samples: list[Any],
+                headers: Mapping[str, str]) -> None:
+    announced = announced_limit(headers)
+    org = announced[0] * 0.95 if announced else 0.0
+    if source.requests_per_minute:
+        org = min(org, source.requests_per_minute) if org else source.requests_per_minute
+    messages = sum(sums.values())
+    referenced = [ref[0] for message in samples if (ref := customer_lookup(message))]
+    share = len(set(referenced)) / len(samples) if samples else 0.0
+    customers = math.ceil(messages * share)
+    searches = sum(search_requests(count) for count in sums.values())
+    search_rate = min(source.search_requests_per_minute, org) if org else source.search_requests_per_minute
+    capped = any(count >= QUERY_CAP for count in sums.values())
+    found.info("size: the work", f"{at_least(messages, QUERY_CAP if capped else None)} messages: ≈ {searches:,}"
+               f" search requests (pages of {PAGE_SIZE}, windows split at {QUERY_CAP:,}) and ≈ {customers:,} customer"
+               f" lookups ({len(set(referenced)):,} customers in the {len(samples):,} messages sampled)")
+    if org:
+        minutes = max(searches / search_rate, (searches + customers) / org)
+        found.info("time at these limits", f"{hours(minutes, 1, lower_bound=capped)}: searches at"
+                   f" {search_rate:,.0f}/min, customer lookups at what is left of {org:,.0f}/min")
+    else:
+        found.info("time at these limits", f"{hours(searches, search_rate, lower_bound=True)} for the searches at"
+                   f" {search_rate:,.0f}/min (no org limit announced or configured for the customer lookups)")
+
+
+PLATFORM = Platform("kustomer", "Kustomer", "api", SETTINGS, TABLES, RECORD_TABLES, extract, check=check)
 
 
 # -- shape knowledge ----------------------------------------------------------------------------
