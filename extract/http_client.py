@@ -716,7 +716,11 @@ class HttpClient:
         waited = 0.0
         for limiter in (budget.limiter, self.limiter) if budget is not None else (self.limiter,):
             try:
-                waited += limiter.acquire(self.max_wait)
+                if budget is not None and limiter is self.limiter:
+                    # a budget's request takes the client's next slot before the others: they use what is left
+                    waited += limiter.acquire(self.max_wait, first=True)
+                else:
+                    waited += limiter.acquire(self.max_wait)
             except TooLongAWait as error:
                 raise RateLimitedError(f"{self.service}: {what}: the rate limit holds requests for"
                                        f" {_duration(error.seconds)} (x-ratelimit-reset), more than the"

@@ -64,6 +64,8 @@ SETTINGS = opt.Settings((
     opt.Setting("simulate", opt.FLAG, "run against the bundled local simulator, not a real account", default=False),
     opt.Setting("simulator_data", opt.folder_with("messages.jsonl", "customers.jsonl"), "the simulator's data",
                 shows="`samples/kustomer/` (holding messages.jsonl, customers.jsonl)", folder=True),
+    opt.Setting("simulator_search_rate_limit", opt.number(0, whole=True, what="searches in any 60 s, 0 for none"),
+                "the simulator's search budget (Kustomer: 100 a minute per API key)", default=100),
     opt.Setting("reuse_completed", opt.FLAG, "re-use a completed extraction instead of extracting afresh",
                 default=False),
     opt.Setting("delta_overlap_hours", opt.number(0, 24 * 366),
@@ -212,7 +214,8 @@ class Kustomer(ApiSource):
 
             folder = config.simulator_folder(self.ctx, self.options)
             demo_key = "demo-" + secrets.token_urlsafe(16)
-            with KustomerSimulator(folder, api_key=demo_key) as simulator:
+            with KustomerSimulator(folder, api_key=demo_key,
+                                   search_rate_limit=self.options["simulator_search_rate_limit"] or None) as simulator:
                 self.ctx.report(f"simulate: true: using the local Kustomer API simulator at {simulator.base_url}"
                                 f" with the data in {self.ctx.name_of(folder)} and a demo key; no real Kustomer"
                                 " account is contacted", force=True)

@@ -49,6 +49,7 @@ BUCKET_MEMORY = 60.0     # seconds of observations kept to judge it
 # A shorter window is believed when the drain proved is at least this share of what it allows
 # (Gorgias' 40 a bucket: 3 requests a second proves 10 s, where 20 s would drain 2).
 BUCKET_PROOF = 0.75
+YIELD_SECONDS = 0.005  # how long a request waits when a free slot is left to a request that goes first
 
 
 class TooLongAWait(Exception):
@@ -147,6 +148,7 @@ class RateLimiter:
         self._bucket: LeakyBucketModel | None = None
         self._next = 0.0
         self._hold_until = 0.0
+        self._waiting_first = 0  # requests of a budget waiting for a slot: they go before the others
         self._lock = threading.Lock()
         self._clock = clock
         self._sleep = sleep
@@ -207,24 +209,38 @@ class RateLimiter:
             wait = max(wait, self._bucket.wait(now))
         return wait
 
-    def acquire(self, max_wait: float = float("inf")) -> float:
-        """Wait for the next slot and take it; the seconds waited. Over ``max_wait``: ``TooLongAWait``."""
+    def acquire(self, max_wait: float = float("inf"), first: bool = False) -> float:
+        """Wait for the next slot and take it; the seconds waited. Over ``max_wait``: ``TooLongAWait``.
+
+        ``first``: a request of a budget inside this limiter (Kustomer's searches): while one waits,
+        the others leave it the next slot (customer lookups use what is left, not all of it)."""
         waited = 0.0
-        while True:
-            with self._lock:
-                now = self._clock()
-                wait = self._wait(now)
-                if wait <= 0:
-                    self._next = now + self._interval
-                    for sent in self._sent.values():
-                        sent.append(now)
-                    if self._bucket is not None:
-                        self._bucket.sent(now)
-                    return waited
-            if waited + wait > max_wait:
-                raise TooLongAWait(wait)
-            self._sleep(wait)
-            waited += wait
+        queued = False
+        try:
+            while True:
+                with self._lock:
+                    now = self._clock()
+                    wait = self._wait(now)
+                    if wait <= 0 and (first or not self._waiting_first):
+                        self._next = now + self._interval
+                        for sent in self._sent.values():
+                            sent.append(now)
+                        if self._bucket is not None:
+                            self._bucket.sent(now)
+                        return waited
+                    if wait <= 0:
+                        wait = YIELD_SECONDS  # a slot is free, and a request that goes first waits for it
+                    elif first and not queued:
+                        self._waiting_first += 1
+                        queued = True
+                if waited + wait > max_wait:
+                    raise TooLongAWait(wait)
+                self._sleep(wait)
+                waited += wait
+        finally:
+            if queued:
+                with self._lock:
+                    self._waiting_first -= 1
 
 
 class RateWindow:

@@ -100,3 +100,30 @@ def test_a_budget_inside_the_client_limits_its_requests_only() -> None:
     gaps = [b - a for a, b in zip(sent["searches"], sent["searches"][1:], strict=False)]
     assert min(gaps) >= 1.0 - 1e-9  # the search budget: 1 a second
     assert searches.text().endswith("(limit 60/min)")
+
+
+def test_a_request_of_a_budget_takes_the_next_slot_before_the_others() -> None:
+    """Customer lookups use what is left of the org's budget: a search waiting for a slot gets the next one."""
+    import threading
+    import time
+
+    limiter = RateLimiter([(20, 1.0)])  # a slot every 50 ms
+    stop = threading.Event()
+
+    def others() -> None:
+        while not stop.is_set():
+            limiter.acquire()
+
+    crowd = [threading.Thread(target=others, daemon=True) for _ in range(6)]
+    for thread in crowd:
+        thread.start()
+    time.sleep(0.2)
+    started = time.monotonic()
+    for _ in range(10):
+        limiter.acquire(first=True)
+    took = time.monotonic() - started
+    stop.set()
+    for thread in crowd:
+        thread.join(2)
+    # one slot each (~0.5 s), not one in seven (~3.5 s) as an equal among six others
+    assert took < 1.5, took
