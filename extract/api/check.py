@@ -60,10 +60,6 @@ class Checklist:
             self.fail(check, str(error))
         return None
 
-    @property
-    def credentials_refused(self) -> bool:
-        return any(f.check == "credentials" and f.verdict == FAIL for f in self.findings)
-
 
 def at_least(total: int, capped_at: int | None) -> str:
     """A count, ``≥ n`` when it may be a capped count."""

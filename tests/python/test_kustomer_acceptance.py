@@ -14,7 +14,8 @@ Time: the search budget is the real one (100 in any 60 s, real time): ~110 searc
 about a minute of budget, which is what makes the 60 s windows meaningful (a run that needs more
 than 100 searches). The org-wide budget is left out (the simulator's default): the acceptance is
 about the searches, and ~3,100 customer lookups a run at a 1,000/min plan would add minutes per
-run without testing anything the search budget does not. Three imports: about 4 to 6 minutes here.
+run without testing anything the search budget does not. Three imports: about 3 minutes here
+(measured: 166 searches over the three runs, at most 84 in any 60 s, no 429, 162 s).
 """
 
 from __future__ import annotations
