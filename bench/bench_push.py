@@ -27,10 +27,10 @@ from typing import Any
 import duckdb
 import yaml
 
-from extract.simulators.gladly import GladlySimulator
 from gladly_import import push
 from gladly_import.config import load_config
 from gladly_import.ledger import ensure_tables
+from gladly_import.push.simulator import GladlySimulator
 
 BENCH_DIR = Path(__file__).resolve().parent
 USER, TOKEN = "bench@example.com", "bench-token"

@@ -18,9 +18,9 @@ import duckdb
 import pytest
 import yaml
 
-from extract.simulators.gladly import Faults, GladlySimulator
 from gladly_import import push
 from gladly_import.config import ConfigError
+from gladly_import.push.simulator import Faults, GladlySimulator
 from tests.python.conftest import read_items, run_import, write_config
 
 USER, TOKEN = "api-user@shop.example", "tok-3f9a-very-secret-value"
@@ -266,7 +266,7 @@ def test_missing_credentials_exit_2(project: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.delenv("GLADLY_API_USER")
     config = configure(project, base_url="https://acme.gladly.com")
     assert push.main(["--config", str(config)]) == 2
-    assert "$GLADLY_API_USER is not set" in capsys.readouterr().err
+    assert "gladly.user_env: the environment variable GLADLY_API_USER is not set" in capsys.readouterr().err
 
 
 def test_no_successful_import_yet_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

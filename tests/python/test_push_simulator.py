@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from extract.simulators.gladly import DEMO_TOKEN, DEMO_USER, TAKEN, Faults, GladlySimulator
+from gladly_import.push.simulator import DEMO_TOKEN, DEMO_USER, TAKEN, Faults, GladlySimulator
 
 AUTH = "Basic " + base64.b64encode(f"{DEMO_USER}:{DEMO_TOKEN}".encode()).decode()
 

@@ -12,20 +12,19 @@ says they had arrived. Statuses:
 
 ``created`` and ``already_present`` count as delivered: the push never sends those again, and a later
 delta import does not export them again (``models/staging/pipeline/stg_pipeline__push_ledger.sql``).
-dbt never builds or drops the ``ledger`` schema (see gladly_import/ledger.py), so this survives every
-rebuild of the models.
+dbt never builds or drops the ``ledger`` schema (see gladly_import/ledger.py, which creates this
+table with the others), so this survives every rebuild of the models.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from typing import Any
 
-import duckdb
+from gladly_import.ledger import utc_now
 
 CREATED = "created"
 ALREADY_PRESENT = "already_present"
 REFUSED = "refused"
-DELIVERED = (CREATED, ALREADY_PRESENT)
 
 # Portable types (DuckDB and Spark); gladly_import/ledger.py creates it with the other ledger tables.
 COLUMNS = [
@@ -38,29 +37,10 @@ COLUMNS = [
     "gladly_detail string",
     "answered_at timestamp not null",
 ]
-SCHEMA_SQL = [
-    "create schema if not exists ledger",
-    f"create table if not exists ledger.push_ledger ({', '.join(COLUMNS)})",
-]
 
 
-def ensure_table(conn: duckdb.DuckDBPyConnection) -> None:
-    for statement in SCHEMA_SQL:
-        conn.execute(statement)
-
-
-def record_answer(conn: duckdb.DuckDBPyConnection, *, item_id: str, import_run_id: str, push_id: str,
+def record_answer(engine: Any, *, item_id: str, import_run_id: str, push_id: str,
                   status: str, http_status: int | None, code: str | None = None, detail: str | None = None) -> None:
     """One answer, committed at once."""
-    conn.execute(
-        "insert into ledger.push_ledger values (?, ?, ?, ?, ?, ?, ?, ?)",
-        [item_id, import_run_id, push_id, status, http_status, code, detail,
-         datetime.now(UTC).replace(tzinfo=None)],
-    )
-
-
-def counts(conn: duckdb.DuckDBPyConnection, push_id: str) -> dict[str, int]:
-    """{status: rows} this push wrote."""
-    rows = conn.execute("select status, count(*) from ledger.push_ledger where push_id = ? group by all",
-                        [push_id]).fetchall()
-    return {status: n for status, n in rows}
+    engine.execute("insert into ledger.push_ledger values (?, ?, ?, ?, ?, ?, ?, cast(? as timestamp))",
+                   [item_id, import_run_id, push_id, status, http_status, code, detail, utc_now()])
