@@ -137,7 +137,8 @@ def ensure_tables(conn: Any) -> None:
     # read by the delta's exclusion (gladly_export_batch)
     from gladly_import.push import ledger as push_ledger  # the push's own table, declared beside the push
 
-    conn.execute(_create_table_sql(conn, "ledger.push_ledger", push_ledger.COLUMNS))
+    for name, columns in push_ledger.TABLES.items():
+        conn.execute(_create_table_sql(conn, name, columns))
 
 
 def _run_event(conn: Any, run_id: str, status: str, items_exported: int | None = None,

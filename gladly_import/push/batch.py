@@ -92,17 +92,25 @@ def plan(engine: Any, batch: Batch, oldest: datetime) -> dict[str, Any]:
             "csv_only_files": dict(files), "to_send": to_send}
 
 
+# Each customer's contact card in the batch: the name and phone of its latest item that has one.
+_CONTACTS = f"""
+    select customer_email,
+           arg_max(trim(customer_name), occurred_at) filter (where trim(customer_name) <> '') as contact_name,
+           arg_max(trim(customer_phone), occurred_at) filter (where trim(customer_phone) <> '') as contact_phone
+    from {BATCH_TABLE} group by customer_email
+"""
 SENT_COLUMNS = ("conversation_item_id", "customer_email", "occurred_at_rfc3339", "title", "body", "source_name",
-                "export_row_number")
+                "contact_name", "contact_phone", "export_row_number")
 
 
 def rows_to_send(engine: Any, batch: Batch, oldest: datetime) -> Iterator[dict[str, Any]]:
-    """The items to send, in export order, a page at a time (each page one short query, by export row number)."""
+    """The items to send, in export order, a page at a time (each page one short query, by export row number),
+    each with its customer's contact card."""
     after = 0
     while True:
         page = engine.execute(
             f"""
-            select {', '.join(SENT_COLUMNS)} from ({_ITEM_STATE}) as items
+            select {', '.join(SENT_COLUMNS)} from ({_ITEM_STATE}) as items left join ({_CONTACTS}) as c using (customer_email)
             where not delivered and not refused_before and occurred_at >= ? and export_row_number > ?
             order by export_row_number limit {PAGE_ROWS}
             """, [batch.run_id, naive_utc(oldest), after]).fetchall()
@@ -111,3 +119,53 @@ def rows_to_send(engine: Any, batch: Batch, oldest: datetime) -> Iterator[dict[s
         if len(page) < PAGE_ROWS:
             return
         after = page[-1][-1]
+
+
+# Customers whose profile step is due: a name or phone to set, an item Gladly holds, no outcome for this batch yet.
+_PROFILES_DUE = f"""
+    select c.customer_email, c.contact_name, c.contact_phone,
+           exists (select 1 from {BATCH_TABLE} b join ledger.push_ledger p using (conversation_item_id)
+                   where b.customer_email = c.customer_email and p.status = 'created') as item_created,
+           l.status, l.gladly_customer_id, l.profile, l.answered_at
+    from ({_CONTACTS}) as c
+    left join (
+        select *, row_number() over (partition by customer_email order by answered_at desc) as answer_rank
+        from ledger.push_profile_ledger where import_run_id = ?
+    ) as l on l.customer_email = c.customer_email and l.answer_rank = 1
+    where (c.contact_name is not null or c.contact_phone is not null) and l.outcome is null
+      and exists (select 1 from {BATCH_TABLE} b join ledger.push_ledger p using (conversation_item_id)
+                  where b.customer_email = c.customer_email and p.status in ('created', 'already_present'))
+"""
+DUE_COLUMNS = ("email", "name", "phone", "item_created", "status", "customer_id", "profile", "answered_at")
+
+
+def profiles_due(engine: Any, batch: Batch) -> Iterator[dict[str, Any]]:
+    """Customers whose profile step an earlier push left undone (killed between an item and its profile), by email."""
+    after = ""
+    while True:
+        page = engine.execute(f"select * from ({_PROFILES_DUE}) as due where customer_email > ? "
+                              f"order by customer_email limit {PAGE_ROWS}", [batch.run_id, after]).fetchall()
+        yield from (dict(zip(DUE_COLUMNS, values, strict=True)) for values in page)
+        if len(page) < PAGE_ROWS:
+            return
+        after = page[-1][0]
+
+
+def profile_customers(engine: Any, batch: Batch, oldest: datetime | None) -> int:
+    """Customers of the batch with a name or phone to set and no profile outcome for this batch yet: those with an
+    item Gladly holds or one to send after ``oldest`` (None: every customer, for the window's margin)."""
+    return engine.execute(
+        f"""
+        select count(*) from ({_CONTACTS}) as c
+        where (c.contact_name is not null or c.contact_phone is not null)
+          and not exists (select 1 from ledger.push_profile_ledger l where l.customer_email = c.customer_email
+                          and l.import_run_id = ? and l.outcome is not null)
+          and (? or exists (select 1 from ({_ITEM_STATE}) as i where i.customer_email = c.customer_email
+                            and (i.delivered or (not i.refused_before and i.occurred_at >= ?))))
+        """, [batch.run_id, oldest is None, batch.run_id, naive_utc(oldest or datetime.now(UTC))]).fetchone()[0]
+
+
+def has_profile_answer(engine: Any, batch: Batch, email: str) -> bool:
+    """A profile answer for this customer and batch is recorded (its step is done or under way)."""
+    return engine.execute("select count(*) from ledger.push_profile_ledger where customer_email = ? and import_run_id = ?",
+                          [email, batch.run_id]).fetchone()[0] > 0

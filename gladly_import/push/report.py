@@ -1,6 +1,7 @@
 """What a push reports: push_summary.json, the table printed at its end, and its section of the import report.
 
-The three show the same numbers. They reconcile: ``batch_items = sent + already_in_gladly + refused
+The three show the same numbers, the customer profiles' outcomes included (created, updated,
+already complete, refused with Gladly's detail). They reconcile: ``batch_items = sent + already_in_gladly + refused
 + invalid_payload + unanswered + csv_only + delivered_before + refused_before``.
 """
 
@@ -69,9 +70,19 @@ def format_summary(summary: dict[str, Any]) -> str:
             lines.append(f"  {title}: {n:,} x {reason}")
     for file_name, n in summary["csv_only_files"].items():
         lines.append(f"  CSV only: {n:,} in {file_name}")
+    profiles = summary.get("profiles")
+    if profiles:
+        lines.append(f"  customer profiles: {profiles['created']:,} created, {profiles['updated']:,} updated, "
+                     f"{profiles['already_complete']:,} already complete, {profiles['refused']:,} refused, "
+                     f"{profiles['not_found']:,} not found ({profiles['phones_sent_as_written']:,} phone(s) sent as "
+                     "written: not readable as a number)")
+        for reason, n in sorted(profiles["refused_by_reason"].items()):
+            lines.append(f"  profile refused: {n:,} x {reason}")
     if summary["dry_run"]:
-        lines.append(f"  sending takes about {duration(summary['estimated_seconds'])} at "
-                     f"{summary['requests_per_second']:g} requests a second")
+        lines.append(f"  customer profiles to complete: {summary['profiles_to_complete']:,} "
+                     f"(up to {summary['profile_requests_estimated']:,} requests: read, update)")
+        lines.append(f"  sending takes about {duration(summary['estimated_seconds'])}: "
+                     f"{summary['estimated_requests']:,} requests at {summary['requests_per_second']:g} a second")
     else:
         lines.append(f"  {summary['requests']:,} requests ({summary['retries']:,} retries, {summary['throttled']:,} "
                      f"answered 429) in {summary['seconds']:,.1f}s, {summary['items_per_second']:g} items/s")

@@ -8,10 +8,12 @@ first), 130 interrupted.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections import Counter
-from datetime import UTC, datetime
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from gladly_import import log
@@ -21,14 +23,25 @@ from gladly_import.engines import open_engine
 from gladly_import.ledger import ensure_tables, new_run_id
 from gladly_import.lock import lock_run_folders
 from gladly_import.push import ledger
-from gladly_import.push.batch import Batch, PushError, last_batch, plan, rows_to_send
+from gladly_import.push.batch import (
+    Batch,
+    PushError,
+    has_profile_answer,
+    last_batch,
+    plan,
+    profile_customers,
+    profiles_due,
+    rows_to_send,
+)
 from gladly_import.push.endpoint import allowed_rate, endpoint, make_client
+from gladly_import.push.profiles import READ_FRESH_SECONDS, ProfileTally, ProfileTask
 from gladly_import.push.report import REPORT_FILE, SUMMARY_FILE, add_to_report, format_summary, iso, write_summary
 from gladly_import.push.rules import API_WINDOW, cutoff, payload, payload_problem
 from gladly_import.push.sender import Answer, ItemTask, RateMeter, Sender, count_refusal, eta
 from gladly_import.push.settings import PushSettings
 
 logger = logging.getLogger("gladly_import.push")
+PROFILE_REQUESTS = 2  # a customer's profile step: read, update (the estimate; a complete card costs 1)
 
 
 class ItemTally:
@@ -38,48 +51,82 @@ class ItemTally:
         self.answered = self.created = self.already = 0
         self.refused: Counter[str] = Counter()
         self.invalid: Counter[str] = Counter()
-        self.meter = RateMeter()
 
 
 class PushRun:
     """The tasks of one push and the recording of their answers (on the thread that owns the engine)."""
 
     def __init__(self, engine: Any, batch: Batch, settings: PushSettings, oldest: datetime, now: Any,
-                 push_id: str, to_send: int) -> None:
+                 push_id: str, to_send: int, profiles_to_do: int = 0) -> None:
         self.engine, self.batch, self.settings = engine, batch, settings
         self.oldest, self.now, self.push_id, self.to_send = oldest, now, push_id, to_send
+        self.profiles_to_do = profiles_to_do
         self.items = ItemTally()
+        self.profiles = ProfileTally()
+        self.meter = RateMeter()
+        self.pending: set[str] = set()  # customers whose profile step is queued or under way: bounded by the queue
 
-    def tasks(self) -> Any:
+    def tasks(self) -> Iterator[Any]:
+        """The profile steps an earlier push left undone, then the batch's items."""
+        stale = datetime.now(UTC).replace(tzinfo=None) - timedelta(seconds=READ_FRESH_SECONDS)
+        for due in profiles_due(self.engine, self.batch):
+            task = self._profile_task(due["email"], due, item_created=bool(due["item_created"]))
+            if due["status"] in ("read", "found") and due["profile"] and due["answered_at"] >= stale:
+                task.recorded = {"customer_id": due["customer_id"], "profile": json.loads(due["profile"])}
+            elif due["status"] == "moved":
+                task.customer_id = due["customer_id"]
+            yield task
         for row in rows_to_send(self.engine, self.batch, self.oldest):
             body = payload(row, self.settings.activity_type)
             problem = payload_problem(body, self.now())
             if problem:
                 self.items.invalid[problem] += 1
                 continue
-            yield ItemTask(body)
+            yield ItemTask(body, {"name": row["contact_name"], "phone": row["contact_phone"]})
+
+    def _profile_task(self, email: str, contact: dict[str, Any], **known: Any) -> ProfileTask:
+        self.pending.add(email)
+        return ProfileTask(email, contact.get("name"), contact.get("phone"), self.settings.phone_region, **known)
 
     def record(self, answer: Answer) -> list[Any]:
+        self.meter.note(time.monotonic())
+        if answer.kind == "profile":
+            extra = answer.extra
+            ledger.record_profile_answer(
+                self.engine, email=answer.key, import_run_id=self.batch.run_id, push_id=self.push_id,
+                step=extra.get("step", "read"), status=answer.status, outcome=extra.get("outcome"),
+                http_status=answer.http_status, customer_id=extra.get("customer_id"), profile=extra.get("profile"),
+                code=answer.code, detail=answer.detail)
+            self.profiles.note(answer)
+            if answer.final:
+                self.pending.discard(answer.key)
+            return []
         ledger.record_answer(self.engine, item_id=answer.key, import_run_id=self.batch.run_id, push_id=self.push_id,
                              status=answer.status, http_status=answer.http_status, code=answer.code,
                              detail=answer.detail)
         items = self.items
         items.answered += 1
-        items.meter.note(time.monotonic())
-        if answer.status == ledger.CREATED:
-            items.created += 1
-        elif answer.status == ledger.ALREADY_PRESENT:
-            items.already += 1
-        else:
+        if answer.status == ledger.REFUSED:
             count_refusal(items.refused, answer)
-        return []
+            return []
+        items.created += answer.status == ledger.CREATED
+        items.already += answer.status == ledger.ALREADY_PRESENT
+        email = answer.extra.get("email")
+        if not (answer.extra.get("name") or answer.extra.get("phone")) or email in self.pending \
+                or has_profile_answer(self.engine, self.batch, email):
+            return []
+        return [self._profile_task(email, answer.extra, customer_id=answer.extra.get("customer_id"),
+                                   item_created=answer.status == ledger.CREATED)]
 
     def progress_line(self, now: float) -> str:
         items = self.items
         left = max(self.to_send - items.answered - sum(items.invalid.values()), 0)
-        rate = items.meter.rate(now)
+        profiles_left = max(self.profiles_to_do - sum(self.profiles.outcomes.values()), 0)
+        rate = self.meter.rate(now)
         return (f"{items.answered:,} sent ({items.created:,} created, {items.already:,} already in Gladly, "
-                f"{sum(items.refused.values()):,} refused), {left:,} left, {rate:,.1f}/s{eta(left, rate)}")
+                f"{sum(items.refused.values()):,} refused), {left:,} left; {sum(self.profiles.outcomes.values()):,} "
+                f"profile(s) done, {profiles_left:,} left; {rate:,.1f} answers/s"
+                f"{eta(left + PROFILE_REQUESTS * profiles_left, rate)}")
 
 
 def push(config: Config, dry_run: bool = False) -> int:
@@ -112,13 +159,16 @@ def _push(config: Config, engine: Any, settings: PushSettings, dry_run: bool, pu
         batch = last_batch(engine)
         now = where.now()
         rate = allowed_rate(settings)
-        oldest = cutoff(now, batch.items, rate)
+        # the window's margin: every item and every customer's profile requests at the rate limit
+        oldest = cutoff(now, batch.items + PROFILE_REQUESTS * profile_customers(engine, batch, None), rate)
         split = plan(engine, batch, oldest)
+        profiles_to_do = profile_customers(engine, batch, oldest)
         if where.note:
             logger.info(where.note)
         logger.info(f"push {push_id}: import {batch.run_id} ({batch.mode}), {batch.items:,} item(s) in its batch: "
                     f"{split['to_send']:,} to send, {split['csv_only']:,} CSV only (before {oldest:%Y-%m-%d %H:%M} UTC), "
-                    f"{split['delivered_before']:,} already delivered, {split['refused_before']:,} refused before"
+                    f"{split['delivered_before']:,} already delivered, {split['refused_before']:,} refused before; "
+                    f"{profiles_to_do:,} customer profile(s) to complete"
                     + (" [dry run: nothing is sent]" if dry_run else f", to {where.base_url}"))
         summary: dict[str, Any] = {
             "push_id": push_id, "import_run_id": batch.run_id, "import_mode": batch.mode,
@@ -126,16 +176,19 @@ def _push(config: Config, engine: Any, settings: PushSettings, dry_run: bool, pu
             "started_at": iso(started_wall), "window": {
                 "api_limit_days": API_WINDOW.days, "safety_margin": "1 day + the batch's requests / requests per second",
                 "oldest_sent": iso(oldest)},
-            "batch_items": batch.items, **split,
+            "batch_items": batch.items, **split, "profiles_to_complete": profiles_to_do,
         }
-        run = PushRun(engine, batch, settings, oldest, where.now, push_id, split["to_send"])
+        run = PushRun(engine, batch, settings, oldest, where.now, push_id, split["to_send"], profiles_to_do)
         if dry_run:
             for _ in run.tasks():
                 pass
             invalid = run.items.invalid
-            summary.update(status="dry_run", valid_payloads=split["to_send"] - sum(invalid.values()),
-                           invalid_payload=sum(invalid.values()), invalid_by_reason=dict(invalid),
-                           estimated_seconds=round(split["to_send"] / rate), requests_per_second=rate)
+            valid = split["to_send"] - sum(invalid.values())
+            profile_requests = PROFILE_REQUESTS * profiles_to_do
+            summary.update(status="dry_run", valid_payloads=valid, invalid_payload=sum(invalid.values()),
+                           invalid_by_reason=dict(invalid), profile_requests_estimated=profile_requests,
+                           estimated_requests=valid + profile_requests,
+                           estimated_seconds=round((valid + profile_requests) / rate), requests_per_second=rate)
             log.result_logger.info(format_summary(summary))
             return EXIT_OK
         client = make_client(where, settings)
@@ -161,7 +214,8 @@ def _push(config: Config, engine: Any, settings: PushSettings, dry_run: bool, pu
             unanswered=split["to_send"] - items.answered - answered_invalid,
             requests=stats.requests, retries=stats.retries, throttled=stats.throttled,
             items_per_second=round(items.answered / elapsed, 2) if elapsed > 0 else 0.0,
-            error=sender.fatal,
+            requests_per_second_achieved=round(stats.requests / elapsed, 2) if elapsed > 0 else 0.0,
+            profiles=run.profiles.summary(), error=sender.fatal,
         )
         write_summary(summary, config.output_dir)
         reported = add_to_report(engine, config.output_dir, summary)

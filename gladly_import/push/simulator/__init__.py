@@ -14,10 +14,14 @@ api-evangelist/gladly ``openapi/gladly-conversations-api-openapi.yml``):
   listing every problem, with Gladly's codes (``blank``, ``invalid``, ``too_long``). An ``id`` already
   used answers 409 with Gladly's body ``{"errors":[{"attr":"newConversationItems","code":"taken",
   "detail":"conversation item already exists"}]}``. Success answers 200 with the created item.
+- The customer profiles (profiles.py): create, find by email, get (301 for a merged customer),
+  patch (whole-list replacement), the 409 rules on id, email and MOBILE phone; an item for an email
+  no profile holds creates an email-only profile, whose id the item's 200 carries (``customerId``).
 - ``GET /api/v1/conversation-items/{id}``: the item, or 404 ``not_exist``.
 - ``DELETE /api/v1/conversation-items/{id}``: 204, or 404 (the push's undo).
 - HTTP Basic (the API user's email and token): 401 without it.
-- Gladly's rate limit: 10 requests per second per organization. Enforced as "at most ``rate_limit``
+- Gladly's rate limit: 10 requests per second per organization, every method and path counted together.
+  Enforced as "at most ``rate_limit``
   admitted requests in any 1-second window" (stricter than a fixed per-second counter, so a client
   that passes here passes there); a request over it answers 429. Every answer carries
   ``Ratelimit-Limit-Second`` and ``Ratelimit-Remaining-Second``; there is no ``Retry-After`` (Gladly

@@ -7,8 +7,9 @@ import socket
 import time
 from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
+from gladly_import.push.simulator.profiles import PROFILES_PATH
 from gladly_import.push.simulator.rules import ITEMS_PATH, MAX_REQUEST_BYTES, error, validate_item
 
 if TYPE_CHECKING:
@@ -35,9 +36,14 @@ class Handler(BaseHTTPRequestHandler):
     def do_DELETE(self) -> None:  # noqa: N802 - the base class' name
         self._handle("DELETE")
 
+    def do_PATCH(self) -> None:  # noqa: N802 - the base class' name
+        self._handle("PATCH")
+
     def _handle(self, method: str) -> None:
         sim = self.simulator
         path = urlsplit(self.path).path
+        self._query = parse_qs(urlsplit(self.path).query)
+        self._headers_out: dict[str, str] = {}
         payload, too_large = self._read_body()
         body: Any = None
         if payload:
@@ -46,7 +52,7 @@ class Handler(BaseHTTPRequestHandler):
             except ValueError:
                 body = ValueError
         item_id = None
-        if method == "POST" and isinstance(body, dict) and isinstance(body.get("id"), str):
+        if method == "POST" and path == ITEMS_PATH and isinstance(body, dict) and isinstance(body.get("id"), str):
             item_id = body["id"]
         elif path.startswith(ITEMS_PATH + "/"):
             item_id = unquote(path[len(ITEMS_PATH) + 1:])
@@ -111,11 +117,17 @@ class Handler(BaseHTTPRequestHandler):
         if fault == "drop_after_create" and method == "POST":
             self._drop(entry)
             return
-        self._answer(entry, status, answer, limit_headers)
+        self._answer(entry, status, answer, {**limit_headers, **self._headers_out})
 
     def _route(self, method: str, path: str, body: Any, too_large: bool,
                entry: LoggedRequest) -> tuple[int | None, Any]:
         sim = self.simulator
+        if path == PROFILES_PATH or path.startswith(PROFILES_PATH + "/"):
+            if too_large:
+                return 413, {"errors": [{"code": "too_long", "detail": "request body too large"}]}
+            status, answer, self._headers_out = sim.profile_store.route(
+                method, unquote(path), self._query, None if body is ValueError else body)
+            return status, answer
         if path == ITEMS_PATH and method == "POST":
             if too_large:
                 return 413, {"errors": [{"code": "too_long", "detail": "request body too large"}]}

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from gladly_import.push.simulator.handler import Handler
+from gladly_import.push.simulator.profiles import ProfileStore
 from gladly_import.push.simulator.rules import DEMO_TOKEN, DEMO_USER, FAULT_KINDS, TAKEN, customer_id, rfc3339_ms
 
 
@@ -96,6 +97,7 @@ class GladlySimulator:
         self.max_in_flight = 0
         self._item_posts: Counter[str] = Counter()
         self._lock = threading.Lock()
+        self.profile_store = ProfileStore(self.now, self._persist)
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         if store_path is not None and store_path.exists():
@@ -153,6 +155,8 @@ class GladlySimulator:
                     self.creations[record["item"]["id"]] += 1
                 elif record.get("op") == "delete":
                     self.items.pop(record.get("id"), None)
+                else:
+                    self.profile_store.load(record)
 
     def _persist(self, record: dict[str, Any]) -> None:
         if self.store_path is None:
@@ -170,11 +174,11 @@ class GladlySimulator:
                 f"{now.isoformat()}{len(self.items)}".encode()).digest()[:16]).decode().rstrip("=")
             if item_id in self.items:
                 return 409, TAKEN
-            contact = body["customer"].get("emailAddress") or body["customer"].get("mobilePhone")
+            email = body["customer"].get("emailAddress")
             content["receivedAt"] = rfc3339_ms(now)
             item = {
                 "id": item_id,
-                "customerId": customer_id(contact),
+                "customerId": self.profile_store.for_item(email) if email else customer_id(body["customer"]["mobilePhone"]),
                 "timestamp": content.get("occurredAt") or content["receivedAt"],
                 "initiator": {"id": "api-user", "type": "API"},
                 "content": content,
@@ -184,6 +188,22 @@ class GladlySimulator:
             self.creations[item_id] += 1
             self._persist({"op": "create", "item": item})
         return 200, item
+
+    @property
+    def profiles(self) -> dict[str, dict[str, Any]]:
+        """The customer profiles by id (merged ones gone)."""
+        return self.profile_store.profiles
+
+    def add_profile(self, **body: Any) -> str:
+        """A customer Gladly already had (a test's): its id."""
+        status, answer, new_id = self.profile_store.create(body)
+        if new_id is None:
+            raise ValueError(f"profile not created: {status} {answer}")
+        return new_id
+
+    def profile_of(self, email: str) -> dict[str, Any] | None:
+        holder = self.profile_store.holder_of_email(email)
+        return None if holder is None else self.profiles[holder]
 
     def delete(self, item_id: str) -> bool:
         with self._lock:
