@@ -92,12 +92,13 @@ def plan(engine: Any, batch: Batch, oldest: datetime) -> dict[str, Any]:
             "csv_only_files": dict(files), "to_send": to_send}
 
 
-# Each customer's contact card in the batch: the name and phone of its latest item that has one.
+# Each customer's contact card in the batch (a customer: an email, in any case, as Gladly reads it): the name
+# and phone of its latest item that has one.
 _CONTACTS = f"""
-    select customer_email,
+    select lower(customer_email) as customer_email,
            arg_max(trim(customer_name), occurred_at) filter (where trim(customer_name) <> '') as contact_name,
            arg_max(trim(customer_phone), occurred_at) filter (where trim(customer_phone) <> '') as contact_phone
-    from {BATCH_TABLE} group by customer_email
+    from {BATCH_TABLE} group by lower(customer_email)
 """
 SENT_COLUMNS = ("conversation_item_id", "customer_email", "occurred_at_rfc3339", "title", "body", "source_name",
                 "contact_name", "contact_phone", "export_row_number")
@@ -110,7 +111,8 @@ def rows_to_send(engine: Any, batch: Batch, oldest: datetime) -> Iterator[dict[s
     while True:
         page = engine.execute(
             f"""
-            select {', '.join(SENT_COLUMNS)} from ({_ITEM_STATE}) as items left join ({_CONTACTS}) as c using (customer_email)
+            select {', '.join(f'items.{c}' if c == 'customer_email' else c for c in SENT_COLUMNS)}
+            from ({_ITEM_STATE}) as items left join ({_CONTACTS}) as c on lower(items.customer_email) = c.customer_email
             where not delivered and not refused_before and occurred_at >= ? and export_row_number > ?
             order by export_row_number limit {PAGE_ROWS}
             """, [batch.run_id, naive_utc(oldest), after]).fetchall()
@@ -125,7 +127,7 @@ def rows_to_send(engine: Any, batch: Batch, oldest: datetime) -> Iterator[dict[s
 _PROFILES_DUE = f"""
     select c.customer_email, c.contact_name, c.contact_phone,
            exists (select 1 from {BATCH_TABLE} b join ledger.push_ledger p using (conversation_item_id)
-                   where b.customer_email = c.customer_email and p.status = 'created') as item_created,
+                   where lower(b.customer_email) = c.customer_email and p.status = 'created') as item_created,
            l.status, l.gladly_customer_id, l.profile, l.answered_at
     from ({_CONTACTS}) as c
     left join (
@@ -134,7 +136,7 @@ _PROFILES_DUE = f"""
     ) as l on l.customer_email = c.customer_email and l.answer_rank = 1
     where (c.contact_name is not null or c.contact_phone is not null) and l.outcome is null
       and exists (select 1 from {BATCH_TABLE} b join ledger.push_ledger p using (conversation_item_id)
-                  where b.customer_email = c.customer_email and p.status in ('created', 'already_present'))
+                  where lower(b.customer_email) = c.customer_email and p.status in ('created', 'already_present'))
 """
 DUE_COLUMNS = ("email", "name", "phone", "item_created", "status", "customer_id", "profile", "answered_at")
 
@@ -160,7 +162,7 @@ def profile_customers(engine: Any, batch: Batch, oldest: datetime | None) -> int
         where (c.contact_name is not null or c.contact_phone is not null)
           and not exists (select 1 from ledger.push_profile_ledger l where l.customer_email = c.customer_email
                           and l.import_run_id = ? and l.outcome is not null)
-          and (? or exists (select 1 from ({_ITEM_STATE}) as i where i.customer_email = c.customer_email
+          and (? or exists (select 1 from ({_ITEM_STATE}) as i where lower(i.customer_email) = c.customer_email
                             and (i.delivered or (not i.refused_before and i.occurred_at >= ?))))
         """, [batch.run_id, oldest is None, batch.run_id, naive_utc(oldest or datetime.now(UTC))]).fetchone()[0]
 

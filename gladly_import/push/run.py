@@ -111,7 +111,7 @@ class PushRun:
             return []
         items.created += answer.status == ledger.CREATED
         items.already += answer.status == ledger.ALREADY_PRESENT
-        email = answer.extra.get("email")
+        email = str(answer.extra.get("email")).lower()  # one customer, whatever the case its items wrote it in
         if not (answer.extra.get("name") or answer.extra.get("phone")) or email in self.pending \
                 or has_profile_answer(self.engine, self.batch, email):
             return []

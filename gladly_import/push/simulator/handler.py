@@ -57,6 +57,7 @@ class Handler(BaseHTTPRequestHandler):
         elif path.startswith(ITEMS_PATH + "/"):
             item_id = unquote(path[len(ITEMS_PATH) + 1:])
         entry = sim._register(method, path, item_id)
+        entry.target = self.path
         try:
             self._answer_request(entry, method, path, body, too_large)
         finally:
@@ -104,8 +105,8 @@ class Handler(BaseHTTPRequestHandler):
                 return
             if fault == "slow":
                 time.sleep(sim.faults.slow_seconds)
-        if sim.latency:
-            time.sleep(sim.latency)
+        if delay := sim.method_latency.get(method, sim.latency):
+            time.sleep(delay)
         if fault == "500":
             self._answer(entry, 500, {"errors": [{"code": "internal", "detail": "internal server error"}]}, limit_headers)
             return

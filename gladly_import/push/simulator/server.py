@@ -44,6 +44,7 @@ class LoggedRequest:
     status: int | None = None   # 0: the connection was dropped without an answer
     fault: str | None = None
     admitted_at: float | None = None  # monotonic time it passed the rate limit
+    target: str = ""  # the path with its query
 
 
 class SlidingWindow:
@@ -80,11 +81,14 @@ class GladlySimulator:
         faults: Faults | None = None,
         today: datetime | None = None,
         store_path: Path | None = None,
+        method_latency: dict[str, float] | None = None,
     ) -> None:
         self._credentials = base64.b64encode(f"{user}:{token}".encode()).decode()
         self.rate_limit = rate_limit
         self.window = SlidingWindow(rate_limit) if rate_limit else None
         self.latency = latency
+        self.method_latency = method_latency or {}  # e.g. {"PATCH": 1.5}: a slower method, for the kill tests
+        self.after_item: Any = None  # a test's hook, called with each created item (after its answer is made)
         self.faults = faults or Faults()
         self.store_path = store_path
         # "today" for the one-year rule: a fixed date for the demo (time still runs from it)
@@ -187,6 +191,8 @@ class GladlySimulator:
             self.items[item_id] = item
             self.creations[item_id] += 1
             self._persist({"op": "create", "item": item})
+        if self.after_item is not None:
+            self.after_item(item)
         return 200, item
 
     @property
