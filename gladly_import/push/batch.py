@@ -82,14 +82,7 @@ def plan(engine: Any, batch: Batch, oldest: datetime) -> dict[str, Any]:
             count(*) filter (where not delivered and not refused_before and occurred_at >= ?)
         from ({_ITEM_STATE}) as items
         """, [naive_utc(oldest), naive_utc(oldest), batch.run_id]).fetchone()
-    files = engine.execute(
-        f"""
-        select file_name, count(*) from ({_ITEM_STATE}) as items
-        where not delivered and not refused_before and occurred_at < ?
-        group by file_name order by file_name
-        """, [batch.run_id, naive_utc(oldest)]).fetchall()
-    return {"delivered_before": delivered, "refused_before": refused, "csv_only": csv_only,
-            "csv_only_files": dict(files), "to_send": to_send}
+    return {"delivered_before": delivered, "refused_before": refused, "csv_only": csv_only, "to_send": to_send}
 
 
 # Each customer's contact card in the batch (a customer: an email, in any case, as Gladly reads it): the name

@@ -68,8 +68,15 @@ def format_summary(summary: dict[str, Any]) -> str:
     for title, key in (("refused", "refused_by_reason"), ("invalid", "invalid_by_reason")):
         for reason, n in sorted(summary.get(key, {}).items()):
             lines.append(f"  {title}: {n:,} x {reason}")
-    for file_name, n in summary["csv_only_files"].items():
-        lines.append(f"  CSV only: {n:,} in {file_name}")
+    if summary["dry_run"]:
+        lines.append("  after the push, gladly_conversation_items_csv_only_NNNN.csv holds the items it did not"
+                     " deliver: the file to upload")
+    else:
+        for file_name, n in summary["csv_files"].items():
+            lines.append(f"  to upload: {file_name}, the {n:,} item(s) of the batch not pushed (older than the"
+                         " API's window, refused, or left)")
+        if not summary["csv_files"]:
+            lines.append("  nothing to upload: Gladly holds every item of the batch")
     profiles = summary.get("profiles")
     if profiles:
         lines.append(f"  customer profiles: {profiles['created']:,} created, {profiles['updated']:,} updated, "

@@ -33,6 +33,7 @@ from gladly_import.push.batch import (
     profiles_due,
     rows_to_send,
 )
+from gladly_import.push.csv_file import write_csv_only
 from gladly_import.push.endpoint import allowed_rate, endpoint, make_client
 from gladly_import.push.profiles import READ_FRESH_SECONDS, ProfileTally, ProfileTask
 from gladly_import.push.report import REPORT_FILE, SUMMARY_FILE, add_to_report, format_summary, iso, write_summary
@@ -217,6 +218,7 @@ def _push(config: Config, engine: Any, settings: PushSettings, dry_run: bool, pu
             requests_per_second_achieved=round(stats.requests / elapsed, 2) if elapsed > 0 else 0.0,
             profiles=run.profiles.summary(), error=sender.fatal,
         )
+        summary["csv_files"] = {f["file"]: f["rows"] for f in write_csv_only(engine, config.output_dir)}
         write_summary(summary, config.output_dir)
         reported = add_to_report(engine, config.output_dir, summary)
     log.result_logger.info(format_summary(summary))
