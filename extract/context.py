@@ -42,7 +42,7 @@ class ProgressDisplay(Protocol):
 def duration(seconds: float) -> str:
     """0.3s, 42s, 1m05s, 2h03m, 3d04h: how long, to the precision a person reads (the one formatter of
     the import, the API client's waits and the push)."""
-    if 0 < seconds < 1:
+    if 0 < seconds < 0.5:  # a retry's short wait; otherwise whole seconds
         return f"{seconds:.1f}s"
     seconds = max(0, int(round(seconds)))
     if seconds < 60:

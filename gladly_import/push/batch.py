@@ -116,22 +116,30 @@ def rows_to_send(engine: Any, batch: Batch, oldest: datetime) -> Iterator[dict[s
         after = page[-1][-1]
 
 
-# Customers whose profile step is due: a name or phone to set, an item Gladly holds, no outcome for this batch yet.
+# Customers whose profile step is due: a name or phone to set, an item Gladly holds, no outcome for this batch yet;
+# with the latest read an earlier push recorded (read, found, or moved to another id) and a phone it had refused.
 _PROFILES_DUE = f"""
     select c.customer_email, c.contact_name, c.contact_phone,
            exists (select 1 from {BATCH_TABLE} b join ledger.push_ledger p using (conversation_item_id)
                    where lower(b.customer_email) = c.customer_email and p.status = 'created') as item_created,
-           l.status, l.gladly_customer_id, l.profile, l.answered_at
+           l.status, l.gladly_customer_id, l.profile, l.answered_at, r.http_status, r.gladly_code, r.gladly_detail
     from ({_CONTACTS}) as c
     left join (
         select *, row_number() over (partition by customer_email order by answered_at desc) as answer_rank
-        from ledger.push_profile_ledger where import_run_id = ?
+        from ledger.push_profile_ledger where import_run_id = ? and status in ('read', 'found', 'moved')
     ) as l on l.customer_email = c.customer_email and l.answer_rank = 1
-    where (c.contact_name is not null or c.contact_phone is not null) and l.outcome is null
+    left join (
+        select *, row_number() over (partition by customer_email order by answered_at desc) as answer_rank
+        from ledger.push_profile_ledger where import_run_id = ? and step = 'update' and status = 'refused'
+    ) as r on r.customer_email = c.customer_email and r.answer_rank = 1
+    where (c.contact_name is not null or c.contact_phone is not null)
+      and not exists (select 1 from ledger.push_profile_ledger o where o.customer_email = c.customer_email
+                      and o.import_run_id = ? and o.outcome is not null)
       and exists (select 1 from {BATCH_TABLE} b join ledger.push_ledger p using (conversation_item_id)
                   where lower(b.customer_email) = c.customer_email and p.status in ('created', 'already_present'))
 """
-DUE_COLUMNS = ("email", "name", "phone", "item_created", "status", "customer_id", "profile", "answered_at")
+DUE_COLUMNS = ("email", "name", "phone", "item_created", "status", "customer_id", "profile", "answered_at",
+               "refused_status", "refused_code", "refused_detail")
 
 
 def profiles_due(engine: Any, batch: Batch) -> Iterator[dict[str, Any]]:
@@ -139,7 +147,7 @@ def profiles_due(engine: Any, batch: Batch) -> Iterator[dict[str, Any]]:
     after = ""
     while True:
         page = engine.execute(f"select * from ({_PROFILES_DUE}) as due where customer_email > ? "
-                              f"order by customer_email limit {PAGE_ROWS}", [batch.run_id, after]).fetchall()
+                              f"order by customer_email limit {PAGE_ROWS}", [batch.run_id] * 3 + [after]).fetchall()
         yield from (dict(zip(DUE_COLUMNS, values, strict=True)) for values in page)
         if len(page) < PAGE_ROWS:
             return

@@ -69,6 +69,7 @@ class ProfileTask:
     customer_id: str | None = None   # from the item's 200, or a recorded 301
     item_created: bool = False       # an item of this push (or an earlier one) created it: a new customer
     recorded: dict[str, Any] | None = None  # a fresh read an earlier push recorded: {"customer_id", "profile"}
+    phone_refused: tuple[int, str | None, str | None] | None = None  # an earlier push's answer to the phone
     ours: dict[str, str] | None = field(init=False, default=None)
     normalized: bool = field(init=False, default=True)
 
@@ -134,8 +135,11 @@ class ProfileTask:
         outcome = "created" if self.item_created and not str(profile.get("name") or "").strip() and not phones else "updated"
         body = {**({"name": self.name} if need_name else {}), **({"phones": [*phones, self.ours]} if need_phone else {})}
         path = f"{PROFILES_PATH}/{quote(profile_id, safe='')}"
-        answer = client.request_json("PATCH", path, body=body, ok_statuses=REFUSAL_STATUSES | {404, 409})
         extra = {"step": "update", "customer_id": profile_id, "phone_as_written": need_phone and not self.normalized}
+        if need_phone and self.phone_refused:  # answered before: the phone is not sent again
+            yield from self._name_alone(client, path, need_name, *self.phone_refused, extra)
+            return
+        answer = client.request_json("PATCH", path, body=body, ok_statuses=REFUSAL_STATUSES | {404, 409})
         if answer.status == 404:  # merged since it was read: the next push looks it up again
             yield Answer(self.email, "refused", 404, *gladly_error(answer.body), kind="profile",
                          extra={**extra, "outcome": "refused"})
@@ -149,6 +153,14 @@ class ProfileTask:
                          extra={**extra, "outcome": "refused"})
             return
         yield Answer(self.email, "refused", answer.status, code, detail, kind="profile", final=False, extra=extra)
+        yield from self._name_alone(client, path, need_name, answer.status, code, detail, extra)
+
+    def _name_alone(self, client: HttpClient, path: str, need_name: bool, status: int, code: str | None,
+                    detail: str | None, extra: dict[str, Any]) -> Iterator[Answer]:
+        """The phone was refused: the name on its own (when it is missing); the outcome is refused, with why."""
+        if not need_name:
+            yield Answer(self.email, "refused", None, code, detail, kind="profile", extra={**extra, "outcome": "refused"})
+            return
         named = client.request_json("PATCH", path, body={"name": self.name}, ok_statuses=REFUSAL_STATUSES | {404, 409})
         name_code, name_detail = gladly_error(named.body) if named.status >= 300 else (code, f"{detail} (the name was set)")
         yield Answer(self.email, "updated" if named.status < 300 else "refused", named.status, name_code, name_detail,

@@ -76,6 +76,8 @@ class PushRun:
                 task.recorded = {"customer_id": due["customer_id"], "profile": json.loads(due["profile"])}
             elif due["status"] == "moved":
                 task.customer_id = due["customer_id"]
+            if due["refused_status"] is not None:  # its phone was refused: not sent again, the name is set alone
+                task.phone_refused = (due["refused_status"], due["refused_code"], due["refused_detail"])
             yield task
         for row in rows_to_send(self.engine, self.batch, self.oldest):
             body = payload(row, self.settings.activity_type)
