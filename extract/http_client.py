@@ -308,16 +308,6 @@ class RequestStats:
                 self._recent.popleft()
             return len(self._recent), (self._recent[0] if self._recent else None), self._first
 
-    def rate_per_minute(self, now: float | None = None) -> float:
-        """Requests sent over the last minute (extrapolated while the run is younger than that)."""
-        now = time.monotonic() if now is None else now
-        count, oldest, _ = self._last_minute(now)
-        if oldest is None:
-            return 0.0
-        span = now - oldest
-        if span >= 60.0:
-            return float(count)
-        return count * 60.0 / max(span, 1.0)
 
     def rate_text(self, now: float | None = None) -> str:
         """The achieved rate as a person reads it: requests over the last minute, or, while the
