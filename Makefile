@@ -65,7 +65,7 @@ check: $(VENV)/.installed
 	$(BIN)/gladly-import check --config "$(CONFIG)"
 
 push: $(VENV)/.installed
-	$(BIN)/python -m gladly_import.push --config "$(CONFIG)" $(if $(DRY_RUN),--dry-run,)
+	$(BIN)/gladly-import push --config "$(CONFIG)" $(if $(DRY_RUN),--dry-run,)
 
 # The report test renders import_report.html in Debian's headless Chromium: install it when
 # missing and possible (root + apt), else that one test is skipped (it fails under CI=true).

@@ -87,6 +87,7 @@ from dataclasses import dataclass, field
 from typing import Any, Self
 from urllib.parse import urlencode, urljoin, urlsplit
 
+from extract.context import duration
 from extract.errors import AuthError, ExtractError
 from extract.rate_limits import ANNOUNCED_SHARE, Budget, RateLimiter, RateWindow, TooLongAWait
 
@@ -321,16 +322,6 @@ def parse_reset(value: str | None, wall_now: float) -> float | None:
     return number
 
 
-def _duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.1f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    if seconds < 3 * 86400:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86400:,.0f} days"
-
-
 class _Decoder:
     """Content-Encoding gzip/deflate decoded as the body streams in, never past ``limit`` bytes."""
 
@@ -535,21 +526,21 @@ class HttpClient:
                 wait = failure.wait
                 if failure.server_asked and wait > self.max_wait:
                     raise RateLimitedError(self.redact(
-                        f"{self.service}: {what}: the server asks to wait {_duration(wait)} ({failure.reason}),"
-                        f" more than the {_duration(self.max_wait)} this import waits; run again later")) from None
+                        f"{self.service}: {what}: the server asks to wait {duration(wait)} ({failure.reason}),"
+                        f" more than the {duration(self.max_wait)} this import waits; run again later")) from None
                 spent = self._clock() - started
                 out_of_time = spent + wait > self.retry_seconds
                 if used[failure.kind] >= limits[failure.kind] or out_of_time:
                     error = {"malformed": MalformedResponseError, "too_large": ResponseTooLargeError}.get(
                         failure.kind, RetriesExhaustedError)
-                    budget = f" (the {_duration(self.retry_seconds)} allowed)" if out_of_time else ""
+                    budget = f" (the {duration(self.retry_seconds)} allowed)" if out_of_time else ""
                     raise error(self.redact(
-                        f"{self.service}: {what} failed after {attempt + 1} attempt(s) in {_duration(spent)}"
+                        f"{self.service}: {what} failed after {attempt + 1} attempt(s) in {duration(spent)}"
                         f"{budget}; last: {failure.reason}")) from None
                 used[failure.kind] += 1
                 self.stats.add(retries=1)
                 LOG.warning(self.redact(f"{self.service}: {what}: {failure.reason}; retry {attempt + 1}"
-                                        f" in {_duration(wait)}"))
+                                        f" in {duration(wait)}"))
                 if failure.hold is not None:
                     failure.hold.throttled(wait)  # every request of that budget waits, not only this one
                 else:
@@ -636,10 +627,10 @@ class HttpClient:
                 body = self._read_body(raw, response_headers)
             except (*CONNECTION_ERRORS, ValueError):
                 if watchdog.fired:
-                    raise TimeoutError(f"no complete answer within the {_duration(self.deadline)} deadline") from None
+                    raise TimeoutError(f"no complete answer within the {duration(self.deadline)} deadline") from None
                 raise
             if watchdog.fired:
-                raise TimeoutError(f"no complete answer within the {_duration(self.deadline)} deadline")
+                raise TimeoutError(f"no complete answer within the {duration(self.deadline)} deadline")
         finally:
             watchdog.cancel()
         if raw.will_close:
@@ -723,8 +714,8 @@ class HttpClient:
                     waited += limiter.acquire(self.max_wait)
             except TooLongAWait as error:
                 raise RateLimitedError(f"{self.service}: {what}: the rate limit holds requests for"
-                                       f" {_duration(error.seconds)} (x-ratelimit-reset), more than the"
-                                       f" {_duration(self.max_wait)} this import waits; run again later") from None
+                                       f" {duration(error.seconds)} (x-ratelimit-reset), more than the"
+                                       f" {duration(self.max_wait)} this import waits; run again later") from None
         if waited:
             self.stats.add(waited_seconds=waited)
 
@@ -773,7 +764,7 @@ class HttpClient:
         reset = parse_reset(response.headers.get("x-ratelimit-reset"), self._wall_clock())
         if reset is not None and reset > 0:
             # a reset beyond max_wait is not waited for: the next request says so and stops
-            LOG.info(f"{self.service}: x-ratelimit-remaining: 0; the next request waits {_duration(reset)}")
+            LOG.info(f"{self.service}: x-ratelimit-remaining: 0; the next request waits {duration(reset)}")
             self.limiter.hold(reset)
 
     # -- messages -----------------------------------------------------------------------------

@@ -13,7 +13,6 @@ folder, no state, no log file (a simulator, with ``simulate: true``, keeps what 
 from __future__ import annotations
 
 import contextlib
-import importlib
 import os
 import secrets
 import textwrap
@@ -30,8 +29,6 @@ from gladly_import.paths import SAMPLES_DIR
 
 RESULT_WIDTH = 88          # the result column wraps here: the table stays readable in a terminal
 PROBE_ITEM = "gladly-import-preflight-check"  # an item id no import makes: GET it answers 404, nothing is created
-# Where the push's Gladly simulator lives (it moves with the push into its package)
-GLADLY_SIMULATOR_MODULES = ("gladly_import.push.simulator", "extract.simulators.gladly")
 
 
 def run_checks(config: Config) -> list[tuple[str, Finding]]:
@@ -97,9 +94,10 @@ def check_gladly(block: dict[str, Any]) -> list[Finding]:
 def _gladly_endpoint(settings: dict[str, Any], found: Checklist) -> Iterator[HttpClient | None]:
     options = {"timeout": 30.0, "deadline": 60.0, "max_retries": 2, "retry_seconds": 120.0}
     if settings["simulate"]:
-        simulator_class = _gladly_simulator()
+        from gladly_import.push.simulator import GladlySimulator
+
         user, token = "preflight@example.com", "demo-" + secrets.token_urlsafe(16)
-        with simulator_class(user=user, token=token) as simulator:  # in memory: nothing is kept
+        with GladlySimulator(user=user, token=token) as simulator:  # in memory: nothing is kept
             found.info("account", "the local Gladly simulator (simulate: true)")
             with HttpClient(simulator.base_url, BasicAuth(user, token), service="Gladly",
                             credential_hint="the simulator's demo credentials", **options) as client:
@@ -117,10 +115,3 @@ def _gladly_endpoint(settings: dict[str, Any], found: Checklist) -> Iterator[Htt
                     credential_hint=f"the API user and token in ${settings['user_env']} / ${settings['token_env']}",
                     **options) as client:
         yield client
-
-
-def _gladly_simulator() -> Any:
-    for name in GLADLY_SIMULATOR_MODULES:
-        with contextlib.suppress(ModuleNotFoundError):
-            return importlib.import_module(name).GladlySimulator
-    raise ExtractError("Gladly: simulate: true, and no Gladly simulator in this installation")

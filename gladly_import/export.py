@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -66,22 +66,25 @@ class _CsvFile:
         os.replace(self.partial, self.path)
 
 
-def export_items(conn: Engine, directory: Path) -> list[dict[str, Any]]:
+def export_items(conn: Engine, directory: Path, only: str = "", rename: Callable[[str], str] = str) -> list[dict[str, Any]]:
     """Write this run's batch (main.gladly_export_batch) to its numbered files in ``directory``.
 
     The batch table already says which file each row goes to (at most batch_size rows each);
-    returns [{file, rows}] in order.
+    returns [{file, rows}] in order. ``only`` (a SQL condition on the batch's rows) and ``rename``
+    (a file's name from the batch's) write a part of it the same way: the push's CSV of the items
+    it did not push.
     """
     directory.mkdir(parents=True, exist_ok=True)
     columns = ", ".join(column for _, column in GLADLY_COLUMNS)
     header = [name for name, _ in GLADLY_COLUMNS]
-    query = f"select {columns}, file_name from main.gladly_export_batch order by export_row_number"
+    query = (f"select {columns}, file_name from main.gladly_export_batch{f' where {only}' if only else ''}"
+             " order by export_row_number")
     written: list[dict[str, Any]] = []
     current: _CsvFile | None = None
     for number, row in enumerate(_rows(conn, query), start=1):
         if faults.ARMED:
             faults.checkpoint(f"item row {number}")
-        file_name = row[-1]
+        file_name = rename(row[-1])
         if current is None or current.path.name != file_name:
             if current is not None:
                 current.close()
