@@ -45,7 +45,7 @@ from extract.api.source import ApiSource, run_source
 from extract.api.store import Spool, State
 from extract.api.stream import CursorListing, Reading, parse_instant
 from extract.context import SourceContext
-from extract.errors import AuthError, ExtractError
+from extract.errors import ExtractError
 from extract.http_client import BasicAuth, HttpClient
 from extract.platform import Platform
 from extract.raw import PlatformOutput, with_lineage
@@ -315,20 +315,10 @@ def _check(client: HttpClient, found: Checklist) -> None:
         return lambda: client.request_json("GET", f"/api/{name}", params={"limit": limit, "order_by": order, **params},
                                            ok_statuses={400})
 
-    try:
-        tickets = listing("tickets", DELTA_ORDER_BY, **LISTING_PARAMS["tickets"])()
-    except AuthError as error:
-        if error.status == 401:
-            found.fail("credentials", str(error))
-            return
-        found.ok("credentials", "accepted")
-        found.fail("permission: tickets", f"HTTP 403: the API user lacks {READ_ACCESS}")
-        tickets = None
-    except ExtractError as error:
-        found.fail("credentials", f"not tested: {error}")
+    go_on, tickets = found.first_request(listing("tickets", DELTA_ORDER_BY, **LISTING_PARAMS["tickets"]),
+                                         accepted="accepted", check="permission: tickets", needs=READ_ACCESS)
+    if not go_on:
         return
-    else:
-        found.ok("credentials", "accepted")
     messages = found.request("permission: messages", listing("messages", DELTA_ORDER_BY), needs=READ_ACCESS)
     for name, answer in (("tickets", tickets), ("messages", messages)):
         if answer is not None and answer.status == 200:

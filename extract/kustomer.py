@@ -42,7 +42,7 @@ from extract.api.source import ApiSource, run_source
 from extract.api.store import Spool, State
 from extract.api.stream import SEARCH_END_MS, Children, Reading, WindowedSearch, millis_text, to_millis
 from extract.context import SourceContext
-from extract.errors import AuthError, ExtractError
+from extract.errors import ExtractError
 from extract.http_client import BearerAuth, Budget, HttpClient, HttpStatusError, MalformedResponseError, RateLimiter
 from extract.platform import Platform
 from extract.raw import PlatformOutput, with_lineage
@@ -335,20 +335,10 @@ def _check(source: Kustomer, client: HttpClient, found: Checklist) -> None:
                                            params={"page": page, "pageSize": size}, ok_statuses={400})
 
     accepted = "accepted (the simulator's demo key)" if source.simulate else f"accepted (the key in {source.key_env})"
-    try:
-        first = search(SEARCHES[0][1])()
-    except AuthError as error:
-        if error.status == 401:
-            found.fail("credentials", str(error))
-            return
-        found.ok("credentials", accepted)
-        found.fail("permission: standard search", f"HTTP 403: the key lacks {SEARCH_PERMISSION}")
-        first = None
-    except ExtractError as error:
-        found.fail("credentials", f"not tested: {error}")
+    go_on, first = found.first_request(search(SEARCHES[0][1]), accepted=accepted, check="permission: standard search",
+                                       needs=SEARCH_PERMISSION)
+    if not go_on:
         return
-    else:
-        found.ok("credentials", accepted)
     answers = {SEARCHES[0][0]: first}
     answers[SEARCHES[1][0]] = found.request("permission: archive search", search(SEARCHES[1][1]),
                                             needs=SEARCH_PERMISSION)

@@ -46,6 +46,24 @@ class Checklist:
     def failed(self) -> bool:
         return any(f.verdict == FAIL for f in self.findings)
 
+    def first_request(self, send: Callable[[], Any], *, accepted: str, check: str, needs: str) -> tuple[bool, Any]:
+        """The first request says whether the credentials are accepted: (go on, its answer). A 401 refuses
+        them (the checks stop), a 403 accepts them and refuses ``check``, which ``needs`` a permission."""
+        try:
+            answer = send()
+        except AuthError as error:
+            if error.status == 401:
+                self.fail("credentials", str(error))
+                return False, None
+            self.ok("credentials", accepted)
+            self.fail(check, f"HTTP 403: the credentials lack {needs}")
+            return True, None
+        except ExtractError as error:
+            self.fail("credentials", f"not tested: {error}")
+            return False, None
+        self.ok("credentials", accepted)
+        return True, answer
+
     def request(self, check: str, send: Callable[[], Any], *, needs: str | None = None) -> Any:
         """``send()``'s answer; None when it failed, the failure written down (401: the credentials,
         403: ``needs``, the permission the request needs, anything else: the error's line)."""
