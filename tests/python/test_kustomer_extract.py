@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import subprocess
@@ -15,6 +16,7 @@ import pytest
 
 from bench.generate_kustomer import generate
 from extract import kustomer
+from extract.context import SourceContext
 from extract.errors import AuthError, ExtractError
 from extract.http_client import HttpClient
 from extract.simulators.kustomer import Faults, KustomerSimulator
@@ -521,6 +523,26 @@ def test_a_state_that_is_unreadable_or_of_another_account_starts_afresh(
     for run in (result, again):
         assert "extracting everything" in run.progress
         assert len(set(run.message_ids())) == len(run.message_ids()) == 730
+
+
+def test_an_interrupted_state_of_the_keyset_reading_starts_afresh(tmp_path: Path, dataset: tuple, api_key: str) -> None:
+    """Issue 28 changed the state: the identity derives from the paginator class, so a state written by the
+    keyset reading of earlier versions (its own progress keys) is never resumed by the windows."""
+    folder, _ = dataset
+    with KustomerSimulator(folder, api_key=api_key) as sim:
+        opts = options(sim)
+        identity = kustomer.Kustomer(SourceContext(platform="kustomer", options=opts, base_dir=tmp_path)).identity(
+            sim.base_url)
+        assert "(WindowedSearch)" in identity
+        state = tmp_path / "state" / "kustomer"
+        state.mkdir(parents=True)
+        (state / "state.json").write_text(json.dumps({
+            "version": 2, "identity": identity.replace("WindowedSearch", "KeysetSearch"), "status": "running",
+            "kind": "full", "watermarks": {}, "readings": {"messages:archive": {"since_ms": 1, "boundary": ["x"],
+                                                                                "queries": 3}}}))
+        result = run_extract(tmp_path, opts)
+    assert "extracting everything" in result.progress and "resuming" not in result.progress
+    assert len(set(result.message_ids())) == len(result.message_ids()) == 730
 
 
 def test_ratelimit_headers_are_honoured_so_no_429_is_collected(tmp_path: Path, dataset: tuple, api_key: str,
