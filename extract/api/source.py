@@ -128,6 +128,7 @@ def _read(source: ApiSource, state: State, client: HttpClient) -> None:
             progress = state.reading(reading.name)
             if not progress.get("done") and (progress.get("pages") or progress.get("queries")):
                 done = (f"after page {progress['pages']}" if progress.get("pages")
+                        else f"with {len(progress['windows']):,} window(s) left" if progress.get("windows")
                         else f"at query {progress['queries']}")
                 ctx.report(f"{reading.name}: resuming {done} ({spools[reading.spool].items:,} {reading.spool}"
                            " already fetched)", force=True)
