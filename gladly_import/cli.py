@@ -64,7 +64,7 @@ exit codes:
        work folder that cannot be written
   130  interrupted (Ctrl-C): nothing was recorded in the export ledger
 
-Each run writes its log to <output_dir>/logs/import-<run id>.log (every level).
+Each run writes its log to <work_dir>/logs/import-<run id>.log (every level).
 """
 
 
@@ -316,7 +316,7 @@ def _run(config: Config, args: argparse.Namespace, run: dict[str, object]) -> in
     except Exception as error:  # noqa: BLE001 (before the run's log file: the traceback goes to -v)
         return _not_started(f"unexpected {type(error).__name__}", error)
     run.update(id=run_id, database=config.database_path)
-    log_path = log.add_run_file(config.output_dir, run_id)
+    log_path = log.add_run_file(config.work_dir, run_id)
     logger.info(f"import {run_id}: {mode} run on {engine.name}, config {config.path}")
     logger.debug(f"log file {log_path}")
 

@@ -345,7 +345,7 @@ def _assert_interrupted(run: RunningImport, code: int, work: Path) -> None:
         assert conn.execute("select status from ledger.import_runs where run_id = ?", [run_id]).fetchall() == [
             ("interrupted",)]
         assert conn.execute("select count(*) from ledger.export_ledger").fetchone() == (0,)
-    log_file = next((work.parent / "output" / "logs").glob(f"import-{run_id}.log"))
+    log_file = next((work / "logs").glob(f"import-{run_id}.log"))
     assert log_file.read_text(encoding="utf-8").rstrip().endswith(run.lines[-1])
 
 

@@ -97,7 +97,8 @@ def test_pip_installed_gladly_import_writes_the_gladly_files(installed: Path, tm
     assert {r["Conversation Item Source"] for r in rows} >= {"Zendesk", "Help Scout"}
     assert (user / "output" / "gladly_import_rejects.csv").is_file()
     assert (user / "output" / "import_summary.json").is_file()
-    assert len(list((user / "output" / "logs").glob("import-*.log"))) == 1
+    assert len(list((user / "work" / "logs").glob("import-*.log"))) == 1
+    assert not (user / "output" / "logs").exists() and not (user / "output" / ".gladly_import.lock").exists()
     assert (user / "work" / "dbt" / "target" / "manifest.json").is_file()  # dbt wrote into the run's work_dir
     assert _files(bundled) == before  # and nothing into the installed package
     assert list(elsewhere.iterdir()) == []
