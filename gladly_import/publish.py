@@ -104,13 +104,16 @@ def _ctrl_c_held() -> Iterator[None]:
 
 
 def publish(conn: Engine, run_id: str, staging: Path, output_dir: Path, mode: str,
-            rows: dict[str, int]) -> int:
+            rows: dict[str, int], digests: dict[str, str] | None = None) -> int:
     """Publish every file in ``staging`` and record the run's items; returns the items recorded.
 
-    ``rows`` gives the data rows of each CSV written (item files and rejects).
+    ``rows`` gives the data rows of each CSV written (item files and rejects); ``digests`` the
+    SHA-256 of staged files already hashed (the item files, for the report), the rest are hashed here.
     """
     checkpoint("staged")
-    files = [{"file": p.name, "rows": rows.get(p.name), "sha256": sha256_of(p)} for p in sorted(staging.iterdir())]
+    known = digests or {}
+    files = [{"file": p.name, "rows": rows.get(p.name), "sha256": known.get(p.name) or sha256_of(p)}
+             for p in sorted(staging.iterdir())]
     items = sum(f["rows"] or 0 for f in files if f["file"].startswith(ITEMS_FILE_PREFIX))
     batch = {"run_id": run_id, "mode": mode, "staging_dir": staging.name, "items": items, "files": files}
     if not _is_the_batch_table_of(conn, batch):

@@ -115,7 +115,9 @@ def test_reconciliation_every_record_is_exported_rejected_or_a_duplicate(sample_
     assert summary["platforms"]["csv"]["duplicates"] == 1
     assert summary["platforms"]["zendesk"]["titles_truncated"] == 1
     assert summary["platforms"]["zendesk"]["bodies_truncated"] == 1
-    assert summary["files"] == [{"file": "gladly_conversation_items_0001.csv", "rows": len(items)}]
+    item_file = sample_run.output_dir / "gladly_conversation_items_0001.csv"
+    assert summary["files"] == [{"file": item_file.name, "rows": len(items),
+                                 "sha256": hashlib.sha256(item_file.read_bytes()).hexdigest()}]
 
 
 def test_the_summary_table_is_printed(sample_run: ImportResult) -> None:
