@@ -14,6 +14,7 @@ page shows untrusted text from the exports).
 
 from __future__ import annotations
 
+import math
 import re
 import zlib
 from dataclasses import dataclass
@@ -44,15 +45,20 @@ _TEMPLATES = jinja2.Environment(
 )
 _TEMPLATES.filters["n"] = lambda value: f"{value:,}"
 _TEMPLATES.filters["color"] = lambda platform: platform_color(platform)
-# A path may break after a slash on a narrow screen, never inside a name (not even at its hyphens).
-_TEMPLATES.filters["breakable"] = lambda text: markupsafe.Markup("/<wbr>").join(
-    markupsafe.Markup('<span class="nw">%s</span>') % part for part in str(text).split("/"))
+# A path may break after a slash on a narrow screen (user@host after its @), never inside a name
+# (not even at its hyphens).
+_TEMPLATES.filters["breakable"] = lambda text, at="/": (markupsafe.escape(at) + markupsafe.Markup("<wbr>")).join(
+    markupsafe.Markup('<span class="nw">%s</span>') % part for part in str(text).split(at))
+
+
+UNBROKEN_WORD_CHARS = 24  # a hyphenated word up to this long never breaks at its hyphen; a longer one may (it may not fit)
 
 
 def _unbroken_hyphens(text: str) -> markupsafe.Markup:
-    """Escaped text whose hyphenated words never break at their hyphen (a word is never split)."""
-    return markupsafe.Markup("").join(markupsafe.Markup('<span class="nw">%s</span>') % part if "-" in part
-                                      else markupsafe.escape(part) for part in re.split(r"(\S*-\S*)", text))
+    """Escaped text whose hyphenated words (a date, a name) never break at their hyphen: no word is split."""
+    return markupsafe.Markup("").join(
+        markupsafe.Markup('<span class="nw">%s</span>') % part if "-" in part and len(part) <= UNBROKEN_WORD_CHARS
+        else markupsafe.escape(part) for part in re.split(r"(\S*-\S*)", text))
 
 
 def inline_code(text: str) -> markupsafe.Markup:
@@ -65,6 +71,7 @@ def inline_code(text: str) -> markupsafe.Markup:
 
 
 _TEMPLATES.filters["inline_code"] = inline_code
+_TEMPLATES.filters["words"] = _unbroken_hyphens
 
 
 @dataclass
@@ -185,7 +192,8 @@ def share_exported(totals: dict[str, Any]) -> dict[str, Any]:
     """The share exported: of the records seen (a full run), of the records new to a delta run."""
     of = totals["records_seen"] - totals.get("already_exported", 0)
     what = "records seen" if not totals.get("already_exported") else "records new to this run"
-    percent = f"{100 * totals['exported'] / of:.1f}%" if of > 0 else "\u2013"
+    # rounded down: 99.99998% is not 100.0%, only everything is
+    percent = f"{math.floor(1000 * totals['exported'] / of) / 10:.1f}%" if of > 0 else "\u2013"
     return {"exported": totals["exported"], "of": of, "what": what, "percent": percent}
 
 

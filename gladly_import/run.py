@@ -17,8 +17,8 @@ from gladly_import.export import export_items, export_rejects
 from gladly_import.ledger import finish_run
 from gladly_import.log import result_logger
 from gladly_import.metrics import StageMetrics
-from gladly_import.progress import progress_display
 from gladly_import.preview import PREVIEW_FILE, write_preview
+from gladly_import.progress import progress_display
 from gladly_import.publish import checkpoint, first_file_number, publish, sha256_of, staging_dir
 from gladly_import.report import REPORT_FILE, write_report
 from gladly_import.summary import SUMMARY_FILE, build_summary, format_table, reads_files, write_summary
