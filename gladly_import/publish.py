@@ -5,7 +5,8 @@ atomic), then publishes them in steps, each of which can be cut by ``kill -9``:
 
 1. record the batch as pending in the ledger: each file's name, rows and SHA-256;
 2. rename each file into place (a full run's files replace the earlier ones, same name or not);
-3. record its items in the export ledger, now that every file is in place;
+3. record its items in the export ledger, now that every file is in place; keep a copy of its
+   report files in ``output_dir/runs/<run id>/`` (gladly_import/history.py);
 4. confirm the batch; remove the empty staging folder.
 
 The next run, holding the folder locks (gladly_import/lock.py) and before its dbt build rebuilds
@@ -35,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from gladly_import.engines import Engine
+from gladly_import.history import RUNS_DIR, keep_run, report_files
 from gladly_import.ledger import (
     CONFIRMED,
     DROPPED,
@@ -150,6 +152,8 @@ def _finish(conn: Engine, batch: dict[str, Any], output_dir: Path) -> int:
     checkpoint("items recorded")
     if recorded != batch["items"]:
         raise RuntimeError(f"run {batch['run_id']}: {recorded:,} items recorded for {batch['items']:,} published")
+    keep_run(output_dir, batch["run_id"], report_files(sorted(names)))  # the run history: never overwritten
+    checkpoint("run kept")
     settle_batch(conn, batch["run_id"], CONFIRMED)
     checkpoint("confirmed")
     shutil.rmtree(staging, ignore_errors=True)
@@ -163,7 +167,8 @@ def _intact(path: Path, sha256: str) -> bool:
 def _settle(conn: Engine, batch: dict[str, Any], output_dir: Path) -> str:
     """Finish or roll back one pending batch, deterministically, from the files present."""
     recorded = items_recorded(conn, batch["run_id"])
-    if recorded >= batch["items"] > 0:  # steps 2 and 3 done: only the confirmation is missing
+    if recorded >= batch["items"] > 0:  # steps 2 and 3 done: only the confirmation is missing (and maybe the copy)
+        keep_run(output_dir, batch["run_id"], report_files(sorted(f["file"] for f in batch["files"])))
         settle_batch(conn, batch["run_id"], CONFIRMED)  # (the batch table is not needed: maybe rebuilt)
         shutil.rmtree(output_dir / batch["staging_dir"], ignore_errors=True)
         return CONFIRMED
@@ -199,7 +204,7 @@ def settle_earlier_runs(conn: Engine, output_dir: Path) -> list[tuple[str, str]]
     """
     ensure_tables(conn)
     settled = [(batch["run_id"], _settle(conn, batch, output_dir)) for batch in pending_batches(conn)]
-    for stale in output_dir.glob(f"{STAGING_PREFIX}*"):
+    for stale in [*output_dir.glob(f"{STAGING_PREFIX}*"), *(output_dir / RUNS_DIR).glob(f"{STAGING_PREFIX}*")]:
         shutil.rmtree(stale, ignore_errors=True)
     return settled
 

@@ -50,6 +50,7 @@ from extract.errors import AuthError, ExtractError
 from extract.http_client import ANNOUNCED_SHARE, BasicAuth, HttpClient, HttpStatusError, RateLimiter
 from gladly_import import push_ledger
 from gladly_import.config import Config, ConfigError, check_block, load_config
+from gladly_import.history import PUSH_SUMMARY_FILE, keep_run
 from gladly_import.ledger import ensure_tables
 from gladly_import.lock import FolderInUse, lock_run_folders
 from gladly_import.paths import SAMPLE_CONFIG
@@ -113,7 +114,7 @@ URL_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012345
 REFUSAL_STATUSES = frozenset({400, 413, 422})  # Gladly says no to this item: record it, go on
 ANSWER_STATUSES = REFUSAL_STATUSES | {409}
 
-SUMMARY_FILE = "push_summary.json"
+SUMMARY_FILE = PUSH_SUMMARY_FILE
 FETCH_ROWS = 500
 PROGRESS_SECONDS = 5.0
 
@@ -673,6 +674,7 @@ def _push(config: Config, settings: PushSettings, dry_run: bool, push_id: str, s
         )
         write_summary(summary, config.output_dir)
         reported = add_to_report(conn, config, summary)
+        keep_run(config.output_dir, push_id, [SUMMARY_FILE, *([REPORT_FILE] if reported else [])])  # the run history
     print(format_summary(summary))
     print(f"wrote {config.output_dir / SUMMARY_FILE}" + (f" and the push's section of {REPORT_FILE}" if reported else "")
           + f"; Gladly's answers are in ledger.push_ledger of {config.database_path}")
