@@ -171,14 +171,8 @@ def runs_command(args: argparse.Namespace) -> int:
     """``gladly-import runs``: the runs of a work dir's ledger, imports and pushes, oldest first."""
     try:
         config = _load(args.config)
-    except ConfigError as error:
-        for problem in error.problems:
-            logger.error(f"config error: {problem}")
-        return EXIT_NOT_RUN
-    except PreflightError as error:
-        for problem in error.problems:
-            logger.error(problem)
-        return EXIT_NOT_RUN
+    except (ConfigError, PreflightError) as error:
+        return _not_run(error)
     try:
         with _ledger_reader(config) as conn:
             if conn is None:
@@ -266,14 +260,8 @@ def _run_command(args: argparse.Namespace, run: dict[str, object]) -> int:
         config = _load(args.config)
         _preflight(config)
         return _run(config, args, run)
-    except ConfigError as error:
-        for problem in error.problems:
-            logger.error(f"config error: {problem}")
-        return EXIT_NOT_RUN
-    except PreflightError as error:
-        for problem in error.problems:
-            logger.error(problem)
-        return EXIT_NOT_RUN
+    except (ConfigError, PreflightError) as error:
+        return _not_run(error)
     except KeyboardInterrupt:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the last line short
         run["interrupted"] = True
@@ -285,6 +273,13 @@ def _run_command(args: argparse.Namespace, run: dict[str, object]) -> int:
         else:
             logger.error(f"import {run['id']} interrupted: nothing was recorded in the export ledger")
         return EXIT_INTERRUPTED
+
+
+def _not_run(error: ConfigError | PreflightError) -> int:
+    """A bad config or what the preflight found: each problem in one line; nothing was run."""
+    for problem in error.problems:
+        logger.error(f"config error: {problem}" if isinstance(error, ConfigError) else problem)
+    return EXIT_NOT_RUN
 
 
 def _load(config_arg: str | None) -> Config:
