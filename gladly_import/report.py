@@ -51,7 +51,9 @@ _TEMPLATES.filters["breakable"] = lambda text, at="/": (markupsafe.escape(at) + 
     markupsafe.Markup('<span class="nw">%s</span>') % part for part in str(text).split(at))
 
 
-UNBROKEN_WORD_CHARS = 24  # a hyphenated word up to this long never breaks at its hyphen; a longer one may (it may not fit)
+# A hyphenated word up to this long (an ISO timestamp and a comma) never breaks at its hyphen; a longer one
+# may (it may not fit).
+UNBROKEN_WORD_CHARS = 32
 
 
 def _unbroken_hyphens(text: str) -> markupsafe.Markup:

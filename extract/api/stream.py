@@ -162,7 +162,8 @@ class WindowedSearch:
         newest: int | None = None  # the sort check: the newest timestamp of the window so far
         span = f"{millis_text(start)}/{millis_text(end)}"
         for number in range(1, self.max_pages + 1):
-            where = f"{self.label} window {span} page {number}"
+            # spaces between the bounds: a position people read (the report, a spreadsheet) can wrap
+            where = f"{self.label} window from {millis_text(start)} to {millis_text(end)}, page {number}"
             try:
                 body = client.request_json("POST", self.path, body=self.body(millis_text(start), millis_text(end)),
                                            params={"page": number, "pageSize": self.page_size}).body

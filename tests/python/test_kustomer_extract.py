@@ -290,7 +290,8 @@ def test_a_page_that_stays_malformed_is_rejected_and_the_next_page_is_read(
         result = run_extract(tmp_path, options(sim))
     assert [r["reject_reason"] for r in result.rejects] == ["malformed_page"]
     assert result.rejects[0]["_source_file"] == "POST /v1/customers/archive/search"
-    assert result.rejects[0]["_source_position"] == "window 1970-01-01T00:00:00.000Z/3000-01-01T00:00:00.000Z page 2"
+    assert result.rejects[0]["_source_position"] == ("window from 1970-01-01T00:00:00.000Z to"
+                                                   " 3000-01-01T00:00:00.000Z, page 2")
     assert len(result.message_ids()) == 500
     assert result.out.records_rejected == 1  # accounted for, not dropped silently
 
