@@ -43,28 +43,37 @@ USER, TOKEN = "bench@example.com", "bench-token"
 LIMIT = 10
 
 
-def staged_history(folder: Path, items: int, seed: int = 42) -> Path:
-    """A project folder that holds one succeeded full import of ``items`` recent items: a CSV of them
-    (dated over the last days, inside the API's window), imported by the runner as any import is."""
-    folder.mkdir(parents=True)
-    rng = random.Random(seed)
+def staged_histories(folder: Path, sizes: list[int], seed: int = 42) -> list[Path]:
+    """For each size, a project folder holding one succeeded full import of that many recent items: a
+    CSV of them (dated over the last days, inside the API's window) imported by the runner as any
+    import is (the imports run side by side)."""
     newest = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
-    with open(folder / "items.csv", "w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(HEADER)
-        for i in range(items):
-            stamp = (newest - timedelta(minutes=i)).strftime("%Y-%m-%dT%H:%M:%SZ")
-            writer.writerow([f"bench-{i}", f"customer{i % 97}@example.com", f"Customer {i % 97}", "", stamp,
-                             f"Order {i}", " ".join(_sentence(rng, 12) for _ in range(8)), "Bench", "bench"])
-    config = {"output_dir": "output", "work_dir": "work", "sources": {"csv": {"path": "items.csv"}},
-              "gladly": {"base_url": "http://127.0.0.1:1"}}  # replaced by the simulator's in each run
-    (folder / "config.yml").write_text(yaml.safe_dump(config), encoding="utf-8")
-    done = subprocess.run([sys.executable, "-m", "gladly_import", "-q", "--config", str(folder / "config.yml")],
-                          cwd=folder, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise SystemExit(f"bench push: the import of {items} items failed (exit {done.returncode}): "
-                         f"{(done.stderr or done.stdout).strip()[-2000:]}")
-    return folder
+    started = []
+    for number, items in enumerate(sizes):
+        project = folder / f"staged-{number}-{items}"
+        project.mkdir(parents=True)
+        rng = random.Random(seed)
+        with open(project / "items.csv", "w", encoding="utf-8", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(HEADER)
+            for i in range(items):
+                stamp = (newest - timedelta(minutes=i)).strftime("%Y-%m-%dT%H:%M:%SZ")
+                writer.writerow([f"bench-{i}", f"customer{i % 97}@example.com", f"Customer {i % 97}", "", stamp,
+                                 f"Order {i}", " ".join(_sentence(rng, 12) for _ in range(8)), "Bench", "bench"])
+        config = {"output_dir": "output", "work_dir": "work", "sources": {"csv": {"path": "items.csv"}},
+                  "gladly": {"base_url": "http://127.0.0.1:1"}}  # replaced by the simulator's in each run
+        (project / "config.yml").write_text(yaml.safe_dump(config), encoding="utf-8")
+        started.append((project, items, subprocess.Popen(
+            [sys.executable, "-m", "gladly_import", "-q", "--config", str(project / "config.yml")],
+            cwd=project, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)))
+    failed = []
+    for _, items, child in started:
+        output, _ = child.communicate()
+        if child.returncode != 0:
+            failed.append(f"the import of {items} items failed (exit {child.returncode}): {output.strip()[-2000:]}")
+    if failed:
+        raise SystemExit("bench push: " + "; ".join(failed))
+    return [project for project, _, _ in started]
 
 
 def one_run(staged: Path, latency: float, concurrency: int) -> dict[str, Any]:
@@ -99,7 +108,7 @@ def run(items: int = 300, latency: float = 0.1) -> dict[str, Any]:
     slow, few = latency * 4, max(items // 3, 10)
     with tempfile.TemporaryDirectory(prefix="bench-push-staged-") as tmp:
         print(f"  push: importing {items} and {few} recent items (the staged histories pushed) ...", flush=True)
-        staged, staged_few = staged_history(Path(tmp) / "many", items), staged_history(Path(tmp) / "few", few)
+        staged, staged_few = staged_histories(Path(tmp), [items, few])
         print(f"  push: {items} items to the simulator ({LIMIT}/s, {latency * 1000:.0f} ms a request) ...", flush=True)
         results: dict[str, Any] = {"concurrent": one_run(staged, latency, push.DEFAULT_CONCURRENCY)}
         print(f"  push: {few} items, {slow * 1000:.0f} ms a request, concurrently and one at a time ...", flush=True)
