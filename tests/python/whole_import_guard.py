@@ -15,8 +15,9 @@ starts anything), in the test process and in every Python child:
   the log and raises ``WholeImportInFastTest``; conftest fails the test that owns the phase
   (setup, call or teardown) in which a line was written, even if the child's error was swallowed.
 
-A child started with an environment of its own (``env=`` without ``os.environ``), with ``-I`` or
-``-S``, escapes the guard in that child (its dbt would still need a ``GUARD_ENV`` to be refused).
+A Python child started with an environment of its own (``env=`` without ``os.environ``), a
+``PYTHONPATH`` of its own (``make`` sets one) or ``-I``/``-S`` escapes the guard: such a test is
+marked slow by hand when it imports.
 """
 
 from __future__ import annotations
