@@ -76,11 +76,10 @@ def staged_histories(folder: Path, sizes: list[int], seed: int = 42) -> list[Pat
     return [project for project, _, _ in started]
 
 
-def one_run(staged: Path, latency: float, concurrency: int) -> dict[str, Any]:
-    """Push a fresh copy of the ``staged`` project to the simulator; what the push achieved."""
+def one_run(staged: Path, items: int, latency: float, concurrency: int) -> dict[str, Any]:
+    """Push a fresh copy of the ``staged`` project (``items`` recent items) to the simulator; what the push achieved."""
     with tempfile.TemporaryDirectory(prefix="bench-push-") as tmp:
         project = Path(shutil.copytree(staged, Path(tmp) / "project"))
-        items = sum(1 for _ in open(project / "items.csv", encoding="utf-8", newline="")) - 1
         with GladlySimulator(user=USER, token=TOKEN, rate_limit=LIMIT, latency=latency) as sim:
             config = load_config(project / "config.yml")
             config.blocks["gladly"] = {"base_url": sim.base_url, "requests_per_second": LIMIT, "concurrency": concurrency}
@@ -110,10 +109,10 @@ def run(items: int = 300, latency: float = 0.1) -> dict[str, Any]:
         print(f"  push: importing {items} and {few} recent items (the staged histories pushed) ...", flush=True)
         staged, staged_few = staged_histories(Path(tmp), [items, few])
         print(f"  push: {items} items to the simulator ({LIMIT}/s, {latency * 1000:.0f} ms a request) ...", flush=True)
-        results: dict[str, Any] = {"concurrent": one_run(staged, latency, push.DEFAULT_CONCURRENCY)}
+        results: dict[str, Any] = {"concurrent": one_run(staged, items, latency, push.DEFAULT_CONCURRENCY)}
         print(f"  push: {few} items, {slow * 1000:.0f} ms a request, concurrently and one at a time ...", flush=True)
-        results["slow_server_concurrent"] = one_run(staged_few, slow, push.DEFAULT_CONCURRENCY)
-        results["slow_server_sequential_baseline"] = one_run(staged_few, slow, 1)
+        results["slow_server_concurrent"] = one_run(staged_few, few, slow, push.DEFAULT_CONCURRENCY)
+        results["slow_server_sequential_baseline"] = one_run(staged_few, few, slow, 1)
     results["slow_server_speedup"] = round(results["slow_server_concurrent"]["sustained_per_second"] / max(
         results["slow_server_sequential_baseline"]["sustained_per_second"], 1e-9), 2)
     return results
