@@ -22,7 +22,7 @@ help:
 	@echo "make push [CONFIG=path.yml] [DRY_RUN=1]         send the last import's batch to Gladly's API (docs/gladly-push.md)"
 	@echo "make test                                       run every test (ruff, pytest, dbt unit and data tests, a bench smoke run): CI"
 	@echo "make test-fast                                  ruff + the unit tests + the dbt unit tests, no whole import (the development loop)"
-	@echo "make test-sql                                   the dbt unit tests alone, on an empty import's DuckDB file (seconds)"
+	@echo "make test-sql                                   the dbt unit tests alone, on an empty import's DuckDB file"
 	@echo "make bench [SCALE=1000000]                      benchmark on a generated corpus"
 	@echo "make clean                                      remove the virtual environment and build output"
 	@echo "(PYTHON=python3.12 make ... to build .venv with another Python 3.11+)"
