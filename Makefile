@@ -15,14 +15,15 @@ PY_VERSION_CODE := import sys; print("%d.%d" % sys.version_info[:2])
 PY_VERSION   := $(shell $(PYTHON) -c '$(PY_VERSION_CODE)' 2>/dev/null)
 VENV_VERSION := $(shell [ -x $(BIN)/python ] && $(BIN)/python -c '$(PY_VERSION_CODE)' 2>/dev/null)
 
-.PHONY: import check push test test-fast bench browser clean help python-version FORCE
+.PHONY: import check push test test-fast test-sql bench browser clean help python-version FORCE
 
 help:
 	@echo "make import [CONFIG=path.yml] [MODE=full|delta]  run the import (bundled samples by default)"
 	@echo "make check [CONFIG=path.yml]                    the preflight: can the run go ahead? (read-only requests)"
 	@echo "make push [CONFIG=path.yml] [DRY_RUN=1]         send the last import's batch to Gladly's API (docs/gladly-push.md)"
-	@echo "make test                                       run every test (ruff, pytest, dbt unit and data tests): CI"
-	@echo "make test-fast                                  ruff + the unit tests, no whole import (the development loop)"
+	@echo "make test                                       run every test (ruff, pytest, dbt unit and data tests, a bench smoke run): CI"
+	@echo "make test-fast                                  ruff + the unit tests + the dbt unit tests, no whole import (the development loop)"
+	@echo "make test-sql                                   the dbt unit tests alone, on an empty import's DuckDB file"
 	@echo "make bench [SCALE=1000000]                      benchmark on a generated corpus"
 	@echo "make clean                                      remove the virtual environment and build output"
 	@echo "(PYTHON=python3.12 make ... to build .venv with another Python 3.11+)"
@@ -80,13 +81,24 @@ browser:
 	    rm -f $$out; \
 	  else echo "chromium not installed: the report rendering test will be skipped"; fi; }
 
+# Everything, as CI runs it: the slow tests too (whole imports, Spark, the package build, the bench
+# at a smoke scale: tests/python/test_bench_smoke.py).
 test: $(VENV)/.installed $(VENV)/.spark-installed browser
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest tests/python
+	$(BIN)/python tests/dbt/run_unit_tests.py
 
+# The development loop: no whole import (tests/python/conftest.py fails a test not marked slow that
+# starts one), the unit tests spread over TEST_WORKERS processes (most of their time is waiting on
+# simulators and child processes), then the dbt unit tests.
+TEST_WORKERS ?= 4
 test-fast: $(VENV)/.installed
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest tests/python -m "not slow" -q
+	$(BIN)/python -m pytest tests/python -m "not slow" -q -n $(TEST_WORKERS)
+	$(BIN)/python tests/dbt/run_unit_tests.py
+
+test-sql: $(VENV)/.installed
+	$(BIN)/python tests/dbt/run_unit_tests.py
 
 bench: $(VENV)/.installed
 	$(BIN)/python -m bench $(if $(SCALE),--scale $(SCALE),)

@@ -2,8 +2,9 @@
 
     python -m bench.bench_push [--items 300] [--latency 0.1]      (also run by `make bench`)
 
-A staged history with one successful import of ``--items`` recent items is made directly in a DuckDB
-file (no import needed), then pushed to the local Gladly API simulator (10 requests in any second,
+A staged history with one successful import of ``--items`` recent items is made by a real import (the
+runner, ``python -m gladly_import``) of a generated CSV, so it is whatever the import stages today;
+each run pushes a fresh copy of it to the local Gladly API simulator (10 requests in any second,
 ``--latency`` seconds a request) with the default concurrency (8 requests in flight): the acceptance
 run, >= 80% of the limit. Then, in the same run, a third of the items against a server 4x slower,
 concurrently and, as the baseline, one request at a time: what the concurrency buys. Reported: items
@@ -14,8 +15,13 @@ the 10/s limit, the most requests the simulator admitted in any 1-second window,
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
+import random
+import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from contextlib import redirect_stdout
@@ -24,12 +30,12 @@ from io import StringIO
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import yaml
 
+from bench.generate_csv import HEADER
+from bench.generate_zendesk import _sentence
 from gladly_import import push
 from gladly_import.config import load_config
-from gladly_import.ledger import ensure_tables
 from gladly_import.push.simulator import GladlySimulator
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -37,40 +43,45 @@ USER, TOKEN = "bench@example.com", "bench-token"
 LIMIT = 10
 
 
-def staged_history(folder: Path, items: int) -> Path:
-    """A project folder whose DuckDB file holds one succeeded full import of ``items`` recent items."""
-    (folder / "work").mkdir(parents=True)
-    (folder / "items.csv").write_text("Customer Email,Conversation Item Timestamp,Conversation Item Body\n",
-                                      encoding="utf-8")
-    config = {"output_dir": "output", "work_dir": "work", "sources": {"csv": {"path": "items.csv"}},
-              "gladly": {"base_url": "http://127.0.0.1:1"}}
-    (folder / "config.yml").write_text(yaml.safe_dump(config), encoding="utf-8")
-    now = datetime.now(UTC).replace(tzinfo=None)
-    with duckdb.connect(str(folder / "work" / "gladly_import.duckdb")) as conn:
-        ensure_tables(conn)
-        conn.execute("insert into ledger.import_run_events (run_id, recorded_at, started_at, ended_at, mode, config_file, "
-                     "status) values ('bench-run', ?, ?, ?, 'full', 'config.yml', 'succeeded')", [now, now, now])
-        conn.execute(
-            """
-            create table main.gladly_export_batch as
-            select 'bench-' || i as conversation_item_id, 'customer' || (i % 97) || '@example.com' as customer_email,
-                   '' as customer_name, '' as customer_phone,
-                   ts as occurred_at, strftime(ts, '%Y-%m-%dT%H:%M:%S.') || lpad(cast(i % 1000 as varchar), 3, '0') || 'Z'
-                       as occurred_at_rfc3339,
-                   'Order ' || i as title, repeat('A realistic body line. ', 40) as body, 'Bench' as source_name,
-                   'gladly_conversation_items_0001.csv' as file_name, i as export_row_number
-            from (select i, ? - to_seconds(i * 60) as ts from range(1, ? + 1) t(i))
-            """, [now - timedelta(days=1), items])
-        conn.execute("insert into ledger.export_ledger select conversation_item_id, 'csv', 'bench-run', file_name, ? "
-                     "from main.gladly_export_batch", [now])
-    return folder / "config.yml"
+def staged_histories(folder: Path, sizes: list[int], seed: int = 42) -> list[Path]:
+    """For each size, a project folder holding one succeeded full import of that many recent items: a
+    CSV of them (dated over the last days, inside the API's window) imported by the runner as any
+    import is (the imports run side by side)."""
+    newest = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
+    started = []
+    for number, items in enumerate(sizes):
+        project = folder / f"staged-{number}-{items}"
+        project.mkdir(parents=True)
+        rng = random.Random(seed)
+        with open(project / "items.csv", "w", encoding="utf-8", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(HEADER)
+            for i in range(items):
+                stamp = (newest - timedelta(minutes=i)).strftime("%Y-%m-%dT%H:%M:%SZ")
+                writer.writerow([f"bench-{i}", f"customer{i % 97}@example.com", f"Customer {i % 97}", "", stamp,
+                                 f"Order {i}", " ".join(_sentence(rng, 12) for _ in range(8)), "Bench", "bench"])
+        config = {"output_dir": "output", "work_dir": "work", "sources": {"csv": {"path": "items.csv"}},
+                  "gladly": {"base_url": "http://127.0.0.1:1"}}  # replaced by the simulator's in each run
+        (project / "config.yml").write_text(yaml.safe_dump(config), encoding="utf-8")
+        started.append((project, items, subprocess.Popen(
+            [sys.executable, "-m", "gladly_import", "-q", "--config", str(project / "config.yml")],
+            cwd=project, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)))
+    failed = []
+    for _, items, child in started:
+        output, _ = child.communicate()
+        if child.returncode != 0:
+            failed.append(f"the import of {items} items failed (exit {child.returncode}): {output.strip()[-2000:]}")
+    if failed:
+        raise SystemExit("bench push: " + "; ".join(failed))
+    return [project for project, _, _ in started]
 
 
-def one_run(items: int, latency: float, concurrency: int) -> dict[str, Any]:
+def one_run(staged: Path, items: int, latency: float, concurrency: int) -> dict[str, Any]:
+    """Push a fresh copy of the ``staged`` project (``items`` recent items) to the simulator; what the push achieved."""
     with tempfile.TemporaryDirectory(prefix="bench-push-") as tmp:
-        config_path = staged_history(Path(tmp), items)
+        project = Path(shutil.copytree(staged, Path(tmp) / "project"))
         with GladlySimulator(user=USER, token=TOKEN, rate_limit=LIMIT, latency=latency) as sim:
-            config = load_config(config_path)
+            config = load_config(project / "config.yml")
             config.blocks["gladly"] = {"base_url": sim.base_url, "requests_per_second": LIMIT, "concurrency": concurrency}
             os.environ["GLADLY_API_USER"], os.environ["GLADLY_API_TOKEN"] = USER, TOKEN
             started = time.perf_counter()
@@ -93,12 +104,15 @@ def one_run(items: int, latency: float, concurrency: int) -> dict[str, Any]:
 
 
 def run(items: int = 300, latency: float = 0.1) -> dict[str, Any]:
-    print(f"  push: {items} items to the simulator ({LIMIT}/s, {latency * 1000:.0f} ms a request) ...", flush=True)
-    results: dict[str, Any] = {"concurrent": one_run(items, latency, push.DEFAULT_CONCURRENCY)}
     slow, few = latency * 4, max(items // 3, 10)
-    print(f"  push: {few} items, {slow * 1000:.0f} ms a request, concurrently and one at a time ...", flush=True)
-    results["slow_server_concurrent"] = one_run(few, slow, push.DEFAULT_CONCURRENCY)
-    results["slow_server_sequential_baseline"] = one_run(few, slow, 1)
+    with tempfile.TemporaryDirectory(prefix="bench-push-staged-") as tmp:
+        print(f"  push: importing {items} and {few} recent items (the staged histories pushed) ...", flush=True)
+        staged, staged_few = staged_histories(Path(tmp), [items, few])
+        print(f"  push: {items} items to the simulator ({LIMIT}/s, {latency * 1000:.0f} ms a request) ...", flush=True)
+        results: dict[str, Any] = {"concurrent": one_run(staged, items, latency, push.DEFAULT_CONCURRENCY)}
+        print(f"  push: {few} items, {slow * 1000:.0f} ms a request, concurrently and one at a time ...", flush=True)
+        results["slow_server_concurrent"] = one_run(staged_few, few, slow, push.DEFAULT_CONCURRENCY)
+        results["slow_server_sequential_baseline"] = one_run(staged_few, few, slow, 1)
     results["slow_server_speedup"] = round(results["slow_server_concurrent"]["sustained_per_second"] / max(
         results["slow_server_sequential_baseline"]["sustained_per_second"], 1e-9), 2)
     return results

@@ -14,6 +14,7 @@ import logging
 import os
 import subprocess
 from collections import deque
+from pathlib import Path
 from typing import Any
 
 from extract.context import Progress, tell
@@ -107,9 +108,9 @@ class DbtEvents:
         tell(logger, logging.INFO, f"transform: dbt build: {summary}")
 
 
-def run_dbt(config: Config, args: list[str], progress: Progress | None = None) -> bool:
-    """Run dbt in its own process, against this run's DuckDB file; True when it succeeded."""
-    env = {
+def dbt_environment(config: Config) -> dict[str, str]:
+    """The environment dbt runs in for ``config``: its DuckDB file, this project, the run's target/ and logs/."""
+    return {
         **os.environ,
         "GLADLY_DUCKDB_PATH": str(config.database_path),
         "DBT_PROFILES_DIR": str(PROJECT_DIR),
@@ -120,7 +121,17 @@ def run_dbt(config: Config, args: list[str], progress: Progress | None = None) -
         "DBT_TARGET_PATH": str(dbt_state_dir(config.work_dir) / "target"),
         "DBT_LOG_PATH": str(dbt_state_dir(config.work_dir) / "logs"),
     }
-    command = [*dbt_command(), *args, *DBT_OUTPUT_FLAGS, "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR)]
+
+
+def dbt_invocation(args: list[str], project_dir: Path = PROJECT_DIR) -> list[str]:
+    """The command that runs ``dbt <args>`` on the dbt project (this one) with this interpreter."""
+    return [*dbt_command(), *args, "--project-dir", str(project_dir), "--profiles-dir", str(PROJECT_DIR)]
+
+
+def run_dbt(config: Config, args: list[str], progress: Progress | None = None) -> bool:
+    """Run dbt in its own process, against this run's DuckDB file; True when it succeeded."""
+    env = dbt_environment(config)
+    command = dbt_invocation([*args, *DBT_OUTPUT_FLAGS])
     events = DbtEvents(progress)
     # Its own session (processes.py): the terminal's Ctrl-C reaches the runner only, which stops dbt.
     with child_process(command, cwd=PROJECT_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

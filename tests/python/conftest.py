@@ -1,12 +1,16 @@
-"""Shared pytest fixtures: build configs and run the whole import in a subprocess."""
+"""Shared pytest fixtures (build configs, run the whole import in a subprocess) and the guard that
+fails a test not marked slow when it starts a whole import (tests/python/whole_import_guard.py)."""
 
 from __future__ import annotations
 
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
+from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,8 +18,59 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.python import whole_import_guard
+
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 SAMPLES_DIR = PROJECT_DIR / "samples"
+GUARD_LOG = pytest.StashKey[Path]()
+GUARD_READ = pytest.StashKey[int]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The guard for the whole session: a log its hooks write to, in this process and in every Python child."""
+    log = Path(tempfile.mkdtemp(prefix="gladly-import-guard-")) / "whole-imports.log"
+    log.touch()
+    config.stash[GUARD_LOG], config.stash[GUARD_READ] = log, 0
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(whole_import_guard.SITE_DIR), os.environ.get("PYTHONPATH")) if p)
+    whole_import_guard.install()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if GUARD_LOG in config.stash:
+        shutil.rmtree(config.stash[GUARD_LOG].parent, ignore_errors=True)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None, object, object]:
+    """While a test not marked slow runs (its fixtures included), dbt and Spark are refused to it and its children."""
+    guarded = item.get_closest_marker("slow") is None
+    before = os.environ.pop(whole_import_guard.GUARD_ENV, None)
+    if guarded:
+        os.environ[whole_import_guard.GUARD_ENV] = str(item.config.stash[GUARD_LOG])
+    try:
+        return (yield)
+    finally:
+        os.environ.pop(whole_import_guard.GUARD_ENV, None)
+        if before is not None:
+            os.environ[whole_import_guard.GUARD_ENV] = before
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item,
+                              call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A phase in which the guard refused a start fails, whatever the test made of the refusal."""
+    report = yield
+    log, read = item.config.stash[GUARD_LOG], item.config.stash[GUARD_READ]
+    with open(log, encoding="utf-8") as handle:
+        handle.seek(read)
+        refused = handle.read()
+        item.config.stash[GUARD_READ] = handle.tell()
+    if refused:
+        report.outcome = "failed"
+        report.longrepr = (f"{item.nodeid} is not marked slow but its {call.when} started a whole import "
+                           "(dbt or Spark): mark it @pytest.mark.slow (make test-fast runs no whole import).\n"
+                           + refused)
+    return report
 
 
 def read_items(paths: list[Path]) -> list[dict[str, str]]:

@@ -6,7 +6,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.python.conftest import run_import, write_config
+
+pytestmark = pytest.mark.slow  # whole imports: make test-fast leaves these out
 
 
 def _ticket(updated_at: str, requester: dict, bodies: list[str]) -> dict:

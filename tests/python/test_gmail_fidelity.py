@@ -76,6 +76,7 @@ def test_every_message_of_a_mail_tools_mbox_is_one_record(tmp_path: Path, name: 
     assert any(body_line in (r["body_text"] or "") for r in rows)  # a body line starting "From " split nothing
 
 
+@pytest.mark.slow
 def test_a_netscape_mbox_exports_every_message_and_its_html_as_read(tmp_path: Path) -> None:
     import shutil
 

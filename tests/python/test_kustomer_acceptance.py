@@ -35,6 +35,8 @@ from extract.simulators.kustomer import KustomerSimulator
 from tests.python.conftest import ImportResult, run_import, write_config
 from tests.python.kustomer_helpers import KEY, PROJECT_DIR, write_jsonl
 
+pytestmark = pytest.mark.slow  # whole imports: make test-fast leaves these out
+
 N_MESSAGES = 25_000
 TIES = 300
 SPAN = timedelta(days=4 * 365)

@@ -275,6 +275,7 @@ def test_a_dbt_crash_without_events_shows_what_dbt_printed(caplog: pytest.LogCap
         "dbt: Traceback (most recent call last):", 'dbt:   File "dbt/main.py", line 1', "dbt: MemoryError"]
 
 
+@pytest.mark.slow
 def test_a_run_in_a_pipe_prints_plain_timestamped_lines_without_colours(tmp_path: Path) -> None:
     shutil.copytree(SAMPLES_DIR, tmp_path / "samples")
     result = run_import(tmp_path / "samples" / "config.yml", env={"GLADLY_PROGRESS_SECONDS": "0", "NO_COLOR": ""})

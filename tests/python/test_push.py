@@ -117,6 +117,7 @@ def reconciles(s: dict[str, Any]) -> bool:
                                 + s["unanswered"] + s["csv_only"] + s["delivered_before"] + s["refused_before"])
 
 
+@pytest.mark.slow  # the session's whole import (the imported fixture)
 def test_every_recent_item_is_created_once_equal_to_its_csv_row_through_faults(
         project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     faults = Faults(by_item={"hs-001": ["500_after_create"], "hs-002": ["drop"], "hs-003": ["drop_after_create"],
@@ -168,6 +169,7 @@ def test_every_recent_item_is_created_once_equal_to_its_csv_row_through_faults(
     assert "emailAddress is not a deliverable address" in section
 
 
+@pytest.mark.slow  # the session's whole import (the imported fixture)
 def test_a_second_push_sends_nothing_and_refused_items_are_not_resent(project: Path) -> None:
     with simulator(faults=Faults(by_item={"hs-010": ["400"]})) as sim:
         config = configure(project, base_url=sim.base_url)
@@ -182,6 +184,7 @@ def test_a_second_push_sends_nothing_and_refused_items_are_not_resent(project: P
     assert reconciles(s)
 
 
+@pytest.mark.slow  # the session's whole import (the imported fixture)
 def test_a_429_storm_is_waited_out_within_10_a_second(project: Path) -> None:
     storm = {n: "429" for n in range(3, 13)}
     with GladlySimulator(user=USER, token=TOKEN, rate_limit=10, latency=0.05, faults=Faults(by_request=storm)) as sim:
@@ -194,6 +197,7 @@ def test_a_429_storm_is_waited_out_within_10_a_second(project: Path) -> None:
     assert s["throttled"] >= len(storm) and s["sent"] == RECENT
 
 
+@pytest.mark.slow  # the session's whole import (the imported fixture)
 def test_dry_run_validates_every_payload_and_sends_nothing(project: Path, capsys: pytest.CaptureFixture[str],
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("GLADLY_API_TOKEN")                     # a dry run needs no credentials
@@ -207,6 +211,7 @@ def test_dry_run_validates_every_payload_and_sends_nothing(project: Path, capsys
     assert push_ledger(project) == []
 
 
+@pytest.mark.slow  # the session's whole import (the imported fixture)
 def test_a_rejected_credential_stops_the_push_without_printing_it(project: Path, capsys: pytest.CaptureFixture[str],
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GLADLY_API_TOKEN", "wrong-" + TOKEN)
@@ -220,6 +225,7 @@ def test_a_rejected_credential_stops_the_push_without_printing_it(project: Path,
     assert push_ledger(project) == []
 
 
+@pytest.mark.slow  # the session's whole import (the imported fixture)
 @pytest.mark.parametrize(("gladly", "message"), [
     ({"base_url": "http://acme.gladly.com"}, "plain http is only allowed to 127.0.0.1"),
     ({"base_url": "https://user:pw@acme.gladly.com"}, "must not hold credentials"),
@@ -245,6 +251,7 @@ def test_bad_gladly_settings_stop_with_one_line_and_exit_2(project: Path, gladly
     assert message in err and len(err.splitlines()) == 1
 
 
+@pytest.mark.slow  # the session's whole import (the imported fixture)
 def test_every_bad_gladly_setting_is_found_before_an_import_runs_and_no_password_is_echoed(
         project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """The push's block is checked with the rest of the config: `gladly-import` stops before extracting."""
@@ -262,6 +269,7 @@ def test_every_bad_gladly_setting_is_found_before_an_import_runs_and_no_password
     assert {p: p.stat().st_mtime_ns for p in project.rglob("*") if p.is_file() and p != path} == before
 
 
+@pytest.mark.slow  # the session's whole import (the imported fixture)
 def test_missing_credentials_exit_2(project: Path, monkeypatch: pytest.MonkeyPatch,
                                     capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.delenv("GLADLY_API_USER")
@@ -341,6 +349,7 @@ def test_gladly_error_keeps_attr_and_detail() -> None:
     assert push.gladly_error(b"<html>") == (None, None)
 
 
+@pytest.mark.slow  # the session's whole import (the imported fixture)
 def test_no_push_while_an_import_holds_the_folders(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from gladly_import.lock import lock_run_folders
 

@@ -11,6 +11,7 @@ from collections import Counter
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from tests.python.conftest import PROJECT_DIR
 from tests.python.test_push import (  # noqa: F401 - the fixtures
@@ -24,6 +25,8 @@ from tests.python.test_push import (  # noqa: F401 - the fixtures
     simulator,
     summary,
 )
+
+pytestmark = pytest.mark.slow  # a whole import (test_push's fixture): make test-fast leaves these out
 
 
 def start_push(config: Path) -> subprocess.Popen[str]:

@@ -33,6 +33,7 @@ def duckdb_target(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder / "target"
 
 
+@pytest.mark.slow  # dbt compiles the project
 def test_the_models_compiled_for_duckdb_follow_the_sql_style(duckdb_target: Path) -> None:
     assert lint_compiled_models(duckdb_target, "duckdb") == []
 
