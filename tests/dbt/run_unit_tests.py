@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from gladly_import.config import DEFAULT_BATCH_SIZE, Config
+from gladly_import.config import TOP_LEVEL, Config
 from gladly_import.dbt_runner import dbt_environment, dbt_invocation
 from gladly_import.engines import open_engine
 from gladly_import.ledger import ensure_tables
@@ -38,7 +38,7 @@ UNIT_TESTS = ["test", "--select", "test_type:unit"]
 def prepare(work: Path) -> Config:
     """An empty import's database in ``work``: every platform's raw tables (no rows) and the ledger."""
     config = Config(path=work / "config.yml", output_dir=work / "output", work_dir=work / "work",
-                    batch_size=DEFAULT_BATCH_SIZE, sources={})
+                    batch_size=TOP_LEVEL["batch_size"].default, sources={})
     extract_all(config)  # no source configured: each platform's raw tables, empty, and the manifest
     engine = open_engine(config)
     try:

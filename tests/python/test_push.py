@@ -375,6 +375,7 @@ def _records(path: Path) -> tuple[bytes, list[list[str]]]:
     return raw.split(b"\r\n", 1)[0], rows[1:]
 
 
+@pytest.mark.slow
 def test_the_csv_only_file_holds_exactly_the_batch_minus_the_pushed_items(
         project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with simulator(faults=Faults(by_item={"hs-009": ["400"]})) as sim:
