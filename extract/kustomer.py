@@ -39,7 +39,7 @@ from extract.api.stream import Children, KeysetSearch, Reading, millis_text, to_
 from extract.context import SourceContext
 from extract.http_client import BearerAuth, HttpClient, HttpStatusError, MalformedResponseError
 from extract.platform import Platform
-from extract.raw import PlatformOutput, with_lineage
+from extract.raw import PlatformOutput, free_text, with_lineage
 from extract.values import as_text
 
 SETTINGS = opt.Settings((
@@ -77,9 +77,9 @@ TABLES = {
         pa.field("channel", pa.string()),
         pa.field("app", pa.string()),
         pa.field("direction", pa.string()),
-        pa.field("preview", pa.string()),
-        pa.field("subject", pa.string()),
-        pa.field("meta_subject", pa.string()),
+        free_text("preview"),
+        free_text("subject"),
+        free_text("meta_subject"),
         pa.field("meta_from", pa.string()),
         pa.field("meta_to", pa.string()),
         pa.field("created_at", pa.string()),

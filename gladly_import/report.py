@@ -17,6 +17,8 @@ from typing import Any
 import jinja2
 import markupsafe
 
+from extract.redact import kind_words
+
 REPORT_FILE = "import_report.html"
 TEMPLATE = "import_report.html.j2"
 SAMPLES_PER_REASON = 3
@@ -148,6 +150,17 @@ def month_view(per_month: list[tuple[Any, ...]], platforms: list[str]) -> dict[s
             "totals": [s["total"] for s in series], "total": sum(s["total"] for s in series)}
 
 
+def redaction_view(summary: dict[str, Any]) -> dict[str, Any]:
+    """The redaction section: the kinds that were on, a sentence per kind, a row per platform and kind."""
+    redaction = summary.get("redaction") or {}
+    kinds = redaction.get("kinds")
+    lines = [f"{c['values']:,} {kind_words(kind, c['values'])} removed from {c['items']:,}"
+             f" {'item' if c['items'] == 1 else 'items'}" for kind, c in (redaction.get("totals") or {}).items()]
+    rows = [{"platform": name, "color": platform_color(name), "kind": kind_words(kind), **counts}
+            for name, p in summary["platforms"].items() for kind, counts in (p.get("redacted") or {}).items()]
+    return {"kinds": None if kinds is None else [kind_words(k) for k in kinds], "lines": lines, "rows": rows}
+
+
 def report_context(summary: dict[str, Any], data: ReportData) -> dict[str, Any]:
     """What the template shows: the summary's numbers and the gathered rows, grouped and shortened."""
     platforms = summary["platforms"]
@@ -181,6 +194,7 @@ def report_context(summary: dict[str, Any], data: ReportData) -> dict[str, Any]:
         "samples_per_reason": SAMPLES_PER_REASON,
         "truncated": truncated,
         "truncations_shown": TRUNCATIONS_SHOWN,
+        "redaction": redaction_view(summary),
         "months": month_view(data.per_month, names),
         "files": summary["files"],
         "files_rows": sum(f["rows"] for f in summary["files"]),

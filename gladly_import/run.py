@@ -42,10 +42,11 @@ def extract_all(config: Config, metrics: StageMetrics | None = None, mode: str =
     """Run each configured extractor; unconfigured platforms get empty raw tables."""
     raw_dir = config.raw_dir
     manifest = []
+    redactor = config.redactor
     for platform, declared in PLATFORMS.items():
         shutil.rmtree(raw_dir / platform, ignore_errors=True)
         (raw_dir / "extract_rejects" / f"{platform}.parquet").unlink(missing_ok=True)
-        out = declared.output(raw_dir)
+        out = declared.output(raw_dir, redactor)
         source = config.sources.get(platform)
         if source is None:
             out.close()
