@@ -51,14 +51,14 @@ COLUMNS = {
 }
 REQUIRED_HEADERS = ("customer email", "conversation item timestamp", "conversation item body")
 
-FREE_TEXT_COLUMNS = ("title", "body")
+FREE_TEXT_COLUMNS = {"title": "title", "body": "body"}
 # The columns a row without an ID gets its id from (models/staging/csv/).
 CONTENT_ID_COLUMNS = ("customer_email", "occurred_at", "title", "body", "source_name")
 
 TABLES = {
     "conversation_items": with_lineage(
-        *(free_text(column) if column in FREE_TEXT_COLUMNS else pa.field(column, pa.string())
-          for column in COLUMNS.values()),
+        *(free_text(column, FREE_TEXT_COLUMNS[column]) if column in FREE_TEXT_COLUMNS
+          else pa.field(column, pa.string()) for column in COLUMNS.values()),
         pa.field("default_source_name", pa.string()),
         # for the rows redaction changed: the id's fingerprint as it was before, so it stays the same
         fingerprint("fingerprint_before_redaction", *CONTENT_ID_COLUMNS),

@@ -78,7 +78,7 @@ ARCHIVE_SUFFIXES = (".zip", ".jar", ".tar", ".tgz", ".7z", ".rar", ".bz2", ".xz"
 TICKET_FIELDS = (
     pa.field("ticket_id", pa.string()),
     pa.field("display_id", pa.string()),
-    free_text("subject"),
+    free_text("subject", "title"),
     pa.field("requester_id", pa.string()),
     pa.field("requester_name", pa.string()),
 )

@@ -74,7 +74,7 @@ CLIENT_OPTIONS: dict[str, Any] = {"timeout": 60.0, "deadline": 300.0, "max_retri
 TABLES = {
     "tickets": with_lineage(
         pa.field("ticket_id", pa.string()),
-        free_text("subject"),
+        free_text("subject", "title"),
         pa.field("status", pa.string()),
         pa.field("channel", pa.string()),
         pa.field("tags", pa.list_(pa.string())),
@@ -94,7 +94,7 @@ TABLES = {
         pa.field("via", pa.string()),
         pa.field("is_public", pa.bool_()),
         pa.field("is_from_agent", pa.bool_()),
-        free_text("subject"),
+        free_text("subject", "title"),
         free_text("body_text"),
         free_text("body_html"),
         free_text("stripped_text"),

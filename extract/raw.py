@@ -92,9 +92,11 @@ REDACTIONS_SCHEMA = pa.schema(
 )
 REJECTS_TABLE = "extract_rejects"
 
-# Field metadata: a column that becomes (part of) a title or a body, redacted as it is landed; a
-# column holding the fingerprint of other columns as they were before redaction (see fingerprint).
+# Field metadata: a column that becomes (part of) an item's title or body (its value says which),
+# redacted as it is landed; a column holding the fingerprint of other columns as they were before
+# redaction (see fingerprint).
 FREE_TEXT = b"gladly_import.free_text"
+FREE_TEXT_PARTS = ("title", "body")
 FINGERPRINT_OF = b"gladly_import.fingerprint_of"
 
 EXCERPT_CHARS = 500
@@ -117,9 +119,14 @@ def with_lineage(*fields: pa.Field) -> pa.Schema:
     return pa.schema([*fields, *LINEAGE_FIELDS])
 
 
-def free_text(name: str) -> pa.Field:
-    """A text column that becomes (part of) an item's title or body: redacted as it is landed."""
-    return pa.field(name, pa.string(), metadata={FREE_TEXT: b"true"})
+def free_text(name: str, part: str = "body") -> pa.Field:
+    """A text column that becomes an item's title or (part of) its body: redacted as it is landed.
+
+    ``part`` says which: the columns of one part are renderings of one text (a body as text and as
+    HTML), so a value found in several of them counts once for the row, and the row's count is the
+    sum of its parts' (a card in the subject and one in the body are two)."""
+    assert part in FREE_TEXT_PARTS, part
+    return pa.field(name, pa.string(), metadata={FREE_TEXT: part.encode()})
 
 
 def fingerprint(name: str, *columns: str) -> pa.Field:
@@ -129,8 +136,10 @@ def fingerprint(name: str, *columns: str) -> pa.Field:
     return pa.field(name, pa.string(), metadata={FINGERPRINT_OF: ",".join(columns).encode()})
 
 
-def is_free_text(field: pa.Field) -> bool:
-    return bool(field.metadata) and field.metadata.get(FREE_TEXT) == b"true"
+def free_text_part(field: pa.Field) -> str | None:
+    """The part (title, body) of an item a column becomes, when it is declared free text."""
+    part = (field.metadata or {}).get(FREE_TEXT)
+    return part.decode() if part else None
 
 
 def _stable_hash(values: list[Any]) -> str:
@@ -198,7 +207,7 @@ class RawTableWriter:
         self._cap = field_cap if field_cap is not None else 2**62
         self._plan: list[tuple[str, list[Any], bool]] = []
         self.redactor = redactor
-        self._free_text = [f.name for f in schema if is_free_text(f)] if redactor else []
+        self._free_text = {f.name: free_text_part(f) for f in schema if free_text_part(f)} if redactor else {}
         self._fingerprints = [(f.name, f.metadata[FINGERPRINT_OF].decode().split(",")) for f in schema
                               if self._free_text and f.metadata and FINGERPRINT_OF in f.metadata]
         self.redactions: dict[str, list[int]] = {}  # kind -> [rows, values]
@@ -297,9 +306,9 @@ class RawTableWriter:
         """The batch with its free-text columns redacted; counted per kind (rows, values); the
         fingerprint columns filled for the rows that changed, from the text before redaction."""
         names = self.schema.names
-        found: dict[int, set[str]] = {}  # row -> the kinds redacted in it
+        found: dict[int, dict[tuple[str, str], int]] = {}  # row -> (part, kind) -> values in that part
         before = {}
-        for column in self._free_text:
+        for column, part in self._free_text.items():
             position = names.index(column)
             array = arrays[position]
             rows = self.redactor.candidates(array)
@@ -313,16 +322,20 @@ class RawTableWriter:
                     continue
                 values[row] = text
                 changed = True
-                kinds = found.setdefault(row, set())
+                parts = found.setdefault(row, {})
                 for kind, count in counts.items():
-                    self.redactions.setdefault(kind, [0, 0])[1] += count
-                    kinds.add(kind)
+                    parts[part, kind] = max(parts.get((part, kind), 0), count)
             if changed:
                 before[column] = array
                 arrays[position] = pa.array(values, type=array.type)
-        for kinds in found.values():
-            for kind in kinds:
-                self.redactions[kind][0] += 1
+        for parts in found.values():
+            row_counts: dict[str, int] = {}
+            for (_, kind), count in parts.items():
+                row_counts[kind] = row_counts.get(kind, 0) + count
+            for kind, count in row_counts.items():
+                counted = self.redactions.setdefault(kind, [0, 0])
+                counted[0] += 1
+                counted[1] += count
         for name, columns in self._fingerprints:
             if found:
                 sources = [before.get(c, arrays[names.index(c)]) for c in columns]

@@ -59,11 +59,12 @@ def kind_words(kind: str, count: int = 2) -> str:
 
 # Between two groups of digits: one space, dash or no-break space (HTML-to-text leaves those).
 CARD_SEPARATORS = " -\u00a0"
+_CARD_SEPARATOR = "[ \\-\u00a0]"  # the same as a character class (the dash escaped, not a range)
 # A run of digit groups: every number in a text is one; only runs of 13+ digits are looked at.
-CARD_RUN = re.compile(f"[0-9]+(?:[{CARD_SEPARATORS}][0-9]+)*")
+CARD_RUN = re.compile(f"[0-9]+(?:{_CARD_SEPARATOR}[0-9]+)*")
 # The pre-filter: 13 digits, at most one separator between two of them (the same text in Python
 # and RE2 syntax: the no-break space is the character itself).
-CARD_PREFILTER = f"[0-9](?:[{CARD_SEPARATORS}]?[0-9]){{12}}"
+CARD_PREFILTER = f"[0-9](?:{_CARD_SEPARATOR}?[0-9]){{12}}"
 CARD_MIN_DIGITS, CARD_MAX_DIGITS = 13, 19
 
 # Issuer prefixes (IIN ranges: first digits from, to) and the lengths their numbers have.
@@ -161,10 +162,11 @@ IBAN_MIN_CHARS, IBAN_MAX_CHARS = 15, 34
 
 
 def is_iban(compact: str) -> bool:
-    """A known country's IBAN format with valid mod-97 check digits (``stdnum.iban``)."""
+    """A known country's IBAN structure with valid mod-97 check digits (``stdnum.iban``). Not its bank
+    registries (``check_country``): an account at a bank they do not list yet is still removed."""
     from stdnum import iban
 
-    return iban.is_valid(compact)
+    return iban.is_valid(compact, check_country=False)
 
 
 def find_ibans(text: str) -> Iterator[tuple[int, int]]:

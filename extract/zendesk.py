@@ -36,7 +36,7 @@ FILE_SUFFIXES = (".json", ".jsonl", ".ndjson")
 TABLES = {
     "ticket_comments": with_lineage(
         pa.field("ticket_id", pa.string()),
-        free_text("ticket_subject"),
+        free_text("ticket_subject", "title"),
         pa.field("ticket_tags", pa.list_(pa.string())),
         pa.field("ticket_status", pa.string()),
         pa.field("ticket_created_at", pa.string()),

@@ -65,7 +65,7 @@ def _tables() -> dict[str, Any]:
             pa.field("thread_id", pa.string()),
             pa.field("labels", pa.list_(pa.string())),
             pa.field("is_chat", pa.bool_()),
-            free_text("subject"),
+            free_text("subject", "title"),
             pa.field("from_address", pa.string()),
             pa.field("from_name", pa.string()),
             pa.field("to_address", pa.string()),
