@@ -49,7 +49,6 @@ def redacted(redactor: Redactor, text: str) -> str:
 CARDS_AS_TYPED = [
     ("Visa", "4111 1111 1111 1111"),
     ("Visa", "4012-8888-8888-1881"),
-    ("Visa, 13 digits", "4222222222222"),
     ("Mastercard", "5555 5555 5555 4444"),
     ("Mastercard", "5105-1051-0510-5100"),
     ("Mastercard 2-series", "2223003122003222"),
@@ -76,7 +75,7 @@ def test_card_numbers_as_people_type_them_are_removed(scheme: str, card: str) ->
     ("Kartennummer4111-1111-1111-1111bitte", "Kartennummer[redacted card_number]bitte"),
     ("<td>5555555555554444</td>", "<td>[redacted card_number]</td>"),
     ("order 12 4111 1111 1111 1111 exp 0427", "order 12 [redacted card_number] exp 0427"),
-    ("4111 1111 1111 1111 9999", "[redacted card_number] 9999"),
+    ("4111 1111 1111 1111 123", "[redacted card_number] 123"),
     ("two: 4111111111111111/5555555555554444", "two: [redacted card_number]/[redacted card_number]"),
     ("line\n4111 1111\n1111 1111", "line\n4111 1111\n1111 1111"),  # a line break is not a separator
 ], ids=["glued to punctuation", "inside words", "in HTML", "after an order number", "before a CVC-like group",
@@ -91,6 +90,8 @@ def test_card_numbers_inside_words_and_beside_other_numbers(text: str, expected:
     "Order #112-4983371-5529041 shipped",  # Amazon's order number
     "Tracking 1Z999AA10123456784",      # UPS
     "USPS 9400 1000 0000 0000 0000 00",  # 22 digits starting with 9: no card prefix
+    "USPS 9400 4111 1111 1111 1111 00",  # a valid card's digits inside a longer number grouped alike
+    "EAN 4222222222222",                 # a 13-digit Visa test number is an EAN-13 barcode's shape
     "FedEx 7489 2345 1230",
     "Call +1 (415) 555-0100 or +44 20 7946 0958",
     "Between 2021-03-04 and 2021-03-05 at 10:30",
@@ -105,8 +106,11 @@ def test_numbers_that_are_not_card_numbers_are_kept(text: str) -> None:
 
 
 def test_a_card_number_in_a_long_run_of_digits_is_found_on_its_group_boundaries() -> None:
-    text = "ref 2021-0004 4111 1111 1111 1111 22 99"
-    assert redacted(redactor_from(None), text) == "ref 2021-0004 [redacted card_number] 22 99"
+    text = "ref 2021-07 4111 1111 1111 1111 22 99"
+    assert redacted(redactor_from(None), text) == "ref 2021-07 [redacted card_number] 22 99"
+    # groups of four before and after: a longer number grouped like a card (a tracking number)
+    assert redacted(redactor_from(None), "ref 2021 4111 1111 1111 1111") == "ref 2021 4111 1111 1111 1111"
+    assert redacted(redactor_from(None), "4111-1111-1111-1111-0425") == "4111-1111-1111-1111-0425"
 
 
 # -- IBANs ----------------------------------------------------------------------------------------
