@@ -310,24 +310,14 @@ class RawTableWriter:
         before = {}
         for column, part in self._free_text.items():
             position = names.index(column)
-            array = arrays[position]
-            rows = self.redactor.candidates(array)
+            redacted, rows = self.redactor.redact_array(arrays[position])
             if not rows:
                 continue
-            values = array.to_pylist()
-            changed = False
-            for row in rows:
-                text, counts = self.redactor.redact(values[row])
-                if not counts:
-                    continue
-                values[row] = text
-                changed = True
+            before[column], arrays[position] = arrays[position], redacted
+            for row, counts in rows.items():
                 parts = found.setdefault(row, {})
                 for kind, count in counts.items():
                     parts[part, kind] = max(parts.get((part, kind), 0), count)
-            if changed:
-                before[column] = array
-                arrays[position] = pa.array(values, type=array.type)
         for parts in found.values():
             row_counts: dict[str, int] = {}
             for (_, kind), count in parts.items():

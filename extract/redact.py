@@ -172,8 +172,11 @@ _CARD_PREFILTER = re.compile(CARD_PREFILTER)
 # a word; groups separated by one space or dash (printed IBANs come in groups of four).
 IBAN_START = re.compile(r"[A-Za-z]{2}[0-9]{2}")
 IBAN_RUN = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]{2}[0-9]{2}[A-Za-z0-9]*(?:[ \-][A-Za-z0-9]+)*")
-IBAN_PREFILTER = "[A-Za-z]{2}[0-9]{2}"
 IBAN_MIN_CHARS, IBAN_MAX_CHARS = 15, 34
+# The pre-filter: a country, check digits and 11 more letters or digits, one separator at most
+# between two (the shortest IBAN, Norway's, has 15 characters).
+IBAN_PREFILTER = r"[A-Za-z]{2}[0-9]{2}(?:[ \-]?[A-Za-z0-9]){11}"
+_IBAN_PREFILTER = re.compile(IBAN_PREFILTER)
 
 
 def is_iban(compact: str) -> bool:
@@ -185,7 +188,7 @@ def is_iban(compact: str) -> bool:
 
 
 def find_ibans(text: str) -> Iterator[tuple[int, int]]:
-    if IBAN_START.search(text) is None:
+    if _IBAN_PREFILTER.search(text) is None:
         return
     for run in IBAN_RUN.finditer(text):
         if run.end() - run.start() < IBAN_MIN_CHARS:
@@ -238,7 +241,28 @@ def _custom(kind: str, pattern: re.Pattern[str]) -> Detector:
             if match.end() > match.start():
                 yield match.span()
 
-    return Detector(kind, find, None)
+    return Detector(kind, find, _literal_prefilter(pattern))
+
+
+def _literal_prefilter(pattern: re.Pattern[str]) -> str | None:
+    """For a pattern that starts with a literal text (``tok_`` in ``tok_[A-Za-z0-9]{24}``), case
+    sensitive: that text as an RE2 pattern, which every text it matches holds. None otherwise: the
+    pattern is then run on every text (RE2's ``\\d``, ``\\w``, ``\\b`` are ASCII, Python's are not)."""
+    try:
+        from re import _constants as sre_constants  # type: ignore[attr-defined]
+        from re import _parser as sre_parse  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    if pattern.flags & re.IGNORECASE:
+        return None
+    literal = []
+    for op, av in sre_parse.parse(pattern.pattern, pattern.flags & ~re.UNICODE):
+        if op != sre_constants.LITERAL:
+            break
+        literal.append(chr(av))
+    if len(literal) < 3:
+        return None
+    return "".join(c if c.isalnum() or ord(c) > 127 else f"\\x{{{ord(c):02x}}}" for c in literal)
 
 
 @dataclass(frozen=True)
@@ -259,10 +283,12 @@ class Redactor:
     def kinds(self) -> tuple[str, ...]:
         return tuple(d.kind for d in self.detectors)
 
-    def spans(self, text: str) -> list[tuple[int, int, str]]:
-        """Every value found, as (start, end, kind), in order and never overlapping: where two
-        overlap, the one starting first wins, then the longer, then the kind listed first."""
-        found = [(start, end, order, d.kind) for order, d in enumerate(self.detectors) for start, end in d.find(text)]
+    def spans(self, text: str, detectors: tuple[Detector, ...] | None = None) -> list[tuple[int, int, str]]:
+        """Every value found (by ``detectors``, default all), as (start, end, kind), in order and never
+        overlapping: where two overlap, the one starting first wins, then the longer, then the kind
+        listed first."""
+        found = [(start, end, order, d.kind) for order, d in enumerate(self.detectors)
+                 if detectors is None or d in detectors for start, end in d.find(text)]
         if not found:
             return []
         found.sort(key=lambda f: (f[0], f[0] - f[1], f[2]))
@@ -273,9 +299,9 @@ class Redactor:
                 position = end
         return kept
 
-    def redact(self, text: str) -> tuple[str, dict[str, int]]:
+    def redact(self, text: str, detectors: tuple[Detector, ...] | None = None) -> tuple[str, dict[str, int]]:
         """The text with every value found replaced, and how many of each kind were."""
-        spans = self.spans(text)
+        spans = self.spans(text, detectors)
         if not spans:
             return text, {}
         parts, counts, position = [], {}, 0
@@ -287,17 +313,49 @@ class Redactor:
         parts.append(text[position:])
         return "".join(parts), counts
 
-    def candidates(self, array: pa.Array) -> list[int]:
-        """The positions of the texts of a string column that may hold a value: all of them when a
-        custom pattern is on (its RE2 meaning may differ from Python's), else the ones matching a
-        pre-filter, found by RE2 over the whole column at once."""
+    def candidates(self, array: pa.Array) -> dict[int, tuple[Detector, ...]]:
+        """The texts of a string column that may hold a value, by position, each with the detectors
+        to run on it: a built-in kind where its pre-filter matches, a custom pattern on every text
+        (its RE2 meaning may differ from Python's) unless it starts with a literal. The pre-filters
+        run in RE2 over the whole column at once, all of them in one pass, then each on the few texts
+        that pass."""
         import pyarrow.compute as pc
 
-        if any(d.prefilter is None for d in self.detectors):
-            return pc.indices_nonzero(pc.is_valid(array)).to_pylist()
-        pattern = "|".join(f"(?:{d.prefilter})" for d in self.detectors)
-        mask = pc.fill_null(pc.match_substring_regex(array, pattern), False)
-        return pc.indices_nonzero(mask).to_pylist()
+        found: dict[int, list[Detector]] = {}
+        filtered = [d for d in self.detectors if d.prefilter is not None]
+        if filtered:
+            any_filter = "|".join(f"(?:{d.prefilter})" for d in filtered)
+            rows = pc.indices_nonzero(pc.fill_null(pc.match_substring_regex(array, any_filter), False))
+            if len(rows):
+                texts = array.take(rows)
+                positions = rows.to_pylist()
+                for detector in filtered:
+                    mask = pc.match_substring_regex(texts, detector.prefilter) if len(filtered) > 1 else None
+                    for index in (pc.indices_nonzero(mask).to_pylist() if mask is not None else range(len(positions))):
+                        found.setdefault(positions[index], []).append(detector)
+        unfiltered = [d for d in self.detectors if d.prefilter is None]
+        if unfiltered:
+            for row in pc.indices_nonzero(pc.is_valid(array)).to_pylist():
+                found.setdefault(row, []).extend(unfiltered)
+        order = {d.kind: n for n, d in enumerate(self.detectors)}
+        return {row: tuple(sorted(detectors, key=lambda d: order[d.kind])) for row, detectors in found.items()}
+
+    def redact_array(self, array: pa.Array) -> tuple[pa.Array, dict[int, dict[str, int]]]:
+        """A string column redacted (the same array when nothing was found), and the values found
+        per row and kind."""
+        import pyarrow as pa
+
+        candidates = self.candidates(array)
+        if not candidates:
+            return array, {}
+        values = array.to_pylist()
+        found = {}
+        for row, detectors in candidates.items():
+            text, counts = self.redact(values[row], detectors)
+            if counts:
+                values[row] = text
+                found[row] = counts
+        return (pa.array(values, type=array.type) if found else array), found
 
 
 NO_REDACTION = Redactor()

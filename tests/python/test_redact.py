@@ -218,12 +218,26 @@ def test_the_pre_filter_finds_every_text_the_detectors_would_change(everything: 
     builtin = redactor_from({"iban": True, "us_ssn": True})
     texts = [f"a {card} b" for _, card in CARDS_AS_TYPED] + [f"x {iban}" for _, iban in IBANS] + [
         "536-90-4399", "nothing here", None, "4111 1111 1111 1112", ""]
-    changed = [i for i, t in enumerate(texts) if t is not None and builtin.redact(t)[1]]
+    changed = {i: builtin.redact(t)[1] for i, t in enumerate(texts) if t is not None and builtin.redact(t)[1]}
     candidates = builtin.candidates(pa.array(texts, pa.string()))
     assert set(changed) <= set(candidates)
+    for row, counts in changed.items():  # each kind found is among the detectors run on that text
+        assert set(counts) <= {d.kind for d in candidates[row]}
+        assert builtin.redact(texts[row], candidates[row]) == builtin.redact(texts[row])
     assert texts.index("nothing here") not in candidates and texts.index(None) not in candidates
-    # a custom pattern: every non-null text is looked at (RE2 and Python regular expressions differ)
-    assert everything.candidates(pa.array(texts, pa.string())) == [i for i, t in enumerate(texts) if t is not None]
+    # a custom pattern is looked for in every non-null text (RE2's \\d, \\w, \\b are ASCII, Python's
+    # are not), unless it starts with a literal text, case-sensitive: then in the texts holding that
+    custom = redactor_from({"card_numbers": False, "patterns": [{"name": "otp", "regex": r"\b\d{6}\b"}]})
+    assert sorted(custom.candidates(pa.array(texts, pa.string()))) == [i for i, t in enumerate(texts) if t is not None]
+    tokens = ["a tok_4eC39HqLyjWDarjtT1zdp7dc", "TOK_4eC39HqLyjWDarjtT1zdp7dc", "tok-", None, "x tok_"]
+    looked_for = everything.candidates(pa.array(tokens, pa.string()))
+    assert [row for row, detectors in sorted(looked_for.items()) if "order_token" in {d.kind for d in detectors}] == [0, 4]
+    assert everything.redact_array(pa.array(tokens, pa.string()))[0].to_pylist()[0] == "a [redacted order_token]"
+    insensitive = redactor_from({"patterns": [{"name": "t", "regex": "(?i)tok_[a-z0-9]{24}"}]})
+    assert insensitive.redact_array(pa.array(tokens, pa.string()))[1] == {0: {"t": 1}, 1: {"t": 1}}
+    redacted_array, found = builtin.redact_array(pa.array(texts, pa.string()))
+    assert found == changed
+    assert redacted_array.to_pylist() == [None if t is None else builtin.redact(t)[0] for t in texts]
 
 
 # -- the redact: block --------------------------------------------------------------------------------
