@@ -69,7 +69,7 @@ CARD_PREFILTER = f"[0-9](?:{_CARD_SEPARATOR}?[0-9]){{12}}"
 CARD_MIN_DIGITS, CARD_MAX_DIGITS = 13, 19
 
 # Issuer prefixes (IIN ranges: first digits from, to) and the lengths their numbers have.
-# Sources: the card schemes' published ranges as collected by ISO/IEC 7812 references.
+# The issuer identification number ranges the schemes publish (Wikipedia's "Payment card number" lists them).
 CARD_RANGES: tuple[tuple[str, str, frozenset[int]], ...] = (
     ("4", "4", frozenset({16, 19})),                           # Visa (its 13-digit numbers expired long ago;
                                                                # 10% of German EAN-13 barcodes would pass)

@@ -40,7 +40,7 @@ TOP_LEVEL = opt.Settings((
     opt.Setting("engine", opt.one_of(ENGINES), "where the models run", default="duckdb"),
     opt.Setting("spark", opt.MAPPING, "the Spark engine's settings", shows="(with `engine: spark`)"),
     opt.Setting("redact", opt.MAPPING, "what is removed from titles and bodies before anything is written"
-                " (docs/redaction.md)", shows="card numbers"),
+                " (docs/redaction.md)", shows="card numbers removed"),
 ))
 # The redact: block (extract/redact.py; docs/redaction.md).
 REDACT = redact.SETTINGS
