@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -211,6 +212,7 @@ class RawTableWriter:
         self._fingerprints = [(f.name, f.metadata[FINGERPRINT_OF].decode().split(",")) for f in schema
                               if self._free_text and f.metadata and FINGERPRINT_OF in f.metadata]
         self.redactions: dict[str, list[int]] = {}  # kind -> [rows, values]
+        self.redaction_seconds = 0.0  # spent redacting (the run's metrics report it per extract stage)
         self._reset_columns()
         path.parent.mkdir(parents=True, exist_ok=True)
         self._writer = pq.ParquetWriter(self._partial, schema, compression="zstd")
@@ -295,7 +297,9 @@ class RawTableWriter:
             for f in self.schema
         ]
         if self._free_text:
+            started = time.perf_counter()
             arrays = self._redacted(arrays)
+            self.redaction_seconds += time.perf_counter() - started
         self._writer.write_batch(pa.record_batch(arrays, schema=self.schema))
         self.rows_written += self._buffered
         self._reset_columns()
@@ -388,6 +392,7 @@ class PlatformOutput:
         self.redactions_path = raw_dir / "extract_redactions" / f"{platform}.parquet"
         self.redactor = redactor
         self.reject_redactions: dict[str, list[int]] = {}  # kind -> [rejects, values]
+        self._reject_redaction_seconds = 0.0
         self._writers: dict[str, RawTableWriter] = {}
         self._rejects: RawTableWriter | None = None
         self._truncations: RawTableWriter | None = None
@@ -456,11 +461,18 @@ class PlatformOutput:
             return text
         if not self.redactor:
             return text[:EXCERPT_CHARS]
+        started = time.perf_counter()
         redacted, counts = self.redactor.redact(text[: EXCERPT_CHARS * 4])
+        self._reject_redaction_seconds += time.perf_counter() - started
         for kind, count in counts.items():
             self.reject_redactions.setdefault(kind, [0, 0])[1] += count
             found.add(kind)
         return redacted[:EXCERPT_CHARS]
+
+    @property
+    def redaction_seconds(self) -> float:
+        """Time spent redacting, the tables' and the rejects' (extract time: docs/redaction.md)."""
+        return self._reject_redaction_seconds + sum(w.redaction_seconds for w in self._writers.values())
 
     def redaction_rows(self) -> list[dict[str, Any]]:
         """What was redacted, per table and kind: the rows of ``extract_redactions``."""

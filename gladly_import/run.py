@@ -71,6 +71,7 @@ def extract_all(config: Config, metrics: StageMetrics | None = None, mode: str =
                 raise
             out.close()
             stage["items"] = out.records_extracted + out.records_rejected
+            stage["redaction_seconds"] = round(out.redaction_seconds, 3)
         progress.finish()
         row = out.manifest_row(is_configured=True)
         manifest.append(row)
