@@ -476,3 +476,52 @@ def test_the_redactions_table_is_written_for_every_platform_even_empty(tmp_path:
         {"source_platform": "gorgias", "table_name": "tickets", "is_record_table": False,
          "redaction_kind": "card_number", "rows_redacted": 1, "values_redacted": 1}]
     assert pq.read_table(empty.redactions_path).num_rows == 0
+
+
+# -- the summary's table and the report ------------------------------------------------------------
+
+
+def _summary_with(redacted: dict[str, dict[str, dict[str, int]]], kinds: list[str] | None) -> dict:
+    from tests.python.test_report import ugly_summary
+
+    summary = ugly_summary({"zendesk": {}, "gmail": {}})
+    for name, found in redacted.items():
+        summary["platforms"][name]["redacted"] = found
+    totals: dict[str, dict[str, int]] = {}
+    for found in redacted.values():
+        for kind, counts in found.items():
+            total = totals.setdefault(kind, {"items": 0, "values": 0})
+            total["items"] += counts["items"]
+            total["values"] += counts["values"]
+    summary["redaction"] = {"kinds": kinds, "totals": totals}
+    return summary
+
+
+def test_the_table_and_the_report_say_what_was_removed_in_words() -> None:
+    from gladly_import.report import ReportData, render_report
+    from gladly_import.summary import format_table
+
+    summary = _summary_with({"zendesk": {"card_number": {"items": 1187, "values": 1204},
+                                         "order_token": {"items": 1, "values": 1}},
+                             "gmail": {"card_number": {"items": 1, "values": 1}}},
+                            ["card_number", "order_token"])
+    table = format_table(summary)
+    assert table.splitlines()[-4:] == [
+        "removed from titles and bodies before anything was written (redact:):",
+        "  zendesk         1,204 card numbers                 from 1,187 items",
+        "  zendesk             1 order_token match            from 1 item",
+        "  gmail               1 card number                  from 1 item"]
+    page = render_report(summary, ReportData([], [], []))
+    assert "<li>1,205 card numbers removed from 1,188 items</li><li>1 order_token match removed from 1 item</li>" in page
+    assert "before anything was written (no\nfile of this import holds them): card numbers, order_token matches." in page
+
+
+def test_the_report_says_when_redaction_was_off_or_found_nothing() -> None:
+    from gladly_import.report import ReportData, render_report
+    from gladly_import.summary import format_table
+
+    off = _summary_with({}, [])
+    assert "Redaction was off (<code>redact:</code> in the config)" in render_report(off, ReportData([], [], []))
+    assert "removed from titles" not in format_table(off)
+    nothing = render_report(_summary_with({}, ["card_number"]), ReportData([], [], []))
+    assert "card numbers.</p>\n<p class=\"ok\">None found.</p>" in nothing
