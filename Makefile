@@ -61,7 +61,7 @@ import: $(VENV)/.installed $(if $(SPARK_CONFIG),$(VENV)/.spark-installed,)
 	$(BIN)/gladly-import --config "$(CONFIG)" $(if $(MODE),--mode $(MODE),)
 
 push: $(VENV)/.installed
-	$(BIN)/python -m gladly_import.push --config "$(CONFIG)" $(if $(DRY_RUN),--dry-run,)
+	$(BIN)/gladly-import push --config "$(CONFIG)" $(if $(DRY_RUN),--dry-run,)
 
 # The report test renders import_report.html in Debian's headless Chromium: install it when
 # missing and possible (root + apt), else that one test is skipped (it fails under CI=true).

@@ -27,10 +27,10 @@ from typing import Any
 import duckdb
 import yaml
 
-from extract.simulators.gladly import GladlySimulator
 from gladly_import import push
 from gladly_import.config import load_config
 from gladly_import.ledger import ensure_tables
+from gladly_import.push.simulator import GladlySimulator
 
 BENCH_DIR = Path(__file__).resolve().parent
 USER, TOKEN = "bench@example.com", "bench-token"
@@ -54,6 +54,7 @@ def staged_history(folder: Path, items: int) -> Path:
             """
             create table main.gladly_export_batch as
             select 'bench-' || i as conversation_item_id, 'customer' || (i % 97) || '@example.com' as customer_email,
+                   '' as customer_name, '' as customer_phone,
                    ts as occurred_at, strftime(ts, '%Y-%m-%dT%H:%M:%S.') || lpad(cast(i % 1000 as varchar), 3, '0') || 'Z'
                        as occurred_at_rfc3339,
                    'Order ' || i as title, repeat('A realistic body line. ', 40) as body, 'Bench' as source_name,

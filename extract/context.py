@@ -40,13 +40,18 @@ class ProgressDisplay(Protocol):
 
 
 def duration(seconds: float) -> str:
-    """1m05s, 2h03m, 42s: how long, to the precision a person reads."""
+    """0.3s, 42s, 1m05s, 2h03m, 3d04h: how long, to the precision a person reads (the one formatter of
+    the import, the API client's waits and the push)."""
+    if 0 < seconds < 0.5:  # a retry's short wait; otherwise whole seconds
+        return f"{seconds:.1f}s"
     seconds = max(0, int(round(seconds)))
     if seconds < 60:
         return f"{seconds}s"
     if seconds < 3600:
         return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    if seconds < 86400:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 86400}d{seconds % 86400 // 3600:02d}h"
 
 
 def amount(value: float, unit: str | None) -> str:

@@ -82,6 +82,7 @@ from dataclasses import dataclass, field
 from typing import Any, Self
 from urllib.parse import urlencode, urljoin, urlsplit
 
+from extract.context import duration
 from extract.errors import AuthError, ExtractError
 
 LOG = logging.getLogger("extract.api")
@@ -262,7 +263,7 @@ class RateLimiter:
                         sent.append(now)
                     return waited
             if waited + wait > max_wait:
-                raise RateLimitedError(f"the rate limit holds requests for {_duration(wait)}")
+                raise RateLimitedError(f"the rate limit holds requests for {duration(wait)}")
             self._sleep(wait)
             waited += wait
 
@@ -307,16 +308,6 @@ class RequestStats:
                 self._recent.popleft()
             return len(self._recent), (self._recent[0] if self._recent else None), self._first
 
-    def rate_per_minute(self, now: float | None = None) -> float:
-        """Requests sent over the last minute (extrapolated while the run is younger than that)."""
-        now = time.monotonic() if now is None else now
-        count, oldest, _ = self._last_minute(now)
-        if oldest is None:
-            return 0.0
-        span = now - oldest
-        if span >= 60.0:
-            return float(count)
-        return count * 60.0 / max(span, 1.0)
 
     def rate_text(self, now: float | None = None) -> str:
         """The achieved rate as a person reads it: requests over the last minute, or, while the
@@ -406,16 +397,6 @@ def parse_reset(value: str | None, wall_now: float) -> float | None:
     if number >= EPOCH_SECONDS_FLOOR:
         return number - wall_now
     return number
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.1f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    if seconds < 3 * 86400:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86400:,.0f} days"
 
 
 class _Decoder:
@@ -614,21 +595,21 @@ class HttpClient:
                 wait = failure.wait
                 if failure.server_asked and wait > self.max_wait:
                     raise RateLimitedError(self.redact(
-                        f"{self.service}: {what}: the server asks to wait {_duration(wait)} ({failure.reason}),"
-                        f" more than the {_duration(self.max_wait)} this import waits; run again later")) from None
+                        f"{self.service}: {what}: the server asks to wait {duration(wait)} ({failure.reason}),"
+                        f" more than the {duration(self.max_wait)} this import waits; run again later")) from None
                 spent = self._clock() - started
                 out_of_time = spent + wait > self.retry_seconds
                 if used[failure.kind] >= limits[failure.kind] or out_of_time:
                     error = {"malformed": MalformedResponseError, "too_large": ResponseTooLargeError}.get(
                         failure.kind, RetriesExhaustedError)
-                    budget = f" (the {_duration(self.retry_seconds)} allowed)" if out_of_time else ""
+                    budget = f" (the {duration(self.retry_seconds)} allowed)" if out_of_time else ""
                     raise error(self.redact(
-                        f"{self.service}: {what} failed after {attempt + 1} attempt(s) in {_duration(spent)}"
+                        f"{self.service}: {what} failed after {attempt + 1} attempt(s) in {duration(spent)}"
                         f"{budget}; last: {failure.reason}")) from None
                 used[failure.kind] += 1
                 self.stats.add(retries=1)
                 LOG.warning(self.redact(f"{self.service}: {what}: {failure.reason}; retry {attempt + 1}"
-                                        f" in {_duration(wait)}"))
+                                        f" in {duration(wait)}"))
                 if failure.kind == "throttled":
                     self.limiter.hold(wait)  # every thread waits, not only this one
                 else:
@@ -704,10 +685,10 @@ class HttpClient:
                 body = self._read_body(raw, response_headers)
             except (*CONNECTION_ERRORS, ValueError):
                 if watchdog.fired:
-                    raise TimeoutError(f"no complete answer within the {_duration(self.deadline)} deadline") from None
+                    raise TimeoutError(f"no complete answer within the {duration(self.deadline)} deadline") from None
                 raise
             if watchdog.fired:
-                raise TimeoutError(f"no complete answer within the {_duration(self.deadline)} deadline")
+                raise TimeoutError(f"no complete answer within the {duration(self.deadline)} deadline")
         finally:
             watchdog.cancel()
         if raw.will_close:
@@ -784,7 +765,7 @@ class HttpClient:
             waited = self.limiter.acquire(self.max_wait)
         except RateLimitedError as error:
             raise RateLimitedError(f"{self.service}: {what}: {error} (x-ratelimit-reset), more than the"
-                                   f" {_duration(self.max_wait)} this import waits; run again later") from None
+                                   f" {duration(self.max_wait)} this import waits; run again later") from None
         if waited:
             self.stats.add(waited_seconds=waited)
 
@@ -828,7 +809,7 @@ class HttpClient:
         reset = parse_reset(response.headers.get("x-ratelimit-reset"), self._wall_clock())
         if reset is not None and reset > 0:
             # a reset beyond max_wait is not waited for: the next request says so and stops
-            LOG.info(f"{self.service}: x-ratelimit-remaining: 0; the next request waits {_duration(reset)}")
+            LOG.info(f"{self.service}: x-ratelimit-remaining: 0; the next request waits {duration(reset)}")
             self.limiter.hold(reset)
 
     # -- messages -----------------------------------------------------------------------------

@@ -100,7 +100,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--mode", choices=MODES, help="full (the default) exports every item; delta only new ones")
     run.add_argument("--with-unit-tests", action="store_true", help="also run the dbt model unit tests (make test does)")
     _common(run)
-    commands.add_parser("push", add_help=False, help="send the exported files to Gladly (gladly-import push --help)")
+    push = commands.add_parser("push", help="send the last import's batch to Gladly's API (gladly-import push --help)",
+                               description="Send the last successful import's batch to Gladly's API"
+                                           " (docs/gladly-push.md).", epilog=EPILOG,
+                               formatter_class=argparse.RawDescriptionHelpFormatter)
+    push.add_argument("--config", default=None,
+                      help=f"the import's YAML config, with its gladly: block (default: {default})")
+    push.add_argument("--dry-run", action="store_true",
+                      help="validate every payload against the API's rules, count the requests; send nothing")
+    _common(push)
     return parser
 
 
@@ -122,34 +130,40 @@ def split_command(argv: list[str]) -> tuple[list[str], str, list[str]]:
 
 def main(argv: list[str] | None = None) -> int:
     flags, command, rest = split_command(list(sys.argv[1:] if argv is None else argv))
-    if command == "push":
-        return _push(rest, LOUDNESS_FLAGS[flags[-1]] if flags else log.NORMAL)
     args = build_parser().parse_args([*flags, *([command] if command else []), *rest])
     log.setup(args.verbosity)
     try:
-        return run_command(args)
+        return push_command(args) if args.command == "push" else run_command(args)
     finally:
         log.shutdown()
 
 
-def _push(argv: list[str], verbosity: int) -> int:
-    """``gladly-import push …``: gladly_import.push.main(argv), when that module is there."""
-    log.setup(verbosity)
+def push_command(args: argparse.Namespace) -> int:
+    """``gladly-import push``: gladly_import.push, when it is installed, with every expected failure in one line."""
     try:
-        try:
-            push = importlib.import_module("gladly_import.push")
-        except ModuleNotFoundError as error:
-            if error.name not in ("gladly_import.push", "gladly_import"):
-                raise
-            logger.error("push: not available in this version of gladly-import (no gladly_import.push)")
-            return EXIT_NOT_RUN
-        try:
-            return int(push.main(argv) or 0)
-        except KeyboardInterrupt:
-            logger.error("push interrupted")
-            return EXIT_INTERRUPTED
-    finally:
-        log.shutdown()
+        push = importlib.import_module("gladly_import.push")
+    except ModuleNotFoundError as error:
+        if error.name not in ("gladly_import.push", "gladly_import"):
+            raise
+        logger.error("push: not available in this version of gladly-import (no gladly_import.push)")
+        return EXIT_NOT_RUN
+    try:
+        config = _load(args.config)
+        if not args.dry_run and (problems := missing_push_secrets(config)):
+            raise PreflightError(*(f"environment error: {config.path}: {problem}" for problem in problems))
+        return push.push(config, dry_run=args.dry_run)
+    except (ConfigError, PreflightError) as error:
+        return _not_run(error)
+    except (push.PushError, FolderInUse, ExtractError) as error:
+        logger.error(f"push failed: {error}")
+        return EXIT_FAILED
+    except duckdb.Error as error:
+        line = duckdb_in_use(error, config.database_path) or f"cannot open the staged history ({_first_line(error)[:200]})"
+        logger.error(f"push failed: {line}")
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        logger.error("push interrupted before sending")
+        return EXIT_INTERRUPTED
 
 
 def _interrupt_once(signum: int, frame: object) -> None:
@@ -182,14 +196,8 @@ def _run_command(args: argparse.Namespace, run: dict[str, object]) -> int:
         config = _load(args.config)
         _preflight(config)
         return _run(config, args, run)
-    except ConfigError as error:
-        for problem in error.problems:
-            logger.error(f"config error: {problem}")
-        return EXIT_NOT_RUN
-    except PreflightError as error:
-        for problem in error.problems:
-            logger.error(problem)
-        return EXIT_NOT_RUN
+    except (ConfigError, PreflightError) as error:
+        return _not_run(error)
     except KeyboardInterrupt:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the last line short
         run["interrupted"] = True
@@ -201,6 +209,13 @@ def _run_command(args: argparse.Namespace, run: dict[str, object]) -> int:
         else:
             logger.error(f"import {run['id']} interrupted: nothing was recorded in the export ledger")
         return EXIT_INTERRUPTED
+
+
+def _not_run(error: ConfigError | PreflightError) -> int:
+    """A bad config or environment, found before anything ran: each problem in one line."""
+    for problem in error.problems:
+        logger.error(f"config error: {problem}" if isinstance(error, ConfigError) else problem)
+    return EXIT_NOT_RUN
 
 
 def _load(config_arg: str | None) -> Config:
@@ -266,6 +281,16 @@ def missing_secrets(config: Config) -> list[str]:
         problems += [f"sources.{platform}.{setting.key}: {problem}" for setting in PLATFORMS[platform].settings.secrets
                      if (problem := unset_secret(options, setting))]
     return problems
+
+
+def missing_push_secrets(config: Config) -> list[str]:
+    """The push's credential variables that are unset (none with ``simulate: true``: demo credentials)."""
+    from gladly_import.push import SETTINGS
+
+    if config.gladly.get("simulate") is True:
+        return []
+    return [f"gladly.{setting.key}: {problem}" for setting in SETTINGS.secrets
+            if (problem := unset_secret(config.gladly, setting))]
 
 
 def _preflight(config: Config) -> None:

@@ -107,7 +107,7 @@ class Config:
 
     @property
     def gladly(self) -> dict[str, Any]:
-        """The push's ``gladly:`` block (gladly_import/push.py), as checked; empty when absent."""
+        """The push's ``gladly:`` block (gladly_import/push/settings.py), as checked; empty when absent."""
         return self.blocks.get("gladly", {})
 
     @property
@@ -231,7 +231,9 @@ def load_config(path: str | Path) -> Config:
         if module is None:
             problems.append(f"{name}: this installation has no {BLOCK_MODULES[name]}: remove the block")
             continue
-        problems += check_block(name, data[name], module.SETTINGS, base_dir)
+        # the module's own check when it joins keys (gladly: simulator_today only with simulate), else its SETTINGS
+        check = getattr(module, "block_problems", None)
+        problems += check(data[name]) if check else check_block(name, data[name], module.SETTINGS, base_dir)
         blocks[name] = data[name]
 
     sources: dict[str, SourceConfig] = {}

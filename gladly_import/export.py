@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import csv
 import os
-import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from gladly_import import faults
 from gladly_import.engines import Engine
-from gladly_import.publish import checkpoint
 from gladly_import.spreadsheet import neutralise_row
 
 GLADLY_COLUMNS = [
@@ -38,9 +37,6 @@ REJECTS_ORDER = "source_platform, source_file, source_row, source_position, conv
 REJECTS_FILE = "gladly_import_rejects.csv"
 
 FETCH_ROWS = 10_000
-# Fault injection for the interruption tests: kill this process (SIGKILL, no clean-up) after
-# writing that many item rows. Never set in normal use.
-KILL_AFTER_ROWS_ENV = "GLADLY_IMPORT_TEST_KILL_AFTER_ROWS"
 
 
 def _rows(conn: Engine, query: str) -> Iterator[tuple[Any, ...]]:
@@ -70,28 +66,30 @@ class _CsvFile:
         os.replace(self.partial, self.path)
 
 
-def export_items(conn: Engine, directory: Path) -> list[dict[str, Any]]:
+def export_items(conn: Engine, directory: Path, only: str = "", rename: Callable[[str], str] = str) -> list[dict[str, Any]]:
     """Write this run's batch (main.gladly_export_batch) to its numbered files in ``directory``.
 
     The batch table already says which file each row goes to (at most batch_size rows each);
-    returns [{file, rows}] in order.
+    returns [{file, rows}] in order. ``only`` (a SQL condition on the batch's rows) and ``rename``
+    (a file's name from the batch's) write a part of it the same way: the push's CSV of the items
+    it did not push.
     """
     directory.mkdir(parents=True, exist_ok=True)
     columns = ", ".join(column for _, column in GLADLY_COLUMNS)
     header = [name for name, _ in GLADLY_COLUMNS]
-    query = f"select {columns}, file_name from main.gladly_export_batch order by export_row_number"
+    query = (f"select {columns}, file_name from main.gladly_export_batch{f' where {only}' if only else ''}"
+             " order by export_row_number")
     written: list[dict[str, Any]] = []
     current: _CsvFile | None = None
-    kill_after = int(os.environ.get(KILL_AFTER_ROWS_ENV, "0"))
     for number, row in enumerate(_rows(conn, query), start=1):
-        if kill_after and number > kill_after:
-            os.kill(os.getpid(), signal.SIGKILL)
-        file_name = row[-1]
+        if faults.ARMED:
+            faults.checkpoint(f"item row {number}")
+        file_name = rename(row[-1])
         if current is None or current.path.name != file_name:
             if current is not None:
                 current.close()
                 written.append({"file": current.path.name, "rows": current.rows})
-                checkpoint(f"exported file {len(written)}")
+                faults.checkpoint(f"exported file {len(written)}")
             current = _CsvFile(directory / file_name, header)
         current.write(row[:-1])
     if current is not None:

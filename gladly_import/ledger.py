@@ -27,8 +27,6 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from gladly_import import push_ledger
-
 # ledger.export_batches.status: pending (recorded, its files maybe not all in place, its items maybe
 # not all in the export ledger yet), confirmed (every file in place, every item in the ledger),
 # dropped (rolled back: no file of it is left in the output folder, no item was recorded).
@@ -137,7 +135,10 @@ def ensure_tables(conn: Any) -> None:
     for name, select in VIEWS.items():
         conn.execute(f"create or replace view {name} as {select}")
     # read by the delta's exclusion (gladly_export_batch)
-    conn.execute(_create_table_sql(conn, "ledger.push_ledger", push_ledger.COLUMNS))
+    from gladly_import.push import ledger as push_ledger  # the push's own table, declared beside the push
+
+    for name, columns in push_ledger.TABLES.items():
+        conn.execute(_create_table_sql(conn, name, columns))
 
 
 def _run_event(conn: Any, run_id: str, status: str, items_exported: int | None = None,

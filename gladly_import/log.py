@@ -11,6 +11,7 @@ What a run prints as its result (the summary table, the files written) goes to s
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -66,13 +67,13 @@ def setup(verbosity: int = NORMAL) -> None:
     result_logger.propagate = True
 
 
-def log_file_path(output_dir: Path, run_id: str) -> Path:
-    return output_dir / LOG_DIR_NAME / f"import-{run_id}.log"
+def log_file_path(output_dir: Path, run_id: str, kind: str = "import") -> Path:
+    return output_dir / LOG_DIR_NAME / f"{kind}-{run_id}.log"
 
 
-def add_run_file(output_dir: Path, run_id: str) -> Path:
-    """Start this run's log file (every level, UTC timestamps); returns its path."""
-    path = log_file_path(output_dir, run_id)
+def add_run_file(output_dir: Path, run_id: str, kind: str = "import") -> Path:
+    """Start this run's log file (every level, UTC timestamps), ``import-`` or ``push-<run id>.log``; its path."""
+    path = log_file_path(output_dir, run_id, kind)
     path.parent.mkdir(parents=True, exist_ok=True)
     handler = _ours(logging.FileHandler(path, encoding="utf-8", delay=False))
     handler.setLevel(logging.DEBUG)
@@ -81,6 +82,15 @@ def add_run_file(output_dir: Path, run_id: str) -> Path:
     handler.setFormatter(formatter)
     logging.getLogger().addHandler(handler)
     return path
+
+
+def remove_run_file(path: Path) -> None:
+    """Close the log file of one run (a push called from code, not from main(), leaves no handler behind)."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if getattr(handler, "_gladly_import", False) and getattr(handler, "baseFilename", None) == os.path.abspath(path):
+            root.removeHandler(handler)
+            handler.close()
 
 
 def shutdown() -> None:

@@ -9,7 +9,11 @@ an installed ``gladly-import`` runs from any folder. Nothing else decides where 
 from __future__ import annotations
 
 import sys
+from functools import cache
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 # The folder that holds the gladly_import and extract packages: a checkout, or site-packages.
@@ -31,3 +35,11 @@ def dbt_state_dir(work_dir: Path) -> Path:
     """Where dbt writes its target/ and logs/: the run's work_dir, never the (maybe read-only,
     maybe shared by several imports) installed package."""
     return work_dir / "dbt"
+
+
+@cache
+def project_vars() -> dict[str, Any]:
+    """The dbt project's ``vars:`` (dbt_project.yml): Gladly's limits are written there once, read by the
+    models and by the push alike."""
+    with open(PROJECT_DIR / "dbt_project.yml", encoding="utf-8") as handle:
+        return dict(yaml.safe_load(handle).get("vars") or {})

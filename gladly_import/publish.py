@@ -34,6 +34,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from gladly_import import faults
 from gladly_import.engines import Engine
 from gladly_import.ledger import (
     CONFIRMED,
@@ -53,22 +54,10 @@ logger = logging.getLogger(__name__)
 
 STAGING_PREFIX = ".partial-"
 BATCH_RELATION = "main.gladly_export_batch"  # this run's items, with the file each goes to (dbt)
-# Fault injection for the crash tests: at the named step (see `checkpoint` calls) the process
-# SIGKILLs itself (KILL_AT) or SIGSTOPs itself (STOP_AT, to hold a run mid-way). Never set in
-# normal use.
-KILL_AT_ENV = "GLADLY_IMPORT_TEST_KILL_AT"
-STOP_AT_ENV = "GLADLY_IMPORT_TEST_STOP_AT"
 
 
 class PublishError(RuntimeError):
     """A batch left pending that cannot be settled safely; ``str()`` is one line."""
-
-
-def checkpoint(step: str) -> None:
-    if os.environ.get(KILL_AT_ENV) == step:
-        os.kill(os.getpid(), signal.SIGKILL)
-    if os.environ.get(STOP_AT_ENV) == step:
-        os.kill(os.getpid(), signal.SIGSTOP)
 
 
 def staging_dir(output_dir: Path, run_id: str) -> Path:
@@ -109,7 +98,7 @@ def publish(conn: Engine, run_id: str, staging: Path, output_dir: Path, mode: st
 
     ``rows`` gives the data rows of each CSV written (item files and rejects).
     """
-    checkpoint("staged")
+    faults.checkpoint("staged")
     files = [{"file": p.name, "rows": rows.get(p.name), "sha256": sha256_of(p)} for p in sorted(staging.iterdir())]
     items = sum(f["rows"] or 0 for f in files if f["file"].startswith(ITEMS_FILE_PREFIX))
     batch = {"run_id": run_id, "mode": mode, "staging_dir": staging.name, "items": items, "files": files}
@@ -117,7 +106,7 @@ def publish(conn: Engine, run_id: str, staging: Path, output_dir: Path, mode: st
         raise RuntimeError("the export batch table and the files written disagree: nothing published")
     with _ctrl_c_held():
         record_pending_batch(conn, run_id, mode, staging.name, items, files)
-        checkpoint("batch recorded")
+        faults.checkpoint("batch recorded")
         return _finish(conn, batch, output_dir)
 
 
@@ -137,18 +126,18 @@ def _finish(conn: Engine, batch: dict[str, Any], output_dir: Path) -> int:
         staged = staging / f["file"]
         if staged.exists():
             os.replace(staged, output_dir / f["file"])
-        checkpoint(f"published {number}")
+        faults.checkpoint(f"published {number}")
     if batch["mode"] == "full":  # a full run replaces every earlier item file
         for old in sorted(output_dir.glob(f"{ITEMS_FILE_PREFIX}*.csv")):
             if old.name not in names:
                 old.unlink()
-        checkpoint("old files removed")
+        faults.checkpoint("old files removed")
     recorded = record_exports(conn, batch["run_id"], BATCH_RELATION)
-    checkpoint("items recorded")
+    faults.checkpoint("items recorded")
     if recorded != batch["items"]:
         raise RuntimeError(f"run {batch['run_id']}: {recorded:,} items recorded for {batch['items']:,} published")
     settle_batch(conn, batch["run_id"], CONFIRMED)
-    checkpoint("confirmed")
+    faults.checkpoint("confirmed")
     shutil.rmtree(staging, ignore_errors=True)
     return recorded
 

@@ -15,12 +15,13 @@ from extract.raw import MANIFEST_SCHEMA, PlatformOutput, write_table
 from gladly_import.config import Config
 from gladly_import.engines import Engine
 from gladly_import.export import export_items, export_rejects
+from gladly_import.faults import checkpoint
 from gladly_import.ledger import finish_run
 from gladly_import.log import result_logger
 from gladly_import.metrics import StageMetrics
 from gladly_import.paths import SAMPLES_DIR
 from gladly_import.progress import progress_display
-from gladly_import.publish import checkpoint, first_file_number, publish, staging_dir
+from gladly_import.publish import first_file_number, publish, staging_dir
 from gladly_import.report import REPORT_FILE, write_report
 from gladly_import.summary import SUMMARY_FILE, build_summary, format_table, write_summary
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -11,6 +10,7 @@ from extract.files import display_path
 from extract.platforms import PLATFORMS
 from extract.redact import kind_words
 from gladly_import.config import Config
+from gladly_import.jsonfile import write_json
 
 SUMMARY_FILE = "import_summary.json"
 TOTAL_KEYS = ("records_seen", "exported", "rejected", "duplicates", "already_exported", "unaccounted",
@@ -120,11 +120,7 @@ def build_summary(conn: Any, files: list[dict[str, Any]], rejects_file: dict[str
 
 
 def write_summary(summary: dict[str, Any], output_dir: Path) -> Path:
-    path = output_dir / SUMMARY_FILE
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(summary, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
-    partial.replace(path)
-    return path
+    return write_json(output_dir / SUMMARY_FILE, summary)
 
 
 def format_table(summary: dict[str, Any]) -> str:

@@ -12,4 +12,19 @@
 
 A platform module (``extract/kustomer.py``, ``extract/gorgias.py``) holds its API knowledge only:
 endpoints, bodies, shapes, which reading runs in a delta, and the raw rows it lands.
+
+Glossary, for readers who know the Singer SDK or dlt:
+
+==============  ==========================================================================
+here            usually called
+==============  ==========================================================================
+reading         a stream (a listing or search walked page by page: ``Reading``)
+paginator       a paginator (``KeysetSearch``, ``CursorListing``)
+children        child streams (a lookup per parent record: ``Children``)
+spool           a local buffer of records as JSON lines, deduplicated by id (``Spool``)
+state           the state file / bookmarks (``State``: ``state.json``)
+watermark       a bookmark / replication key value (the newest record landed)
+land            load: spooled records written as raw Parquet rows
+delta           an incremental sync (from the last watermark minus an overlap)
+==============  ==========================================================================
 """

@@ -26,7 +26,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from extract.api.store import Spool, State
@@ -96,10 +96,6 @@ def to_millis(value: Any) -> int | None:
 
 def millis_text(millis: int) -> str:
     return datetime.fromtimestamp(millis / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{millis % 1000:03d}Z"
-
-
-def hours_text(span: timedelta) -> str:
-    return f"{span.total_seconds() / 3600:g} h"
 
 
 # -- paginators ---------------------------------------------------------------------------------------

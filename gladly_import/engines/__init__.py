@@ -6,7 +6,6 @@ The runner, the export, the summary, the report and the ledger only ever use an 
 - ``execute(sql, params)``: run one portable SQL statement (``?`` placeholders); the result has
   ``fetchone()``, ``fetchall()`` and ``fetchmany(n)``, the last one streaming in bounded batches;
 - ``create_table_sql(name, columns)``: the engine's ``create table if not exists`` for the ledger;
-- ``transaction()``: one unit of work, where the engine has transactions;
 - ``relation_type(schema, name)``: ``table``, ``view`` or None;
 - ``run_dbt(args, progress)``: ``dbt <args>`` against this engine's target (email rule registered);
 - ``describe()``: where the staged history lives, for the closing line of a run.
@@ -17,8 +16,7 @@ Every engine-specific choice lives in its module; the runner never asks which en
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from gladly_import.config import Config
@@ -40,16 +38,10 @@ class Engine(Protocol):
     def register_raw(self, raw_dir: Any) -> None: ...
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Result: ...
     def create_table_sql(self, name: str, columns: Sequence[str]) -> str: ...
-    def transaction(self) -> Any: ...
     def relation_type(self, schema: str, name: str) -> str | None: ...
     def run_dbt(self, args: list[str], progress: Any = None) -> bool: ...
     def describe(self) -> str: ...
     def close(self) -> None: ...
-
-
-@contextmanager
-def no_transaction() -> Iterator[None]:
-    yield
 
 
 def open_engine(config: Config) -> Engine:

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -51,16 +50,6 @@ class DuckDBEngine:
 
     def create_table_sql(self, name: str, columns: Sequence[str]) -> str:
         return f"create table if not exists {name} ({', '.join(columns)})"
-
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        self.conn.execute("begin transaction")
-        try:
-            yield
-        except BaseException:
-            self.conn.execute("rollback")
-            raise
-        self.conn.execute("commit")
 
     def relation_type(self, schema: str, name: str) -> str | None:
         row = self.execute("select table_type from information_schema.tables where table_schema = ? and table_name = ?",

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from gladly_import.config import Config
-from gladly_import.engines import EngineError, no_transaction
+from gladly_import.engines import EngineError
 from gladly_import.paths import PROJECT_DIR, dbt_state_dir
 from gladly_import.warehouse import raw_tables
 
@@ -249,10 +249,6 @@ class SparkEngine:
         schema, table = name.split(".")
         location = f"{self.warehouse}/{schema}.db/{table}"
         return f"create table if not exists {name} ({', '.join(columns)}) using parquet location '{location}'"
-
-    def transaction(self) -> Any:
-        # Spark has no multi-statement transactions: each statement is its own commit.
-        return no_transaction()
 
     def relation_type(self, schema: str, name: str) -> str | None:
         if not self.spark.catalog.tableExists(f"{schema}.{name}"):

@@ -77,13 +77,17 @@ def test_import_is_the_default_command_and_flags_go_before_or_after_it() -> None
     assert cli.build_parser().parse_args(["import"]).verbosity == log.NORMAL
 
 
-def test_push_calls_the_push_module_with_its_arguments(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[list[str]] = []
+def test_push_calls_the_push_module_with_its_arguments(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The command line owns the push's arguments (one parser): the push module gets the loaded config."""
+    calls: list[tuple[Path, bool]] = []
     fake = types.ModuleType("gladly_import.push")
-    fake.main = lambda argv: calls.append(argv) or 3  # type: ignore[attr-defined]
+    fake.push = lambda config, dry_run: calls.append((config.path, dry_run)) or 3  # type: ignore[attr-defined]
+    fake.PushError = RuntimeError  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "gladly_import.push", fake)
-    assert cli.main(["push", "--config", "my.yml", "--dry-run"]) == 3
-    assert calls == [["--config", "my.yml", "--dry-run"]]
+    (tmp_path / "items.csv").write_text("Customer Email\n", encoding="utf-8")
+    config = write_config(tmp_path, {"csv": {"path": "items.csv"}})
+    assert cli.main(["push", "--config", str(config), "--dry-run"]) == 3
+    assert calls == [(config.resolve(), True)]
 
 
 def test_push_without_its_module_is_one_line(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from gladly_import.export import KILL_AFTER_ROWS_ENV
+from gladly_import.faults import KILL_AT_ENV
 from tests.python.conftest import ImportResult, item_ids, run_import, write_config
 
 pytestmark = pytest.mark.slow  # whole imports: make test-fast leaves these out
@@ -119,7 +119,7 @@ def test_a_killed_export_leaves_the_ledger_unchanged_and_the_next_run_exports_it
     before = ledger(first)
     add_new_records(tmp_path)
 
-    killed = run_import(config, "--mode", "delta", env={KILL_AFTER_ROWS_ENV: "2"})
+    killed = run_import(config, "--mode", "delta", env={KILL_AT_ENV: "item row 3"})
     assert killed.returncode == -9
     assert ledger(killed) == before
     assert len(killed.item_files()) == 2  # nothing of the killed run reached the output folder

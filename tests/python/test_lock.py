@@ -15,8 +15,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from gladly_import.faults import STOP_AT_ENV
 from gladly_import.lock import LOCK_FILE, FolderInUse, lock_run_folders
-from gladly_import.publish import STOP_AT_ENV
 from tests.python.conftest import PROJECT_DIR, item_ids, run_import, write_config
 
 HOLD_LOCK = """

@@ -26,8 +26,8 @@ import duckdb
 import pytest
 import yaml
 
+from gladly_import.faults import KILL_AT_ENV, STOP_AT_ENV
 from gladly_import.lock import LOCK_FILE
-from gladly_import.publish import KILL_AT_ENV, STOP_AT_ENV
 from tests.python.conftest import PROJECT_DIR, read_items, run_import
 from tests.python.test_delta import add_new_records, setup_inputs
 

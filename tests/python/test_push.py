@@ -7,6 +7,7 @@ the API's year, one inside the year but inside the safety margin, ugly bodies), 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import shutil
 from collections import Counter
@@ -18,9 +19,9 @@ import duckdb
 import pytest
 import yaml
 
-from extract.simulators.gladly import Faults, GladlySimulator
 from gladly_import import push
 from gladly_import.config import ConfigError
+from gladly_import.push.simulator import Faults, GladlySimulator
 from tests.python.conftest import read_items, run_import, write_config
 
 USER, TOKEN = "api-user@shop.example", "tok-3f9a-very-secret-value"
@@ -266,7 +267,7 @@ def test_missing_credentials_exit_2(project: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.delenv("GLADLY_API_USER")
     config = configure(project, base_url="https://acme.gladly.com")
     assert push.main(["--config", str(config)]) == 2
-    assert "$GLADLY_API_USER is not set" in capsys.readouterr().err
+    assert "gladly.user_env: the environment variable GLADLY_API_USER is not set" in capsys.readouterr().err
 
 
 def test_no_successful_import_yet_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -352,3 +353,42 @@ def test_no_push_while_an_import_holds_the_folders(project: Path, capsys: pytest
             folders.release()
         assert sim.log == []
     assert "20261202T070000Z-abcdef" in capsys.readouterr().err
+
+
+def _records(path: Path) -> tuple[bytes, list[list[str]]]:
+    """(the header line's bytes, the records) of a Gladly CSV; checks the standard writer gives its bytes back."""
+    raw = path.read_bytes()
+    with open(path, encoding="utf-8", newline="") as handle:
+        rows = list(csv.reader(handle))
+    out = io.StringIO(newline="")
+    csv.writer(out, lineterminator="\r\n").writerows(rows)
+    assert out.getvalue().encode("utf-8") == raw  # the export is RFC 4180 as the standard writer writes it
+    return raw.split(b"\r\n", 1)[0], rows[1:]
+
+
+def test_the_csv_only_file_holds_exactly_the_batch_minus_the_pushed_items(
+        project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with simulator(faults=Faults(by_item={"hs-009": ["400"]})) as sim:
+        config = configure(project, base_url=sim.base_url)
+        assert push.main(["--config", str(config)]) == 0
+        pushed = set(sim.items)
+    batch_file = project / "output" / "gladly_conversation_items_0001.csv"
+    csv_only = project / "output" / "gladly_conversation_items_csv_only_0001.csv"
+    header, batch = _records(batch_file)
+    only_header, only = _records(csv_only)
+    expected = [row for row in batch if row[0] not in pushed]
+    assert only_header == header and only == expected
+    out = io.StringIO(newline="")
+    csv.writer(out, lineterminator="\r\n").writerows([next(csv.reader([header.decode()])), *expected])
+    assert csv_only.read_bytes() == out.getvalue().encode("utf-8")  # byte for byte the export's rows
+    ids = {row[0] for row in only}
+    assert "hs-009" in ids and LONG_SOURCE_ID in ids and MARGIN_ID in ids and {f"hs-old-{n}" for n in range(6)} <= ids
+    assert not ids & pushed and len(only) == len(batch) - len(pushed)
+    line = f"to upload: {csv_only.name}, the {len(only)} item(s) of the batch not pushed"
+    assert line in capsys.readouterr().out
+    assert summary(project)["csv_files"] == {csv_only.name: len(only)}
+    # a second push changes nothing in it
+    before = csv_only.read_bytes()
+    with simulator() as sim:
+        assert push.main(["--config", str(configure(project, base_url=sim.base_url))]) == 0
+    assert csv_only.read_bytes() == before

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from extract.simulators.gladly import DEMO_TOKEN, DEMO_USER, TAKEN, Faults, GladlySimulator
+from gladly_import.push.simulator import DEMO_TOKEN, DEMO_USER, TAKEN, Faults, GladlySimulator
 
 AUTH = "Basic " + base64.b64encode(f"{DEMO_USER}:{DEMO_TOKEN}".encode()).decode()
 
@@ -191,3 +191,74 @@ def test_a_fixed_today_moves_the_one_year_window() -> None:
     with GladlySimulator(rate_limit=None, today=datetime(2024, 3, 1, tzinfo=UTC)) as sim:
         assert call(sim, "POST", "/api/v1/conversation-items", item("in", occurredAt="2023-06-01T10:00:00.000Z"))[0] == 200
         assert call(sim, "POST", "/api/v1/conversation-items", item("out", occurredAt="2023-02-01T10:00:00.000Z"))[0] == 400
+
+
+# -- customer profiles -----------------------------------------------------------------------------
+
+PROFILES = "/api/v1/customer-profiles"
+
+
+def test_profiles_create_find_get_and_patch_replaces_the_whole_list(sim: GladlySimulator) -> None:
+    status, headers, body = call(sim, "POST", PROFILES, {"name": "Jane", "emails": [{"original": "Jane@Example.com"}],
+                                                         "phones": [{"original": "+14155550100", "type": "MOBILE"}]})
+    assert status == 201 and body is None and headers["location"].startswith(PROFILES + "/")
+    jane = headers["location"].rsplit("/", 1)[1]
+    status, _, found = call(sim, "GET", f"{PROFILES}?email=jane%40example.com")
+    assert status == 200 and [p["id"] for p in found] == [jane]
+    assert call(sim, "GET", f"{PROFILES}?email=a%40b.c&phoneNumber=%2B1")[0] == 400      # exactly one identifier
+    assert call(sim, "PATCH", f"{PROFILES}/{jane}", {"phones": [{"original": "650 123 4567"}]})[0] == 204
+    profile = call(sim, "GET", f"{PROFILES}/{jane}")[2]
+    assert profile["phones"] == [{"original": "650 123 4567", "normalized": "+16501234567"}]  # replaced, read as US
+    assert profile["name"] == "Jane" and profile["emails"][0]["normalized"] == "jane@example.com"
+    assert call(sim, "PATCH", f"{PROFILES}/{jane}", {"phones": [{"original": "not a number"}]})[0] == 400
+
+
+def test_profiles_409_on_id_email_and_mobile_phone(sim: GladlySimulator) -> None:
+    first = {"id": "cust-1", "emails": [{"original": "a@example.com"}], "phones": [{"original": "+14155550199",
+                                                                                    "type": "MOBILE"}]}
+    assert call(sim, "POST", PROFILES, first)[0] == 201
+    assert call(sim, "POST", PROFILES, {"id": "cust-1", "emails": [{"original": "b@example.com"}]})[2]["errors"][0][
+        "attr"] == "id"
+    assert call(sim, "POST", PROFILES, {"emails": [{"original": "A@example.com"}]})[0] == 409
+    assert call(sim, "POST", PROFILES, {"emails": [{"original": "c@example.com"}],
+                                        "phones": [{"original": "+1 415 555 0199", "type": "MOBILE"}]})[0] == 409
+    other = call(sim, "POST", PROFILES, {"emails": [{"original": "d@example.com"}]})[1]["location"].rsplit("/", 1)[1]
+    status, _, body = call(sim, "PATCH", f"{PROFILES}/{other}", {"phones": [{"original": "+14155550199"}]})
+    assert status == 409 and body["errors"][0]["code"] == "taken"   # another's MOBILE, even as OTHER
+
+
+def test_a_merged_customer_answers_301_and_its_patch_404(sim: GladlySimulator) -> None:
+    old = sim.add_profile(emails=[{"original": "old@example.com"}], phones=[{"original": "+14155550101"}])
+    new = sim.add_profile(name="Kept", emails=[{"original": "new@example.com"}])
+    sim.profile_store.merge(old, new)
+    status, _, body = call(sim, "GET", f"{PROFILES}/{old}")
+    assert status == 301 and body["errors"][0]["code"] == "moved" and body["errors"][0]["meta"] == {"old": old, "new": new}
+    assert call(sim, "PATCH", f"{PROFILES}/{old}", {"name": "x"})[0] == 404
+    merged = call(sim, "GET", f"{PROFILES}/{new}")[2]
+    assert {e["normalized"] for e in merged["emails"]} == {"old@example.com", "new@example.com"}
+    assert [p["id"] for p in call(sim, "GET", f"{PROFILES}?email=old%40example.com")[2]] == [new]
+
+
+def test_a_new_item_creates_an_email_only_profile_and_carries_its_id(sim: GladlySimulator) -> None:
+    created = call(sim, "POST", "/api/v1/conversation-items", item())[2]
+    profile = call(sim, "GET", f"{PROFILES}/{created['customerId']}")[2]
+    assert [e["normalized"] for e in profile["emails"]] == ["jane.doe@example.com"]
+    assert "name" not in profile and profile["phones"] == []
+    assert call(sim, "POST", "/api/v1/conversation-items", item("zendesk-1-12"))[2]["customerId"] == profile["id"]
+
+
+def test_find_answers_at_most_50_most_recently_updated_first(sim: GladlySimulator) -> None:
+    for n in range(55):
+        sim.profile_store.profiles[f"p{n}"] = {"id": f"p{n}", "emails": [{"original": "x", "normalized": "shared@example.com"}],
+                                               "phones": [], "updatedAt": f"2026-01-01T00:00:{n:02d}.000Z"}
+    found = call(sim, "GET", f"{PROFILES}?email=shared%40example.com")[2]
+    assert len(found) == 50 and found[0]["id"] == "p54"
+
+
+def test_the_rate_limit_counts_every_method_together() -> None:
+    with GladlySimulator(rate_limit=10) as sim:
+        statuses = [call(sim, method, path, body)[0] for method, path, body in
+                    [("POST", "/api/v1/conversation-items", item(f"r{n}")) for n in range(4)]
+                    + [("GET", f"{PROFILES}?email=jane.doe%40example.com", None)] * 4
+                    + [("PATCH", f"{PROFILES}/nobody", {"name": "x"})] * 4]
+        assert statuses[:10].count(429) == 0 and statuses[10:] == [429, 429]
