@@ -61,8 +61,9 @@ def kind_words(kind: str, count: int = 2) -> str:
 # Between two groups of digits: one space, dash or no-break space (HTML-to-text leaves those).
 CARD_SEPARATORS = " -\u00a0"
 _CARD_SEPARATOR = "[ \\-\u00a0]"  # the same as a character class (the dash escaped, not a range)
-# A run of digit groups: every number in a text is one; only runs of 13+ digits are looked at.
-CARD_RUN = re.compile(f"[0-9]+(?:{_CARD_SEPARATOR}[0-9]+)*")
+# A run of digit groups holding 13 digits or more (a shorter run is no card): matched whole, as
+# the first start that reaches 13 digits is a run's first digit.
+CARD_RUN = re.compile(f"[0-9](?:{_CARD_SEPARATOR}?[0-9]){{12,}}")
 # The pre-filter: 13 digits, at most one separator between two of them (the same text in Python
 # and RE2 syntax: the no-break space is the character itself).
 CARD_PREFILTER = f"[0-9](?:{_CARD_SEPARATOR}?[0-9]){{12}}"
@@ -93,15 +94,21 @@ CARD_RANGES: tuple[tuple[str, str, frozenset[int]], ...] = (
 )
 
 
+# Every issuer prefix spelled out (2221 ... 2720), with its lengths: one look-up per prefix length.
+CARD_PREFIXES: dict[str, frozenset[int]] = {
+    str(prefix).zfill(len(low)): lengths
+    for low, high, lengths in CARD_RANGES for prefix in range(int(low), int(high) + 1)}
+CARD_PREFIX_LENGTHS = sorted({len(prefix) for prefix in CARD_PREFIXES}, reverse=True)
+
+
 def is_card_number(digits: str) -> bool:
     """13-19 digits with a known issuer prefix, a length that issuer uses, and a valid Luhn check."""
     from stdnum import luhn
 
-    if not CARD_MIN_DIGITS <= len(digits) <= CARD_MAX_DIGITS:
-        return False
-    for low, high, lengths in CARD_RANGES:
-        if len(digits) in lengths and low <= digits[: len(low)] <= high:
-            return luhn.is_valid(digits)
+    for size in CARD_PREFIX_LENGTHS:
+        lengths = CARD_PREFIXES.get(digits[:size])
+        if lengths is not None:
+            return len(digits) in lengths and luhn.is_valid(digits)
     return False
 
 
@@ -152,19 +159,11 @@ def _inside_a_longer_grouping(groups: list[tuple[int, int]], first: int, last: i
 
 
 def find_card_numbers(text: str) -> Iterator[tuple[int, int]]:
-    if _CARD_PREFILTER.search(text) is None:
-        return
     for run in CARD_RUN.finditer(text):
-        if run.end() - run.start() < CARD_MIN_DIGITS:
-            continue
         groups = _group_spans(text, run.start(), run.end(), CARD_SEPARATORS.__contains__)
-        if sum(e - s for s, e in groups) < CARD_MIN_DIGITS:
-            continue
         yield from _whole_groups(text, groups, is_card_number, CARD_MIN_DIGITS, CARD_MAX_DIGITS,
                                  may_take=lambda first, last, g=groups: not _inside_a_longer_grouping(g, first, last))
 
-
-_CARD_PREFILTER = re.compile(CARD_PREFILTER)
 
 # -- IBANs ----------------------------------------------------------------------------------------
 
