@@ -15,10 +15,11 @@ PY_VERSION_CODE := import sys; print("%d.%d" % sys.version_info[:2])
 PY_VERSION   := $(shell $(PYTHON) -c '$(PY_VERSION_CODE)' 2>/dev/null)
 VENV_VERSION := $(shell [ -x $(BIN)/python ] && $(BIN)/python -c '$(PY_VERSION_CODE)' 2>/dev/null)
 
-.PHONY: import push test test-fast bench browser clean help python-version FORCE
+.PHONY: import check push test test-fast bench browser clean help python-version FORCE
 
 help:
 	@echo "make import [CONFIG=path.yml] [MODE=full|delta]  run the import (bundled samples by default)"
+	@echo "make check [CONFIG=path.yml]                    the preflight: can the run go ahead? (read-only requests)"
 	@echo "make push [CONFIG=path.yml] [DRY_RUN=1]         send the last import's batch to Gladly's API (docs/gladly-push.md)"
 	@echo "make test                                       run every test (ruff, pytest, dbt unit and data tests): CI"
 	@echo "make test-fast                                  ruff + the unit tests, no whole import (the development loop)"
@@ -59,6 +60,9 @@ $(VENV)/.spark-installed: $(VENV)/.installed requirements-spark.txt
 
 import: $(VENV)/.installed $(if $(SPARK_CONFIG),$(VENV)/.spark-installed,)
 	$(BIN)/gladly-import --config "$(CONFIG)" $(if $(MODE),--mode $(MODE),)
+
+check: $(VENV)/.installed
+	$(BIN)/gladly-import check --config "$(CONFIG)"
 
 push: $(VENV)/.installed
 	$(BIN)/gladly-import push --config "$(CONFIG)" $(if $(DRY_RUN),--dry-run,)

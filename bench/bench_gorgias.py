@@ -128,34 +128,54 @@ def baseline(info: dict[str, object], max_tickets: int = 2_000) -> dict[str, obj
 
 
 def rate(n_messages: int = 10_000, latency: float = 0.25, seed: int = 42) -> dict[str, object]:
-    """The extraction against the leaky bucket at ``latency``: sustained rate, server side."""
-    from bench.bench_kustomer import server_rate
+    """The extraction against the leaky bucket at ``latency``, drained in 20 s (an API key) and in 10 s (an
+    Enterprise account, the window learned from the answers): the rate sustained once the first bucketful
+    is spent (the burst a bucket allows says nothing of an hours-long run), server side."""
     from bench.generate_gorgias import generate
-    from extract import gorgias
-    from extract.context import SourceContext
-    from extract.simulators.gorgias import GorgiasSimulator
 
     with tempfile.TemporaryDirectory(prefix="bench-gorgias-rate-") as tmp:
         work = Path(tmp)
         generate(work / "data", n_messages, seed=seed)
         os.environ.update(GORGIAS_EMAIL=EMAIL, GORGIAS_API_KEY=API_KEY)
-        with GorgiasSimulator.from_dir(work / "data", email=EMAIL, api_key=API_KEY, latency=latency) as sim:
-            out = gorgias.PLATFORM.output(work / "raw")
-            ctx = SourceContext(platform=gorgias.PLATFORM.name, options={"base_url": sim.base_url}, base_dir=work,
-                                state_dir=work / "state" / gorgias.PLATFORM.name)
-            started = time.monotonic()
-            gorgias.extract(ctx, out)
-            out.close()
-            seconds = time.monotonic() - started
-            measured = server_rate(list(sim.request_times), window=20.0)
-            throttled = sum(1 for entry in sim.log if entry.status == 429)
-            n_tickets = len(sim.tickets)
+        standard = _rate_run(work, 20.0, latency)
+        enterprise = _rate_run(work, 10.0, latency)
     limit = 40 / 20 * 60
-    requests_1m = 1_000_000 / 100 + 1_000_000 * n_tickets / n_messages / 100
-    return {"platform": "gorgias", "latency_s": latency, "announced_limit_per_minute": limit,
-            "messages": out.records_extracted, "seconds": round(seconds, 1), **measured,
-            "share_of_limit": round(measured["sustained_per_minute"] / limit, 3), "throttled_429": throttled,
-            "hours_for_1m_messages": round(requests_1m / max(measured["sustained_per_minute"], 1e-9) / 60, 2)}
+    requests_1m = 1_000_000 / 100 + 1_000_000 * standard.pop("tickets") / n_messages / 100
+    enterprise.pop("tickets")
+    return {"platform": "gorgias", "latency_s": latency, "announced_limit_per_minute": limit, **standard,
+            "share_of_limit": round(standard["sustained_per_minute"] / limit, 3),
+            "hours_for_1m_messages": round(requests_1m / max(standard["sustained_per_minute"], 1e-9) / 60, 2),
+            "enterprise_10s": {**enterprise, "share_of_its_limit": round(enterprise["sustained_per_minute"]
+                                                                         / (2 * limit), 3),
+                               "hours_for_1m_messages": round(requests_1m / max(enterprise["sustained_per_minute"],
+                                                                                1e-9) / 60, 2)}}
+
+
+def _rate_run(work: Path, window: float, latency: float) -> dict[str, object]:
+    from bench.bench_kustomer import server_rate
+    from extract import gorgias
+    from extract.context import SourceContext
+    from extract.simulators.gorgias import GorgiasSimulator
+
+    state = work / f"state-{window:g}"
+    with GorgiasSimulator.from_dir(work / "data", email=EMAIL, api_key=API_KEY, latency=latency,
+                                   bucket_window=window) as sim:
+        out = gorgias.PLATFORM.output(work / f"raw-{window:g}")
+        ctx = SourceContext(platform=gorgias.PLATFORM.name, options={"base_url": sim.base_url}, base_dir=work,
+                            state_dir=state / gorgias.PLATFORM.name)
+        started = time.monotonic()
+        gorgias.extract(ctx, out)
+        out.close()
+        seconds = time.monotonic() - started
+        times = sorted(sim.request_times)
+        # past the first bucketful and its refill while the client outpaced the drain (at 4 requests a second
+        # against 2, the bucket fills over ~2 bucketfuls): the rate an hours-long run keeps
+        capacity = sim.bucket.capacity if sim.bucket else 0
+        steady = server_rate(times[2 * capacity:], window=window)
+        return {"messages": out.records_extracted, "seconds": round(seconds, 1), "requests": len(times),
+                "sustained_per_minute": steady["sustained_per_minute"],
+                "max_in_any_window": server_rate(times, window=window)["max_in_any_window"],
+                "throttled_429": sum(1 for entry in sim.log if entry.status == 429), "tickets": len(sim.tickets)}
 
 
 def main() -> int:

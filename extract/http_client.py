@@ -15,6 +15,7 @@ Usage::
         requests_per_minute=600,                 # optional budget of this client (ignored with limiter=)
         limiter=limiter,                         # optional: one limiter shared by several clients
         announced_limit=kustomer_limit,          # optional: headers -> (n, window s) the server allows
+        budgets=[searches],                      # optional: shares of it some requests count against
     )
     page = client.get_json("/v1/messages", {"page": 1, "pageSize": 100})
     answer = client.request_json("POST", "/api/v1/items", body={...}, ok_statuses={400, 409})
@@ -32,11 +33,15 @@ What it does for every request:
   (``/v1/x`` from the host root, ``tickets`` below the base path, a full URL as is). A link to
   another scheme/host/port is refused (``ExtractError``): the credential is only ever sent to
   ``base_url``'s host.
-- **Rate**: ``RateLimiter``: a configured budget spaces requests evenly; ``announced_limit(headers)``
-  (what the server says it allows, e.g. ``x-ratelimit-limit``) adds a sliding window of
-  ``ANNOUNCED_SHARE`` of it (so clocks and network jitter never push it over).
+- **Rate** (``extract.rate_limits``): ``RateLimiter``: a configured budget spaces requests evenly;
+  ``announced_limit(headers)`` (what the server says it allows, e.g. ``x-ratelimit-limit``) adds a
+  sliding window of ``ANNOUNCED_SHARE`` of it (so clocks and network jitter never push it over);
+  ``announced_bucket(headers)`` (``(used, capacity)`` of a leaky bucket, e.g. Gorgias') keeps a
+  model of the server's bucket, its window learned among ``bucket_windows``. A request of one of
+  the ``budgets`` (e.g. Kustomer's searches) takes a slot of that budget first, then of the client's.
   ``x-ratelimit-remaining: 0`` holds every thread until ``x-ratelimit-reset`` (epoch seconds;
-  epoch milliseconds and a seconds delta are tolerated); a 429 holds every thread for its wait.
+  epoch milliseconds and a seconds delta are tolerated); a 429 holds every request of its budget
+  (of the client, when the answer says the client's own budget is used up) for its wait.
 - **Retries**: 408 and 5xx, timeouts, refused/reset/dropped connections (``max_retries`` times); a
   host name that does not resolve (a typo in ``base_url``, or no DNS) ``UNRESOLVED_RETRIES`` times
   only, a few seconds, not minutes;
@@ -76,14 +81,19 @@ import ssl
 import threading
 import time
 import zlib
-from collections import Counter, deque
-from collections.abc import Callable, Collection, Mapping
+from collections import Counter
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Self
 from urllib.parse import urlencode, urljoin, urlsplit
 
 from extract.context import duration
 from extract.errors import AuthError, ExtractError
+from extract.rate_limits import ANNOUNCED_SHARE, Budget, RateLimiter, RateWindow, TooLongAWait
+
+__all__ = ["ANNOUNCED_SHARE", "BasicAuth", "BearerAuth", "Budget", "HttpClient", "HttpStatusError", "JsonResponse",
+           "MalformedResponseError", "RateLimitedError", "RateLimiter", "ResponseTooLargeError",
+           "RetriesExhaustedError"]
 
 LOG = logging.getLogger("extract.api")
 USER_AGENT = "gladly-historical-import/0.1 (+python http.client)"
@@ -95,7 +105,6 @@ EPOCH_SECONDS_FLOOR = 1_000_000_000  # a reset header above this is an epoch, be
 EPOCH_MILLIS_FLOOR = 100_000_000_000
 DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024  # a page of 100 records weighs well under 10 MB
 DEFAULT_MAX_JSON_DEPTH = 64                # API objects nest fewer than 10 levels
-ANNOUNCED_SHARE = 0.95                     # of an announced limit, what this client uses
 READ_CHUNK = 64 * 1024
 _STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
@@ -128,14 +137,17 @@ class RateLimitedError(RetriesExhaustedError):
 
 
 class _Failure(Exception):
-    """One attempt failed in a way worth retrying; ``kind`` picks the retry budget."""
+    """One attempt failed in a way worth retrying; ``kind`` picks the retry budget, ``hold`` the
+    limiter a 429 holds (every request of it waits, not only this one)."""
 
-    def __init__(self, kind: str, reason: str, wait: float, server_asked: bool = False) -> None:
+    def __init__(self, kind: str, reason: str, wait: float, server_asked: bool = False,
+                 hold: RateLimiter | None = None) -> None:
         super().__init__(reason)
         self.kind = kind
         self.reason = reason
         self.wait = wait
         self.server_asked = server_asked
+        self.hold = hold
 
 
 def _header_problem(value: str) -> str | None:
@@ -195,84 +207,10 @@ class BasicAuth:
         return "BasicAuth(***)"
 
 
-class RateLimiter:
-    """One request budget shared by every thread and client that holds it.
-
-    Configured limits (``RateLimiter([(1200, 60.0)])`` is "1,200 a minute", ``[(10, 1.0)]`` "10 in any
-    second") are spaced evenly: requests go ``window / n`` apart (the strictest of them), so no
-    window of that length ever holds more than ``n``. An announced limit (``announce(n, window)``:
-    what the server says it allows) is a sliding window of ``ANNOUNCED_SHARE * n`` requests in any
-    ``window`` seconds: the bursts the server allows are used, and no window of the server's, fixed
-    or sliding, ever receives more than it announced. ``hold(seconds)`` stops every thread for a
-    while (a 429, ``x-ratelimit-remaining: 0``).
-    """
-
-    def __init__(self, limits: Collection[tuple[float, float]] = (), *,
-                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
-        self._interval = max((float(window) / n for n, window in limits if n and n > 0), default=0.0)
-        self._announced: dict[float, int] = {}
-        self._sent: dict[float, deque[float]] = {}
-        self._next = 0.0
-        self._hold_until = 0.0
-        self._lock = threading.Lock()
-        self._clock = clock
-        self._sleep = sleep
-
-    @classmethod
-    def per_minute(cls, requests_per_minute: float | None, **kwargs: Any) -> RateLimiter:
-        return cls([(requests_per_minute, 60.0)] if requests_per_minute else [], **kwargs)
-
-    def per_minute_now(self) -> float | None:
-        """The budget in force, in requests a minute (None: unlimited)."""
-        with self._lock:
-            rates = [60.0 * n / window for window, n in self._announced.items()]
-            if self._interval:
-                rates.append(60.0 / self._interval)
-        return min(rates) if rates else None
-
-    def announce(self, n: float, window: float) -> None:
-        allowed = max(int(n * ANNOUNCED_SHARE), 1)
-        with self._lock:
-            self._announced[float(window)] = allowed
-            self._sent.setdefault(float(window), deque())
-
-    def hold(self, seconds: float) -> None:
-        with self._lock:
-            self._hold_until = max(self._hold_until, self._clock() + seconds)
-
-    def _wait(self, now: float) -> float:
-        wait = max(self._hold_until, self._next) - now
-        for window, n in self._announced.items():
-            sent = self._sent[window]
-            while sent and now - sent[0] >= window:
-                sent.popleft()
-            if len(sent) >= n:
-                wait = max(wait, sent[len(sent) - n] + window - now)
-        return wait
-
-    def acquire(self, max_wait: float = float("inf")) -> float:
-        """Wait for the next slot and take it; the seconds waited. Over ``max_wait``: RateLimitedError."""
-        waited = 0.0
-        while True:
-            with self._lock:
-                now = self._clock()
-                wait = self._wait(now)
-                if wait <= 0:
-                    self._next = now + self._interval
-                    for sent in self._sent.values():
-                        sent.append(now)
-                    return waited
-            if waited + wait > max_wait:
-                raise RateLimitedError(f"the rate limit holds requests for {duration(wait)}")
-            self._sleep(wait)
-            waited += wait
-
-
 @dataclass
 class RequestStats:
     """What the client did: for tests (request counts) and progress (rate). Thread-safe."""
 
-    requests: int = 0          # HTTP requests sent (every attempt counts)
     retries: int = 0           # attempts after the first of a logical request
     throttled: int = 0         # 429 answers
     server_errors: int = 0     # 408 and 5xx answers
@@ -280,9 +218,13 @@ class RequestStats:
     malformed: int = 0         # 2xx bodies that were not JSON, too deep or too large
     waited_seconds: float = 0.0  # time slept for rate limits and backoff (summed over threads)
     by_status: Counter[int] = field(default_factory=Counter)
-    _recent: deque[float] = field(default_factory=deque, repr=False)
-    _first: float | None = field(default=None, repr=False)
+    sent: RateWindow = field(default_factory=RateWindow, repr=False)  # every attempt, as it leaves
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def requests(self) -> int:
+        """HTTP requests sent (every attempt counts)."""
+        return self.sent.requests
 
     def add(self, **counts: float) -> None:
         with self._lock:
@@ -294,32 +236,13 @@ class RequestStats:
             self.by_status[status] += 1
 
     def note_request(self, now: float) -> None:
-        with self._lock:
-            self.requests += 1
-            if self._first is None:
-                self._first = now
-            self._recent.append(now)
-        self._last_minute(now)  # keeps the deque to the last minute
-
-    def _last_minute(self, now: float) -> tuple[int, float | None, float | None]:
-        """(requests over the last 60 s, the oldest of them, the first request of all)."""
-        with self._lock:
-            while self._recent and now - self._recent[0] > 60.0:
-                self._recent.popleft()
-            return len(self._recent), (self._recent[0] if self._recent else None), self._first
+        self.sent.note(now)
 
 
     def rate_text(self, now: float | None = None) -> str:
-        """The achieved rate as a person reads it: requests over the last minute, or, while the
-        client is younger than a minute, the requests so far and the seconds they took (a burst of
-        4 requests in 1 s is not "240 requests/min" next to a limit of 114/min)."""
-        now = time.monotonic() if now is None else now
-        count, _, first = self._last_minute(now)
-        if first is None:
-            return "0 requests"
-        if now - first >= 60.0:
-            return f"{count:,} requests/min"
-        return f"{count:,} requests in {max(now - first, 0.0):.0f}s"
+        """The achieved rate as a person reads it (``RateWindow.text``)."""
+        return self.sent.text(now)
+
 
 @dataclass
 class HttpResponse:
@@ -480,6 +403,9 @@ class HttpClient:
         requests_per_minute: float | None = None,
         limiter: RateLimiter | None = None,
         announced_limit: Callable[[Mapping[str, str]], tuple[float, float] | None] | None = None,
+        announced_bucket: Callable[[Mapping[str, str]], tuple[float, float] | None] | None = None,
+        bucket_windows: Sequence[float] = (),
+        budgets: Sequence[Budget] = (),
         timeout: float = 60.0,
         deadline: float = 300.0,
         max_retries: int = 8,
@@ -511,6 +437,10 @@ class HttpClient:
         self.permission_hint = permission_hint
         self.limiter = limiter or RateLimiter.per_minute(requests_per_minute, clock=clock, sleep=sleep)
         self.announced_limit = announced_limit
+        self.announced_bucket = announced_bucket
+        self.bucket_windows = tuple(bucket_windows)
+        self.budgets = tuple(budgets)
+        self.learned: list[str] = []  # what the answers taught about the limits, in words
         self.timeout = timeout
         self.deadline = deadline
         self.max_retries = max_retries
@@ -581,6 +511,7 @@ class HttpClient:
         target = self._target(path_or_url, params)
         path = urlsplit(target).path
         what = f"{method} {path}"
+        budget = next((b for b in self.budgets if b.applies(method, path)), None)
         limits = {"throttled": self.max_throttle_retries, "malformed": self.malformed_retries,
                   "failed": self.max_retries, "too_large": 0,  # a body too large stays too large
                   "unresolved": min(self.max_retries, UNRESOLVED_RETRIES)}
@@ -588,9 +519,9 @@ class HttpClient:
         started = self._clock()
         attempt = 0
         while True:
-            self._wait_for_slot(what)
+            self._wait_for_slot(what, budget)
             try:
-                return self._attempt(method, target, path, payload, want_json, ok_statuses, attempt)
+                return self._attempt(method, target, path, payload, want_json, ok_statuses, attempt, budget)
             except _Failure as failure:
                 wait = failure.wait
                 if failure.server_asked and wait > self.max_wait:
@@ -610,16 +541,16 @@ class HttpClient:
                 self.stats.add(retries=1)
                 LOG.warning(self.redact(f"{self.service}: {what}: {failure.reason}; retry {attempt + 1}"
                                         f" in {duration(wait)}"))
-                if failure.kind == "throttled":
-                    self.limiter.hold(wait)  # every thread waits, not only this one
+                if failure.hold is not None:
+                    failure.hold.throttled(wait)  # every request of that budget waits, not only this one
                 else:
                     self._pause(wait)
                 attempt += 1
 
     def _attempt(self, method: str, target: str, path: str, payload: bytes | None, want_json: bool,
-                 ok_statuses: frozenset[int] | tuple[()], attempt: int) -> Any:
+                 ok_statuses: frozenset[int] | tuple[()], attempt: int, budget: Budget | None = None) -> Any:
         try:
-            response = self._send(method, target, path, payload)
+            response = self._send(method, target, path, payload, budget)
         except _TooLarge as too_large:
             self._drop_connection()
             self.stats.add(malformed=1)
@@ -655,7 +586,14 @@ class HttpClient:
         if status == 429:
             self.stats.add(throttled=1)
             wait, asked = self._throttle_wait(response, attempt)
-            raise _Failure("throttled", "HTTP 429 Too Many Requests", wait, server_asked=asked)
+            # a 429 to a request of a budget holds that budget, unless the answer says the client's
+            # own (the org's) is used up: customer lookups go on while the searches wait
+            hold = self.limiter
+            if budget is not None:
+                budget.throttled += 1
+                if not _exhausted(response.headers):
+                    hold = budget.limiter
+            raise _Failure("throttled", "HTTP 429 Too Many Requests", wait, server_asked=asked, hold=hold)
         if status in RETRYABLE_STATUSES or status >= 500:
             self.stats.add(server_errors=1)
             raise _Failure("failed", f"HTTP {status}", self._backoff(attempt))
@@ -668,14 +606,18 @@ class HttpClient:
             self.redact(f"{self.service}: {method} {path} answered HTTP {status}{self._server_says(response.body)}"),
             status, path, parsed)
 
-    def _send(self, method: str, target: str, path: str, payload: bytes | None) -> HttpResponse:
+    def _send(self, method: str, target: str, path: str, payload: bytes | None,
+              budget: Budget | None = None) -> HttpResponse:
         conn = self._connection()
         headers = {"Accept": "application/json", "Accept-Encoding": "gzip, deflate", "User-Agent": USER_AGENT}
         if payload is not None:
             headers["Content-Type"] = "application/json"
         if self.auth is not None:
             headers.update(self.auth.headers())
-        self.stats.note_request(self._clock())
+        now = self._clock()
+        self.stats.note_request(now)
+        if budget is not None:
+            budget.rate.note(now)
         watchdog = _Watchdog(conn, self.deadline)
         try:
             try:
@@ -760,12 +702,20 @@ class HttpClient:
 
     # -- waiting ------------------------------------------------------------------------------
 
-    def _wait_for_slot(self, what: str) -> None:
-        try:
-            waited = self.limiter.acquire(self.max_wait)
-        except RateLimitedError as error:
-            raise RateLimitedError(f"{self.service}: {what}: {error} (x-ratelimit-reset), more than the"
-                                   f" {duration(self.max_wait)} this import waits; run again later") from None
+    def _wait_for_slot(self, what: str, budget: Budget | None = None) -> None:
+        """A slot in the request's budget, then one in the client's limiter."""
+        waited = 0.0
+        for limiter in (budget.limiter, self.limiter) if budget is not None else (self.limiter,):
+            try:
+                if budget is not None and limiter is self.limiter:
+                    # a budget's request takes the client's next slot before the others: they use what is left
+                    waited += limiter.acquire(self.max_wait, first=True)
+                else:
+                    waited += limiter.acquire(self.max_wait)
+            except TooLongAWait as error:
+                raise RateLimitedError(f"{self.service}: {what}: the rate limit holds requests for"
+                                       f" {duration(error.seconds)} (x-ratelimit-reset), more than the"
+                                       f" {duration(self.max_wait)} this import waits; run again later") from None
         if waited:
             self.stats.add(waited_seconds=waited)
 
@@ -789,22 +739,27 @@ class HttpClient:
         if retry_after is not None:
             return retry_after + self._jitter(0.0, 0.1 * self.backoff_base), True
         reset = parse_reset(response.headers.get("x-ratelimit-reset"), wall_now)
-        if reset is not None and reset > 0:
+        # the reset of a budget that still has room is not this 429's (Kustomer's searches have a
+        # budget of their own; the headers describe the org's): a backoff then, not a wait for it
+        has_room = "x-ratelimit-remaining" in response.headers and not _exhausted(response.headers)
+        if reset is not None and reset > 0 and not has_room:
             return reset + self._jitter(0.0, 0.1 * self.backoff_base), True
         return self._backoff(attempt), False
 
     def _note_rate_limit(self, response: HttpResponse) -> None:
-        """The announced limit, and ``x-ratelimit-remaining: 0``: hold every request until the reset."""
+        """The announced limit or bucket, and ``x-ratelimit-remaining: 0``: hold every request until the reset."""
         if self.announced_limit is not None:
             announced = self.announced_limit(response.headers)
             if announced is not None:
                 self.limiter.announce(*announced)
-        remaining = response.headers.get("x-ratelimit-remaining")
-        try:
-            exhausted = remaining is not None and float(remaining) <= 0
-        except ValueError:
-            exhausted = False
-        if not exhausted or response.status == 429:
+        if self.announced_bucket is not None:
+            bucket = self.announced_bucket(response.headers)
+            if bucket is not None:
+                learned = self.limiter.observe_bucket(*bucket, self.bucket_windows or (60.0,))
+                if learned:
+                    self.learned.append(learned)
+                    LOG.info(f"{self.service}: {learned}")
+        if not _exhausted(response.headers) or response.status == 429:
             return
         reset = parse_reset(response.headers.get("x-ratelimit-reset"), self._wall_clock())
         if reset is not None and reset > 0:
@@ -849,3 +804,12 @@ class HttpClient:
 
 def _one_line(text: str) -> str:
     return " ".join(text.split())
+
+
+def _exhausted(headers: Mapping[str, str]) -> bool:
+    """``x-ratelimit-remaining: 0`` (or below): the client's budget is used up until the reset."""
+    remaining = headers.get("x-ratelimit-remaining")
+    try:
+        return remaining is not None and float(remaining) <= 0
+    except ValueError:
+        return False

@@ -3,16 +3,19 @@
 Platform knowledge only; the reading, resume, spool, delta and landing machinery is ``extract/api/``.
 
 - **Messages**: ``POST /v1/customers/search`` (objects updated in the last 2 years) and
-  ``POST /v1/customers/archive/search`` (the older ones), ``queryContext: message``, sorted on
-  ``message_created_at`` ascending, 100 a page. Kustomer stops every query after 10,000 records
-  (possibly silently: an empty page, ``links.next: null``), so each search is read as a keyset
-  (``extract.api.stream.KeysetSearch``): queries restarted at the newest ``createdAt`` seen,
-  skipping the ids seen at that millisecond. Both searches go into one spool: their union by id.
+  ``POST /v1/customers/archive/search`` (the older ones), ``queryContext: message``, 500 a page.
+  Kustomer's reference: at most 100 pages a query, and a query stops after 10,000 records (possibly
+  silently: an empty page, ``links.next: null``); only the archive search lists
+  ``message_created_at`` as sortable. So no order is relied on: each search is read in time windows
+  bounded on both sides (``extract.api.stream.WindowedSearch``), a window that may hold more than
+  one query returns split in two. Both searches go into one spool: their union by id.
 - **Customers**: ``GET /v1/customers/{id}`` once per distinct customer, fetched by a pool of
   workers while the pages are read; within ``x-ratelimit-limit`` (per minute, announced by every
   answer) and the configured ``requests_per_minute``.
-- **Delta** (``ctx.mode == "delta"``): the standard search from the last complete extraction's
-  newest ``createdAt`` minus ``delta_overlap_hours``; messages already spooled are skipped by id.
+- **Budgets**: the searches have their own, ``search_requests_per_minute`` (Kustomer allows an API
+  key 100 searches a minute) inside the org's: customer lookups use what is left of the org's.
+- **Delta** (``ctx.mode == "delta"``): both searches from the last complete extraction's newest
+  ``createdAt`` minus ``delta_overlap_hours``; messages already spooled are skipped by id.
 
 Shape knowledge: addresses in ``meta.from``/``meta.to`` flattened to text (an array of ``{email}``
 becomes the emails joined with ", "), a customer's emails and phones as positioned rows. Which
@@ -22,9 +25,10 @@ field becomes the title or body, and the fallbacks, live in ``models/staging/kus
 from __future__ import annotations
 
 import contextlib
+import math
 import secrets
 from collections.abc import Iterator, Mapping
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -32,12 +36,14 @@ import pyarrow as pa
 
 from extract import options as opt
 from extract.api import config
+from extract.api.check import Checklist, Finding, at_least, hours
 from extract.api.land import land_rejects, newest_mark, split_where
 from extract.api.source import ApiSource, run_source
 from extract.api.store import Spool, State
-from extract.api.stream import Children, KeysetSearch, Reading, millis_text, to_millis
+from extract.api.stream import SEARCH_END_MS, Children, Reading, WindowedSearch, millis_text, to_millis
 from extract.context import SourceContext
-from extract.http_client import BearerAuth, HttpClient, HttpStatusError, MalformedResponseError
+from extract.errors import ExtractError
+from extract.http_client import BearerAuth, Budget, HttpClient, HttpStatusError, MalformedResponseError, RateLimiter
 from extract.platform import Platform
 from extract.raw import PlatformOutput, free_text, with_lineage
 from extract.values import as_text
@@ -49,12 +55,17 @@ SETTINGS = opt.Settings((
                 secret="the Kustomer API key"),
     opt.Setting("requests_per_minute", opt.number(above=0), "this import's share of the org-wide budget",
                 shows="none: 95% of the limit the API announces"),
+    opt.Setting("search_requests_per_minute", opt.number(above=0),
+                "searches a minute, spaced evenly, inside the org's budget (Kustomer allows an API key 100)",
+                default=95),
     # 12 in flight at 250 ms: 2,880 a minute, above the largest plan's 2,000
     opt.Setting("concurrency", opt.number(1, 64, whole=True), "customers fetched at once while pages are read",
                 default=12),
     opt.Setting("simulate", opt.FLAG, "run against the bundled local simulator, not a real account", default=False),
     opt.Setting("simulator_data", opt.folder_with("messages.jsonl", "customers.jsonl"), "the simulator's data",
                 shows="`samples/kustomer/` (holding messages.jsonl, customers.jsonl)", folder=True),
+    opt.Setting("simulator_search_rate_limit", opt.number(0, whole=True, what="searches in any 60 s, 0 for none"),
+                "the simulator's search budget (Kustomer: 100 a minute per API key)", default=100),
     opt.Setting("reuse_completed", opt.FLAG, "re-use a completed extraction instead of extracting afresh",
                 default=False),
     opt.Setting("delta_overlap_hours", opt.number(0, 24 * 366),
@@ -62,9 +73,12 @@ SETTINGS = opt.Settings((
 ))
 API_KEY = SETTINGS["api_key_env"]
 
-PAGE_SIZE = 100
-QUERY_CAP = 10_000  # Kustomer's documented cap per query: why the searches are read as keysets
-SEARCHES = (("search", "/v1/customers/search"), ("archive", "/v1/customers/archive/search"))
+PAGE_SIZE = 500      # the searches' largest page
+MAX_PAGES = 100      # "a hard limit of 100 for the maximum number of pages" (both searches)
+QUERY_CAP = 10_000   # the records one query returns at most: why the searches are read in windows
+# (label, path, whether its reference lists message_created_at as sortable: asked then, and checked)
+SEARCHES = (("search", "/v1/customers/search", False), ("archive", "/v1/customers/archive/search", True))
+SEARCH_NAMES = {"search": "standard search", "archive": "archive search"}
 EPOCH = "1970-01-01T00:00:00.000Z"
 CLIENT_OPTIONS: dict[str, Any] = {"timeout": 60.0, "deadline": 300.0, "max_retries": 8, "backoff_base": 1.0,
                                   "backoff_max": 60.0}
@@ -110,9 +124,13 @@ TABLES = {
 }
 RECORD_TABLES = ("messages",)
 
-PERMISSIONS = (("/v1/customers/search", "org.permission.message.read"),
-               ("/v1/customers/archive", "org.permission.message.read"),
-               ("/v1/customers", "org.permission.customer.read"), ("/v1/messages", "org.permission.message.read"))
+# What a request needs (Kustomer's reference: "Any one of the following roles is required")
+SEARCH_PERMISSION = ("org.permission.search.create (or any one of org.permission.search.update,"
+                     " org.permission.search_global.create, org.permission.search_preview.create;"
+                     " legacy roles org.user.search.read, org.admin.search.read)")
+CUSTOMER_PERMISSION = "org.permission.customer.read"
+PERMISSIONS = (("/v1/customers/search", SEARCH_PERMISSION), ("/v1/customers/archive/search", SEARCH_PERMISSION),
+               ("/v1/customers", CUSTOMER_PERMISSION))
 
 
 def _permission_for(path: str) -> str | None:
@@ -131,13 +149,19 @@ def announced_limit(headers: Mapping[str, str]) -> tuple[float, float] | None:
 # -- the requests -------------------------------------------------------------------------------
 
 
-def search_body(since: str | None, until: str | None = None) -> dict[str, Any]:
-    """The search of messages created at or after ``since`` (and before ``until``), oldest first
-    (the body form singer-io/tap-kustomer sends)."""
-    criteria: list[dict[str, Any]] = [{"message_created_at": {"gte": since or EPOCH}}]
-    if until is not None:
-        criteria.append({"message_created_at": {"lt": until}})
-    return {"queryContext": "message", "and": criteria, "sort": [{"message_created_at": "asc"}], "timeZone": "UTC"}
+def search_body(start: str, end: str, sort: bool = False) -> dict[str, Any]:
+    """The search of the messages created at or after ``start`` and before ``end`` (the body form
+    singer-io/tap-kustomer sends), oldest first when ``sort`` (only where the reference lists it)."""
+    body: dict[str, Any] = {"queryContext": "message", "and": [{"message_created_at": {"gte": start}},
+                                                               {"message_created_at": {"lt": end}}],
+                            "timeZone": "UTC"}
+    if sort:
+        body["sort"] = [{"message_created_at": "asc"}]
+    return body
+
+
+def is_search(method: str, path: str) -> bool:
+    return path.endswith("/search")
 
 
 def message_id(message: Any) -> str | None:
@@ -178,6 +202,7 @@ class Kustomer(ApiSource):
         self.base_url = None if self.simulate else config.base_url(options)
         self.key_env = config.secret_variable(options, API_KEY)
         self.requests_per_minute = options["requests_per_minute"]
+        self.search_requests_per_minute = options["search_requests_per_minute"]
         self.concurrency = options["concurrency"]
         self.reuse_completed = options["reuse_completed"]
         self.overlap = timedelta(hours=options["delta_overlap_hours"])
@@ -189,7 +214,8 @@ class Kustomer(ApiSource):
 
             folder = config.simulator_folder(self.ctx, self.options)
             demo_key = "demo-" + secrets.token_urlsafe(16)
-            with KustomerSimulator(folder, api_key=demo_key) as simulator:
+            with KustomerSimulator(folder, api_key=demo_key,
+                                   search_rate_limit=self.options["simulator_search_rate_limit"] or None) as simulator:
                 self.ctx.report(f"simulate: true: using the local Kustomer API simulator at {simulator.base_url}"
                                 f" with the data in {self.ctx.name_of(folder)} and a demo key; no real Kustomer"
                                 " account is contacted", force=True)
@@ -202,17 +228,22 @@ class Kustomer(ApiSource):
             yield client, self.base_url
 
     def client(self, base_url: str, auth: BearerAuth, hint: str) -> HttpClient:
+        # the searches' own budget, spaced evenly: no 60 s window holds more than search_requests_per_minute
+        # of them whatever the server's window, and a run resumed right after a killed one does not add
+        # its burst to the searches the killed one sent in the last minute
+        searches = Budget("searches", is_search, RateLimiter.per_minute(self.search_requests_per_minute))
         return HttpClient(base_url, auth, service="Kustomer", credential_hint=hint, permission_hint=_permission_for,
                           requests_per_minute=self.requests_per_minute, announced_limit=announced_limit,
-                          **CLIENT_OPTIONS)
+                          budgets=[searches], **CLIENT_OPTIONS)
 
     def readings(self) -> list[Reading]:
-        def search(label: str, path: str) -> Reading:
-            return Reading(f"messages:{label}", "messages", KeysetSearch(
-                path, search_body, timestamp=message_created, item_id=message_id,
-                warn=lambda text: self.ctx.report(text, force=True), page_size=PAGE_SIZE, label=f"POST {path}"))
+        def search(label: str, path: str, sort: bool) -> Reading:
+            return Reading(f"messages:{label}", "messages", WindowedSearch(
+                path, lambda start, end: search_body(start, end, sort), timestamp=message_created,
+                item_id=message_id, warn=lambda text: self.ctx.report(text, force=True), service="Kustomer",
+                page_size=PAGE_SIZE, max_pages=MAX_PAGES, query_cap=QUERY_CAP, sorted_on=sort))
 
-        return [search(label, path) for label, path in SEARCHES]
+        return [search(label, path, sort) for label, path, sort in SEARCHES]
 
     def delta(self, state: State, readings: list[Reading]) -> list[Reading]:
         mark = state.watermark("messages")
@@ -262,10 +293,11 @@ class Kustomer(ApiSource):
         return {"messages": newest}
 
     def summary(self, state: State) -> str:
-        overflows = [o for key, reading in state.data["readings"].items() if key.startswith("messages:")
-                     for o in reading.get("overflows", [])]
-        queries = sum(reading.get("queries", 0) for reading in state.data["readings"].values())
-        text = f"{queries:,} search queries"
+        readings = [reading for key, reading in state.data["readings"].items() if key.startswith("messages:")]
+        overflows = [o for reading in readings for o in reading.get("overflows", [])]
+        queries = sum(reading.get("queries", 0) for reading in readings)
+        splits = sum(reading.get("splits", 0) for reading in readings)
+        text = f"{queries:,} search windows read ({splits:,} split in two: more than one query returns)"
         if overflows:
             unread = sum(o.get("unread") or 0 for o in overflows)
             text += (f"; WARNING: {len(overflows)} millisecond(s) held more messages than one query returns,"
@@ -277,7 +309,200 @@ def extract(ctx: SourceContext, out: PlatformOutput) -> None:
     run_source(Kustomer(ctx), out)
 
 
-PLATFORM = Platform("kustomer", "Kustomer", "api", SETTINGS, TABLES, RECORD_TABLES, extract)
+# -- the preflight (gladly-import check) ------------------------------------------------------------
+
+
+def check(ctx: SourceContext) -> list[Finding]:
+    """A handful of read-only requests: credentials, permissions, limits, the size of the work and the
+    time it takes, and the assumptions the extractor makes, tested on the account."""
+    source = Kustomer(ctx)
+    found = Checklist()
+    try:
+        with source.account() as (client, account):
+            found.info("account", "the local Kustomer simulator (simulate: true)" if source.simulate else account)
+            _check(source, client, found)
+    except ExtractError as error:  # a key not set, or one that cannot be a header
+        found.fail("credentials", str(error))
+    return found.findings
+
+
+def _check(source: Kustomer, client: HttpClient, found: Checklist) -> None:
+    end = millis_text(SEARCH_END_MS)
+
+    def search(path: str, *, page: int = 1, size: int = PAGE_SIZE, sort: bool = False, start: str = EPOCH,
+               stop: str = end) -> Any:
+        return lambda: client.request_json("POST", path, body=search_body(start, stop, sort),
+                                           params={"page": page, "pageSize": size}, ok_statuses={400})
+
+    accepted = "accepted (the simulator's demo key)" if source.simulate else f"accepted (the key in {source.key_env})"
+    go_on, first = found.first_request(search(SEARCHES[0][1]), accepted=accepted, check="permission: standard search",
+                                       needs=SEARCH_PERMISSION)
+    if not go_on:
+        return
+    answers = {SEARCHES[0][0]: first}
+    answers[SEARCHES[1][0]] = found.request("permission: archive search", search(SEARCHES[1][1]),
+                                            needs=SEARCH_PERMISSION)
+    usable = []
+    samples: list[Any] = []
+    headers: Mapping[str, str] = {}
+    for label, path, _ in SEARCHES:
+        answer = answers[label]
+        if answer is None:
+            continue
+        if answer.status == 400:
+            found.fail(f"pages of {PAGE_SIZE}", f"POST {path} refused pageSize={PAGE_SIZE} (HTTP 400): the run asks it")
+            continue
+        found.ok(f"permission: {SEARCH_NAMES[label]}", f"POST {path} answered: the key holds a search permission")
+        usable.append((label, path))
+        headers = answer.headers
+        samples += _data(answer.body)
+    _check_customers(client, found, samples)
+    _check_limits(source, found, headers)
+    if not usable:
+        return
+    for label, path, sort in SEARCHES:
+        if (label, path) in usable:
+            _check_sort(found, label, path, search(path, sort=True), asked_by_the_run=sort)
+    _check_page_past_the_limit(found, usable[0][1], search(usable[0][1], page=MAX_PAGES + 1, size=1))
+    totals = [_data_total(answers[label].body) for label, _ in usable]
+    if any(total is None for total in totals):
+        found.info("assumption: meta.total", "not sent: a window that ends below 10,000 records is taken as whole")
+    else:
+        found.ok("assumption: meta.total", f"sent ({', '.join(at_least(t, QUERY_CAP) for t in totals)}): a window"
+                 f" whose total reaches {QUERY_CAP:,} (a count that may be capped) is split")
+    _check_time(source, found, _check_years(found, usable, search), samples, headers)
+
+
+def _data(body: Any) -> list[Any]:
+    data = body.get("data") if isinstance(body, dict) else None
+    return data if isinstance(data, list) else []
+
+
+def _data_total(body: Any) -> int | None:
+    meta = body.get("meta") if isinstance(body, dict) else None
+    total = meta.get("total") if isinstance(meta, dict) else None
+    return total if isinstance(total, int) and not isinstance(total, bool) else None
+
+
+def _check_customers(client: HttpClient, found: Checklist, samples: list[Any]) -> None:
+    ref = next((ref for message in samples if (ref := customer_lookup(message))), None)
+    if ref is None:
+        found.info("permission: customers", "not tested: no message names a customer")
+        return
+    answer = found.request("permission: customers", lambda: client.request_json("GET", ref[1], ok_statuses={404}),
+                           needs=CUSTOMER_PERMISSION)
+    if answer is not None:
+        found.ok("permission: customers", f"GET /v1/customers/{{id}} answered: {CUSTOMER_PERMISSION} is held")
+
+
+def _check_limits(source: Kustomer, found: Checklist, headers: Mapping[str, str]) -> None:
+    announced = announced_limit(headers)
+    if announced is None:
+        found.info("rate limit: the org", "not announced (no x-ratelimit-limit): the run paces at"
+                   f" requests_per_minute ({source.requests_per_minute or 'none set'}) and waits out 429s")
+    else:
+        cap = f", and at most requests_per_minute: {source.requests_per_minute:,g}" if source.requests_per_minute else ""
+        found.ok("rate limit: the org", f"{announced[0]:,.0f} requests a minute (x-ratelimit-limit), shared by every"
+                 f" key of the org: the run uses 95% of it{cap}")
+    searches = source.search_requests_per_minute
+    if searches > 100:
+        found.info("rate limit: searches", f"{searches:,g} a minute configured: above the 100 Kustomer allows an API"
+                   " key (expect 429s)")
+    else:
+        found.ok("rate limit: searches", f"{searches:,g} a minute, spaced evenly (search_requests_per_minute; Kustomer"
+                 " allows an API key 100)")
+
+
+def _check_sort(found: Checklist, label: str, path: str, send: Any, *, asked_by_the_run: bool) -> None:
+    check = f"assumption: {SEARCH_NAMES[label]} sorted when asked"
+    answer = found.request(check, send, needs=SEARCH_PERMISSION)
+    if answer is None:
+        return
+    if answer.status == 400:
+        (found.fail if asked_by_the_run else found.info)(
+            check, "refused a sort on message_created_at (HTTP 400)" + (": the run asks it" if asked_by_the_run
+                                                                           else ": the run does not ask it"))
+        return
+    stamps = [m for m in (to_millis(message_created(item)) for item in _data(answer.body)) if m is not None]
+    if len(stamps) < 2:
+        found.info(check, "not tested: fewer than 2 messages")
+    elif all(a <= b for a, b in zip(stamps, stamps[1:], strict=False)):
+        found.info(check, f"yes ({len(stamps):,} messages in order); not relied on")
+    else:
+        found.info(check, "no: the order is not time order; not relied on (each window is read whole, in any order)")
+
+
+def _check_page_past_the_limit(found: Checklist, path: str, send: Any) -> None:
+    check = f"assumption: page {MAX_PAGES + 1}"
+    answer = found.request(check, send, needs=SEARCH_PERMISSION)
+    if answer is None:
+        return
+    if answer.status == 400:
+        found.ok(check, f"refused (HTTP 400), as documented; the run never asks past page {MAX_PAGES}")
+    else:
+        found.info(check, f"answered HTTP {answer.status} with {len(_data(answer.body)):,} messages: the run still"
+                   f" stops at page {MAX_PAGES}")
+
+
+def _check_years(found: Checklist, usable: list[tuple[str, str]], search: Any) -> dict[str, int]:
+    """Messages created in each year (each search's meta.total), from this year back; each search's sum."""
+    this_year = datetime.now(UTC).year
+    sums = {label: 0 for label, _ in usable}
+    empty_years, counted = 0, False
+    for year in range(this_year, this_year - 40, -1):
+        window = {"start": f"{year}-01-01T00:00:00.000Z", "stop": f"{year + 1}-01-01T00:00:00.000Z"}
+        counts = {}
+        for label, path in usable:
+            answer = found.request(f"size: {year}", search(path, size=1, **window), needs=SEARCH_PERMISSION)
+            if answer is None or answer.status != 200:
+                return sums
+            counts[label] = _data_total(answer.body) or 0
+            sums[label] += counts[label]
+        year_total = sum(counts.values())
+        if year_total:
+            counted = True
+            found.info(f"size: messages created in {year}", f"{at_least(year_total, QUERY_CAP)} ("
+                       + ", ".join(f"{SEARCH_NAMES[label]} {at_least(count, QUERY_CAP)}" for label, count in counts.items())
+                       + ")")
+        empty_years = 0 if year_total else empty_years + 1
+        if empty_years >= 3 and (counted or year < this_year - 10):
+            break
+    return sums
+
+
+def search_requests(messages: int) -> int:
+    """About how many requests a search of ``messages`` takes: its pages, and the first pages of the windows
+    split because a query cannot hold them (halving from the whole time line down to ``QUERY_CAP``)."""
+    pages = max(math.ceil(messages / PAGE_SIZE), 1)
+    return pages if messages < QUERY_CAP else pages + 2 * math.ceil(messages / QUERY_CAP) + 16
+
+
+def _check_time(source: Kustomer, found: Checklist, sums: dict[str, int], samples: list[Any],
+                headers: Mapping[str, str]) -> None:
+    announced = announced_limit(headers)
+    org = announced[0] * 0.95 if announced else 0.0
+    if source.requests_per_minute:
+        org = min(org, source.requests_per_minute) if org else source.requests_per_minute
+    messages = sum(sums.values())
+    referenced = [ref[0] for message in samples if (ref := customer_lookup(message))]
+    share = len(set(referenced)) / len(samples) if samples else 0.0
+    customers = math.ceil(messages * share)
+    searches = sum(search_requests(count) for count in sums.values())
+    search_rate = min(source.search_requests_per_minute, org) if org else source.search_requests_per_minute
+    capped = any(count >= QUERY_CAP for count in sums.values())
+    found.info("size: the work", f"{at_least(messages, QUERY_CAP if capped else None)} messages: ≈ {searches:,}"
+               f" search requests (pages of {PAGE_SIZE}, windows split at {QUERY_CAP:,}) and ≈ {customers:,} customer"
+               f" lookups ({len(set(referenced)):,} customers in the {len(samples):,} messages sampled)")
+    if org:
+        minutes = max(searches / search_rate, (searches + customers) / org)
+        found.info("time at these limits", f"{hours(minutes, 1, lower_bound=capped)}: searches at"
+                   f" {search_rate:,.0f}/min, customer lookups at what is left of {org:,.0f}/min")
+    else:
+        found.info("time at these limits", f"{hours(searches, search_rate, lower_bound=True)} for the searches at"
+                   f" {search_rate:,.0f}/min (no org limit announced or configured for the customer lookups)")
+
+
+PLATFORM = Platform("kustomer", "Kustomer", "api", SETTINGS, TABLES, RECORD_TABLES, extract, check=check)
 
 
 # -- shape knowledge ----------------------------------------------------------------------------

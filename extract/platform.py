@@ -11,8 +11,10 @@ its exports have, and the function that does the work::
 
 which reads ``ctx.files`` (export files, resolved from the ``paths`` settings) or the API the
 settings name, writes rows with ``out.table(name).write(row)`` and bad records with
-``out.reject(...)``. The config check, the runner, the up-front secret check, the summary and
-the README's table of config keys all read these declarations (``extract.platforms.PLATFORMS``).
+``out.reject(...)``; an API platform also declares its preflight, ``check(ctx) -> list[Finding]``
+(``extract.api.check``), run by ``gladly-import check``. The config check, the runner, the
+up-front secret check, the preflight, the summary and the README's table of config keys all read
+these declarations (``extract.platforms.PLATFORMS``).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from extract.options import Settings
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from extract.api.check import Finding
     from extract.context import SourceContext
     from extract.raw import PlatformOutput
     from extract.redact import Redactor
@@ -44,6 +47,8 @@ class Platform:
     record_tables: tuple[str, ...]
     extract: Callable[[SourceContext, PlatformOutput], None]
     file_suffixes: tuple[str, ...] = ()        # the suffixes of its export files (and of them gzipped)
+    # an API platform's preflight (gladly-import check): a handful of read-only requests, what they found
+    check: Callable[[SourceContext], list[Finding]] | None = None
 
     @property
     def schemas(self) -> Tables:

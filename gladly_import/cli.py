@@ -1,4 +1,5 @@
-"""The command line: ``gladly-import [import] --config my.yml [--mode delta]``, ``gladly-import push …``.
+"""The command line: ``gladly-import [import] --config my.yml [--mode delta]``, ``gladly-import check --config
+my.yml`` (the preflight), ``gladly-import push …``.
 
 Exit codes: 0 the run succeeded; 1 the run failed; 2 nothing was run (a bad config, command
 line or environment variable, an output or work folder that cannot be written); 130
@@ -53,6 +54,7 @@ CSV files, a rejects file, a summary, an HTML report and a log of the run.
 
 commands:
   import   (the default) run an import: gladly-import --config my.yml [--mode delta]
+  check    the preflight: can the run go ahead? credentials, permissions, limits, size, time
   push     send the exported files to Gladly's API: gladly-import push --help
 """
 
@@ -91,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description=DESCRIPTION, epilog=EPILOG,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     _common(parser, top=True)
-    commands = parser.add_subparsers(dest="command", metavar="{import,push}")
+    commands = parser.add_subparsers(dest="command", metavar="{import,check,push}")
     run = commands.add_parser("import", help="run an import (the default command)", epilog=EPILOG,
                               description="Run an import: extract, transform, export the Gladly files.",
                               formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -100,6 +102,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--mode", choices=MODES, help="full (the default) exports every item; delta only new ones")
     run.add_argument("--with-unit-tests", action="store_true", help="also run the dbt model unit tests (make test does)")
     _common(run)
+    check = commands.add_parser(
+        "check", help="the preflight: can the run go ahead? (read-only requests, nothing written)",
+        description="The preflight: a handful of read-only requests per API source (and to Gladly with a gladly:"
+                    " block): credentials, permissions, rate limits, the size of the work and its time, the"
+                    " extractor's assumptions tested on the account. One table on stdout; nothing is written.",
+        epilog=CHECK_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    check.add_argument("--config", default=None, help=f"the import's YAML config (default: {default})")
+    _common(check)
     push = commands.add_parser("push", help="send the last import's batch to Gladly's API (gladly-import push --help)",
                                description="Send the last successful import's batch to Gladly's API"
                                            " (docs/gladly-push.md).", epilog=EPILOG,
@@ -112,6 +122,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+CHECK_EPILOG = """\
+exit codes:
+  0    the run can go ahead
+  1    it cannot as configured: a check failed (a refused credential, a missing permission, ...)
+  2    nothing was checked: a bad config or command line
+  130  interrupted (Ctrl-C)
+"""
+
 LOUDNESS_FLAGS = {"-v": log.VERBOSE, "--verbose": log.VERBOSE, "-q": log.QUIET, "--quiet": log.QUIET}
 
 
@@ -121,7 +139,7 @@ def split_command(argv: list[str]) -> tuple[list[str], str, list[str]]:
     while leading < len(argv) and argv[leading] in LOUDNESS_FLAGS:
         leading += 1
     rest = argv[leading:]
-    if rest[:1] and rest[0] in ("import", "push"):
+    if rest[:1] and rest[0] in ("import", "check", "push"):
         return argv[:leading], rest[0], rest[1:]
     if rest[:1] and rest[0] in ("-h", "--help", "--version"):
         return argv[:leading], "", rest
@@ -133,9 +151,32 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args([*flags, *([command] if command else []), *rest])
     log.setup(args.verbosity)
     try:
-        return push_command(args) if args.command == "push" else run_command(args)
+        if args.command == "push":
+            return push_command(args)
+        return check_command(args) if args.command == "check" else run_command(args)
     finally:
         log.shutdown()
+
+
+def check_command(args: argparse.Namespace) -> int:
+    """``gladly-import check``: the preflight's table on stdout; 0 when the run can go ahead, else 1."""
+    try:
+        config = _load(args.config)
+    except (ConfigError, PreflightError) as error:
+        return _not_run(error)
+    from gladly_import.check import FAIL, render, run_checks
+
+    try:
+        rows = run_checks(config)
+    except KeyboardInterrupt:
+        logger.error("check interrupted")
+        return EXIT_INTERRUPTED
+    except Exception as error:  # noqa: BLE001 (each platform's expected failures are rows of the table)
+        logger.debug("unexpected error in the check", exc_info=True)
+        logger.error(f"check failed: unexpected {type(error).__name__}: {_first_line(error)} (-v shows the traceback)")
+        return EXIT_FAILED
+    log.result_logger.info(render(rows))
+    return EXIT_FAILED if any(finding.verdict == FAIL for _, finding in rows) else EXIT_OK
 
 
 def push_command(args: argparse.Namespace) -> int:

@@ -12,9 +12,9 @@ from extract.values import as_text
 
 
 def split_where(where: str) -> tuple[str, str]:
-    """``"POST /v1/x query 2 page 3, item 4"`` -> (``"POST /v1/x"``, ``"query 2 page 3, item 4"``):
-    the request as the source file, the place in it as the position (short: reports show it)."""
-    match = re.search(r" (query \d+ |page \d+)", where)
+    """``"POST /v1/x window <start>/<end> page 3, item 4"`` -> (``"POST /v1/x"``, ``"window <start>/<end> page 3,
+    item 4"``): the request as the source file, the place in it as the position (short: reports show it)."""
+    match = re.search(r" (window \S+ |query \d+ |page \d+)", where)
     return (where[:match.start()], where[match.start() + 1:]) if match else (where, where)
 
 

@@ -77,11 +77,19 @@ def progress_line(source: ApiSource, extraction: Extraction, client: HttpClient)
     children = source.children()
     if children is not None:
         parts[-1] += f" ({extraction.children_done:,} fetched this run)"
+    return f"{', '.join(parts)}; {counts.pages:,} pages this run; {rate_text(client)}"
+
+
+def rate_text(client: HttpClient) -> str:
+    """The achieved rate of the client and of each of its budgets, their limits, the 429s: for progress."""
     stats = client.stats
     limit = client.limiter.per_minute_now()
-    budget = f" (limit {limit:,.0f}/min)" if limit else ""
-    return (f"{', '.join(parts)}; {counts.pages:,} pages this run; {stats.rate_text()}"
-            f"{budget}, {stats.throttled:,} throttled")
+    bucket = client.limiter.bucket
+    shape = f", a bucket of {bucket.capacity:g} drained in {bucket.window:g} s" if bucket and bucket.capacity else ""
+    text = f"{stats.rate_text()}" + (f" (limit {limit:,.0f}/min{shape})" if limit else "")
+    for budget in client.budgets:
+        text += f", of which {budget.text()}"
+    return f"{text}, {stats.throttled:,} throttled"
 
 
 def run_source(source: ApiSource, out: PlatformOutput) -> None:
@@ -120,6 +128,7 @@ def _read(source: ApiSource, state: State, client: HttpClient) -> None:
             progress = state.reading(reading.name)
             if not progress.get("done") and (progress.get("pages") or progress.get("queries")):
                 done = (f"after page {progress['pages']}" if progress.get("pages")
+                        else f"with {len(progress['windows']):,} window(s) left" if progress.get("windows")
                         else f"at query {progress['queries']}")
                 ctx.report(f"{reading.name}: resuming {done} ({spools[reading.spool].items:,} {reading.spool}"
                            " already fetched)", force=True)
@@ -136,6 +145,8 @@ def _read(source: ApiSource, state: State, client: HttpClient) -> None:
     ctx.report(f"done: {progress_line(source, extraction, client)}; {stats.requests:,} requests this run"
                f" ({stats.retries:,} retries, {stats.throttled:,} throttled, {stats.waited_seconds:,.1f}s waited)"
                + (f"; {summary}" if summary else ""), force=True)
+    for learned in client.learned:
+        ctx.report(f"the rate limit, learned from the answers: {learned}", force=True)
     kept = state.data.get("kept")
     if state.delta is not None and isinstance(kept, dict):
         ctx.report(f"delta {state.delta}: " + " and ".join(

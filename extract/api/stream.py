@@ -3,11 +3,10 @@
 A platform declares, per run, a few ``Reading``s: a name (its key in the state), the spool its
 records go to, and a paginator that knows the API's paging:
 
-- ``KeysetSearch``: a search sorted ascending on a timestamp, read in queries that each stop after
-  a cap (Kustomer: 10,000 records, possibly silently). Each query starts at the newest timestamp
-  seen so far and skips the ids already seen at that instant; a query that brings nothing new
-  ends the reading, after one probe past that instant proves no millisecond held more than a
-  query can return (if one did, it is said loudly, counted, and the reading goes on after it).
+- ``WindowedSearch``: a search read in time windows bounded on both sides, each read whole in
+  whatever stable order the server gives (no sort relied on); a window that may hold more than one
+  query returns (Kustomer: 100 pages, 10,000 records, possibly silently) is split in two and each
+  half read; a millisecond still too full is said loudly and counted, never silently cut.
 - ``CursorListing``: cursor pages (Gorgias ``meta.next_cursor``); a cursor the API no longer
   accepts restarts the listing from its first page (ids already spooled are skipped); a delta
   lists newest first and stops at the first page that reaches back past its start.
@@ -24,7 +23,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -37,7 +36,6 @@ from extract.http_client import HttpClient, HttpStatusError, MalformedResponseEr
 CHECKPOINT_SECONDS = 5.0
 CHECKPOINT_PAGES = 5                # a checkpoint every 5 pages too: an fsync per page costs more than it saves
 REPORT_SECONDS = 2.0
-MAX_PAGES_PER_QUERY = 1000          # a guard against a server whose links.next never ends
 EXPIRED_CURSOR_STATUSES = frozenset({400, 404, 410, 422})
 MAX_RESTARTS_WITHOUT_PROGRESS = 3
 
@@ -98,116 +96,161 @@ def millis_text(millis: int) -> str:
     return datetime.fromtimestamp(millis / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{millis % 1000:03d}Z"
 
 
+# The upper bound of a windowed search's first window: after any record's timestamp (a message
+# dated in the future by a wrong clock is read too).
+SEARCH_END_MS = to_millis("3000-01-01T00:00:00Z") or 0
+
+
 # -- paginators ---------------------------------------------------------------------------------------
 
 
-class KeysetSearch:
-    """A POST search sorted on a timestamp, walked in capped queries restarted at the newest instant seen.
+class WindowedSearch:
+    """A POST search read in time windows ``[start, end)`` (milliseconds), each read whole, split when full.
 
-    ``body(since_text, until_text)`` is the search body for records at or after ``since_text``
-    (None: all) and, when ``until_text`` is given, before it (only to count an instant's records).
-    The progress saved: ``since_ms`` and ``boundary`` (ids seen at that instant), the queries run,
-    ``done``, and ``overflows`` (instants that held more than one query returns).
+    ``body(start_text, end_text)`` is the search body for the records created at or after the
+    first and before the second. A window is read page by page (``page_size`` records, at most
+    ``max_pages`` pages: page ``max_pages + 1`` is never asked), in whatever order the server gives,
+    each id once. It may hold more than one query returns, and is then split in two halves read in
+    turn, when: its ``meta.total`` is at or above ``query_cap`` (a total may itself be capped: at
+    the cap it proves nothing), it came back full (``query_cap`` records, or a next page after the
+    last allowed), or it ended with fewer distinct records than its ``meta.total`` says (a smaller
+    cap than assumed, an unstable order). A one-millisecond window cannot be split: still full, it
+    is said loudly and counted (``overflows``), with what it could not read. Records outside their
+    window prove the server ignores the criteria: the reading stops rather than loop.
+
+    ``sorted_on``: the body asks for a sort on the timestamp; each page is checked and a sort not
+    honoured is said (``unsorted``), never relied on (nothing here depends on the order).
+
+    Progress saved: ``windows`` (pending, the next one last), ``queries`` (windows started),
+    ``splits``, ``overflows``, ``unsorted``, ``done``; a delta sets ``since_ms`` before the first page.
+    A window interrupted is read again from its first page (its records are skipped by id).
     """
 
-    def __init__(self, path: str, body: Callable[[str | None, str | None], dict[str, Any]], *,
+    def __init__(self, path: str, body: Callable[[str, str], dict[str, Any]], *,
                  timestamp: Callable[[Any], Any], item_id: Callable[[Any], str | None],
-                 warn: Callable[[str], None], page_size: int = 100, label: str = "") -> None:
+                 warn: Callable[[str], None], service: str = "the API", page_size: int = 500, max_pages: int = 100,
+                 query_cap: int = 10_000, sorted_on: bool = False, end_ms: int = SEARCH_END_MS,
+                 label: str = "") -> None:
         self.path = path
         self.body = body
         self.timestamp = timestamp
         self.item_id = item_id
         self.warn = warn
+        self.service = service
         self.page_size = page_size
-        self.label = label or path
-
-    def _post(self, client: HttpClient, since: int | None, page: int, size: int | None = None,
-              until: int | None = None) -> Any:
-        body = self.body(None if since is None else millis_text(since), None if until is None else millis_text(until))
-        return client.request_json("POST", self.path, params={"page": page, "pageSize": size or self.page_size},
-                                   body=body).body
+        self.max_pages = max_pages
+        self.cap = min(query_cap, page_size * max_pages)
+        self.sorted_on = sorted_on
+        self.end_ms = end_ms
+        self.label = label or f"POST {path}"
 
     def pages(self, client: HttpClient, progress: dict[str, Any], stop: threading.Event) -> Iterator[Page]:
-        progress.setdefault("queries", 0)
-        progress.setdefault("overflows", [])
-        while not progress.get("done") and not stop.is_set():
-            since: int | None = progress.get("since_ms")
-            boundary = set(progress.get("boundary", []))
+        for key, value in (("queries", 0), ("splits", 0), ("overflows", []), ("unsorted", 0)):
+            progress.setdefault(key, value)
+        progress.setdefault("windows", [[int(progress.get("since_ms") or 0), self.end_ms]])
+        while progress["windows"] and not stop.is_set():
+            start, end = progress["windows"][-1]
             progress["queries"] += 1
-            query = progress["queries"]
-            state = {"newest": since, "at_newest": set(boundary), "fresh": 0}
-            for page in range(1, MAX_PAGES_PER_QUERY + 1):
-                where = f"{self.label} query {query} page {page}"
-                try:
-                    body = self._post(client, since, page)
-                except MalformedResponseError as error:
-                    yield Page([], where, reject=str(error))
-                    continue  # the next page of the same query: the records of this one are lost, counted
-                data = body.get("data") if isinstance(body, dict) else None
-                if not isinstance(data, list):
-                    yield Page([], where, reject="the page has no data array", raw=str(body)[:500])
-                    continue
-                for item in data:
-                    self._note(item, since, boundary, state)
-                newest, at_newest = state["newest"], sorted(state["at_newest"])
-                yield Page(data, where, advance=lambda new, n=newest, b=at_newest: progress.update(
-                    since_ms=n, boundary=b))
-                links = body.get("links") if isinstance(body.get("links"), dict) else {}
-                if not data or not links.get("next"):
-                    break
-            if state["fresh"] or stop.is_set():
-                continue  # the next query starts at the newest instant seen
-            if since is None:
-                progress["done"] = True
-                break
-            self._probe(client, since, len(boundary), progress)
-
-    def _note(self, item: Any, since: int | None, boundary: set[str], state: dict[str, Any]) -> None:
-        millis = to_millis(self.timestamp(item))
-        if millis is None:
-            return
-        item_id = self.item_id(item) or ""
-        if since is None or millis > since or (millis == since and item_id not in boundary):
-            state["fresh"] += 1
-        if state["newest"] is None or millis > state["newest"]:
-            state["newest"], state["at_newest"] = millis, {item_id}
-        elif millis == state["newest"]:
-            state["at_newest"].add(item_id)
-
-    def _probe(self, client: HttpClient, since: int, read_at_since: int, progress: dict[str, Any]) -> None:
-        """Nothing new at or after ``since``: done, unless records exist past it (the instant overflowed)."""
-        body = self._post(client, since + 1, 1, size=1)
-        data = body.get("data") if isinstance(body, dict) else None
-        after = [to_millis(self.timestamp(item)) for item in data or []]
-        if not after:
+            yield from self._window(client, progress, start, end)
+        if not progress["windows"]:
             progress["done"] = True
+
+    def _window(self, client: HttpClient, progress: dict[str, Any], start: int, end: int) -> Iterator[Page]:
+        ids: set[str] = set()
+        total: int | None = None
+        rejected = 0
+        newest: int | None = None  # the sort check: the newest timestamp of the window so far
+        span = f"{millis_text(start)}/{millis_text(end)}"
+        for number in range(1, self.max_pages + 1):
+            where = f"{self.label} window {span} page {number}"
+            try:
+                body = client.request_json("POST", self.path, body=self.body(millis_text(start), millis_text(end)),
+                                           params={"page": number, "pageSize": self.page_size}).body
+            except MalformedResponseError as error:
+                rejected += 1
+                yield Page([], where, reject=str(error))
+                continue  # the next page of the same window: this one's records are lost, counted
+            data = body.get("data") if isinstance(body, dict) else None
+            if not isinstance(data, list):
+                rejected += 1
+                yield Page([], where, reject="the page has no data array", raw=str(body)[:500])
+                continue
+            meta = body.get("meta") if isinstance(body.get("meta"), dict) else {}
+            if isinstance(meta.get("total"), int) and not isinstance(meta.get("total"), bool):
+                total = meta["total"]
+            elif total is None and number == 1 and not progress.get("untotalled"):
+                progress["untotalled"] = True
+                self.warn(f"note: {self.label} answers no meta.total: a window that ends below"
+                          f" {self.cap:,} records is taken as whole")
+            stamps = [to_millis(self.timestamp(item)) for item in data]
+            outside = next((m for m in stamps if m is not None and not start <= m < end), None)
+            if outside is not None:
+                raise ExtractError(f"{self.service}: {self.label} answered a record created at {millis_text(outside)}"
+                                   f" for the window {span}: it does not honour its time criteria, so the history"
+                                   " cannot be read in windows; stopping")
+            if self.sorted_on:
+                newest = self._check_order(stamps, newest, progress, where)
+            ids.update(self.item_id(item) or f"#{number}.{index}" for index, item in enumerate(data))
+            links = body.get("links") if isinstance(body.get("links"), dict) else {}
+            last = not data or not links.get("next")
+            splittable = end - start > 1
+            if total is not None and total >= self.cap and splittable:
+                outcome = "split"  # already known from its total: no need to read the rest
+            elif last or number == self.max_pages:
+                full = (not last) or len(ids) >= self.cap or (total is not None and (
+                    total >= self.cap or total > len(ids) + rejected * self.page_size))
+                outcome = ("split" if splittable else "overflow") if full else "whole"
+            else:
+                outcome = ""
+            read = len(ids)
+            yield Page(data, where, advance=lambda new, o=outcome, n=read, t=total: self._advance(
+                progress, o, start, end, n, t))
+            if outcome:
+                return
+
+    def _check_order(self, stamps: list[int | None], newest: int | None, progress: dict[str, Any],
+                     where: str) -> int | None:
+        """Whether a page continues the window in ascending order; the last timestamp seen."""
+        sequence = ([newest] if newest is not None else []) + [m for m in stamps if m is not None]
+        if any(a > b for a, b in zip(sequence, sequence[1:], strict=False)):
+            progress["unsorted"] += 1
+            if progress["unsorted"] == 1:
+                self.warn(f"note: {self.label} was asked to sort on its timestamp and answered {where} out of"
+                          " order: the sort is not relied on (every window is read whole, in any order)")
+        return sequence[-1] if sequence else None
+
+    def _advance(self, progress: dict[str, Any], outcome: str, start: int, end: int, read: int,
+                 total: int | None) -> None:
+        """The window's last page is spooled: move the reading past it (split it, or say what it hides)."""
+        if not outcome:
             return
-        if any(m is None or m <= since for m in after):
-            raise ExtractError(f"Kustomer: {self.label} ignored its {millis_text(since + 1)} start criterion"
-                               " (it answered older records): cannot page past its cap; stopping")
-        # how many records that millisecond holds: meta.total of a search of it alone, if the API says
-        counted = self._post(client, since, 1, size=1, until=since + 1)
-        meta = counted.get("meta") if isinstance(counted, dict) and isinstance(counted.get("meta"), dict) else {}
-        total = meta.get("total") if isinstance(meta.get("total"), int) else None
-        unread = None if total is None else max(total - read_at_since, 0)
-        progress["overflows"].append({"at": millis_text(since), "read": read_at_since, "unread": unread})
-        self.warn(f"WARNING: more records share the instant {millis_text(since)} than one {self.label} query"
-                  f" returns: {read_at_since:,} of them were read, "
-                  + (f"{unread:,} could not be" if unread is not None else "an unknown number could not be")
-                  + "; the reading goes on after that millisecond (see docs/sources/kustomer.md, 'Caveats')")
-        progress.update(since_ms=since + 1, boundary=[])
+        progress["windows"].pop()
+        if outcome == "split":
+            middle = start + (end - start) // 2
+            progress["windows"] += [[middle, end], [start, middle]]
+            progress["splits"] += 1
+        elif outcome == "overflow":
+            unread = total - read if total is not None and total > read else None
+            progress["overflows"].append({"at": millis_text(start), "read": read, "unread": unread})
+            self.warn(f"WARNING: more records share the instant {millis_text(start)} than one {self.label} query"
+                      f" returns: {read:,} of them were read, "
+                      + (f"{unread:,} could not be" if unread is not None else "an unknown number could not be")
+                      + "; the reading goes on after that millisecond (see docs/sources/kustomer.md, 'Caveats')")
 
 
 class CursorListing:
     """``GET path?limit=&order_by=&cursor=`` pages with ``meta.next_cursor``; optional stop before a time.
 
-    Progress saved: ``cursor``, ``pages``, ``done``, ``restarts``.
+    ``params``: more query parameters of every page (Gorgias' tickets: ``trashed=true``). Progress
+    saved: ``cursor``, ``pages``, ``done``, ``restarts``.
     """
 
     def __init__(self, path: str, order_by: str, *, service: str, warn: Callable[[str], None],
-                 page_size: int = 100, reached: Callable[[list[Any]], bool] | None = None) -> None:
+                 page_size: int = 100, reached: Callable[[list[Any]], bool] | None = None,
+                 params: Mapping[str, Any] | None = None) -> None:
         self.path = path
         self.order_by = order_by
+        self.params = dict(params or {})
         self.service = service
         self.warn = warn
         self.page_size = page_size
@@ -219,8 +262,8 @@ class CursorListing:
         while not progress["done"] and not stop.is_set():
             cursor = progress["cursor"]
             try:
-                body = client.get_json(self.path, {"limit": self.page_size, "order_by": self.order_by,
-                                                   "cursor": cursor})
+                body = client.get_json(self.path, {**self.params, "limit": self.page_size,
+                                                   "order_by": self.order_by, "cursor": cursor})
             except HttpStatusError as error:
                 if cursor is None or error.status not in EXPIRED_CURSOR_STATUSES:
                     raise

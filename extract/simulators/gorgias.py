@@ -1,16 +1,21 @@
 """A local Gorgias REST API, faithful enough to test an extractor against real HTTP.
 
 Serves ``GET /api/tickets``, ``GET /api/messages`` (also filtered by ``ticket_id``) and
-``GET /api/tickets/{id}/messages`` on 127.0.0.1, from lists of objects or from a folder's
-``tickets.jsonl`` and ``messages.jsonl`` (read as needed, only line offsets in memory), with:
+``GET /api/tickets/{id}/messages`` on 127.0.0.1, through the simulators' harness (``harness.py``),
+from lists of objects or from a folder's ``tickets.jsonl`` and ``messages.jsonl`` (read as needed,
+only line offsets in memory), with:
 
 - HTTP Basic auth (``email:api_key``), 401 otherwise;
 - cursor pagination: ``limit`` (at most 100), ``cursor``, ``order_by``
   (``created_datetime|updated_datetime|id`` + ``:asc|:desc``); answers
   ``{data, object: "list", uri, meta: {prev_cursor, next_cursor}}``;
+- the ticket listing leaves trashed tickets (``trashed_datetime`` set) out unless ``trashed=true``
+  (the reference's default is false); spam tickets (``spam: true``) and deleted or undelivered
+  messages (``deleted_datetime``, ``failed_datetime``) are listed like the others, fields as given;
 - cursors that expire (after ``cursor_ttl`` seconds, or on demand);
-- the leaky-bucket limit of API keys (40 requests per 20 s by default): over it,
-  429 with ``Retry-after`` and ``X-Gorgias-Account-Api-Call-Limit``;
+- the leaky-bucket limit of API keys (40 requests per 20 s by default; Enterprise accounts drain
+  it in 10 s: ``bucket_window=10``): over it, 429 with ``Retry-after`` and
+  ``X-Gorgias-Account-Api-Call-Limit: used/capacity``, which every answer carries;
 - ``latency``: seconds before every answer, and ``request_times`` (when each request arrived);
 - injectable faults by request number: ``"500"``, ``"429"``, ``"drop"`` (connection
   closed without an answer), ``"slow"`` (answer after ``slow_seconds``), ``"expire"``
@@ -23,12 +28,9 @@ Run it by hand: ``python -m extract.simulators.gorgias samples/gorgias``.
 from __future__ import annotations
 
 import base64
-import hmac
 import json
-import math
 import os
 import secrets
-import socket
 import sys
 import threading
 import time
@@ -36,10 +38,10 @@ from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+
+from extract.simulators.harness import Answer, Fault, LeakyBucket, LoggedRequest, Request, SimulatorServer, basic_ok
 
 DEMO_EMAIL = "demo@example.com"
 DEMO_API_KEY = "demo-api-key"  # the simulator's default when run by hand; not a real account's
@@ -48,6 +50,7 @@ DEFAULT_LIMIT = 30
 ORDER_FIELDS = ("created_datetime", "updated_datetime", "id")
 FAULT_KINDS = ("500", "429", "drop", "slow", "expire", "hold")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+TRASHED_TOO = "tickets+trashed"  # the ticket listing with trashed=true
 
 
 @dataclass
@@ -62,14 +65,6 @@ class Faults:
         unknown = sorted(set(self.by_request.values()) - set(FAULT_KINDS))
         if unknown:
             raise ValueError(f"unknown fault kind(s) {unknown}; use {FAULT_KINDS}")
-
-
-@dataclass
-class LoggedRequest:
-    number: int
-    path: str
-    params: dict[str, str]
-    status: int | None
 
 
 def load_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -136,31 +131,11 @@ def _sort_value(item: Any, field_name: str) -> tuple[float, Any]:
     return ((parsed - EPOCH).total_seconds(), "")
 
 
-class LeakyBucket:
-    """Gorgias' limit: a bucket of ``capacity`` requests that drains fully in ``window`` seconds."""
+class GorgiasSimulator(SimulatorServer):
+    """The simulated account: ``with GorgiasSimulator(tickets, messages) as sim: sim.base_url``."""
 
-    def __init__(self, capacity: int, window: float) -> None:
-        self.capacity = capacity
-        self.rate = capacity / window
-        self.level = 0.0
-        self.updated = time.monotonic()
-        self.lock = threading.Lock()
-
-    def take(self) -> tuple[bool, int, int]:
-        """(allowed, used, retry_after_seconds) for one more request."""
-        with self.lock:
-            now = time.monotonic()
-            self.level = max(0.0, self.level - (now - self.updated) * self.rate)
-            self.updated = now
-            if self.level + 1 > self.capacity:
-                wait = math.ceil((self.level + 1 - self.capacity) / self.rate)
-                return False, math.ceil(self.level), max(1, wait)
-            self.level += 1
-            return True, math.ceil(self.level), 0
-
-
-class GorgiasSimulator:
-    """The simulated account. ``start()`` returns its base URL; ``stop()`` ends it."""
+    name = "gorgias"
+    server_version = "GorgiasSimulator/1.0"
 
     def __init__(
         self,
@@ -174,71 +149,40 @@ class GorgiasSimulator:
         cursor_ttl: float = 300.0,
         faults: Faults | None = None,
         latency: float = 0.0,
+        port: int = 0,
     ) -> None:
+        super().__init__(latency=latency, port=port)
         self.tickets = tickets if isinstance(tickets, Store) else Store(tickets)
         self.messages = messages if isinstance(messages, Store) else Store(messages)
         self._credentials = base64.b64encode(f"{email}:{api_key}".encode()).decode()
         self.bucket = LeakyBucket(bucket_capacity, bucket_window) if bucket_capacity else None
         self.cursor_ttl = cursor_ttl
         self.faults = faults or Faults()
-        self.latency = latency  # seconds before every answer (real APIs take 100-500 ms)
-        self.request_times = array("d")  # monotonic arrival time of every request: the rate, server side
-        self.log: list[LoggedRequest] = []
         self._cursors: dict[str, tuple[str, str, int, float]] = {}
         self._lock = threading.Lock()
         self._sorted: dict[tuple[str, str], list[int]] = {}
-        self._released = threading.Event()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     @classmethod
     def from_dir(cls, folder: Path, **options: Any) -> GorgiasSimulator:
         """An account holding ``tickets.jsonl`` and ``messages.jsonl`` of ``folder`` (read as needed)."""
         return cls(FileStore(folder / "tickets.jsonl"), FileStore(folder / "messages.jsonl"), **options)
 
-    # -- lifecycle ---------------------------------------------------------
-
-    def start(self) -> str:
-        handler = type("Handler", (_Handler,), {"simulator": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="gorgias-simulator", daemon=True)
-        self._thread.start()
-        return self.base_url
-
     @property
-    def base_url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the simulator is not started")
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+    def log(self) -> list[LoggedRequest]:
+        return self.entries
 
-    def release(self) -> None:
-        """Let requests held by a ``"hold"`` fault be answered."""
-        self._released.set()
-
-    def stop(self) -> None:
-        self.release()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+    def closed(self) -> None:
         for store in (self.tickets, self.messages):
             if isinstance(store, FileStore):
                 store.close()
 
-    def __enter__(self) -> GorgiasSimulator:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def fault_for(self, number: int) -> Fault | None:
+        kind = self.faults.by_request.get(number)
+        if kind is None:
+            return None
+        return Fault(kind, self.faults.slow_seconds if kind == "slow" else 0.0)
 
     # -- bookkeeping -------------------------------------------------------
-
-    @property
-    def request_count(self) -> int:
-        return len(self.log)
 
     def add(self, *, tickets: list[Any] = (), messages: list[Any] = ()) -> None:  # type: ignore[assignment]
         """New tickets and messages in an in-memory account (the account lives on between two runs)."""
@@ -253,16 +197,8 @@ class GorgiasSimulator:
         with self._lock:
             self._cursors.clear()
 
-    def _register(self, path: str, params: dict[str, str]) -> LoggedRequest:
-        with self._lock:
-            entry = LoggedRequest(number=len(self.log) + 1, path=path, params=params, status=None)
-            self.log.append(entry)
-            return entry
-
     def is_authorized(self, header: str | None) -> bool:
-        if not header or not header.startswith("Basic "):
-            return False
-        return hmac.compare_digest(header[len("Basic "):].strip().encode(), self._credentials.encode())
+        return basic_ok(header, self._credentials)
 
     # -- listings ----------------------------------------------------------
 
@@ -278,9 +214,11 @@ class GorgiasSimulator:
             with self._lock:
                 return self._sorted.setdefault(key, [])
         field_name, _, direction = order_by.partition(":")
-        store = self.tickets if listing == "tickets" else self.messages
+        store = self.messages if listing == "messages" else self.tickets
+        # the default ticket listing leaves trashed tickets out; TRASHED_TOO lists them as well
         keys = [(_sort_value(item, field_name), _sort_value(item, "id"), index)
-                for index, item in enumerate(store.scan())]
+                for index, item in enumerate(store.scan())
+                if listing != "tickets" or not (isinstance(item, dict) and item.get("trashed_datetime"))]
         keys.sort(reverse=direction == "desc")
         ordered = [index for _, _, index in keys]
         with self._lock:
@@ -332,7 +270,7 @@ class GorgiasSimulator:
                 return 400, {"error": {"msg": "Invalid cursor: it may have expired, restart the listing"}}
             offset = resolved
         ordered = self._ordered(listing, order_by)
-        store = self.tickets if listing == "tickets" else self.messages
+        store = self.tickets if listing.startswith("tickets") else self.messages
         chosen = ordered[offset:offset + limit]
         after = offset + len(chosen)
         meta = {
@@ -345,104 +283,57 @@ class GorgiasSimulator:
         ))
 
 
-class _Handler(BaseHTTPRequestHandler):
-    simulator: GorgiasSimulator
-    protocol_version = "HTTP/1.1"
 
-    def setup(self) -> None:
-        super().setup()
-        # headers and body go out in two writes: without this, Nagle + delayed ACK add 40 ms
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    # -- one request -------------------------------------------------------
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class' name
-        """Silent: never echo requests (their headers carry credentials)."""
-
-    def do_GET(self) -> None:  # noqa: N802 - the base class' name
-        sim = self.simulator
-        split = urlsplit(self.path)
-        params = {k: v[-1] for k, v in parse_qs(split.query).items()}
-        entry = sim._register(split.path, params)
-        sim.request_times.append(time.monotonic())
-        if sim.latency:
-            time.sleep(sim.latency)
-        fault = sim.faults.by_request.get(entry.number)
-        if fault == "drop":
-            entry.status = 0
-            self.close_connection = True
-            try:
-                self.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            return
-        if fault == "slow":
-            time.sleep(sim.faults.slow_seconds)
-        if fault == "hold":
-            sim._released.wait(timeout=60)
+    def answer(self, request: Request) -> Answer:
+        fault = request.fault.kind if request.fault else None
         if fault == "expire":
-            sim.expire_cursors()
-        if not sim.is_authorized(self.headers.get("Authorization")):
-            self._answer(entry, 401, {"error": {"msg": "Unauthorized: check the account email and API key"}})
-            return
+            self.expire_cursors()
+        if request.method != "GET":
+            return Answer(405, {"error": {"msg": "The simulator is read-only"}})
+        if not self.is_authorized(request.headers.get("Authorization")):
+            return Answer(401, {"error": {"msg": "Unauthorized: check the account email and API key"}})
         if fault == "500":
-            self._answer(entry, 500, {"error": {"msg": "Internal server error"}})
-            return
-        capacity = sim.bucket.capacity if sim.bucket else 40
+            return Answer(500, {"error": {"msg": "Internal server error"}})
+        capacity = self.bucket.capacity if self.bucket else 40
         if fault == "429":
-            allowed, used, retry_after = False, capacity, sim.faults.retry_after_seconds
-        elif sim.bucket:
-            allowed, used, retry_after = sim.bucket.take()
+            allowed, used, retry_after = False, capacity, self.faults.retry_after_seconds
+        elif self.bucket:
+            allowed, used, retry_after = self.bucket.take()
         else:
             allowed, used, retry_after = True, 1, 0
         limit_header = {"X-Gorgias-Account-Api-Call-Limit": f"{used}/{capacity}"}
         if not allowed:
-            self._answer(entry, 429, {"error": {"msg": "Too many requests"}},
-                         {**limit_header, "Retry-after": str(retry_after)})
-            return
-        listing = self._listing(split.path)
+            return Answer(429, {"error": {"msg": "Too many requests"}}, {**limit_header, "Retry-after": str(retry_after)})
+        listing = _listing(request.path)
         if listing is None:
-            self._answer(entry, 404, {"error": {"msg": f"Not found: {split.path}"}}, limit_header)
-            return
+            return Answer(404, {"error": {"msg": f"Not found: {request.path}"}}, limit_header)
+        params = request.params
         if listing == "messages" and params.get("ticket_id"):
             listing = f"messages:{params['ticket_id']}"
-        status, body = sim.page(listing, params, self.path)
-        self._answer(entry, status, body, limit_header)
+        if listing == "tickets" and params.get("trashed", "false").lower() == "true":
+            listing = TRASHED_TOO
+        status, body = self.page(listing, params, request.entry.target)
+        return Answer(status, body, limit_header)
 
-    def do_POST(self) -> None:  # noqa: N802 - the base class' name
-        entry = self.simulator._register(urlsplit(self.path).path, {})
-        self._answer(entry, 405, {"error": {"msg": "The simulator is read-only"}})
 
-    @staticmethod
-    def _listing(path: str) -> str | None:
-        parts = [p for p in path.split("/") if p]
-        if parts == ["api", "tickets"]:
-            return "tickets"
-        if parts == ["api", "messages"]:
-            return "messages"
-        if len(parts) == 4 and parts[:2] == ["api", "tickets"] and parts[3] == "messages":
-            return f"messages:{parts[2]}"
-        return None
-
-    def _answer(self, entry: LoggedRequest, status: int, body: dict[str, Any] | bytes,
-                headers: dict[str, str] | None = None) -> None:
-        entry.status = status
-        payload = body if isinstance(body, bytes) else json.dumps(body, ensure_ascii=False).encode("utf-8")
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(payload)
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True
+def _listing(path: str) -> str | None:
+    parts = [p for p in path.split("/") if p]
+    if parts == ["api", "tickets"]:
+        return "tickets"
+    if parts == ["api", "messages"]:
+        return "messages"
+    if len(parts) == 4 and parts[:2] == ["api", "tickets"] and parts[3] == "messages":
+        return f"messages:{parts[2]}"
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     folder = Path(args[0]) if args else Path(__file__).resolve().parents[2] / "samples" / "gorgias"
     simulator = GorgiasSimulator.from_dir(folder)
-    url = simulator.start()
+    url = simulator.start().base_url
     print(f"Gorgias simulator on {url} ({len(simulator.tickets)} tickets, {len(simulator.messages)} messages); "
           f"Basic auth {DEMO_EMAIL}:{DEMO_API_KEY}. Ctrl-C to stop.")
     try:

@@ -118,6 +118,20 @@ def test_rate_limit_429_with_retry_after_is_waited_out(data: Any, clean_ids: lis
     assert time.monotonic() - started >= 2.0, "Retry-after (1 s, twice) was honoured"
 
 
+@pytest.mark.slow  # ~15 s of Gorgias' real bucket timing
+def test_an_enterprise_bucket_drained_in_10_s_is_learned_from_the_answers_and_used(tmp_path: Path) -> None:
+    tickets, messages = account(tmp_path / "data", 5_000, seed=28)
+    with GorgiasSimulator(tickets, messages, email=EMAIL, api_key=API_KEY, bucket_window=10.0) as sim:
+        result = extract_once(sim.base_url, tmp_path / "work")
+    assert len(result.messages) + len(result.rejects) == len(messages)
+    assert sim.by_status.get(429, 0) == 0, "the model of the bucket never overfills it"
+    assert "the bucket of 40 requests drains in 10 s" in result.log
+    assert "a bucket of 40 drained in 10 s" in result.log  # the progress line says the window in force
+    times = sorted(sim.request_times)
+    after_burst = times[45:]  # past the first bucketful and the seconds that prove the drain
+    assert len(after_burst) > 12 and (len(after_burst) - 1) / (after_burst[-1] - after_burst[0]) > 3.0
+
+
 def test_server_errors_and_dropped_connections_are_retried(data: Any, clean_ids: list[str], tmp_path: Path) -> None:
     faults = Faults({1: "500", 4: "500", 5: "500", 7: "drop", 12: "drop"})
     with simulator(data, faults=faults) as sim:
@@ -384,3 +398,27 @@ def test_messages_of_trashed_tickets_are_rejected_with_their_own_reason_and_coun
     assert sorted(result.message_ids + in_trash) == clean_ids  # every message landed or rejected
     assert {row["ticket_id"] for row in result.tickets if row["trashed_datetime"]} == {str(t) for t in trashed}
     assert f"2 tickets are in the trash: their {len(in_trash)} messages are rejected" in result.log
+
+
+def test_deleted_undelivered_spam_and_trashed_messages_are_each_set_aside_under_their_reason(
+        data: Any, clean_ids: list[str], tmp_path: Path) -> None:
+    tickets, messages = data
+    spam, trashed = tickets[5]["id"], tickets[8]["id"]
+    marked = [{**t, "spam": True} if t["id"] == spam else
+              {**t, "trashed_datetime": "2024-03-01T10:00:00+00:00"} if t["id"] == trashed else t for t in tickets]
+    others = [m for m in messages if m.get("ticket_id") not in (spam, trashed)]
+    deleted, failed = str(others[0]["id"]), str(others[1]["id"])
+    changed = [{**m, "deleted_datetime": "2024-03-02T00:00:00+00:00"} if str(m["id"]) == deleted else
+               {**m, "failed_datetime": "2024-03-02T00:00:00+00:00"} if str(m["id"]) == failed else m
+               for m in messages]
+    expected = {deleted: "deleted_message", failed: "undelivered_message"}
+    expected.update({str(m["id"]): "spam_ticket" for m in messages if m.get("ticket_id") == spam})
+    expected.update({str(m["id"]): "trashed_ticket" for m in messages if m.get("ticket_id") == trashed})
+    with GorgiasSimulator(marked, changed, email=EMAIL, api_key=API_KEY) as sim:
+        result = extract_once(sim.base_url, tmp_path)
+    set_aside = {r["record_id"]: r["reject_reason"] for r in result.rejects}
+    assert set_aside == expected
+    assert sorted(result.message_ids + list(set_aside)) == clean_ids  # every message landed or set aside
+    spam_rows = [row for row in result.tickets if row["spam"]]
+    assert [row["ticket_id"] for row in spam_rows] == [str(spam)]
+    assert "1 messages are deleted: rejected (deleted_message)" in result.log

@@ -163,3 +163,47 @@ def test_secrets_appear_in_no_output_log_or_staged_file(gorgias_run: ImportResul
     for folder in (gorgias_run.work_dir, gorgias_run.output_dir, PROJECT_DIR / "logs"):
         if folder.exists():
             assert files_containing(folder, [API_KEY, basic]) == []
+
+
+SET_ASIDE_TICKETS: list[dict[str, Any]] = [
+    {**TICKETS[0], "id": 601},
+    {**TICKETS[0], "id": 602, "subject": "In the bin", "trashed_datetime": "2024-03-01T10:00:00.000000+00:00"},
+    {**TICKETS[0], "id": 603, "subject": "WIN A PRIZE", "spam": True},
+]
+SET_ASIDE_MESSAGES: list[dict[str, Any]] = [
+    {"id": 9101, "ticket_id": 601, "body_text": "kept", "created_datetime": "2024-02-15T10:00:00+00:00"},
+    {"id": 9102, "ticket_id": 601, "body_text": "typo, deleted by the agent",
+     "created_datetime": "2024-02-15T10:01:00+00:00", "deleted_datetime": "2024-02-15T10:02:00+00:00"},
+    {"id": 9103, "ticket_id": 601, "body_text": "never left", "from_agent": True,
+     "created_datetime": "2024-02-15T10:03:00+00:00", "failed_datetime": "2024-02-15T10:03:05+00:00"},
+    {"id": 9104, "ticket_id": 602, "body_text": "in a trashed ticket", "created_datetime": "2024-02-15T10:04:00+00:00"},
+    {"id": 9105, "ticket_id": 602, "body_text": "also trashed", "created_datetime": "2024-02-15T10:05:00+00:00"},
+    {"id": 9106, "ticket_id": 603, "body_text": "Claim your prize", "created_datetime": "2024-02-15T10:06:00+00:00"},
+    {"id": 9107, "ticket_id": 601, "body_text": "kept too", "created_datetime": "2024-02-15T10:07:00+00:00",
+     "deleted_datetime": None, "failed_datetime": None},
+]
+
+
+def test_trashed_deleted_undelivered_and_spam_messages_are_each_rejected_under_their_own_reason(
+        tmp_path: Path, credentials: dict[str, str]) -> None:
+    """Issue 28: none of them is exported; each is a reject row with its reason, counted."""
+    with GorgiasSimulator(SET_ASIDE_TICKETS, SET_ASIDE_MESSAGES, email=EMAIL, api_key=API_KEY) as sim:
+        config = write_config(tmp_path, {"gorgias": {"base_url": sim.base_url}})
+        result = run_import(config, env=credentials)
+        tickets_asked = [entry.params for entry in sim.log if entry.path == "/api/tickets"]
+    assert result.returncode == 0, result.stderr
+    assert all(params.get("trashed") == "true" for params in tickets_asked)
+    exported = {item["Conversation Item ID"] for item in result.items()}
+    assert exported == {"gorgias-9101", "gorgias-9107"}
+    # set aside by the extractor: the rejects name the message by its Gorgias id
+    reasons = {r["conversation_item_id"]: r["reject_reason"] for r in result.rejects()}
+    assert reasons == {"9102": "deleted_message", "9103": "undelivered_message", "9104": "trashed_ticket",
+                       "9105": "trashed_ticket", "9106": "spam_ticket"}
+    counts = result.summary["platforms"]["gorgias"]
+    assert counts["records_seen"] == len(SET_ASIDE_MESSAGES) and counts["unaccounted"] == 0
+    assert counts["exported"] == 2 and counts["rejected"] == 5
+    for line in ("1 tickets are in the trash: their 2 messages are rejected (trashed_ticket)",
+                 "1 tickets are marked spam: their 1 messages are rejected (spam_ticket)",
+                 "1 messages are deleted: rejected (deleted_message)",
+                 "1 messages are undelivered (failed_datetime set): rejected (undelivered_message)"):
+        assert line in result.stderr

@@ -1,9 +1,21 @@
-"""Issue 16's acceptance: a Kustomer account far past the 10,000-record cap, killed mid-run and resumed.
+"""Issues 16 and 28's acceptance: a Kustomer account far past the caps, as Kustomer's reference describes it.
 
 25,000 messages over four years (half of them updated more than 2 years ago: only the archive
-search has them), 300 sharing one createdAt millisecond, and the simulator's 10,000-record cap on
-every query. A clean import and an import killed with SIGKILL mid-extraction then run again must
-export the same Gladly CSVs, byte for byte, with every message exported or rejected exactly once.
+search has them), 300 sharing one createdAt millisecond, against the simulator as Kustomer's
+reference says the service behaves: a 10,000-record cap on every query (silent) and a meta.total
+capped at 10,000, pages of up to 500, page 101 refused with 400, a standard search that ignores a
+sort on message attributes (a stable order that is not time order), and 100 searches a minute per
+API key (429 over it). A clean import and an import killed with SIGKILL mid-extraction then run
+again must export the same Gladly CSVs, byte for byte, with every message exported or rejected
+exactly once; no 60 s window may hold more than 100 search requests (measured by the server, over
+the three runs), and fewer than 2% of the answers may be 429.
+
+Time: the search budget is the real one (100 in any 60 s, real time): ~110 searches a run are
+about a minute of budget, which is what makes the 60 s windows meaningful (a run that needs more
+than 100 searches). The org-wide budget is left out (the simulator's default): the acceptance is
+about the searches, and ~3,100 customer lookups a run at a 1,000/min plan would add minutes per
+run without testing anything the search budget does not. Three imports: about 3 minutes here
+(measured: 166 searches over the three runs, at most 84 in any 60 s, no 429, 162 s).
 """
 
 from __future__ import annotations
@@ -18,6 +30,7 @@ from pathlib import Path
 import pytest
 
 from bench.generate_kustomer import generate
+from extract.simulators.harness import max_in_any_window
 from extract.simulators.kustomer import KustomerSimulator
 from tests.python.conftest import ImportResult, run_import, write_config
 from tests.python.kustomer_helpers import KEY, PROJECT_DIR, write_jsonl
@@ -41,10 +54,13 @@ def configure(folder: Path, base_url: str) -> Path:
     return write_config(folder, {"kustomer": {"base_url": base_url}})
 
 
+@pytest.mark.slow
 def test_every_message_once_past_the_cap_and_a_killed_run_resumes_to_the_same_csvs(
         account: Path, tmp_path: Path) -> None:
     env = {"KUSTOMER_API_KEY": KEY}
+    started = time.monotonic()
     with KustomerSimulator(account, api_key=KEY) as sim:
+        assert sim.search_budget is not None and sim.sorted_searches == ("archive",)  # Kustomer's, as documented
         archived, recent = (len(sim.store.index[side][0]) for side in ("archive", "search"))
         assert archived > 10_000 and recent > 10_000  # both searches are past the cap
         clean = run_import(configure(tmp_path / "clean", sim.base_url), env=env)
@@ -68,6 +84,15 @@ def test_every_message_once_past_the_cap_and_a_killed_run_resumes_to_the_same_cs
         assert state.exists()
         resumed = run_import(killed_config, env=env)
         assert resumed.returncode == 0, resumed.stderr[-3000:]
+        search_times, statuses = sim.search_times(), dict(sim.by_status)
+        pages_asked = [entry.params.get("page") for entry in sim.entries if entry.path.endswith("/search")]
+    figures = {"seconds": round(time.monotonic() - started), "searches": len(search_times),
+               "most_searches_in_60s": max_in_any_window(search_times, 60.0),
+               "answers": sum(statuses.values()), "429": statuses.get(429, 0)}
+    print(f"\nissue 28 acceptance: {figures}")
+    assert figures["most_searches_in_60s"] <= 100, figures
+    assert figures["429"] < 0.02 * figures["answers"], figures
+    assert max(int(page) for page in pages_asked) <= 100 and statuses.get(400, 0) == 0
     assert "resuming the interrupted extraction" in resumed.stderr
     assert "WARNING" not in clean.stderr + resumed.stderr
     _exactly_once(clean)
@@ -75,7 +100,7 @@ def test_every_message_once_past_the_cap_and_a_killed_run_resumes_to_the_same_cs
     assert [p.name for p in files_clean] == [p.name for p in files_resumed]
     for a, b in zip(files_clean, files_resumed, strict=True):
         assert a.read_bytes() == b.read_bytes(), a.name
-    assert searches_of_one_run >= 2 * (N_MESSAGES // 100) // 2  # the history was read in capped windows
+    assert searches_of_one_run >= 2 * (N_MESSAGES // 2 // 500)  # at least each search's pages of 500
 
 
 def _exactly_once(result: ImportResult) -> None:

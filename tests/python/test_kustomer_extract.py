@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import subprocess
@@ -15,6 +16,7 @@ import pytest
 
 from bench.generate_kustomer import generate
 from extract import kustomer
+from extract.context import SourceContext
 from extract.errors import AuthError, ExtractError
 from extract.http_client import HttpClient
 from extract.simulators.kustomer import Faults, KustomerSimulator
@@ -57,8 +59,13 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, A
     return folder, generate(folder, 730, seed=11)  # 8 pages of 100, all older than 2 years: archive search
 
 
+# The searches' budget (95 a minute, spaced evenly) is tested on its own (the progress line, the
+# budget test, the acceptance run); elsewhere it would only make each window wait 0.63 s.
+UNHURRIED_SEARCHES = {"search_requests_per_minute": 6000}
+
+
 def options(sim: KustomerSimulator, **extra: Any) -> dict[str, Any]:
-    return {"base_url": sim.base_url, "api_key_env": "KUSTOMER_API_KEY", **extra}
+    return {"base_url": sim.base_url, "api_key_env": "KUSTOMER_API_KEY", **UNHURRIED_SEARCHES, **extra}
 
 
 @pytest.fixture
@@ -71,11 +78,12 @@ def sorted_rows(rows: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: (r[key] or "", r.get("position") or 0))
 
 
-def searches_of(sim: KustomerSimulator) -> list[tuple[str, str]]:
-    """(path without the query, the gte of its body) of every search the simulator answered."""
+def searches_of(sim: KustomerSimulator) -> list[tuple[str, str, str]]:
+    """(path without the query, the gte and the lt of its body) of every search the simulator answered."""
     paths = [path.split("?")[0] for path, _ in sim.log if "/search" in path]
-    starts = [s["and"][0]["message_created_at"]["gte"] for s in sim.searches]
-    return list(zip(paths, starts, strict=True))
+    windows = [(s["and"][0]["message_created_at"]["gte"], s["and"][1]["message_created_at"]["lt"])
+               for s in sim.searches]
+    return [(path, *window) for path, window in zip(paths, windows, strict=True)]
 
 
 def test_every_message_once_through_both_searches_and_each_customer_once(
@@ -88,26 +96,37 @@ def test_every_message_once_through_both_searches_and_each_customer_once(
     assert sim.by_kind["customer"] == figures["customers_referenced"]
     customer_paths = [path for path, _ in sim.log if path.startswith("/v1/customers/") and "search" not in path]
     assert len(customer_paths) == len(set(customer_paths)), "a customer was fetched twice"
-    # archive: 8 pages, 1 query from the newest instant (only its boundary id), 1 probe past it;
-    # standard search: 1 empty page. /v1/messages is not used any more.
-    assert sim.by_kind["archive"] == 10 and sim.by_kind["search"] == 1 and sim.by_kind["messages"] == 0
-    assert all(s["sort"] == [{"message_created_at": "asc"}] and s["queryContext"] == "message"
-               for s in sim.searches)
+    # Issue 28 changed these counts: pages of 500 and one window holding every message (730 < 10,000):
+    # archive: 2 pages; standard search: 1 empty page. /v1/messages is not used.
+    assert sim.by_kind["archive"] == 2 and sim.by_kind["search"] == 1 and sim.by_kind["messages"] == 0
+    assert all(p.endswith("pageSize=500") for p, _ in sim.log if "/search" in p)
+    # a sort only where the reference lists message_created_at as sortable: the archive search
+    archive, standard = ([s for path, s in zip([p for p, _ in sim.log if "/search" in p], sim.searches, strict=True)
+                          if ("archive" in path) == side] for side in (True, False))
+    assert all(s["sort"] == [{"message_created_at": "asc"}] and s["queryContext"] == "message" for s in archive)
+    assert all("sort" not in s and s["queryContext"] == "message" for s in standard)
+    assert {(start, end) for _, start, end in searches_of(sim)} == {(kustomer.EPOCH, "3000-01-01T00:00:00.000Z")}
 
 
-def test_a_capped_search_is_read_in_windows_restarted_at_the_newest_instant(
+def test_a_capped_search_is_split_into_windows_each_read_whole(
         tmp_path: Path, dataset: tuple, api_key: str) -> None:
+    """Issue 28 replaced the keyset (queries restarted at the newest instant) by windows bounded on both
+    sides, split in two while a query cannot hold them: this test asserts the windows."""
     folder, _ = dataset
     with KustomerSimulator(folder, api_key=api_key, query_cap=200) as sim:  # 730 messages, 200 a query
         result = run_extract(tmp_path, options(sim))
     ids = result.message_ids()
     assert len(ids) == len(set(ids)) == 730
-    archive = [start for path, start in searches_of(sim) if "archive" in path]
-    query_starts = sorted(set(archive))
-    assert len(query_starts) >= 4  # at least ceil(730 / 200) windows, each from a later instant
-    assert query_starts[0] == kustomer.EPOCH
+    archive = [(start, end) for path, start, end in searches_of(sim) if "archive" in path]
+    assert archive[0] == (kustomer.EPOCH, "3000-01-01T00:00:00.000Z")
     created = sorted(row["created_at"] for row in result.tables["messages"])
-    assert set(query_starts[1:-1]) <= set(created)  # each window starts at a createdAt already seen
+    # the windows read whole (those that are not halved again) tile the history: no gap, no overlap
+    windows = set(archive)  # ISO texts of one width: their order is time order
+    leaves = sorted(w for w in windows if not any(o != w and w[0] <= o[0] and o[1] <= w[1] for o in windows))
+    assert leaves[0][0] == kustomer.EPOCH and leaves[-1][1] == "3000-01-01T00:00:00.000Z"
+    assert all(a[1] == b[0] for a, b in zip(leaves, leaves[1:], strict=False))
+    assert all(sum(1 for c in created if start <= c < end) <= 200 for start, end in leaves)
+    assert len(leaves) >= 4  # at least ceil(730 / 200) windows
 
 
 def test_hundreds_sharing_one_millisecond_across_a_window_boundary_are_each_read_once(
@@ -266,12 +285,13 @@ def test_reuse_completed_copies_the_last_extraction_without_requests(
 def test_a_page_that_stays_malformed_is_rejected_and_the_next_page_is_read(
         tmp_path: Path, dataset: tuple, api_key: str) -> None:
     folder, _ = dataset
-    with KustomerSimulator(folder, api_key=api_key, faults=Faults(malformed_pages={3: 99})) as sim:
+    # issue 28: pages of 500 and a window in the position (730 messages: page 2 holds the last 230)
+    with KustomerSimulator(folder, api_key=api_key, faults=Faults(malformed_pages={2: 99})) as sim:
         result = run_extract(tmp_path, options(sim))
     assert [r["reject_reason"] for r in result.rejects] == ["malformed_page"]
     assert result.rejects[0]["_source_file"] == "POST /v1/customers/archive/search"
-    assert result.rejects[0]["_source_position"] == "query 1 page 3"
-    assert len(result.message_ids()) == 630
+    assert result.rejects[0]["_source_position"] == "window 1970-01-01T00:00:00.000Z/3000-01-01T00:00:00.000Z page 2"
+    assert len(result.message_ids()) == 500
     assert result.out.records_rejected == 1  # accounted for, not dropped silently
 
 
@@ -300,6 +320,102 @@ def test_missing_permission_is_named(tmp_path: Path, dataset: tuple, api_key: st
     assert "org.permission.customer.read" in str(raised.value) and "HTTP 403" in str(raised.value)
 
 
+def test_a_key_without_the_search_permission_is_told_the_permissions_the_searches_need(
+        tmp_path: Path, dataset: tuple, api_key: str) -> None:
+    folder, _ = dataset
+    with KustomerSimulator(folder, api_key=api_key, forbidden_kinds=("search", "archive")) as sim, \
+            pytest.raises(AuthError) as raised:
+        run_extract(tmp_path, options(sim))
+    text = str(raised.value)
+    assert "HTTP 403" in text and "lacks the permission org.permission.search.create" in text
+    for also in ("org.permission.search.update", "org.permission.search_global.create",
+                 "org.permission.search_preview.create", "org.user.search.read", "org.admin.search.read"):
+        assert also in text
+    assert "org.permission.message.read" not in text
+
+
+def test_searches_that_ignore_every_sort_still_give_every_message_once(tmp_path: Path, api_key: str) -> None:
+    """Neither search honours a sort, a cap of 200 records a query: every message once, the archive's
+    ignored sort said once and not relied on."""
+    folder = tmp_path / "unsorted"
+    start = datetime.now(UTC) - timedelta(days=4 * 365)
+    generate(folder, 1_200, seed=28, start=start, gap_ms=(3_000_000, 2_000_000_000), ties=120)
+    with KustomerSimulator(folder, api_key=api_key, sorted_searches=(), query_cap=200) as sim:
+        result = run_extract(tmp_path / "work", options(sim))
+        pages_asked = [int(re.search(r"page=(\d+)", path).group(1)) for path, _ in sim.log if "/search" in path]
+    ids = result.message_ids()
+    assert len(ids) == len(set(ids)) == 1_200
+    assert sim.store.index["search"][0] and sim.store.index["archive"][0]  # both searches hold messages
+    assert max(pages_asked) <= 100 and sim.by_status.get(400, 0) == 0
+    assert result.progress.count("was asked to sort on its timestamp") == 1 and "WARNING" not in result.progress
+
+
+def test_the_search_budget_paces_searches_while_customer_lookups_use_the_rest(tmp_path: Path, dataset: tuple,
+                                                                             api_key: str) -> None:
+    """The mechanism of issue 28's budgets, at a scale a test can wait for: a server allowing 5 searches in
+    any second, a client budget of 4 (as 95 of Kustomer's 100 a minute), inside an org budget of 6,000 a
+    minute; searches and customer lookups sent at once from several threads."""
+    import threading
+
+    from extract.http_client import BearerAuth, Budget, RateLimiter
+    from extract.simulators.harness import max_in_any_window
+
+    folder, _ = dataset
+    body = kustomer.search_body(kustomer.EPOCH, "3000-01-01T00:00:00.000Z")
+    with KustomerSimulator(folder, api_key=api_key, rate_limit=6000, search_rate_limit=5, search_window=1.0) as sim:
+        searches = Budget("searches", kustomer.is_search, RateLimiter([(4, 1.0)]))  # spaced, as Kustomer's
+        client = HttpClient(sim.base_url, BearerAuth(api_key), announced_limit=kustomer.announced_limit,
+                            budgets=[searches], timeout=5.0)
+        done: dict[str, float] = {}
+
+        def run(kind: str, count: int) -> None:
+            for _ in range(count):
+                if kind == "searches":
+                    client.request_json("POST", "/v1/customers/archive/search", body=body,
+                                        params={"page": 1, "pageSize": 1})
+                else:
+                    client.request_json("GET", "/v1/customers/nope", ok_statuses={404})
+            done[kind] = time.monotonic()
+
+        started = time.monotonic()
+        threads = [threading.Thread(target=run, args=("searches", 8)) for _ in range(2)]
+        threads += [threading.Thread(target=run, args=("customers", 40)) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        search_times = sim.search_times()
+    assert len(search_times) == 16 and sim.by_status.get(429, 0) == 0
+    assert max_in_any_window(search_times, 1.0) <= 5
+    assert done["searches"] - started >= 3.0  # 16 searches at 4 a second
+    assert done["customers"] - started < done["searches"] - started  # the lookups were not held by the searches
+    assert searches.rate.requests == 16 and client.stats.requests == 16 + 160
+
+
+def test_a_429_to_a_search_holds_the_searches_only_and_is_not_waited_to_the_org_reset(
+        dataset: tuple, api_key: str) -> None:
+    """The 429 of the search budget carries the org's headers (room left, a reset up to a minute away):
+    the searches back off and retry, the customer lookups go on."""
+    from extract.http_client import BearerAuth, Budget, RateLimiter
+
+    folder, _ = dataset
+    body = kustomer.search_body(kustomer.EPOCH, "3000-01-01T00:00:00.000Z")
+    with KustomerSimulator(folder, api_key=api_key, rate_limit=6000, search_rate_limit=3, search_window=1.0) as sim:
+        searches = Budget("searches", kustomer.is_search, RateLimiter(sliding=[(20, 1.0)]))  # too many: 429s
+        client = HttpClient(sim.base_url, BearerAuth(api_key), announced_limit=kustomer.announced_limit,
+                            budgets=[searches], timeout=5.0, backoff_base=0.2, backoff_max=1.0)
+        started = time.monotonic()
+        for _ in range(8):
+            client.request_json("POST", "/v1/customers/search", body=body, params={"page": 1, "pageSize": 1})
+        took = time.monotonic() - started
+        lookups = time.monotonic()
+        client.request_json("GET", "/v1/customers/nope", ok_statuses={404})
+        lookup_took = time.monotonic() - lookups
+    assert sim.by_status[429] >= 1 and searches.throttled == sim.by_status[429]
+    assert took < 20, "a search 429 waited for the org window's reset"
+    assert lookup_took < 1.0, "the org limiter was held by the searches' 429"
+
+
 def test_a_key_with_a_line_break_is_one_line_that_never_shows_it(tmp_path: Path, dataset: tuple,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     folder, _ = dataset
@@ -320,10 +436,12 @@ def test_progress_shows_messages_customers_and_the_achieved_rate(
         tmp_path: Path, dataset: tuple, api_key: str) -> None:
     folder, _ = dataset
     with KustomerSimulator(folder, api_key=api_key, latency=0.01, rate_limit=3000) as sim:
-        result = run_extract(tmp_path, options(sim))
+        result = run_extract(tmp_path, {"base_url": sim.base_url})  # the default search budget
     line = next(x for x in result.progress.splitlines() if "done:" in x)
     assert "730 messages" in line and "customers" in line
     assert re.search(r"; \d+ requests (in \d+s|/min) \(limit 2,850/min\)", line), line
+    # the searches' own budget and achieved rate (issue 28)
+    assert re.search(r", of which searches \d+ requests (in \d+s|/min) \(limit 95/min\)", line), line
 
 
 def test_simulate_uses_the_local_simulator_and_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -405,6 +523,26 @@ def test_a_state_that_is_unreadable_or_of_another_account_starts_afresh(
     for run in (result, again):
         assert "extracting everything" in run.progress
         assert len(set(run.message_ids())) == len(run.message_ids()) == 730
+
+
+def test_an_interrupted_state_of_the_keyset_reading_starts_afresh(tmp_path: Path, dataset: tuple, api_key: str) -> None:
+    """Issue 28 changed the state: the identity derives from the paginator class, so a state written by the
+    keyset reading of earlier versions (its own progress keys) is never resumed by the windows."""
+    folder, _ = dataset
+    with KustomerSimulator(folder, api_key=api_key) as sim:
+        opts = options(sim)
+        identity = kustomer.Kustomer(SourceContext(platform="kustomer", options=opts, base_dir=tmp_path)).identity(
+            sim.base_url)
+        assert "(WindowedSearch)" in identity
+        state = tmp_path / "state" / "kustomer"
+        state.mkdir(parents=True)
+        (state / "state.json").write_text(json.dumps({
+            "version": 2, "identity": identity.replace("WindowedSearch", "KeysetSearch"), "status": "running",
+            "kind": "full", "watermarks": {}, "readings": {"messages:archive": {"since_ms": 1, "boundary": ["x"],
+                                                                                "queries": 3}}}))
+        result = run_extract(tmp_path, opts)
+    assert "extracting everything" in result.progress and "resuming" not in result.progress
+    assert len(set(result.message_ids())) == len(result.message_ids()) == 730
 
 
 def test_ratelimit_headers_are_honoured_so_no_429_is_collected(tmp_path: Path, dataset: tuple, api_key: str,

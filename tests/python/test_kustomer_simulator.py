@@ -105,7 +105,7 @@ def test_bench_generator_is_deterministic_and_the_baseline_counts_requests(tmp_p
     assert (tmp_path / "a" / "messages.jsonl").read_bytes() != (tmp_path / "c" / "messages.jsonl").read_bytes()
     assert other["messages"] == 300
     counts = baseline({**first, "dir": str(tmp_path / "a")})
-    assert counts["requests"] == 3 + first["customers_referenced"]
+    assert counts["requests"] == 1 + first["customers_referenced"]  # issue 28: one search page of 500 (was 3 of 100)
     lines = (tmp_path / "a" / "messages.jsonl").read_text(encoding="utf-8").splitlines()
     with_customer = sum(1 for line in lines if "customer" in json.loads(line)["relationships"])
     assert with_customer < 300  # a few messages have no customer at all
@@ -135,23 +135,86 @@ def search(gte: str, order: str = "asc", lt: str | None = None) -> dict[str, Any
     return {"queryContext": "message", "and": criteria, "sort": [{"message_created_at": order}]}
 
 
-def test_search_splits_on_updated_at_two_years_back_and_honours_criteria_and_sort(tmp_path: Path) -> None:
+def test_search_splits_on_updated_at_two_years_back_and_honours_criteria(tmp_path: Path) -> None:
+    """Issue 28 changed this test: the standard search no longer honours a sort on message_created_at (its
+    reference lists only customer attributes as sortable); the archive search does."""
     now = 1_780_000_000.0  # 2026-05-28
     folder = dated(tmp_path, [("2023-01-01T00:00:00.000Z", "2023-01-02T00:00:00.000Z"),   # archive
                               ("2023-06-01T00:00:00.000Z", "2026-01-01T00:00:00.000Z"),   # updated lately
                               ("2026-02-01T00:00:00.000Z", "2026-02-01T00:00:00.000Z"),
-                              ("2026-03-01T00:00:00.000Z", "2026-03-01T00:00:00.000Z")])
+                              ("2026-03-01T00:00:00.000Z", "2026-03-01T00:00:00.000Z"),
+                              ("2022-01-01T00:00:00.000Z", "2022-01-02T00:00:00.000Z")])  # archive
     with KustomerSimulator(folder, api_key=KEY, now=now) as sim:
         _, standard = post(sim, "/v1/customers/search?page=1&pageSize=100", search("2020-01-01T00:00:00Z"))
         _, archive = post(sim, "/v1/customers/archive/search?pageSize=100", search("2020-01-01T00:00:00Z"))
+        _, archive_desc = post(sim, "/v1/customers/archive/search", search("2020-01-01T00:00:00Z", "desc"))
         _, window = post(sim, "/v1/customers/search", search("2023-06-01T00:00:00.000Z", "desc",
                                                               lt="2026-03-01T00:00:00.000Z"))
         wrong = post(sim, "/v1/customers/search", {"queryContext": "conversation"})[0]
         assert get(sim, "/v1/customers/search")[0] == 405
-    assert [m["id"] for m in standard["data"]] == ["m1", "m2", "m3"]
-    assert [m["id"] for m in archive["data"]] == ["m0"]
-    assert [m["id"] for m in window["data"]] == ["m2", "m1"] and window["meta"]["total"] == 2
+    assert sorted(m["id"] for m in standard["data"]) == ["m1", "m2", "m3"]
+    assert [m["id"] for m in archive["data"]] == ["m4", "m0"]
+    assert [m["id"] for m in archive_desc["data"]] == ["m0", "m4"]
+    assert sorted(m["id"] for m in window["data"]) == ["m1", "m2"] and window["meta"]["total"] == 2
     assert wrong == 400
+
+
+def test_the_standard_search_ignores_a_message_sort_and_answers_in_a_stable_order_that_is_not_time_order(
+        tmp_path: Path) -> None:
+    folder = dated(tmp_path, [(f"2026-01-01T00:00:{n:02d}.000Z",) * 2 for n in range(40)])
+    with KustomerSimulator(folder, api_key=KEY, now=1_780_000_000.0) as sim:
+        answers = [post(sim, "/v1/customers/search?pageSize=500", body)[1]
+                   for body in (search("2025-01-01T00:00:00Z"), search("2025-01-01T00:00:00Z", "desc"),
+                                search("2025-01-01T00:00:00Z"))]
+        paged = [post(sim, f"/v1/customers/search?page={n}&pageSize=15", search("2025-01-01T00:00:00Z"))[1]
+                 for n in (1, 2, 3)]
+    orders = [[m["attributes"]["createdAt"] for m in answer["data"]] for answer in answers]
+    assert orders[0] == orders[1] == orders[2]  # asc, desc, asc again: the same order
+    assert len(set(orders[0])) == 40 and orders[0] != sorted(orders[0])
+    assert orders[0] != sorted(orders[0], reverse=True)
+    assert [m["id"] for page in paged for m in page["data"]] == [m["id"] for m in answers[0]["data"]]
+
+
+def test_pages_of_500_and_never_a_page_past_100(tmp_path: Path) -> None:
+    folder = dated(tmp_path, [(f"2026-01-01T00:00:{n // 1000:02d}.{n % 1000:03d}Z",) * 2 for n in range(600)])
+    with KustomerSimulator(folder, api_key=KEY, now=1_780_000_000.0) as sim:
+        first = post(sim, "/v1/customers/search?page=1&pageSize=500", search("2025-01-01T00:00:00Z"))
+        too_big = post(sim, "/v1/customers/search?page=1&pageSize=501", search("2025-01-01T00:00:00Z"))
+        hundred = post(sim, "/v1/customers/archive/search?page=100&pageSize=1", search("2025-01-01T00:00:00Z"))
+        past = post(sim, "/v1/customers/archive/search?page=101&pageSize=1", search("2025-01-01T00:00:00Z"))
+    assert first[0] == 200 and len(first[1]["data"]) == 500 and first[1]["links"]["next"]
+    assert too_big[0] == 400 and hundred[0] == 200
+    assert past[0] == 400 and "100" in past[1]["errors"][0]["title"]
+
+
+def test_meta_total_is_capped_like_the_search_engine_counts(tmp_path: Path) -> None:
+    folder = dated(tmp_path, [(f"2026-01-01T00:00:{n // 1000:02d}.{n % 1000:03d}Z",) * 2 for n in range(130)])
+    with KustomerSimulator(folder, api_key=KEY, now=1_780_000_000.0, total_cap=100, query_cap=None) as sim:
+        capped = post(sim, "/v1/customers/search?pageSize=500", search("2025-01-01T00:00:00Z"))[1]
+        small = post(sim, "/v1/customers/search?pageSize=500", search("2025-01-01T00:00:00Z",
+                                                                      lt="2026-01-01T00:00:00.050Z"))[1]
+    assert capped["meta"]["total"] == 100 and len(capped["data"]) == 130
+    assert small["meta"]["total"] == 50
+
+
+def test_searches_have_their_own_budget_of_100_a_minute(tmp_path: Path) -> None:
+    folder = dated(tmp_path, [("2026-01-01T00:00:00.000Z",) * 2])
+    with KustomerSimulator(folder, api_key=KEY, now=1_780_000_000.0, rate_limit=1000) as sim:
+        statuses = [post(sim, "/v1/customers/search?pageSize=1", search("2025-01-01T00:00:00Z"))[0]
+                    for _ in range(101)]
+        throttled = post(sim, "/v1/customers/archive/search?pageSize=1", search("2025-01-01T00:00:00Z"))
+        customer = get(sim, "/v1/customers/nope")
+    assert statuses == [200] * 100 + [429] and throttled[0] == 429
+    assert customer[0] == 404  # other requests go on: the org's budget is not used up
+    assert int(customer[1]["x-ratelimit-remaining"]) > 800
+
+
+def test_a_key_without_the_search_permission_gets_403_on_both_searches(tmp_path: Path) -> None:
+    folder = dated(tmp_path, [("2026-01-01T00:00:00.000Z",) * 2])
+    with KustomerSimulator(folder, api_key=KEY, forbidden_kinds=("search", "archive")) as sim:
+        assert post(sim, "/v1/customers/search", search("2025-01-01T00:00:00Z"))[0] == 403
+        assert post(sim, "/v1/customers/archive/search", search("2025-01-01T00:00:00Z"))[0] == 403
+        assert get(sim, "/v1/customers/c1")[0] == 404
 
 
 def test_every_query_stops_silently_at_the_cap(tmp_path: Path) -> None:
