@@ -28,7 +28,7 @@ from extract import options as opt
 from extract.context import SourceContext
 from extract.files import open_binary
 from extract.platform import Platform
-from extract.raw import PlatformOutput, RawTableWriter, with_lineage
+from extract.raw import PlatformOutput, RawTableWriter, fingerprint, free_text, with_lineage
 
 SETTINGS = opt.Settings((
     opt.Setting("path", opt.PATHS, "Gladly's CSV template, filled in", default=opt.REQUIRED, paths=True),
@@ -51,10 +51,17 @@ COLUMNS = {
 }
 REQUIRED_HEADERS = ("customer email", "conversation item timestamp", "conversation item body")
 
+FREE_TEXT_COLUMNS = {"title": "title", "body": "body"}
+# The columns a row without an ID gets its id from (models/staging/csv/).
+CONTENT_ID_COLUMNS = ("customer_email", "occurred_at", "title", "body", "source_name")
+
 TABLES = {
     "conversation_items": with_lineage(
-        *(pa.field(column, pa.string()) for column in COLUMNS.values()),
+        *(free_text(column, FREE_TEXT_COLUMNS[column]) if column in FREE_TEXT_COLUMNS
+          else pa.field(column, pa.string()) for column in COLUMNS.values()),
         pa.field("default_source_name", pa.string()),
+        # for the rows redaction changed: the id's fingerprint as it was before, so it stays the same
+        fingerprint("fingerprint_before_redaction", *CONTENT_ID_COLUMNS),
     )
 }
 RECORD_TABLES = ("conversation_items",)

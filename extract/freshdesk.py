@@ -47,7 +47,7 @@ from extract import options as opt
 from extract.context import SourceContext
 from extract.files import open_binary, open_zip
 from extract.platform import Platform
-from extract.raw import PlatformOutput, with_lineage
+from extract.raw import PlatformOutput, free_text, with_lineage
 from extract.values import CUT_TOKEN, cut_mark, unmark
 
 SETTINGS = opt.Settings((
@@ -78,7 +78,7 @@ ARCHIVE_SUFFIXES = (".zip", ".jar", ".tar", ".tgz", ".7z", ".rar", ".bz2", ".xz"
 TICKET_FIELDS = (
     pa.field("ticket_id", pa.string()),
     pa.field("display_id", pa.string()),
-    pa.field("subject", pa.string()),
+    free_text("subject", "title"),
     pa.field("requester_id", pa.string()),
     pa.field("requester_name", pa.string()),
 )
@@ -86,8 +86,8 @@ TICKET_FIELDS = (
 TABLES = {
     "tickets": with_lineage(
         *TICKET_FIELDS,
-        pa.field("description", pa.string()),
-        pa.field("description_html", pa.string()),
+        free_text("description"),
+        free_text("description_html"),
         pa.field("tags", pa.list_(pa.string())),
         pa.field("status_name", pa.string()),
         pa.field("source_name", pa.string()),
@@ -100,8 +100,8 @@ TABLES = {
         pa.field("tags", pa.list_(pa.string())),
         pa.field("note_id", pa.string()),
         pa.field("note_index", pa.int32()),
-        pa.field("body", pa.string()),
-        pa.field("body_html", pa.string()),
+        free_text("body"),
+        free_text("body_html"),
         pa.field("user_id", pa.string()),
         pa.field("is_private", pa.bool_()),
         pa.field("is_incoming", pa.bool_()),

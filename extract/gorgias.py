@@ -48,7 +48,7 @@ from extract.context import SourceContext
 from extract.errors import ExtractError
 from extract.http_client import BasicAuth, HttpClient
 from extract.platform import Platform
-from extract.raw import PlatformOutput, with_lineage
+from extract.raw import PlatformOutput, free_text, with_lineage
 from extract.values import as_text
 
 SETTINGS = opt.Settings((
@@ -88,7 +88,7 @@ CLIENT_OPTIONS: dict[str, Any] = {"timeout": 60.0, "deadline": 300.0, "max_retri
 TABLES = {
     "tickets": with_lineage(
         pa.field("ticket_id", pa.string()),
-        pa.field("subject", pa.string()),
+        free_text("subject", "title"),
         pa.field("status", pa.string()),
         pa.field("channel", pa.string()),
         pa.field("tags", pa.list_(pa.string())),
@@ -109,10 +109,10 @@ TABLES = {
         pa.field("via", pa.string()),
         pa.field("is_public", pa.bool_()),
         pa.field("is_from_agent", pa.bool_()),
-        pa.field("subject", pa.string()),
-        pa.field("body_text", pa.string()),
-        pa.field("body_html", pa.string()),
-        pa.field("stripped_text", pa.string()),
+        free_text("subject", "title"),
+        free_text("body_text"),
+        free_text("body_html"),
+        free_text("stripped_text"),
         pa.field("sender_id", pa.string()),
         pa.field("sender_email", pa.string()),
         pa.field("sender_name", pa.string()),

@@ -45,7 +45,7 @@ from extract.context import SourceContext
 from extract.errors import ExtractError
 from extract.http_client import BearerAuth, Budget, HttpClient, HttpStatusError, MalformedResponseError, RateLimiter
 from extract.platform import Platform
-from extract.raw import PlatformOutput, with_lineage
+from extract.raw import PlatformOutput, free_text, with_lineage
 from extract.values import as_text
 
 SETTINGS = opt.Settings((
@@ -91,9 +91,9 @@ TABLES = {
         pa.field("channel", pa.string()),
         pa.field("app", pa.string()),
         pa.field("direction", pa.string()),
-        pa.field("preview", pa.string()),
-        pa.field("subject", pa.string()),
-        pa.field("meta_subject", pa.string()),
+        free_text("preview"),
+        free_text("subject", "title"),
+        free_text("meta_subject", "title"),
         pa.field("meta_from", pa.string()),
         pa.field("meta_to", pa.string()),
         pa.field("created_at", pa.string()),

@@ -3,7 +3,8 @@
 Each platform module ends with ``PLATFORM = Platform(...)``: the key under ``sources:``, the name
 people call it by, whether it reads export files or an API, its settings (``extract.options``:
 each key declared once with its type, default, secrecy and documentation), its raw tables (name ->
-pyarrow schema) and which of them hold its records (one per conversation item), the file suffixes
+pyarrow schema, its free-text columns marked with ``extract.raw.free_text``: what becomes a title or a
+body, redacted as it is landed) and which of them hold its records (one per conversation item), the file suffixes
 its exports have, and the function that does the work::
 
     extract(ctx: SourceContext, out: PlatformOutput) -> None
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from extract.api.check import Finding
     from extract.context import SourceContext
     from extract.raw import PlatformOutput
+    from extract.redact import Redactor
 
 Tables = Mapping[str, "pa.Schema"]
 
@@ -56,11 +58,12 @@ class Platform:
     def reads_files(self) -> bool:
         return self.reads == "files"
 
-    def output(self, raw_dir: Path) -> PlatformOutput:
-        """A writer of this platform's raw tables under ``raw_dir``."""
+    def output(self, raw_dir: Path, redactor: Redactor | None = None) -> PlatformOutput:
+        """A writer of this platform's raw tables under ``raw_dir``, redacting with ``redactor``."""
         from extract.raw import PlatformOutput
+        from extract.redact import NO_REDACTION
 
-        return PlatformOutput(raw_dir, self.name, self.schemas, self.record_tables)
+        return PlatformOutput(raw_dir, self.name, self.schemas, self.record_tables, redactor or NO_REDACTION)
 
     def options(self, block: Mapping[str, Any] | None) -> dict[str, Any]:
         """Its settings' values (defaults filled in) from a checked ``sources.<name>`` block."""

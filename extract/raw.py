@@ -13,13 +13,18 @@ Every landed string goes through this writer, so the rules for hostile values li
   ``is_*_truncated`` flags stay exact); each cut is a row of ``extract_truncations`` with the
   value's real length and where it came from;
 - NUL and the other C0 control characters except tab, CR and LF are removed, and lone surrogates
-  (``\\ud800`` escapes in JSON) become U+FFFD, so they never reach the Gladly CSV.
+  (``\\ud800`` escapes in JSON) become U+FFFD, so they never reach the Gladly CSV;
+- the columns a platform declares as free text (``free_text``: what becomes a title or a body) are
+  redacted (``extract.redact``: card numbers and the other kinds the config turns on) before a row
+  group is written, and so are the rejects' excerpts: no copy of a value reaches the work dir. What
+  was removed is counted per table and kind in ``extract_redactions``, never the value itself.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -29,6 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from extract.redact import NO_REDACTION, Redactor
 from extract.values import Clipped
 
 LINEAGE_FIELDS = [
@@ -74,7 +80,30 @@ TRUNCATIONS_SCHEMA = pa.schema(
     ]
 )
 
+REDACTIONS_SCHEMA = pa.schema(
+    [
+        pa.field("source_platform", pa.string(), nullable=False),
+        pa.field("table_name", pa.string(), nullable=False),
+        # A row of a record table (or a reject) is one record seen: its count is of items.
+        pa.field("is_record_table", pa.bool_(), nullable=False),
+        pa.field("redaction_kind", pa.string(), nullable=False),
+        pa.field("rows_redacted", pa.int64(), nullable=False),
+        pa.field("values_redacted", pa.int64(), nullable=False),
+    ]
+)
+REJECTS_TABLE = "extract_rejects"
+
+# Field metadata: a column that becomes (part of) an item's title or body (its value says which),
+# redacted as it is landed; a column holding the fingerprint of other columns as they were before
+# redaction (see fingerprint).
+FREE_TEXT = b"gladly_import.free_text"
+FREE_TEXT_PARTS = ("title", "body")
+FINGERPRINT_OF = b"gladly_import.fingerprint_of"
+
 EXCERPT_CHARS = 500
+# A value cut at the field cap is cut before a value to redact that the cut would split: looked
+# for this far on either side of the cut.
+CUT_WINDOW_CHARS = 256
 # The longest text a raw field keeps (a prefix); ten times Gladly's body limit.
 FIELD_CAP_CHARS = 262_144
 # Text buffered by a writer before it writes a row group (counted in characters).
@@ -89,6 +118,36 @@ OnTruncate = Callable[[str, str, int, str, int, dict[str, Any]], None]
 def with_lineage(*fields: pa.Field) -> pa.Schema:
     """A raw table schema: the platform's fields, then the lineage columns every row carries."""
     return pa.schema([*fields, *LINEAGE_FIELDS])
+
+
+def free_text(name: str, part: str = "body") -> pa.Field:
+    """A text column that becomes an item's title or (part of) its body: redacted as it is landed.
+
+    ``part`` says which: the columns of one part are renderings of one text (a body as text and as
+    HTML), so a value found in several of them counts once for the row, and the row's count is the
+    sum of its parts' (a card in the subject and one in the body are two)."""
+    assert part in FREE_TEXT_PARTS, part
+    return pa.field(name, pa.string(), metadata={FREE_TEXT: part.encode()})
+
+
+def fingerprint(name: str, *columns: str) -> pa.Field:
+    """A column the writer fills, for the rows redaction changed, with the md5 of ``columns`` as they
+    were landed before redaction, joined the way the ``stable_hash`` macro joins them ('|', NULL as
+    ``<null>``): an id made from a row's text stays the id it was before redaction."""
+    return pa.field(name, pa.string(), metadata={FINGERPRINT_OF: ",".join(columns).encode()})
+
+
+def free_text_part(field: pa.Field) -> str | None:
+    """The part (title, body) of an item a column becomes, when it is declared free text."""
+    part = (field.metadata or {}).get(FREE_TEXT)
+    return part.decode() if part else None
+
+
+def _stable_hash(values: list[Any]) -> str:
+    import hashlib
+
+    joined = "|".join("<null>" if v is None else str(v) for v in values)
+    return hashlib.md5(joined.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _is_text(data_type: pa.DataType) -> bool:
@@ -127,12 +186,13 @@ class RawTableWriter:
 
     With ``field_cap`` set (``PlatformOutput`` sets it), longer strings are cut to that many
     characters and each cut is reported to ``on_truncate(table, column, original_length, unit,
-    kept_chars, row)``.
+    kept_chars, row)``. With a ``redactor``, the schema's ``free_text`` columns are redacted as each
+    row group is written; ``redactions`` counts, per kind, the rows and the values redacted.
     """
 
     def __init__(self, path: Path, schema: pa.Schema, batch_rows: int = 20_000,
                  batch_bytes: int = BATCH_BYTES, field_cap: int | None = None,
-                 on_truncate: OnTruncate | None = None) -> None:
+                 on_truncate: OnTruncate | None = None, redactor: Redactor = NO_REDACTION) -> None:
         self.path = path
         self.schema = schema
         self.batch_rows = batch_rows
@@ -147,6 +207,12 @@ class RawTableWriter:
         self._buffered_bytes = 0
         self._cap = field_cap if field_cap is not None else 2**62
         self._plan: list[tuple[str, list[Any], bool]] = []
+        self.redactor = redactor
+        self._free_text = {f.name: free_text_part(f) for f in schema if free_text_part(f)} if redactor else {}
+        self._fingerprints = [(f.name, f.metadata[FINGERPRINT_OF].decode().split(",")) for f in schema
+                              if self._free_text and f.metadata and FINGERPRINT_OF in f.metadata]
+        self.redactions: dict[str, list[int]] = {}  # kind -> [rows, values]
+        self.redaction_seconds = 0.0  # spent redacting (the run's metrics report it per extract stage)
         self._reset_columns()
         path.parent.mkdir(parents=True, exist_ok=True)
         self._writer = pq.ParquetWriter(self._partial, schema, compression="zstd")
@@ -191,12 +257,23 @@ class RawTableWriter:
         if self.field_cap is None:
             return str(value)
         kept = str(value[: self.field_cap])
+        if column in self._free_text and len(value) > self.field_cap:
+            kept = self._cut_before_secret(value, kept)
         if isinstance(value, Clipped):
             original, unit = value.source_bytes, "source bytes"
         else:
             original, unit = len(value), "characters"
         if self.on_truncate is not None:
             self.on_truncate(self.path.stem, column, original, unit, len(kept), row)
+        return kept
+
+    def _cut_before_secret(self, value: str, kept: str) -> str:
+        """The kept prefix, shortened to before a value to redact that the cut would split in two."""
+        cap = len(kept)
+        start = max(0, cap - CUT_WINDOW_CHARS)
+        for begin, end, _ in self.redactor.spans(str(value[start: cap + CUT_WINDOW_CHARS])):
+            if start + begin < cap < start + end:
+                return kept[: start + begin]
         return kept
 
     def _cut_list(self, column: str, values: list[Any], row: dict[str, Any]) -> tuple[list[Any], int]:
@@ -219,11 +296,48 @@ class RawTableWriter:
             else pa.array(self._columns[f.name], type=f.type)
             for f in self.schema
         ]
+        if self._free_text:
+            started = time.perf_counter()
+            arrays = self._redacted(arrays)
+            self.redaction_seconds += time.perf_counter() - started
         self._writer.write_batch(pa.record_batch(arrays, schema=self.schema))
         self.rows_written += self._buffered
         self._reset_columns()
         self._buffered = 0
         self._buffered_bytes = 0
+
+    def _redacted(self, arrays: list[pa.Array]) -> list[pa.Array]:
+        """The batch with its free-text columns redacted; counted per kind (rows, values); the
+        fingerprint columns filled for the rows that changed, from the text before redaction."""
+        names = self.schema.names
+        found: dict[int, dict[tuple[str, str], int]] = {}  # row -> (part, kind) -> values in that part
+        before = {}
+        for column, part in self._free_text.items():
+            position = names.index(column)
+            redacted, rows = self.redactor.redact_array(arrays[position])
+            if not rows:
+                continue
+            before[column], arrays[position] = arrays[position], redacted
+            for row, counts in rows.items():
+                parts = found.setdefault(row, {})
+                for kind, count in counts.items():
+                    parts[part, kind] = max(parts.get((part, kind), 0), count)
+        for parts in found.values():
+            row_counts: dict[str, int] = {}
+            for (_, kind), count in parts.items():
+                row_counts[kind] = row_counts.get(kind, 0) + count
+            for kind, count in row_counts.items():
+                counted = self.redactions.setdefault(kind, [0, 0])
+                counted[0] += 1
+                counted[1] += count
+        for name, columns in self._fingerprints:
+            if found:
+                sources = [before.get(c, arrays[names.index(c)]) for c in columns]
+                values = arrays[names.index(name)].to_pylist()
+                for row in found:
+                    values[row] = _stable_hash([source[row].as_py() for source in sources])
+                arrays[names.index(name)] = pa.array(values, type=pa.string())
+        return arrays
 
     def _reset_columns(self) -> None:
         self._columns = {name: [] for name in self.schema.names}
@@ -256,7 +370,9 @@ class PlatformOutput:
 
     Records seen = rows of the platform's record tables + rejected records; the
     reconciliation downstream checks that every one of them is exported, rejected
-    or counted as a duplicate.
+    or counted as a duplicate. With a ``redactor`` (the runner passes the config's), the free-text
+    columns and the rejects' excerpts and details are redacted, and what was removed is counted in
+    ``extract_redactions/<platform>.parquet``.
     """
 
     def __init__(
@@ -265,6 +381,7 @@ class PlatformOutput:
         platform: str,
         tables: dict[str, pa.Schema],
         record_tables: tuple[str, ...],
+        redactor: Redactor = NO_REDACTION,
     ) -> None:
         self.platform = platform
         self.dir = raw_dir / platform
@@ -272,6 +389,10 @@ class PlatformOutput:
         self.record_tables = record_tables
         self.rejects_path = raw_dir / "extract_rejects" / f"{platform}.parquet"
         self.truncations_path = raw_dir / "extract_truncations" / f"{platform}.parquet"
+        self.redactions_path = raw_dir / "extract_redactions" / f"{platform}.parquet"
+        self.redactor = redactor
+        self.reject_redactions: dict[str, list[int]] = {}  # kind -> [rejects, values]
+        self._reject_redaction_seconds = 0.0
         self._writers: dict[str, RawTableWriter] = {}
         self._rejects: RawTableWriter | None = None
         self._truncations: RawTableWriter | None = None
@@ -283,7 +404,7 @@ class PlatformOutput:
         writer = self._writers.get(name)
         if writer is None:
             writer = RawTableWriter(self.dir / f"{name}.parquet", self.tables[name],
-                                    field_cap=FIELD_CAP_CHARS, on_truncate=self._truncated)
+                                    field_cap=FIELD_CAP_CHARS, on_truncate=self._truncated, redactor=self.redactor)
             self._writers[name] = writer
         return writer
 
@@ -316,20 +437,51 @@ class PlatformOutput:
             self._rejects = RawTableWriter(self.rejects_path, REJECTS_SCHEMA, field_cap=FIELD_CAP_CHARS)
         if isinstance(raw, bytes):
             raw = raw[: EXCERPT_CHARS * 4].decode("utf-8", errors="replace")
+        found: set[str] = set()
         self._rejects.write(
             {
                 "source_platform": self.platform,
                 "reject_reason": reason,
-                "reject_detail": detail[:EXCERPT_CHARS] if detail else detail,
+                "reject_detail": self._excerpt(detail, found),
                 "record_id": record_id,
                 "customer_email_raw": customer_email_raw,
-                "raw_excerpt": raw[:EXCERPT_CHARS] if raw else raw,
+                "raw_excerpt": self._excerpt(raw, found),
                 "_source_file": source_file,
                 "_source_row": row,
                 "_source_position": position,
             }
         )
         self.reject_reasons[reason] += 1
+        for kind in found:
+            self.reject_redactions[kind][0] += 1
+
+    def _excerpt(self, text: str | None, found: set[str]) -> str | None:
+        """The first EXCERPT_CHARS of a text, redacted before it is cut (so no value is cut in two)."""
+        if not text:
+            return text
+        if not self.redactor:
+            return text[:EXCERPT_CHARS]
+        started = time.perf_counter()
+        redacted, counts = self.redactor.redact(text[: EXCERPT_CHARS * 4])
+        self._reject_redaction_seconds += time.perf_counter() - started
+        for kind, count in counts.items():
+            self.reject_redactions.setdefault(kind, [0, 0])[1] += count
+            found.add(kind)
+        return redacted[:EXCERPT_CHARS]
+
+    @property
+    def redaction_seconds(self) -> float:
+        """Time spent redacting, the tables' and the rejects' (extract time: docs/redaction.md)."""
+        return self._reject_redaction_seconds + sum(w.redaction_seconds for w in self._writers.values())
+
+    def redaction_rows(self) -> list[dict[str, Any]]:
+        """What was redacted, per table and kind: the rows of ``extract_redactions``."""
+        tables = [(name, writer.redactions) for name, writer in sorted(self._writers.items())]
+        tables.append((REJECTS_TABLE, self.reject_redactions))
+        return [{"source_platform": self.platform, "table_name": table,
+                 "is_record_table": table in self.record_tables or table == REJECTS_TABLE,
+                 "redaction_kind": kind, "rows_redacted": rows, "values_redacted": values}
+                for table, counts in tables for kind, (rows, values) in sorted(counts.items())]
 
     def close(self) -> None:
         """Close every table; tables never written are written empty, so every source exists."""
@@ -344,6 +496,7 @@ class PlatformOutput:
         if self._truncations is None:
             self._truncations = RawTableWriter(self.truncations_path, TRUNCATIONS_SCHEMA)
         self._truncations.close()
+        write_table(self.redactions_path, REDACTIONS_SCHEMA, self.redaction_rows())
 
     def abort(self) -> None:
         for writer in self._writers.values():

@@ -24,7 +24,7 @@ from extract import options as opt
 from extract.context import SourceContext
 from extract.files import MAX_LINE_BYTES, LongLine, iter_lines
 from extract.platform import Platform
-from extract.raw import PlatformOutput, with_lineage
+from extract.raw import PlatformOutput, free_text, with_lineage
 from extract.values import as_text, cut_mark, unmark_all
 
 SETTINGS = opt.Settings((
@@ -36,7 +36,7 @@ FILE_SUFFIXES = (".json", ".jsonl", ".ndjson")
 TABLES = {
     "ticket_comments": with_lineage(
         pa.field("ticket_id", pa.string()),
-        pa.field("ticket_subject", pa.string()),
+        free_text("ticket_subject", "title"),
         pa.field("ticket_tags", pa.list_(pa.string())),
         pa.field("ticket_status", pa.string()),
         pa.field("ticket_created_at", pa.string()),
@@ -48,9 +48,9 @@ TABLES = {
         pa.field("comment_id", pa.string()),
         pa.field("comment_index", pa.int32()),
         pa.field("comment_author_id", pa.string()),
-        pa.field("comment_body", pa.string()),
-        pa.field("comment_html_body", pa.string()),
-        pa.field("comment_plain_body", pa.string()),
+        free_text("comment_body"),
+        free_text("comment_html_body"),
+        free_text("comment_plain_body"),
         pa.field("comment_is_public", pa.bool_()),
         pa.field("comment_created_at", pa.string()),
     )

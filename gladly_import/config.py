@@ -1,7 +1,8 @@
 """The import's YAML config file: loaded, checked and resolved before anything runs.
 
 Every block is checked against its declared settings (``extract.options.Settings``): the top
-level and ``spark:`` here, each platform's in its ``PLATFORM`` declaration, and any other top-level
+level and ``spark:`` here, ``redact:`` in ``extract.redact`` (what is removed from titles and bodies
+as they are landed), each platform's in its ``PLATFORM`` declaration, and any other top-level
 block in the module that ``BLOCK_MODULES`` names. Every problem is collected and reported at once,
 one line each, naming the file and the key. A file that cannot be read as a config is named, never
 echoed. A source's options are kept with every declared key, its default where absent.
@@ -18,6 +19,7 @@ from typing import Any
 import yaml
 
 from extract import options as opt
+from extract import redact
 from extract.files import SourcePathError, resolve_files
 from extract.platforms import PLATFORMS
 
@@ -37,7 +39,11 @@ TOP_LEVEL = opt.Settings((
                 shows="required: one or more platforms"),
     opt.Setting("engine", opt.one_of(ENGINES), "where the models run", default="duckdb"),
     opt.Setting("spark", opt.MAPPING, "the Spark engine's settings", shows="(with `engine: spark`)"),
+    opt.Setting("redact", opt.MAPPING, "what is removed from titles and bodies before anything is written"
+                " (docs/redaction.md)", shows="card numbers removed"),
 ))
+# The redact: block (extract/redact.py; docs/redaction.md).
+REDACT = redact.SETTINGS
 # The spark: block (engine: spark; gladly_import/engines/).
 SPARK = opt.Settings((
     opt.Setting("master", opt.Option("a Spark master URL such as local[2]", lambda v: isinstance(v, str) and bool(v.strip())),
@@ -91,6 +97,13 @@ class Config:
     spark: SparkConfig = field(default_factory=SparkConfig)
     # Other top-level blocks (BLOCK_MODULES), as checked: e.g. blocks["gladly"] for the push.
     blocks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The redact: block as checked (None: absent, the defaults: card numbers removed).
+    redact: dict[str, Any] | None = None
+
+    @property
+    def redactor(self) -> redact.Redactor:
+        """What the extractors remove from titles and bodies as they land them."""
+        return redact.redactor_from(self.redact)
 
     @property
     def gladly(self) -> dict[str, Any]:
@@ -207,6 +220,8 @@ def load_config(path: str | Path) -> Config:
     problems = check_block("", data, top_level)
     if isinstance(data.get("spark"), dict):
         problems += check_block("spark", data["spark"], SPARK)
+    if isinstance(data.get("redact"), dict):
+        problems += check_block("redact", data["redact"], REDACT)
 
     blocks: dict[str, dict[str, Any]] = {}
     for name in BLOCK_MODULES:
@@ -264,4 +279,5 @@ def load_config(path: str | Path) -> Config:
         engine=top["engine"],
         spark=_spark_config(data.get("spark"), base_dir),
         blocks=blocks,
+        redact=data.get("redact"),
     )

@@ -16,16 +16,17 @@ from pathlib import Path
 
 from extract.options import Settings
 from extract.platforms import PLATFORMS
-from gladly_import.config import BLOCK_MODULES, SPARK, TOP_LEVEL, _block_module
+from gladly_import.config import BLOCK_MODULES, REDACT, SPARK, TOP_LEVEL, _block_module
 
 BEGIN = "<!-- config keys: written by `python -m gladly_import.config_docs --write` from the declarations -->"
 END = "<!-- end of config keys -->"
 
 
 def blocks() -> Iterator[tuple[str, Settings]]:
-    """Every block of the config, with the prefix its keys have: top level, spark, each platform, gladly."""
+    """Every block of the config, with the prefix its keys have: top level, spark, redact, each platform, gladly."""
     yield "", TOP_LEVEL
     yield "spark.", SPARK
+    yield "redact.", REDACT
     for name, declared in PLATFORMS.items():
         yield f"sources.{name}.", declared.settings
     for name in BLOCK_MODULES:

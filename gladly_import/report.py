@@ -25,6 +25,7 @@ import jinja2
 import markupsafe
 
 from extract.context import duration
+from extract.redact import kind_words
 from gladly_import.reject_reasons import reject_reasons
 
 REPORT_FILE = "import_report.html"
@@ -226,6 +227,15 @@ def review_entries(summary: dict[str, Any]) -> list[dict[str, str]] | None:
         entries = [entries]
     return [{"platform": str(e.get("platform") or ""), "cause": str(e.get("cause") or "")} if isinstance(e, dict)
             else {"platform": "", "cause": str(e)} for e in entries]
+def redaction_view(summary: dict[str, Any]) -> dict[str, Any]:
+    """The redaction section: the kinds that were on, a sentence per kind, a row per platform and kind."""
+    redaction = summary.get("redaction") or {}
+    kinds = redaction.get("kinds")
+    lines = [f"{c['values']:,} {kind_words(kind, c['values'])} removed from {c['items']:,}"
+             f" {'item' if c['items'] == 1 else 'items'}" for kind, c in (redaction.get("totals") or {}).items()]
+    rows = [{"platform": name, "color": platform_color(name), "kind": kind_words(kind), **counts}
+            for name, p in summary["platforms"].items() for kind, counts in (p.get("redacted") or {}).items()]
+    return {"kinds": None if kinds is None else [kind_words(k) for k in kinds], "lines": lines, "rows": rows}
 
 
 def report_context(summary: dict[str, Any], data: ReportData) -> dict[str, Any]:
@@ -276,6 +286,7 @@ def report_context(summary: dict[str, Any], data: ReportData) -> dict[str, Any]:
         "samples_per_reason": SAMPLES_PER_REASON,
         "truncated": truncated,
         "truncations_shown": TRUNCATIONS_SHOWN,
+        "redaction": redaction_view(summary),
         "months": month_view(data.per_month, names),
         "files": [{"sha256": "", **f} for f in summary["files"]],
         "files_rows": sum(f["rows"] for f in summary["files"]),

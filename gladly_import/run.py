@@ -44,10 +44,11 @@ def extract_all(config: Config, metrics: StageMetrics | None = None, mode: str =
     """Run each configured extractor; unconfigured platforms get empty raw tables."""
     raw_dir = config.raw_dir
     manifest = []
+    redactor = config.redactor
     for platform, declared in PLATFORMS.items():
         shutil.rmtree(raw_dir / platform, ignore_errors=True)
         (raw_dir / "extract_rejects" / f"{platform}.parquet").unlink(missing_ok=True)
-        out = declared.output(raw_dir)
+        out = declared.output(raw_dir, redactor)
         source = config.sources.get(platform)
         if source is None:
             out.close()
@@ -72,6 +73,7 @@ def extract_all(config: Config, metrics: StageMetrics | None = None, mode: str =
                 raise
             out.close()
             stage["items"] = out.records_extracted + out.records_rejected
+            stage["redaction_seconds"] = round(out.redaction_seconds, 3)
         progress.finish()
         row = out.manifest_row(is_configured=True)
         manifest.append(row)

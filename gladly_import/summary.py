@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from extract.files import display_path
 from extract.platforms import PLATFORMS
+from extract.redact import kind_words
 from gladly_import import __version__
 from gladly_import.config import Config
 from gladly_import.jsonfile import write_json
@@ -102,6 +103,13 @@ def build_summary(conn: Any, files: list[dict[str, Any]], rejects_file: dict[str
         order by source_platform, reject_reason
         """
     ).fetchall()
+    redactions = conn.execute(
+        """
+        select source_platform, redaction_kind, items_redacted, values_redacted
+        from import_redactions
+        order by source_platform, redaction_kind
+        """
+    ).fetchall()
     started = None
     if run_id is not None:
         found = conn.execute("select started_at from ledger.import_runs where run_id = ?", [run_id]).fetchall()
@@ -126,11 +134,19 @@ def build_summary(conn: Any, files: list[dict[str, Any]], rejects_file: dict[str
             "customers": reach.get(platform, (0, None, None))[0],
             "first_item_at": reach.get(platform, (0, None, None))[1],
             "last_item_at": reach.get(platform, (0, None, None))[2],
+            "redacted": {kind: {"items": int(items), "values": int(values)}
+                         for p, kind, items, values in redactions if p == platform and values},
         }
     totals = {
         key: sum(p[key] for p in platforms.values())
         for key in TOTAL_KEYS
     }
+    redacted: dict[str, dict[str, int]] = {}
+    for counts in platforms.values():
+        for kind, found in counts["redacted"].items():
+            total = redacted.setdefault(kind, {"items": 0, "values": 0})
+            total["items"] += found["items"]
+            total["values"] += found["values"]
     describe = getattr(conn, "describe", None)
     return {
         "run_id": run_id,
@@ -146,6 +162,10 @@ def build_summary(conn: Any, files: list[dict[str, Any]], rejects_file: dict[str
         "inputs": describe_inputs(config) if config is not None else [],
         "platforms": platforms,
         "totals": totals,
+        # what was removed from titles and bodies as they were landed (extract/redact.py): the kinds
+        # the config turned on, and per kind the values removed and the items they were in
+        "redaction": {"kinds": list(config.redactor.kinds) if config is not None else None,
+                      "totals": dict(sorted(redacted.items()))},
         "files": files,
         "rejects_file": rejects_file,
     }
@@ -173,4 +193,19 @@ def format_table(summary: dict[str, Any]) -> str:
         out.append("")
         out.append("rejected, by reason:")
         out += [f"  {name:<10} {reason:<28} {n:>10,}" for name, reason, n in reasons]
+    out += redaction_lines(summary)
     return "\n".join(out)
+
+
+def redaction_lines(summary: dict[str, Any]) -> list[str]:
+    """The table's lines on redaction: per platform and kind, the values removed and from how many items."""
+    found = [(name, kind, counts) for name, p in summary["platforms"].items()
+             for kind, counts in p.get("redacted", {}).items()]
+    if not found:
+        return []
+    lines = ["", "removed from titles and bodies before anything was written (redact:):"]
+    for name, kind, counts in found:
+        items = counts["items"]
+        lines.append(f"  {name:<10} {counts['values']:>10,} {kind_words(kind, counts['values']):<28}"
+                     f" from {items:,} {'item' if items == 1 else 'items'}")
+    return lines

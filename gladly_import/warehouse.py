@@ -17,5 +17,7 @@ def raw_tables(raw_location: str) -> dict[str, tuple[str, bool]]:
     tables["extract_rejects"] = (f"{base}/extract_rejects/*.parquet", True)
     # fields the raw writer cut to its cap, with their real length (extract/raw.py)
     tables["extract_truncations"] = (f"{base}/extract_truncations/*.parquet", True)
+    # what redaction removed as the records were landed, per table and kind (extract/raw.py)
+    tables["extract_redactions"] = (f"{base}/extract_redactions/*.parquet", True)
     tables["extract_manifest"] = (f"{base}/extract_manifest.parquet", False)
     return tables

@@ -56,7 +56,7 @@ RECORD_TABLES = ("messages",)
 def _tables() -> dict[str, Any]:
     import pyarrow as pa
 
-    from extract.raw import with_lineage
+    from extract.raw import free_text, with_lineage
 
     return {
         "messages": with_lineage(
@@ -65,7 +65,7 @@ def _tables() -> dict[str, Any]:
             pa.field("thread_id", pa.string()),
             pa.field("labels", pa.list_(pa.string())),
             pa.field("is_chat", pa.bool_()),
-            pa.field("subject", pa.string()),
+            free_text("subject", "title"),
             pa.field("from_address", pa.string()),
             pa.field("from_name", pa.string()),
             pa.field("to_address", pa.string()),
@@ -75,8 +75,8 @@ def _tables() -> dict[str, Any]:
             pa.field("date_utc", pa.string()),
             pa.field("separator_date_utc", pa.string()),
             pa.field("content_type", pa.string()),
-            pa.field("body_text", pa.string()),
-            pa.field("body_html_text", pa.string()),
+            free_text("body_text"),
+            free_text("body_html_text"),
             pa.field("byte_offset", pa.int64()),
             pa.field("byte_length", pa.int64()),
             pa.field("parsed_by", pa.string()),

@@ -1,5 +1,9 @@
 """engine: spark runs the whole sample import on a local Spark session, as DuckDB does, byte for byte.
 
+Both engines import the samples with secrets planted in every platform and every kind of redaction
+on (tests/python/redaction_helpers.py): redaction happens as the records are landed, so both give
+the same bytes and the same counts, and neither leaves a planted value in its files.
+
 One Spark session serves the module (it takes ~10 s to start): the full import (with the dbt unit
 tests), the delta after it and the email rule's cases. The JVM runs in America/New_York, so a
 session time zone left to the machine would move every `...Z` timestamp by five hours.
@@ -20,6 +24,7 @@ import pytest
 import yaml
 
 from tests.python.conftest import SAMPLES_DIR, run_import
+from tests.python.redaction_helpers import plant
 
 pytestmark = pytest.mark.slow
 
@@ -60,6 +65,7 @@ EMAIL_CASES = [
 
 def _config(folder: Path, engine: str) -> Path:
     shutil.copytree(SAMPLES_DIR, folder / "samples")
+    planted_values.extend(plant(folder / "samples").forms())
     path = folder / "samples" / "config.yml"
     config = yaml.safe_load(path.read_text(encoding="utf-8"))
     if engine == "spark":
@@ -67,6 +73,9 @@ def _config(folder: Path, engine: str) -> Path:
         config["spark"] = {"conf": {"spark.driver.extraJavaOptions": "-Duser.timezone=America/New_York"}}
     path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     return path
+
+
+planted_values: list[str] = []
 
 
 def _outputs(output_dir: Path) -> dict[str, bytes]:
@@ -111,6 +120,16 @@ def test_spark_gives_byte_identical_gladly_files_and_rejects(runs: dict[str, Any
 
 def test_spark_summary_numbers_equal_duckdbs(runs: dict[str, Any]) -> None:
     assert _numbers(runs["full"]["summary"]) == _numbers(runs["duckdb"].summary)
+    assert runs["full"]["summary"]["redaction"] == runs["duckdb"].summary["redaction"]
+
+
+def test_spark_leaves_no_planted_value_in_its_files(runs: dict[str, Any]) -> None:
+    """The redaction counts are the planted ones on both engines, and the files hold none of them."""
+    assert runs["full"]["summary"]["redaction"]["totals"]["card_number"]["values"] >= 15
+    assert planted_values
+    for name, content in runs["full"]["files"].items():
+        text = content.decode("utf-8")
+        assert [v for v in planted_values if v in text] == [], name
 
 
 def test_spark_previews_the_same_customers_and_items_as_duckdb(runs: dict[str, Any]) -> None:

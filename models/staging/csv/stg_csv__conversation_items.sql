@@ -11,10 +11,15 @@ renamed as (
 
     select
         -- ids: the template's ID when given, else a fingerprint of the row's content,
-        -- so the same row gets the same id on every run
+        -- so the same row gets the same id on every run; a row whose title or body was
+        -- redacted as it was landed has its fingerprint from before (extract/csv_template.py),
+        -- so redaction never changes an id
         coalesce(
             {{ blank_to_null('item_id') }},
-            'csv-' || {{ stable_hash(['customer_email', 'occurred_at', 'title', 'body', 'source_name']) }}
+            'csv-' || coalesce(
+                fingerprint_before_redaction,
+                {{ stable_hash(['customer_email', 'occurred_at', 'title', 'body', 'source_name']) }}
+            )
         ) as conversation_item_id,
         'csv' as source_platform,
         coalesce({{ blank_to_null('source_name') }}, default_source_name) as source_name,
