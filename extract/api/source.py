@@ -76,7 +76,8 @@ def progress_line(source: ApiSource, extraction: Extraction, client: HttpClient)
     parts = [f"{extraction.spools[name].items:,} {name}" for name in source.spools]
     children = source.children()
     if children is not None:
-        parts[-1] += f" ({extraction.children_done:,} fetched this run)"
+        fetched = f"{children.label} " if children.many else ""  # a lookup of several records: say of what
+        parts[-1] += f" ({extraction.children_done:,} {fetched}fetched this run)"
     return f"{', '.join(parts)}; {counts.pages:,} pages this run; {rate_text(client)}"
 
 

@@ -87,6 +87,7 @@ class Answer:
     status: int
     body: bytes | dict[str, Any] | list[Any] | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    content_type: str = "application/json; charset=utf-8"  # e.g. text/plain: a 429 whose body is not JSON
 
     def payload(self) -> bytes:
         if self.body is None:
@@ -299,7 +300,7 @@ class SimulatorServer:
         payload = answer.payload()
         try:
             handler.send_response(answer.status)
-            handler.send_header("Content-Type", "application/json; charset=utf-8")
+            handler.send_header("Content-Type", answer.content_type)
             handler.send_header("Content-Length", str(len(payload)))
             for name, value in answer.headers.items():
                 handler.send_header(name, value)
