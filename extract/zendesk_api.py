@@ -157,12 +157,15 @@ def user_key(user: Any) -> str | None:
 
 
 def comment_key(record: Any) -> str | None:
-    """A comment once per ticket; the end of a ticket's comments (its lookup's last record) by the lookup's id."""
+    """A comment once per ticket."""
     record = _dict(record)
-    if "comment" in record:
-        comment_id = _dict(record["comment"]).get("id")
-        return None if comment_id is None else f"{as_text(record.get('ticket'))}/{as_text(comment_id)}"
-    return as_text(record.get("id"))
+    comment_id = _dict(record.get("comment")).get("id")
+    return None if comment_id is None else f"{as_text(record.get('ticket'))}/{as_text(comment_id)}"
+
+
+def listing_key(record: Any) -> str | None:
+    """How a ticket's comments lookup ended, once per lookup (the ticket and its version)."""
+    return as_text(_dict(record).get("id"))
 
 
 def comments_lookup(ticket: Any) -> tuple[str, str] | None:
@@ -174,7 +177,7 @@ def comments_lookup(ticket: Any) -> tuple[str, str] | None:
 
 
 def fetch_comments(client: HttpClient, lookup: str, path: str) -> Iterator[dict[str, Any]]:
-    """Every comment of a ticket, page after page, as spooled records; last, how the listing went."""
+    """Every comment of a ticket, page after page, as spooled records; last, how the listing went (its end)."""
     ticket = lookup.rpartition("@")[0]
     read = public = pages = 0
     status, detail = "ok", None
@@ -199,7 +202,7 @@ def fetch_comments(client: HttpClient, lookup: str, path: str) -> Iterator[dict[
 class ZendeskApi(ApiSource):
     name = "zendesk"
     service = "Zendesk"
-    spools = ("tickets", "users", "comments")
+    spools = ("tickets", "users", "comments", "listings")  # listings: how each ticket's comments lookup ended
 
     def __init__(self, ctx: SourceContext) -> None:
         super().__init__(ctx)
@@ -271,10 +274,11 @@ class ZendeskApi(ApiSource):
         return [Reading("tickets", "tickets", self.listing(since))]
 
     def children(self) -> Children:
-        return Children("comments", "tickets", comments_lookup, fetch_comments, label="tickets' comments", many=True)
+        return Children("comments", "tickets", comments_lookup, fetch_comments, label="tickets' comments",
+                        ends="listings")
 
     def key(self, spool: str) -> Any:
-        return {"tickets": ticket_key, "users": user_key, "comments": comment_key}[spool]
+        return {"tickets": ticket_key, "users": user_key, "comments": comment_key, "listings": listing_key}[spool]
 
     def _warn(self, text: str) -> None:
         self.ctx.report(text, force=True)
@@ -375,8 +379,8 @@ class Landing:
 
     def _ends_of_lookups(self, ticket_at: Any) -> None:
         """How each ticket's newest comments lookup ended: set aside if refused, said if short."""
-        for _, _, end in Spool.entries(self.state.spool_path("comments")):
-            if not isinstance(end, dict) or "comment" in end:
+        for _, _, end in Spool.entries(self.state.spool_path("listings")):
+            if not isinstance(end, dict):
                 continue
             key, _, version = (as_text(end.get("id")) or "").rpartition("@")
             packed = self.tickets.get(key)
@@ -445,7 +449,7 @@ class Landing:
             counts[reason] = counts.get(reason, 0) + 1
         lines = [f"ticket_comments: {self.out.table('ticket_comments').rows:,} comments landed from"
                  f" {len(self.tickets) - len(self.aside):,} tickets"]
-        lines += [f"{n:,} tickets set aside: {reason}" for reason, n in sorted(counts.items())]
+        lines += [f"{reason}: {n:,} tickets set aside" for reason, n in sorted(counts.items())]
         if self.short:
             lines.append(f"WARNING: {self.short:,} tickets have fewer comments than their comment_count: each is a"
                          " comments_short row of the rejects (its comments read are exported)")

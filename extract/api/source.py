@@ -73,10 +73,11 @@ class ApiSource:
 
 def progress_line(source: ApiSource, extraction: Extraction, client: HttpClient) -> str:
     counts = extraction.counts
-    parts = [f"{extraction.spools[name].items:,} {name}" for name in source.spools]
     children = source.children()
+    parts = [f"{extraction.spools[name].items:,} {name}" for name in source.spools
+             if children is None or name != children.ends]
     if children is not None:
-        fetched = f"{children.label} " if children.many else ""  # a lookup of several records: say of what
+        fetched = f"{children.label} " if children.ends else ""  # a lookup of several records: say of what
         parts[-1] += f" ({extraction.children_done:,} {fetched}fetched this run)"
     return f"{', '.join(parts)}; {counts.pages:,} pages this run; {rate_text(client)}"
 
@@ -151,5 +152,5 @@ def _read(source: ApiSource, state: State, client: HttpClient) -> None:
     kept = state.data.get("kept")
     if state.delta is not None and isinstance(kept, dict):
         ctx.report(f"delta {state.delta}: " + " and ".join(
-            f"{Spool.count(state.spool_path(name)) - kept.get(name, 0):,} new {name}" for name in source.spools)
-            + " added to the ones kept", force=True)
+            f"{Spool.count(state.spool_path(name)) - kept.get(name, 0):,} new {name}" for name in source.spools
+            if children is None or name != children.ends) + " added to the ones kept", force=True)

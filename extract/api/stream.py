@@ -67,12 +67,12 @@ class Reading:
 class Children:
     """A lookup per record: ``ref(item)`` -> (child id, path) or None; ``fetch`` -> the record to spool.
 
-    ``many``: ``fetch`` yields the child's records instead (a listing of several pages: Zendesk's
-    comments of a ticket), each spooled as it comes, and last a record whose key is the child id:
-    the lookup is complete once that one is spooled. A lookup cut short by a kill is fetched again
-    by the next run (the records it spooled are skipped by their keys). A child id that changes when
-    the parent does (a ticket's id and its update time) is looked up again when a delta lists the
-    parent changed.
+    ``ends``: ``fetch`` yields the child's records instead (a listing of several pages: Zendesk's
+    comments of a ticket), each spooled as it comes, and last a record whose key is the child id and
+    that says how the lookup went: it goes to the ``ends`` spool, and the lookup is complete once it
+    is spooled. A lookup cut short by a kill is fetched again by the next run (the records it
+    spooled are skipped by their keys). A child id that changes when the parent does (a ticket's id
+    and its update time) is looked up again when a delta lists the parent changed.
     """
 
     spool: str
@@ -80,7 +80,12 @@ class Children:
     ref: Callable[[Any], tuple[str, str] | None]
     fetch: Callable[[HttpClient, str, str], Any]
     label: str = "children"
-    many: bool = False
+    ends: str | None = None
+
+    @property
+    def done_spool(self) -> str:
+        """The spool that holds a record keyed by the child id once the lookup is complete."""
+        return self.ends or self.spool
 
 
 # -- time helpers -----------------------------------------------------------------------------------
@@ -409,7 +414,7 @@ class Extraction:
             return
         child_id, link = ref
         with self._requested_lock:
-            if child_id in self._requested or {"id": child_id} in self.spools[self.children.spool]:
+            if child_id in self._requested or {"id": child_id} in self.spools[self.children.done_spool]:
                 return
             self._requested.add(child_id)
         self._pending.put((child_id, link))
@@ -427,18 +432,32 @@ class Extraction:
             child_id, link = job
             try:
                 fetched = self.children.fetch(self.client, child_id, link)
-                for record in fetched if self.children.many else (fetched,):
-                    spool.add(link, record)
-                    if self.children.many and self.stop.is_set():  # fetched again by the next run
-                        break
-                else:
-                    with self._requested_lock:
-                        self._children_done += 1
+                if self.children.ends is None:
+                    spool.add(link, fetched)
+                elif not self._spool_lookup(fetched, link):
+                    continue  # stopping: the lookup is fetched again by the next run
+                with self._requested_lock:
+                    self._children_done += 1
             except BaseException as error:  # noqa: BLE001 - handed to the main thread
                 self._fail(error)
                 return
             finally:
                 self._pending.task_done()
+
+    def _spool_lookup(self, records: Iterator[Any], where: str) -> bool:
+        """A lookup of several records: each into the child spool as it comes, the last into ``ends``."""
+        assert self.children is not None and self.children.ends is not None
+        spool, ends = self.spools[self.children.spool], self.spools[self.children.ends]
+        last = None
+        for record in records:
+            if last is not None:
+                spool.add(where, last[0])
+            last = (record,)
+            if self.stop.is_set():
+                return False
+        if last is not None:
+            ends.add(where, last[0])
+        return True
 
     # -- readings -----------------------------------------------------------------------------------
 

@@ -282,7 +282,7 @@ class ZendeskSimulator(SimulatorServer):
             following = [key for position, key in visible if position > (after[0], _sortable_text(after[1]))]
             chosen = following[:per_page]
             tickets = [dict(self.tickets[key]) for key in chosen]
-            if "comment_count" in include:
+            if self.comment_count and "comment_count" in include:
                 for ticket in tickets:
                     ticket["comment_count"] = len(self.comments[str(ticket["id"])])
             users = {str(t.get(role)): self.users[str(t.get(role))] for t in tickets
