@@ -1,5 +1,5 @@
 """The command line: ``gladly-import [import] --config my.yml [--mode delta]``, ``gladly-import check --config
-my.yml`` (the preflight), ``gladly-import push …``.
+my.yml`` (the preflight), ``push …``, ``runs``, ``init``.
 
 Exit codes: 0 the run succeeded; 1 the run failed; 2 nothing was run (a bad config, command
 line or environment variable, an output or work folder that cannot be written); 130
@@ -20,8 +20,9 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -30,10 +31,13 @@ from extract.errors import ExtractError
 from extract.platforms import PLATFORMS
 from gladly_import import __version__, log
 from gladly_import.config import MODES, Config, ConfigError, load_config
+from gladly_import.demo import DEMO_FOLDER, DemoError, make_demo
 from gladly_import.engines import EngineError, open_engine
-from gladly_import.ledger import finish_run, new_run_id, start_run
+from gladly_import.history import delivered_so_far, format_runs, list_runs, refusal, replacing
+from gladly_import.ledger import ensure_tables, finish_run, new_run_id, start_run
 from gladly_import.lock import FolderInUse, lock_run_folders
-from gladly_import.paths import INSTALLED, SAMPLE_CONFIG
+from gladly_import.log import result_logger
+from gladly_import.paths import INSTALLED, PACKAGE_DIR, SAMPLE_CONFIG, SOURCE_ROOT
 from gladly_import.publish import PublishError, settle_earlier_runs
 
 EXIT_OK, EXIT_FAILED, EXIT_NOT_RUN, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -50,12 +54,14 @@ logger = logging.getLogger("gladly_import.cli")
 DESCRIPTION = """\
 Move a company's customer-service history into Gladly: extract each helpdesk's export or API,
 transform it with dbt on DuckDB (or Spark: engine: spark), and write the Gladly conversation-item
-CSV files, a rejects file, a summary, an HTML report and a log of the run.
+CSV files, a rejects file, a summary, an HTML report, a timeline preview and a log of the run.
 
 commands:
   import   (the default) run an import: gladly-import --config my.yml [--mode delta]
   check    the preflight: can the run go ahead? credentials, permissions, limits, size, time
   push     send the exported files to Gladly's API: gladly-import push --help
+  runs     list the runs of a work dir (imports and pushes): gladly-import runs --config my.yml
+  init     make a folder to try it in (the samples and a starter config): gladly-import init [FOLDER]
 """
 
 EPILOG = """\
@@ -66,7 +72,8 @@ exit codes:
        work folder that cannot be written
   130  interrupted (Ctrl-C): nothing was recorded in the export ledger
 
-Each run writes its log to <output_dir>/logs/import-<run id>.log (every level).
+Each run writes its log to <work_dir>/logs/import-<run id>.log (every level), and keeps its report
+files in <output_dir>/runs/<run id>/ (gladly-import runs lists them).
 """
 
 
@@ -93,13 +100,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description=DESCRIPTION, epilog=EPILOG,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     _common(parser, top=True)
-    commands = parser.add_subparsers(dest="command", metavar="{import,check,push}")
+    commands = parser.add_subparsers(dest="command", metavar="{import,check,push,runs,init}")
     run = commands.add_parser("import", help="run an import (the default command)", epilog=EPILOG,
                               description="Run an import: extract, transform, export the Gladly files.",
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     default = "the bundled sample" if not INSTALLED else "none: required"
     run.add_argument("--config", default=None, help=f"the import's YAML config (default: {default})")
-    run.add_argument("--mode", choices=MODES, help="full (the default) exports every item; delta only new ones")
+    run.add_argument("--mode", choices=MODES, help="full (the default) exports every item; delta only new ones. "
+                     "After a delta or a push, a full run must be asked for with --mode full")
     run.add_argument("--with-unit-tests", action="store_true", help="also run the dbt model unit tests (make test does)")
     _common(run)
     check = commands.add_parser(
@@ -119,6 +127,16 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("--dry-run", action="store_true",
                       help="validate every payload against the API's rules, count the requests; send nothing")
     _common(push)
+    runs = commands.add_parser("runs", help="list the runs of a work dir: imports and pushes",
+                               description="List the runs recorded in a work dir's ledger (imports and pushes): mode, "
+                                           "times, status, items, files, and where each run's report files are kept.")
+    runs.add_argument("--config", default=None, help=f"the import's YAML config (default: {default})")
+    _common(runs)
+    init = commands.add_parser("init", help="make a folder with the samples and a starter config",
+                               description="Copy the bundled samples and a commented starter config into a folder, "
+                                           "and say the next command.")
+    init.add_argument("folder", nargs="?", default=DEMO_FOLDER, help=f"where (default: ./{DEMO_FOLDER}); new or empty")
+    _common(init)
     return parser
 
 
@@ -130,6 +148,8 @@ exit codes:
   130  interrupted (Ctrl-C)
 """
 
+
+COMMANDS = ("import", "check", "push", "runs", "init")
 LOUDNESS_FLAGS = {"-v": log.VERBOSE, "--verbose": log.VERBOSE, "-q": log.QUIET, "--quiet": log.QUIET}
 
 
@@ -139,7 +159,7 @@ def split_command(argv: list[str]) -> tuple[list[str], str, list[str]]:
     while leading < len(argv) and argv[leading] in LOUDNESS_FLAGS:
         leading += 1
     rest = argv[leading:]
-    if rest[:1] and rest[0] in ("import", "check", "push"):
+    if rest[:1] and rest[0] in COMMANDS:
         return argv[:leading], rest[0], rest[1:]
     if rest[:1] and rest[0] in ("-h", "--help", "--version"):
         return argv[:leading], "", rest
@@ -153,9 +173,70 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "push":
             return push_command(args)
-        return check_command(args) if args.command == "check" else run_command(args)
+        if args.command == "check":
+            return check_command(args)
+        if args.command == "runs":
+            return runs_command(args)
+        if args.command == "init":
+            return init_command(args)
+        return run_command(args)
     finally:
         log.shutdown()
+
+
+def init_command(args: argparse.Namespace) -> int:
+    """``gladly-import init [FOLDER]``: the samples and a starter config in a folder; says the next command."""
+    try:
+        config = make_demo(Path(args.folder))
+    except DemoError as error:
+        logger.error(str(error))
+        return EXIT_NOT_RUN
+    result_logger.info(f"made {args.folder}/: the sample exports of each platform and a commented starter config")
+    result_logger.info(f"next: {PROG} --config {config}")
+    return EXIT_OK
+
+
+def runs_command(args: argparse.Namespace) -> int:
+    """``gladly-import runs``: the runs of a work dir's ledger, imports and pushes, oldest first."""
+    try:
+        config = _load(args.config)
+    except (ConfigError, PreflightError) as error:
+        return _not_run(error)
+    try:
+        with _ledger_reader(config) as conn:
+            if conn is None:
+                result_logger.info(f"no run recorded in work_dir {config.work_dir} yet")
+                return EXIT_OK
+            rows = list_runs(conn, config.output_dir)
+    except duckdb.Error as error:
+        logger.error(duckdb_in_use(error, config.database_path) or f"DuckDB error on {config.database_path}: "
+                     f"{_first_line(error)}")
+        return EXIT_FAILED
+    except EngineError as error:
+        logger.error(f"engine error: {error}")
+        return EXIT_NOT_RUN
+    result_logger.info(format_runs(rows) if rows else f"no run recorded in work_dir {config.work_dir} yet")
+    return EXIT_OK
+
+
+@contextlib.contextmanager
+def _ledger_reader(config: Config) -> Iterator[Any]:
+    """The ledger, read only (DuckDB: a read-only connection, never creating the file), or None without one."""
+    if config.engine == "duckdb":
+        if not config.database_path.is_file():
+            yield None
+            return
+        with duckdb.connect(str(config.database_path), read_only=True) as conn:
+            has_ledger = conn.execute("select count(*) from information_schema.tables where table_schema = 'ledger' "
+                                      "and table_name = 'import_run_events'").fetchone()[0]
+            yield conn if has_ledger else None
+        return
+    engine = open_engine(config)
+    try:
+        ensure_tables(engine)
+        yield engine
+    finally:
+        engine.close()
 
 
 def check_command(args: argparse.Namespace) -> int:
@@ -253,7 +334,7 @@ def _run_command(args: argparse.Namespace, run: dict[str, object]) -> int:
 
 
 def _not_run(error: ConfigError | PreflightError) -> int:
-    """A bad config or environment, found before anything ran: each problem in one line."""
+    """A bad config or what the preflight found: each problem in one line; nothing was run."""
     for problem in error.problems:
         logger.error(f"config error: {problem}" if isinstance(error, ConfigError) else problem)
     return EXIT_NOT_RUN
@@ -262,10 +343,24 @@ def _not_run(error: ConfigError | PreflightError) -> int:
 def _load(config_arg: str | None) -> Config:
     if config_arg is None:
         if INSTALLED:
-            raise PreflightError(f"no --config given: name your import's YAML config ({PROG} --config my.yml;"
-                                 f" the README shows one, the bundled sample is {SAMPLE_CONFIG})")
+            raise PreflightError(f"no --config given: name your import's YAML config ({PROG} --config my.yml), or try it"
+                                 f" on the samples first: {PROG} init (then {PROG} --config {DEMO_FOLDER}/config.yml)")
         config_arg = str(SAMPLE_CONFIG)
-    return load_config(config_arg)
+    config = load_config(config_arg)
+    _outside_the_package(config)
+    return config
+
+
+def _outside_the_package(config: Config) -> None:
+    """An installed package is never written into (it may be read-only, shared, replaced by an upgrade)."""
+    if not INSTALLED:
+        return  # a checkout: its samples write to the checkout's output/ and work/, as make import does
+    packages = [PACKAGE_DIR, SOURCE_ROOT / "extract"]
+    for label, folder in (("output_dir", config.output_dir), ("work_dir", config.work_dir)):
+        if any(folder.resolve().is_relative_to(p) for p in packages):
+            raise PreflightError(f"{label} {folder} is inside the installed gladly-import package, where nothing is"
+                                 f" written: copy the samples out with {PROG} init, then"
+                                 f" {PROG} --config {DEMO_FOLDER}/config.yml")
 
 
 def check_memory_limit() -> None:
@@ -366,8 +461,15 @@ def _run(config: Config, args: argparse.Namespace, run: dict[str, object]) -> in
         logger.error(str(error))
         return EXIT_NOT_RUN
     engine = run["engine"] = open_engine(config)
+    replaced = None
     try:
         settle_earlier_runs(engine, config.output_dir)
+        if mode == "full":
+            delivered = delivered_so_far(engine, config.output_dir)
+            if delivered.needs_saying_full and args.mode != "full":  # a forgotten MODE=delta after go-live
+                logger.error(refusal(delivered))
+                return EXIT_NOT_RUN
+            replaced = replacing(delivered, config.output_dir)
         start_run(engine, run_id, mode, str(config.path))
     except EngineError as error:
         logger.error(f"engine error: {error}")
@@ -383,8 +485,10 @@ def _run(config: Config, args: argparse.Namespace, run: dict[str, object]) -> in
     except Exception as error:  # noqa: BLE001 (before the run's log file: the traceback goes to -v)
         return _not_started(f"unexpected {type(error).__name__}", error)
     run.update(id=run_id, database=config.database_path)
-    log_path = log.add_run_file(config.output_dir, run_id)
+    log_path = log.add_run_file(config.work_dir, run_id)
     logger.info(f"import {run_id}: {mode} run on {engine.name}, config {config.path}")
+    if replaced:
+        logger.warning(replaced)
     logger.debug(f"log file {log_path}")
 
     from gladly_import.run import run_import  # the stages import dbt's and pyarrow's worlds: only now

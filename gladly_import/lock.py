@@ -1,21 +1,25 @@
-"""One import at a time per folder: the run lock on work_dir and on output_dir.
+"""One import (or push) at a time per folder: the run lock on work_dir and on output_dir.
 
-Each folder has a lock file, ``.gladly_import.lock``, that a run locks with ``flock`` for as long
-as it lives and in which it writes who holds it (run id, pid, host, since). The lock is the
-kernel's, not the file's: when the process ends in any way, ``kill -9`` included, the kernel
-releases it, so a lock left by a killed run is simply free again and the next run takes it. The
-file itself stays (removing it would let two runs lock two different files of the same name),
-emptied by a run that ends normally; its content only matters while it is locked. The file descriptor is not inherited by the
-processes a run starts (dbt), so the lock lives exactly as long as the run's own process.
+work_dir has a lock file, ``.gladly_import.lock``, that a run locks with ``flock`` for as long as
+it lives and in which it writes who holds it (run id, pid, host, since). The lock is the kernel's,
+not the file's: when the process ends in any way, ``kill -9`` included, the kernel releases it, so
+a lock left by a killed run is simply free again and the next run takes it. The file itself stays
+(removing it would let two runs lock two different files of the same name), emptied by a run that
+ends normally; its content only matters while it is locked. The file descriptor is not inherited
+by the processes a run starts (dbt), so the lock lives exactly as long as the run's own process.
 
-output_dir is locked as well as work_dir because runs with different work_dirs may share an
-output folder: holding both is what makes the start-up clean-up of ``.partial-*`` staging
-folders safe (none of them can belong to a live run). ``flock`` works on local file systems and
-on NFSv4; a file system without locks stops the run with one line rather than running unguarded.
+output_dir is locked as well because runs with different work_dirs may share an output folder:
+holding both is what makes the start-up clean-up of ``.partial-*`` staging folders safe (none of
+them can belong to a live run). output_dir is the folder people hand to Gladly, so no file is
+left in it: its lock is a ``flock`` on the folder itself, and a run it refuses finds the holder
+through the kernel's lock table (``/proc/locks``) and the holder's work_dir lock file. ``flock``
+works on local file systems and on NFSv4; a file system without locks stops the run with one line
+rather than running unguarded.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import json
@@ -44,6 +48,8 @@ def _pid_alive(pid: int) -> bool:
 def _describe(holder: dict[str, object]) -> str:
     run_id, pid, host, since = (holder.get(k) for k in ("run_id", "pid", "host", "since"))
     if not run_id:
+        if isinstance(pid, int):
+            return f"another import run (pid {pid})"
         return "another import run (it has not written its name in the lock file yet)"
     gone = ""
     if host == socket.gethostname() and isinstance(pid, int) and not _pid_alive(pid):
@@ -99,6 +105,59 @@ def _read_holder(fd: int) -> dict[str, object]:
     return data if isinstance(data, dict) else {}
 
 
+class FolderItselfLock(FolderLock):
+    """The run lock of a folder that must hold no file of ours (output_dir): a flock on the folder."""
+
+    def acquire(self, run_id: str) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as error:
+            os.close(fd)
+            if error.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise FolderInUse(f"{self.label} {self.folder} is in use by {_describe(_folder_holder(self.folder))}: "
+                                  f"wait for it to end, or give this import another {self.label}") from None
+            raise FolderInUse(f"{self.label} {self.folder}: cannot lock it ({error.strerror or error}); "
+                              "use a folder on a local disk") from None
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def _folder_holder(folder: Path) -> dict[str, object]:
+    """Who holds a folder's flock: its pid from the kernel's lock table, its run from its work_dir lock file.
+
+    Best effort (Linux, a process this user may look at): else what is known, maybe nothing.
+    """
+    try:
+        info = folder.stat()
+        device = f"{os.major(info.st_dev):02x}:{os.minor(info.st_dev):02x}:{info.st_ino}"
+        with open("/proc/locks", encoding="ascii", errors="replace") as table:
+            pids = [int(fields[4]) for line in table if len(fields := line.split()) > 5
+                    and fields[1] == "FLOCK" and fields[5] == device and fields[4].isdigit()]
+    except (OSError, ValueError):
+        return {}
+    if not pids:
+        return {}
+    fds = Path(f"/proc/{pids[0]}/fd")
+    try:
+        for fd in fds.iterdir():
+            with contextlib.suppress(OSError):
+                target = os.readlink(fd)
+                if target.endswith("/" + LOCK_FILE):
+                    with open(target, "rb") as handle:
+                        holder = json.loads(handle.read(4096).decode("utf-8", errors="replace") or "{}")
+                    if isinstance(holder, dict) and holder.get("pid") == pids[0]:
+                        return holder
+    except (OSError, ValueError):
+        pass
+    return {"pid": pids[0]}
+
+
 class RunLocks:
     """The locks of every folder one run writes into (work_dir, output_dir)."""
 
@@ -111,15 +170,13 @@ class RunLocks:
 
 
 def lock_run_folders(run_id: str, work_dir: Path, output_dir: Path) -> RunLocks:
-    """Lock work_dir then output_dir for this run, or raise FolderInUse naming the run that holds one."""
+    """Lock work_dir then output_dir for this run, or raise FolderInUse naming the run that holds one.
+
+    (One folder for both takes both locks: the lock file's and the folder's are different flocks.)
+    """
     taken: list[FolderLock] = []
-    seen: set[Path] = set()
     try:
-        for label, folder in (("work_dir", work_dir), ("output_dir", output_dir)):
-            if folder.resolve() in seen:  # one folder for both: one lock (a second flock would refuse us)
-                continue
-            seen.add(folder.resolve())
-            lock = FolderLock(folder, label)
+        for lock in (FolderLock(work_dir, "work_dir"), FolderItselfLock(output_dir, "output_dir")):
             lock.acquire(run_id)
             taken.append(lock)
     except BaseException:

@@ -1,7 +1,7 @@
 """Logging for a run, through the standard ``logging`` module.
 
-One console handler on stderr and, once the output folder is known to be writable, one log file
-per run next to the outputs (``<output_dir>/logs/import-<run id>.log``, every level). Every
+One console handler on stderr and, once the run holds its work folder, one log file per run in it
+(``<work_dir>/logs/import-<run id>.log``, every level; not in output_dir, the folder handed to Gladly). Every
 logger under ``gladly_import`` and ``extract`` reaches both: the runner's stage lines, the API
 client's retries and waits (``extract.api``), the progress display (``gladly_import.progress``).
 What a run prints as its result (the summary table, the files written) goes to stdout through
@@ -67,13 +67,13 @@ def setup(verbosity: int = NORMAL) -> None:
     result_logger.propagate = True
 
 
-def log_file_path(output_dir: Path, run_id: str, kind: str = "import") -> Path:
-    return output_dir / LOG_DIR_NAME / f"{kind}-{run_id}.log"
+def log_file_path(work_dir: Path, run_id: str, kind: str = "import") -> Path:
+    return work_dir / LOG_DIR_NAME / f"{kind}-{run_id}.log"
 
 
-def add_run_file(output_dir: Path, run_id: str, kind: str = "import") -> Path:
+def add_run_file(work_dir: Path, run_id: str, kind: str = "import") -> Path:
     """Start this run's log file (every level, UTC timestamps), ``import-`` or ``push-<run id>.log``; its path."""
-    path = log_file_path(output_dir, run_id, kind)
+    path = log_file_path(work_dir, run_id, kind)
     path.parent.mkdir(parents=True, exist_ok=True)
     handler = _ours(logging.FileHandler(path, encoding="utf-8", delay=False))
     handler.setLevel(logging.DEBUG)

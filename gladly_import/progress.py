@@ -70,8 +70,10 @@ class LiveDisplay:
                        table_column=Column(no_wrap=True, overflow="ellipsis", ratio=1)),
             console=console, refresh_per_second=4, expand=True,
         )
-        self._tasks: dict[int, Any] = {}
-        self._logged: dict[int, float] = {}
+        # Keyed by the Progress object itself, never its id(): CPython gives a collected stage's id
+        # to the next object, whose numbers would then land in the earlier stage's row.
+        self._tasks: dict[Progress, Any] = {}
+        self._logged: dict[Progress, float] = {}
 
     def __enter__(self) -> LiveDisplay:
         self.rows.start()
@@ -85,12 +87,11 @@ class LiveDisplay:
         self.rows.stop()
 
     def show(self, progress: Progress, final: bool = False) -> None:
-        key = id(progress)
-        task = self._tasks.get(key)
+        task = self._tasks.get(progress)
         if task is None:
-            task = self._tasks[key] = self.rows.add_task(progress.stage, total=progress.total, message=progress.message,
-                                                         unit=progress.unit, counted=False)
-            self._logged[key] = time.monotonic()
+            task = self._tasks[progress] = self.rows.add_task(progress.stage, total=progress.total,
+                                                              message=progress.message, unit=progress.unit, counted=False)
+            self._logged[progress] = time.monotonic()
         total = progress.total if progress.total else (max(progress.done, 1.0) if final else None)
         self.rows.update(task, completed=progress.done if not final or progress.total else total, total=total,
                          message=progress.message, unit=progress.unit, counted=progress.total is not None)
@@ -98,8 +99,8 @@ class LiveDisplay:
             self.rows.stop_task(task)
         # The log file (and -v) keep a plain line now and then, and the last one.
         now = time.monotonic()
-        if final or now - self._logged[key] >= LOG_FILE_SECONDS:
-            self._logged[key] = now
+        if final or now - self._logged[progress] >= LOG_FILE_SECONDS:
+            self._logged[progress] = now
             progress_logger.debug("%s", progress.line())
 
 

@@ -5,7 +5,8 @@ atomic), then publishes them in steps, each of which can be cut by ``kill -9``:
 
 1. record the batch as pending in the ledger: each file's name, rows and SHA-256;
 2. rename each file into place (a full run's files replace the earlier ones, same name or not);
-3. record its items in the export ledger, now that every file is in place;
+3. record its items in the export ledger, now that every file is in place; keep a copy of its
+   report files in ``output_dir/runs/<run id>/`` (gladly_import/history.py);
 4. confirm the batch; remove the empty staging folder.
 
 The next run, holding the folder locks (gladly_import/lock.py) and before its dbt build rebuilds
@@ -36,6 +37,7 @@ from typing import Any
 
 from gladly_import import faults
 from gladly_import.engines import Engine
+from gladly_import.history import RUNS_DIR, keep_run, report_files
 from gladly_import.ledger import (
     CONFIRMED,
     DROPPED,
@@ -93,13 +95,16 @@ def _ctrl_c_held() -> Iterator[None]:
 
 
 def publish(conn: Engine, run_id: str, staging: Path, output_dir: Path, mode: str,
-            rows: dict[str, int]) -> int:
+            rows: dict[str, int], digests: dict[str, str] | None = None) -> int:
     """Publish every file in ``staging`` and record the run's items; returns the items recorded.
 
-    ``rows`` gives the data rows of each CSV written (item files and rejects).
+    ``rows`` gives the data rows of each CSV written (item files and rejects); ``digests`` the
+    SHA-256 of staged files already hashed (the item files, for the report), the rest are hashed here.
     """
     faults.checkpoint("staged")
-    files = [{"file": p.name, "rows": rows.get(p.name), "sha256": sha256_of(p)} for p in sorted(staging.iterdir())]
+    known = digests or {}
+    files = [{"file": p.name, "rows": rows.get(p.name), "sha256": known.get(p.name) or sha256_of(p)}
+             for p in sorted(staging.iterdir())]
     items = sum(f["rows"] or 0 for f in files if f["file"].startswith(ITEMS_FILE_PREFIX))
     batch = {"run_id": run_id, "mode": mode, "staging_dir": staging.name, "items": items, "files": files}
     if not _is_the_batch_table_of(conn, batch):
@@ -136,6 +141,8 @@ def _finish(conn: Engine, batch: dict[str, Any], output_dir: Path) -> int:
     faults.checkpoint("items recorded")
     if recorded != batch["items"]:
         raise RuntimeError(f"run {batch['run_id']}: {recorded:,} items recorded for {batch['items']:,} published")
+    keep_run(output_dir, batch["run_id"], report_files(sorted(names)))  # the run history: never overwritten
+    faults.checkpoint("run kept")
     settle_batch(conn, batch["run_id"], CONFIRMED)
     faults.checkpoint("confirmed")
     shutil.rmtree(staging, ignore_errors=True)
@@ -149,7 +156,8 @@ def _intact(path: Path, sha256: str) -> bool:
 def _settle(conn: Engine, batch: dict[str, Any], output_dir: Path) -> str:
     """Finish or roll back one pending batch, deterministically, from the files present."""
     recorded = items_recorded(conn, batch["run_id"])
-    if recorded >= batch["items"] > 0:  # steps 2 and 3 done: only the confirmation is missing
+    if recorded >= batch["items"] > 0:  # steps 2 and 3 done: only the confirmation is missing (and maybe the copy)
+        keep_run(output_dir, batch["run_id"], report_files(sorted(f["file"] for f in batch["files"])))
         settle_batch(conn, batch["run_id"], CONFIRMED)  # (the batch table is not needed: maybe rebuilt)
         shutil.rmtree(output_dir / batch["staging_dir"], ignore_errors=True)
         return CONFIRMED
@@ -185,7 +193,7 @@ def settle_earlier_runs(conn: Engine, output_dir: Path) -> list[tuple[str, str]]
     """
     ensure_tables(conn)
     settled = [(batch["run_id"], _settle(conn, batch, output_dir)) for batch in pending_batches(conn)]
-    for stale in output_dir.glob(f"{STAGING_PREFIX}*"):
+    for stale in [*output_dir.glob(f"{STAGING_PREFIX}*"), *(output_dir / RUNS_DIR).glob(f"{STAGING_PREFIX}*")]:
         shutil.rmtree(stale, ignore_errors=True)
     return settled
 

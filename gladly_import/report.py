@@ -1,5 +1,10 @@
 """import_report.html: one self-contained page (no script, no network) for the people signing off.
 
+It is the document a manager signs before a history is loaded into Gladly for good: who ran which
+version when and for how long, the share exported, the customers and dates reached, each reject
+reason with its meaning and what to do (gladly_import/reject_reasons.yml, the README's source
+too), the files with their SHA-256, and a "needs review" state when the run says so.
+
 Three steps, each in one place: ``gather_report_data`` runs every query of the report (portable SQL,
 through nothing but ``conn.execute(sql[, params]).fetchall()``, so a DuckDB connection or the Spark
 engine will do); ``report_context`` turns those rows and the summary into what the page shows; the
@@ -9,6 +14,8 @@ page shows untrusted text from the exports).
 
 from __future__ import annotations
 
+import math
+import re
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +24,11 @@ from typing import Any
 import jinja2
 import markupsafe
 
+from extract.context import duration
+from gladly_import.reject_reasons import reject_reasons
+
 REPORT_FILE = "import_report.html"
+NEEDS_REVIEW = "needs_review"  # summary["status"] of a run whose files need a person's look first (issue 22)
 TEMPLATE = "import_report.html.j2"
 SAMPLES_PER_REASON = 3
 TRUNCATIONS_SHOWN = 20
@@ -34,9 +45,33 @@ _TEMPLATES = jinja2.Environment(
 )
 _TEMPLATES.filters["n"] = lambda value: f"{value:,}"
 _TEMPLATES.filters["color"] = lambda platform: platform_color(platform)
-# A path may break after a slash on a narrow screen, never inside a name (not even at its hyphens).
-_TEMPLATES.filters["breakable"] = lambda text: markupsafe.Markup("/<wbr>").join(
-    markupsafe.Markup('<span class="nw">%s</span>') % part for part in str(text).split("/"))
+# A path may break after a slash on a narrow screen (user@host after its @), never inside a name
+# (not even at its hyphens).
+_TEMPLATES.filters["breakable"] = lambda text, at="/": (markupsafe.escape(at) + markupsafe.Markup("<wbr>")).join(
+    markupsafe.Markup('<span class="nw">%s</span>') % part for part in str(text).split(at))
+
+
+UNBROKEN_WORD_CHARS = 24  # a hyphenated word up to this long never breaks at its hyphen; a longer one may (it may not fit)
+
+
+def _unbroken_hyphens(text: str) -> markupsafe.Markup:
+    """Escaped text whose hyphenated words (a date, a name) never break at their hyphen: no word is split."""
+    return markupsafe.Markup("").join(
+        markupsafe.Markup('<span class="nw">%s</span>') % part if "-" in part and len(part) <= UNBROKEN_WORD_CHARS
+        else markupsafe.escape(part) for part in re.split(r"(\S*-\S*)", text))
+
+
+def inline_code(text: str) -> markupsafe.Markup:
+    """`name` in a reason's meaning (reject_reasons.yml, Markdown like the README) as <code>name</code>; all escaped."""
+    parts = str(text).split("`")
+    if len(parts) % 2 == 0:  # an odd backtick: shown as typed
+        return _unbroken_hyphens(str(text))
+    return markupsafe.Markup("").join(markupsafe.Markup("<code>%s</code>") % part if index % 2 else _unbroken_hyphens(part)
+                                      for index, part in enumerate(parts))
+
+
+_TEMPLATES.filters["inline_code"] = inline_code
+_TEMPLATES.filters["words"] = _unbroken_hyphens
 
 
 @dataclass
@@ -148,6 +183,49 @@ def month_view(per_month: list[tuple[Any, ...]], platforms: list[str]) -> dict[s
             "totals": [s["total"] for s in series], "total": sum(s["total"] for s in series)}
 
 
+def _when(value: Any) -> str:
+    """2026-03-01T10:15:00Z as the page says it: 2026-03-01 10:15:00 UTC."""
+    return str(value or "").replace("T", " ").replace("Z", " UTC").strip()
+
+
+def share_exported(totals: dict[str, Any]) -> dict[str, Any]:
+    """The share exported: of the records seen (a full run), of the records new to a delta run."""
+    of = totals["records_seen"] - totals.get("already_exported", 0)
+    what = "records seen" if not totals.get("already_exported") else "records new to this run"
+    # rounded down: 99.99998% is not 100.0%, only everything is
+    percent = f"{math.floor(1000 * totals['exported'] / of) / 10:.1f}%" if of > 0 else "\u2013"
+    return {"exported": totals["exported"], "of": of, "what": what, "percent": percent}
+
+
+def reason_rows(platforms: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per reason: its total across platforms, each platform's count, its meaning and what to do.
+
+    Documented reasons in the file's order, then any other (a newer extractor's), said to be undocumented.
+    """
+    counts: dict[str, dict[str, int]] = {}
+    for name, p in platforms.items():
+        for reason, n in p["rejected_by_reason"].items():
+            counts.setdefault(reason, {})[name] = n
+    known = reject_reasons()
+    order = [r for r in known if r in counts] + sorted(r for r in counts if r not in known)
+    unknown = {"meaning": "(not documented in gladly_import/reject_reasons.yml)",
+               "action": "see reject_detail in the rejects file"}
+    return [{"reason": r, "count": sum(counts[r].values()),
+             "platforms": [{"platform": n, "color": platform_color(n), "count": c} for n, c in counts[r].items()],
+             "meaning": known.get(r, unknown)["meaning"], "action": known.get(r, unknown)["action"]} for r in order]
+
+
+def review_entries(summary: dict[str, Any]) -> list[dict[str, str]] | None:
+    """What needs a person's review (None: the run does not say it needs review); robust to any shape."""
+    if summary.get("status") != NEEDS_REVIEW:
+        return None
+    entries = summary.get("review") or []
+    if not isinstance(entries, list):
+        entries = [entries]
+    return [{"platform": str(e.get("platform") or ""), "cause": str(e.get("cause") or "")} if isinstance(e, dict)
+            else {"platform": "", "cause": str(e)} for e in entries]
+
+
 def report_context(summary: dict[str, Any], data: ReportData) -> dict[str, Any]:
     """What the template shows: the summary's numbers and the gathered rows, grouped and shortened."""
     platforms = summary["platforms"]
@@ -165,24 +243,39 @@ def report_context(summary: dict[str, Any], data: ReportData) -> dict[str, Any]:
     cut = {(True, True): "title and body", (True, False): "title", (False, True): "body"}
     truncated = [{"platform": p, "item_id": shorten(i, IDENTIFIER_CHARS), "file": f or "", "position": pos or "",
                   "cut": cut.get((bool(t), bool(b)), "")} for p, i, f, pos, t, b in data.truncated]
+    reach = [{"name": n, "color": platform_color(n), "exported": p["exported"], "customers": p.get("customers", 0),
+              "first": (p.get("first_item_at") or "")[:10], "last": (p.get("last_item_at") or "")[:10]}
+             for n, p in platforms.items() if p["exported"]]
+    seconds = summary.get("duration_seconds")
     return {
         "summary": summary,
         "run_id": summary.get("run_id") or "(not recorded)",
-        "started_at": (summary.get("started_at") or "").replace("T", " ").replace("Z", " UTC"),
+        "tool_version": summary.get("tool_version") or "(not recorded)",
+        "started_at": _when(summary.get("started_at")),
+        "finished_at": _when(summary.get("finished_at")),
+        "duration": duration(seconds) if isinstance(seconds, int | float) else "",
+        "engine": summary.get("engine") or "(not recorded)",
+        "run_by": summary.get("run_by") or "(not recorded)",
         "mode": summary.get("mode", "full"),
         "config": summary.get("config") or "",
         "inputs": summary.get("inputs", []),
+        "preview": summary.get("preview"),
         "platforms": [{"name": n, "color": platform_color(n), **platforms[n]} for n in names],
         "totals": summary["totals"],
+        "share": share_exported(summary["totals"]),
+        "customers": summary.get("customers"),
+        "reach": reach,
+        "reach_first": min((r["first"] for r in reach if r["first"]), default=""),
+        "reach_last": max((r["last"] for r in reach if r["last"]), default=""),
+        "review": review_entries(summary),
         "files_read": sum(p["files_read"] for p in platforms.values()),
-        "reasons": [{"platform": n, "color": platform_color(n), "reason": r, "count": c}
-                    for n in names for r, c in platforms[n]["rejected_by_reason"].items()],
+        "reasons": reason_rows(platforms),
         "reject_groups": list(groups.values()),
         "samples_per_reason": SAMPLES_PER_REASON,
         "truncated": truncated,
         "truncations_shown": TRUNCATIONS_SHOWN,
         "months": month_view(data.per_month, names),
-        "files": summary["files"],
+        "files": [{"sha256": "", **f} for f in summary["files"]],
         "files_rows": sum(f["rows"] for f in summary["files"]),
         "rejects_file": summary["rejects_file"],
         "push": summary.get("push"),  # added by `make push` (gladly_import/push.py), which renders the page again
@@ -198,6 +291,9 @@ def build_report(conn: Any, summary: dict[str, Any]) -> str:
 
 
 def write_report(conn: Any, summary: dict[str, Any], directory: Path) -> Path:
+    """Write the page whole, then rename it into place: a copy kept in the run history is never changed."""
     path = directory / REPORT_FILE
-    path.write_text(build_report(conn, summary), encoding="utf-8")
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(build_report(conn, summary), encoding="utf-8")
+    partial.replace(path)
     return path

@@ -20,8 +20,9 @@ from gladly_import.ledger import finish_run
 from gladly_import.log import result_logger
 from gladly_import.metrics import StageMetrics
 from gladly_import.paths import SAMPLES_DIR
+from gladly_import.preview import PREVIEW_FILE, write_preview
 from gladly_import.progress import progress_display
-from gladly_import.publish import first_file_number, publish, staging_dir
+from gladly_import.publish import first_file_number, publish, sha256_of, staging_dir
 from gladly_import.report import REPORT_FILE, write_report
 from gladly_import.summary import SUMMARY_FILE, build_summary, format_table, write_summary
 
@@ -125,11 +126,15 @@ def _stages(config: Config, engine: Engine, mode: str, run_id: str, with_unit_te
         exporting = Progress(f"export: Gladly CSV ({mode})", display)
         files = export_items(engine, staging)
         checkpoint("items exported")  # (the crash tests' steps of the export, then publish's own)
+        for f in files:  # the report gives them, the ledger records them (publish)
+            f["sha256"] = sha256_of(staging / f["file"])
         export_stage["items"] = sum(f["rows"] for f in files)
         exporting.finish(f"{export_stage['items']:,} rows in {len(files):,} {'file' if len(files) == 1 else 'files'}")
         rejects = export_rejects(engine, staging)
         checkpoint("rejects exported")
+        preview = write_preview(engine, staging, run_id)
         summary = build_summary(engine, files, rejects, mode, run_id, config)
+        summary["preview"] = preview
         write_summary(summary, staging)
         checkpoint("summary written")
         write_report(engine, summary, staging)
@@ -137,7 +142,7 @@ def _stages(config: Config, engine: Engine, mode: str, run_id: str, with_unit_te
             say("import failed: some records are unaccounted for (see import_reconciliation)")
             return "failed"
         rows = {f["file"]: f["rows"] for f in [*files, rejects]}
-        exported = publish(engine, run_id, staging, config.output_dir, mode, rows)
+        exported = publish(engine, run_id, staging, config.output_dir, mode, rows, {f["file"]: f["sha256"] for f in files})
         finish_run(engine, run_id, "succeeded", exported, summary["platforms"], files)
 
     display.close()
@@ -149,7 +154,8 @@ def _stages(config: Config, engine: Engine, mode: str, run_id: str, with_unit_te
         result("no new conversation item to export: no Gladly CSV written" if mode == "delta"
                else "no conversation item to export: no Gladly CSV written")
     result(f"wrote {config.output_dir / rejects['file']} ({rejects['rows']:,} rows)")
-    result(f"wrote {config.output_dir / SUMMARY_FILE} and {config.output_dir / REPORT_FILE}")
+    result(f"wrote {config.output_dir / SUMMARY_FILE}, {config.output_dir / REPORT_FILE} and "
+           f"{config.output_dir / PREVIEW_FILE}")
     result(f"run {run_id}: staged history in {engine.describe()}"
            f"  (done in {time.monotonic() - started:,.1f}s)")
     return "succeeded"

@@ -1,13 +1,23 @@
-"""import_summary.json and the table printed at the end of a run: the same numbers, and which run."""
+"""import_summary.json and the table printed at the end of a run: the same numbers, and which run.
+
+Besides the counts it says what a person signing the report needs: the tool's version, when the
+run started and finished, on which engine, who ran it on which host, and per platform how many
+distinct customers the exported items reach and the date range they span.
+"""
 
 from __future__ import annotations
 
+import getpass
+import os
+import socket
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from extract.files import display_path
 from extract.platforms import PLATFORMS
+from gladly_import import __version__
 from gladly_import.config import Config
 from gladly_import.jsonfile import write_json
 
@@ -41,6 +51,36 @@ def describe_inputs(config: Config) -> list[dict[str, Any]]:
     return inputs
 
 
+def _iso(moment: datetime | None) -> str | None:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
+
+
+def run_by() -> str:
+    """user@host of the person running the import (a container may have no name for the user: its uid)."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = f"uid {os.getuid()}"
+    return f"{user}@{socket.gethostname()}"
+
+
+def exported_reach(conn: Any) -> tuple[int, dict[str, tuple[int, str | None, str | None]]]:
+    """(distinct customers of the batch, {platform: (distinct customers, first item, last item)}).
+
+    The first and last are the CSV's own timestamps (RFC 3339 UTC, one fixed format, so text order
+    is time order): the same text on every engine, whatever time zone a driver converts to.
+    """
+    rows = conn.execute(
+        """
+        select source_platform, count(distinct customer_email), min(occurred_at_rfc3339), max(occurred_at_rfc3339)
+        from gladly_export_batch
+        group by source_platform
+        """
+    ).fetchall()
+    total = conn.execute("select count(distinct customer_email) from gladly_export_batch").fetchall()[0][0]
+    return int(total or 0), {p: (int(n or 0), first, last) for p, n, first, last in rows}
+
+
 def build_summary(conn: Any, files: list[dict[str, Any]], rejects_file: dict[str, Any], mode: str = "full",
                   run_id: str | None = None, config: Config | None = None) -> dict[str, Any]:
     """The run's accounting. ``conn`` needs only ``execute(sql[, params]).fetchall()``."""
@@ -62,10 +102,12 @@ def build_summary(conn: Any, files: list[dict[str, Any]], rejects_file: dict[str
         order by source_platform, reject_reason
         """
     ).fetchall()
-    started_at = None
+    started = None
     if run_id is not None:
         found = conn.execute("select started_at from ledger.import_runs where run_id = ?", [run_id]).fetchall()
-        started_at = found[0][0].strftime("%Y-%m-%dT%H:%M:%SZ") if found and found[0][0] else None
+        started = found[0][0] if found and found[0][0] else None
+    finished = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+    customers, reach = exported_reach(conn)
     for (platform, configured, files_read, seen, exported, rejected, duplicates, already, unaccounted,
          titles, bodies) in rows:
         if not configured:
@@ -81,14 +123,24 @@ def build_summary(conn: Any, files: list[dict[str, Any]], rejects_file: dict[str
             "unaccounted": unaccounted,
             "titles_truncated": titles,
             "bodies_truncated": bodies,
+            "customers": reach.get(platform, (0, None, None))[0],
+            "first_item_at": reach.get(platform, (0, None, None))[1],
+            "last_item_at": reach.get(platform, (0, None, None))[2],
         }
     totals = {
         key: sum(p[key] for p in platforms.values())
         for key in TOTAL_KEYS
     }
+    describe = getattr(conn, "describe", None)
     return {
         "run_id": run_id,
-        "started_at": started_at,
+        "tool_version": __version__,
+        "started_at": _iso(started),
+        "finished_at": _iso(finished),
+        "duration_seconds": round((finished - started.replace(microsecond=0)).total_seconds()) if started else None,
+        "engine": describe() if describe else None,
+        "run_by": run_by(),
+        "customers": customers,
         "mode": mode,
         "config": str(config.path) if config is not None else None,
         "inputs": describe_inputs(config) if config is not None else [],

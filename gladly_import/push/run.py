@@ -20,6 +20,7 @@ from gladly_import import log
 from gladly_import.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from gladly_import.config import Config
 from gladly_import.engines import open_engine
+from gladly_import.history import keep_run
 from gladly_import.ledger import ensure_tables, new_run_id
 from gladly_import.lock import lock_run_folders
 from gladly_import.push import ledger
@@ -145,7 +146,7 @@ def push(config: Config, dry_run: bool = False) -> int:
     started_wall, started = datetime.now(UTC), time.monotonic()
     folders = lock_run_folders(push_id, config.work_dir, config.output_dir)  # no import while it pushes
     engine = open_engine(config)
-    log_path = log.add_run_file(config.output_dir, push_id, "push")
+    log_path = log.add_run_file(config.work_dir, push_id, "push")
     try:
         logger.debug(f"log file {log_path}")
         return _push(config, engine, settings, dry_run, push_id, started_wall, started)
@@ -223,6 +224,8 @@ def _push(config: Config, engine: Any, settings: PushSettings, dry_run: bool, pu
         summary["csv_files"] = {f["file"]: f["rows"] for f in write_csv_only(engine, config.output_dir)}
         write_summary(summary, config.output_dir)
         reported = add_to_report(engine, config.output_dir, summary)
+        kept = [SUMMARY_FILE, *summary["csv_files"], *([REPORT_FILE] if reported else [])]
+        keep_run(config.output_dir, push_id, kept)  # the run history: each push's files kept as they were
     log.result_logger.info(format_summary(summary))
     log.result_logger.info(f"wrote {config.output_dir / SUMMARY_FILE}"
                            + (f" and the push's section of {REPORT_FILE}" if reported else "")

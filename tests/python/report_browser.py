@@ -48,13 +48,39 @@ MEASURE_JS = """
       }
     }
   }
+  // Every number cell (td.n, a big number): its text lies wholly inside what can be seen without
+  // scrolling: the viewport and every box that clips its content (overflow other than visible).
+  var hidden = [], numbers = 0;
+  document.querySelectorAll("td.n, .card .v").forEach(function (cell) {
+    if (!cell.textContent.trim()) return;
+    numbers++;
+    var range = document.createRange();
+    range.selectNodeContents(cell);
+    var left = 0, right = window.innerWidth;
+    for (var box = cell.parentElement; box; box = box.parentElement) {
+      var style = getComputedStyle(box);
+      if (style.overflowX !== "visible") {
+        var r = box.getBoundingClientRect();
+        left = Math.max(left, r.left + box.clientLeft);
+        right = Math.min(right, r.left + box.clientLeft + box.clientWidth);
+      }
+    }
+    var rects = range.getClientRects();
+    for (var i = 0; i < rects.length; i++) {
+      if (rects[i].width > 0 && (rects[i].left < left - 0.5 || rects[i].right > right + 0.5)) {
+        hidden.push({text: cell.textContent.trim(), left: Math.round(rects[i].left), right: Math.round(rects[i].right),
+                     visible: [Math.round(left), Math.round(right)]});
+        break;
+      }
+    }
+  });
   var boxes = {};
   document.querySelectorAll(".scroll").forEach(function (box, i) {
     if (box.scrollWidth > box.clientWidth + 1) boxes[i] = [box.clientWidth, box.scrollWidth];
   });
   var result = {viewport: window.innerWidth, page_width: document.documentElement.scrollWidth,
                 page_height: document.documentElement.scrollHeight, words: words, split: split,
-                scrolling_tables: boxes, text: document.body.innerText};
+                scrolling_tables: boxes, text: document.body.innerText, numbers: numbers, hidden_numbers: hidden};
   var target = window.parent.document;
   var out = target.createElement("pre");
   out.id = "measure";

@@ -62,7 +62,8 @@ def test_version_is_the_package_version() -> None:
 def test_help_explains_the_commands_and_the_exit_codes() -> None:
     result = _cli("--help")
     assert result.returncode == 0
-    for text in ("import   (the default) run an import", "push     send the exported files", "-v, --verbose",
+    for text in ("import   (the default) run an import", "push     send the exported files",
+                 "runs     list the runs of a work dir", "init     make a folder to try it in", "-v, --verbose",
                  "-q, --quiet", "0    the run succeeded", "1    the run failed", "2    nothing was run", "130  interrupted"):
         assert text in result.stdout
     assert "--mode {full,delta}" in _cli("import", "--help").stdout
@@ -72,6 +73,8 @@ def test_import_is_the_default_command_and_flags_go_before_or_after_it() -> None
     assert cli.split_command(["--config", "x.yml"]) == ([], "import", ["--config", "x.yml"])
     assert cli.split_command(["-q", "--config", "import.yml"]) == (["-q"], "import", ["--config", "import.yml"])
     assert cli.split_command(["-v", "push", "--dry-run"]) == (["-v"], "push", ["--dry-run"])
+    assert cli.split_command(["runs", "--config", "x.yml"]) == ([], "runs", ["--config", "x.yml"])
+    assert cli.split_command(["-q", "init", "demo"]) == (["-q"], "init", ["demo"])
     assert cli.build_parser().parse_args(["-q", "import"]).verbosity == log.QUIET
     assert cli.build_parser().parse_args(["import", "-v"]).verbosity == log.VERBOSE
     assert cli.build_parser().parse_args(["import"]).verbosity == log.NORMAL
@@ -94,6 +97,55 @@ def test_push_without_its_module_is_one_line(monkeypatch: pytest.MonkeyPatch, ca
     monkeypatch.setitem(sys.modules, "gladly_import.push", None)  # import raises ModuleNotFoundError
     assert cli.main(["push"]) == cli.EXIT_NOT_RUN
     assert _one_line(capsys.readouterr().err) == "push: not available in this version of gladly-import (no gladly_import.push)"
+
+
+def test_init_makes_a_demo_folder_and_says_the_next_command(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["init"]) == cli.EXIT_OK
+    demo = tmp_path / "gladly-import-demo"
+    assert capsys.readouterr().out.splitlines() == [
+        "made gladly-import-demo/: the sample exports of each platform and a commented starter config",
+        "next: gladly-import --config gladly-import-demo/config.yml"]
+    platforms = sorted(p.name for p in SAMPLES_DIR.iterdir() if p.is_dir())
+    assert sorted(p.name for p in demo.iterdir()) == sorted([*platforms, "config.yml"])
+    for platform in platforms:
+        assert sorted(p.name for p in (demo / platform).iterdir()) == sorted(p.name for p in (SAMPLES_DIR / platform).iterdir())
+    config = load_config(demo / "config.yml")  # the starter config: its folders inside the demo folder
+    assert (config.output_dir, config.work_dir) == (demo / "output", demo / "work")
+    assert set(config.sources) == set(load_config(SAMPLES_DIR / "config.yml").sources)
+    assert all(f.is_relative_to(demo) for source in config.sources.values() for f in source.files)
+    text = (demo / "config.yml").read_text(encoding="utf-8")
+    assert text.startswith("# A starter config made by `gladly-import init`")
+    assert "Run it with:  gladly-import --config gladly-import-demo/config.yml" in text
+    # a folder that is not empty is left as it is
+    assert cli.main(["init"]) == cli.EXIT_NOT_RUN
+    assert _one_line(capsys.readouterr().err) == ("init: gladly-import-demo already exists and is not an empty folder: "
+                                                  "give another folder (gladly-import init my-demo)")
+    assert cli.main(["init", str(tmp_path / "elsewhere" / "demo")]) == cli.EXIT_OK
+    assert (tmp_path / "elsewhere" / "demo" / "config.yml").is_file()
+
+
+def test_an_installed_package_is_never_written_into(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Installed: no --config points at init; a config writing inside the package is refused before anything runs."""
+    package = tmp_path / "site-packages" / "gladly_import"
+    bundled = package / "project" / "samples"
+    shutil.copytree(SAMPLES_DIR, bundled)
+    monkeypatch.setattr(cli, "INSTALLED", True)
+    monkeypatch.setattr(cli, "PACKAGE_DIR", package)
+    monkeypatch.setattr(cli, "SOURCE_ROOT", package.parent)
+    assert cli.main([]) == cli.EXIT_NOT_RUN
+    assert _one_line(capsys.readouterr().err) == (
+        "no --config given: name your import's YAML config (gladly-import --config my.yml), or try it on the samples "
+        "first: gladly-import init (then gladly-import --config gladly-import-demo/config.yml)")
+    assert cli.main(["--config", str(bundled / "config.yml")]) == cli.EXIT_NOT_RUN
+    assert _one_line(capsys.readouterr().err) == (
+        f"output_dir {package / 'project' / 'output'} is inside the installed gladly-import package, where nothing is "
+        "written: copy the samples out with gladly-import init, then gladly-import --config gladly-import-demo/config.yml")
+    assert cli.main(["runs", "--config", str(bundled / "config.yml")]) == cli.EXIT_NOT_RUN
+    assert "inside the installed gladly-import package" in capsys.readouterr().err
+    assert sorted(p.name for p in package.iterdir()) == ["project"]  # nothing was written there
 
 
 # -- logging --------------------------------------------------------------------------------------
@@ -349,7 +401,7 @@ def _assert_interrupted(run: RunningImport, code: int, work: Path) -> None:
         assert conn.execute("select status from ledger.import_runs where run_id = ?", [run_id]).fetchall() == [
             ("interrupted",)]
         assert conn.execute("select count(*) from ledger.export_ledger").fetchone() == (0,)
-    log_file = next((work.parent / "output" / "logs").glob(f"import-{run_id}.log"))
+    log_file = next((work / "logs").glob(f"import-{run_id}.log"))
     assert log_file.read_text(encoding="utf-8").rstrip().endswith(run.lines[-1])
 
 

@@ -97,7 +97,30 @@ def test_pip_installed_gladly_import_writes_the_gladly_files(installed: Path, tm
     assert {r["Conversation Item Source"] for r in rows} >= {"Zendesk", "Help Scout"}
     assert (user / "output" / "gladly_import_rejects.csv").is_file()
     assert (user / "output" / "import_summary.json").is_file()
-    assert len(list((user / "output" / "logs").glob("import-*.log"))) == 1
+    assert len(list((user / "work" / "logs").glob("import-*.log"))) == 1
+    assert not (user / "output" / "logs").exists() and not (user / "output" / ".gladly_import.lock").exists()
     assert (user / "work" / "dbt" / "target" / "manifest.json").is_file()  # dbt wrote into the run's work_dir
     assert _files(bundled) == before  # and nothing into the installed package
     assert list(elsewhere.iterdir()) == []
+
+
+def test_the_installed_command_starts_from_init_and_never_writes_into_the_package(installed: Path, tmp_path: Path) -> None:
+    bundled = next(installed.parent.glob("lib/python3*/site-packages/gladly_import"))
+    before = _files(bundled)
+    hint = subprocess.run([str(installed / "gladly-import")], cwd=tmp_path, env=_user_env(), capture_output=True,
+                          text=True, timeout=120)
+    assert hint.returncode == 2 and "gladly-import init" in hint.stderr
+    inside = subprocess.run([str(installed / "gladly-import"), "--config", str(bundled / "project" / "samples" / "config.yml")],
+                            cwd=tmp_path, env=_user_env(), capture_output=True, text=True, timeout=120)
+    assert inside.returncode == 2 and "inside the installed gladly-import package" in inside.stderr
+    made = subprocess.run([str(installed / "gladly-import"), "init"], cwd=tmp_path, env=_user_env(), capture_output=True,
+                          text=True, timeout=120)
+    assert made.returncode == 0, made.stderr
+    assert made.stdout.splitlines()[-1] == "next: gladly-import --config gladly-import-demo/config.yml"
+    demo = subprocess.run([str(installed / "gladly-import"), "--config", "gladly-import-demo/config.yml"], cwd=tmp_path,
+                          env=_user_env(), capture_output=True, text=True, timeout=900)
+    assert demo.returncode == 0, demo.stderr[-3000:]
+    output = tmp_path / "gladly-import-demo" / "output"
+    assert [p.name for p in output.glob("gladly_conversation_items_*.csv")] == ["gladly_conversation_items_0001.csv"]
+    assert (output / "timeline_preview.html").is_file() and len(list((output / "runs").iterdir())) == 1
+    assert _files(bundled) == before  # nothing written inside the installed package, not even a __pycache__

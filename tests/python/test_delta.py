@@ -92,8 +92,9 @@ def test_a_delta_exports_exactly_the_new_records_and_a_second_delta_nothing(tmp_
     assert [(mode, status, exported) for _, mode, status, exported, *_ in history] == [
         ("full", "succeeded", 4), ("delta", "succeeded", 3), ("delta", "succeeded", 0)]
     assert json.loads(history[2][4]) == []
-    assert json.loads(history[1][4]) == [{"file": "gladly_conversation_items_0003.csv", "rows": 2},
-                                         {"file": "gladly_conversation_items_0004.csv", "rows": 1}]
+    digests = [hashlib.sha256(p.read_bytes()).hexdigest() for p in new_files]
+    assert json.loads(history[1][4]) == [{"file": "gladly_conversation_items_0003.csv", "rows": 2, "sha256": digests[0]},
+                                         {"file": "gladly_conversation_items_0004.csv", "rows": 1, "sha256": digests[1]}]
     assert json.loads(history[1][5])["zendesk"]["exported"] == 2
     assert all(row[6] for row in history)
     rows = ledger(again)

@@ -57,8 +57,12 @@ def test_a_held_work_dir_refuses_a_second_run_naming_the_holder(tmp_path: Path) 
 def test_a_shared_output_dir_is_locked_too(tmp_path: Path) -> None:
     holder = hold_lock("20260101T000000Z-aaaaaa", tmp_path / "work-a", tmp_path / "out")
     try:
-        with pytest.raises(FolderInUse, match=r"^output_dir .*/out is in use by import run 20260101T000000Z-aaaaaa"):
+        with pytest.raises(FolderInUse, match=r"^output_dir .*/out is in use by import run 20260101T000000Z-aaaaaa "
+                                              rf"\(pid {holder.pid} on host "):
             lock_run_folders("20260101T000001Z-bbbbbb", tmp_path / "work-b", tmp_path / "out")
+        # output_dir is what people hand to Gladly: its lock is the folder's own, no file is left in it
+        assert list((tmp_path / "out").iterdir()) == []
+        assert json.loads((tmp_path / "work-a" / LOCK_FILE).read_text(encoding="utf-8"))["pid"] == holder.pid
         # the refused run let go of the work_dir it had taken
         lock_run_folders("20260101T000002Z-cccccc", tmp_path / "work-b", tmp_path / "out-b").release()
     finally:
@@ -168,3 +172,23 @@ def test_a_file_system_without_locks_stops_the_run_in_one_line(tmp_path: Path, m
     with pytest.raises(FolderInUse, match=rf"^work_dir {re.escape(str(tmp_path))}: cannot lock \.gladly_import\.lock "
                                           r"\(No locks available\); use a folder on a local disk$"):
         lock_run_folders("20260101T000001Z-bbbbbb", tmp_path, tmp_path)
+
+
+def test_an_output_dir_that_cannot_be_locked_stops_the_run_in_one_line(tmp_path: Path, monkeypatch) -> None:
+    import errno
+    import fcntl
+
+    real_flock = fcntl.flock
+
+    def no_folder_locks(fd: int, operation: int) -> None:
+        if os.path.isdir(f"/proc/self/fd/{fd}"):
+            raise OSError(errno.ENOLCK, "No locks available")
+        real_flock(fd, operation)
+
+    monkeypatch.setattr(fcntl, "flock", no_folder_locks)
+    with pytest.raises(FolderInUse, match=rf"^output_dir {re.escape(str(tmp_path / 'out'))}: cannot lock it "
+                                          r"\(No locks available\); use a folder on a local disk$"):
+        lock_run_folders("20260101T000001Z-bbbbbb", tmp_path / "work", tmp_path / "out")
+    monkeypatch.undo()
+    # the work_dir lock it had taken is free again
+    lock_run_folders("20260101T000002Z-cccccc", tmp_path / "work", tmp_path / "out-b").release()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import gzip
 import io
 import json
@@ -169,6 +170,26 @@ def test_on_a_terminal_each_stage_is_a_live_row_with_its_share_and_words(clock: 
     shown = screen.getvalue()
     assert "extract zendesk" in shown and "50%" in shown and "5.0 MB/10.0 MB" in shown
     assert "a.json: line 9,000" in shown
+
+
+def test_every_stage_keeps_its_own_row_when_cpython_reuses_a_finished_stages_id(clock: Clock) -> None:
+    """A run's stages one after the other, each dropped once finished (as run.py does): CPython gives a
+    collected stage's id() to a later object, so rows keyed by id() showed one stage's numbers in
+    another's row and lost rows."""
+    console = Console(file=io.StringIO(), force_terminal=True, width=140, color_system=None)
+    stages = [(f"extract {name} {n}", 10 + n) for n in range(10)
+              for name in ("zendesk", "csv", "freshdesk", "kustomer", "gorgias")]
+    with progress_display(console) as display:
+        assert isinstance(display, LiveDisplay)
+        for name, total in stages:
+            stage = Progress(name, display, total=total, unit="files")
+            clock.now += 1
+            stage.update(f"{name}: file {total}", force=True, done=total)
+            stage.finish()
+            del stage
+            gc.collect()
+        rows = [(task.description, task.completed, task.total) for task in display.rows.tasks]
+    assert rows == [(name, total, total) for name, total in stages]
 
 
 def test_plain_lines_when_not_a_terminal_and_nothing_under_quiet(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -76,14 +76,17 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 # (the killed run's mode, the step it is killed at, the status the run history gives it after the
 # next run, what became of its batch). The steps in order: staged, batch recorded, published 1..N
 # (right after the Nth file is renamed into place), old files removed (full runs), items recorded,
-# confirmed. The delta stages 5 files: items _0003 and _0004, the rejects, the report, the
-# summary. The full run stages _0001 (7 items) and must remove the earlier _0002.
+# run kept (its report files copied to runs/<run id>/), confirmed. The delta stages 6 files: items
+# _0003 and _0004, the rejects, the report, the summary, the timeline preview. The full run stages
+# _0001 (7 items) and must remove the earlier _0002.
 CASES = [
     ("delta", "staged", "abandoned", None),  # every file staged, nothing recorded
     ("delta", "batch recorded", "recovered", "confirmed"),  # pending, nothing renamed yet
     ("delta", "published 1", "recovered", "confirmed"),  # _0003 in place, _0004 still staged
-    ("delta", "published 5", "recovered", "confirmed"),  # every file in place, no item recorded
-    ("delta", "items recorded", "recovered", "confirmed"),  # recorded, not confirmed
+    ("delta", "published 5", "recovered", "confirmed"),  # all but the last file in place, no item recorded
+    ("delta", "published 6", "recovered", "confirmed"),  # every file in place, no item recorded
+    ("delta", "items recorded", "recovered", "confirmed"),  # recorded, not kept in runs/, not confirmed
+    ("delta", "run kept", "recovered", "confirmed"),  # recorded and kept, not confirmed
     ("delta", "confirmed", "recovered", "confirmed"),  # confirmed, the run not finished
     ("full", "published 1", "recovered", "confirmed"),  # _0001 replaced, the old _0002 still there
     ("full", "old files removed", "recovered", "confirmed"),
@@ -142,6 +145,15 @@ def test_kill_at_each_step_then_a_delta_exports_every_item_exactly_once(
     batches = dict(_query(delta.work_dir, "select run_id, status from ledger.export_batches"))
     assert batches.get(holder["run_id"]) == batch_status
     assert batches[history[2][0]] == "confirmed"
+    # the run history keeps the report files of every published run, the killed one's once settled
+    kept = sorted(p.name for p in (output / "runs").iterdir())
+    assert kept == sorted(run_id for run_id, status in batches.items() if status == "confirmed")
+    killed_kept = output / "runs" / holder["run_id"]
+    if batch_status == "confirmed":
+        summary = json.loads((killed_kept / "import_summary.json").read_text(encoding="utf-8"))
+        assert summary["run_id"] == holder["run_id"]
+        assert sorted(p.name for p in killed_kept.iterdir()) == [
+            "gladly_import_rejects.csv", "import_report.html", "import_summary.json", "timeline_preview.html"]
 
 
 def test_ctrl_c_while_publishing_waits_for_the_confirmation(prepared: dict[str, Path], tmp_path: Path) -> None:

@@ -6,22 +6,32 @@ lines each word lies on. Set REPORT_SCREENSHOT_DIR to keep the screenshots.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
+import socket
+import subprocess
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pytest
 
+import gladly_import
+from extract.context import duration
+from gladly_import.preview import PREVIEW_FILE
+from gladly_import.reject_reasons import reject_reasons
 from gladly_import.report import (
     SAMPLES_PER_REASON,
     ReportData,
     gather_report_data,
+    inline_code,
     month_view,
     platform_color,
     render_report,
+    share_exported,
 )
 from tests.python.conftest import SAMPLES_DIR, ImportResult, run_import
 from tests.python.report_browser import measure, screenshot
@@ -45,16 +55,23 @@ def ugly_summary(platforms: dict[str, dict[str, int]], **top: Any) -> dict[str, 
         rejected = sum(reasons.values())
         return {"files_read": 12, "records_seen": 1_234_567_890 + rejected, "exported": 1_234_567_890,
                 "rejected": rejected, "rejected_by_reason": reasons, "duplicates": 0, "already_exported": 0,
-                "unaccounted": 0, "titles_truncated": 0, "bodies_truncated": 0}
+                "unaccounted": 0, "titles_truncated": 0, "bodies_truncated": 0, "customers": 98_765_432,
+                "first_item_at": "2009-02-13T23:31:30.000Z", "last_item_at": "2026-11-30T23:59:59.999Z"}
     body = {name: counts(reasons) for name, reasons in platforms.items()}
-    totals = {key: sum(p[key] for p in body.values()) for key in next(iter(body.values())) if key != "rejected_by_reason"}
+    totals = {key: sum(p[key] for p in body.values()) for key in next(iter(body.values()))
+              if key not in ("rejected_by_reason", "customers", "first_item_at", "last_item_at")}
     return {"run_id": "20261202T070000Z-abc123", "started_at": "2026-12-02T07:00:00Z", "mode": "delta",
+            "tool_version": "0.1.0", "finished_at": "2026-12-02T09:02:05Z", "duration_seconds": 7325,
+            "engine": "spark hdfs://namenode.internal.example.com:8020/warehouse/acme-customer-service-history",
+            "run_by": "analytics-engineer@etl-worker-07.internal.example.com", "customers": 123_456_789,
             "config": "/home/someone/very-long-folder-name-for-imports/acme-customer-service-history/gladly-import.yml",
             "inputs": [{"platform": "zendesk", "file": "exports/zendesk/tickets-2019-2021-full-export-part-0001.json.gz",
                         "bytes": 1_073_741_824},
                        {"platform": "kustomer", "api": "https://acme.api.kustomerapp.com"}],
             "platforms": body, "totals": totals,
-            "files": [{"file": "gladly_conversation_items_0003.csv", "rows": 500_000}],
+            "files": [{"file": "gladly_conversation_items_0003.csv", "rows": 500_000,
+                       "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}],
+            "preview": {"file": "timeline_preview.html", "customers": 26},
             "rejects_file": {"file": "gladly_import_rejects.csv", "rows": totals["rejected"]}, **top}
 
 
@@ -85,7 +102,10 @@ def text_of(html: str) -> str:
 @pytest.mark.slow
 def test_the_report_is_one_self_contained_file(sample_run: ImportResult) -> None:
     html = (sample_run.output_dir / "import_report.html").read_text(encoding="utf-8")
-    assert not re.search(r"""(?:src|href)\s*=""", html, re.IGNORECASE)
+    assert not re.search(r"""\bsrc\s*=""", html, re.IGNORECASE)
+    # its one link: the timeline preview beside it, by its relative name
+    assert re.findall(r"""\bhref\s*=\s*["']?([^"'\s>]*)""", html, re.IGNORECASE) == [PREVIEW_FILE]
+    assert (sample_run.output_dir / PREVIEW_FILE).is_file()
     assert "<script" not in html.lower()
     assert "url(" not in html
     assert "overflow-wrap: anywhere" not in html.split("td.text > div")[0]  # only free-text cells may break a token
@@ -117,13 +137,105 @@ def test_every_summary_number_is_shown_without_hovering(sample_run: ImportResult
     for name, platform in summary["platforms"].items():
         assert re.search(rf"\b{name} {platform['files_read']:,} {platform['records_seen']:,} {platform['exported']:,} "
                          rf"{platform['rejected']:,} {platform['duplicates']:,} {platform['already_exported']:,}", visible)
+    # each reason once: its total across platforms, then each platform's count, then what it means
+    by_reason: dict[str, dict[str, int]] = {}
+    for name, platform in summary["platforms"].items():
         for reason, count in platform["rejected_by_reason"].items():
-            assert f"{name} {reason} {count:,}" in visible
+            by_reason.setdefault(reason, {})[name] = count
+    for reason, counts in by_reason.items():
+        row = f"{reason} {sum(counts.values()):,} " + " ".join(f"{name} {n:,}" for name, n in counts.items())
+        assert f"{row} {text_of(str(inline_code(reject_reasons()[reason]['meaning'])))}" in visible, row
     for f in summary["files"]:
         assert f"{f['file']} {f['rows']:,}" in visible
     # The month table gives each platform's exported total, the same as the totals table.
     totals_row = re.search(r"\btotal ((?:[\d,]+ )+)Files written", visible).group(1).split()
     assert totals_row == [f"{p['exported']:,}" for p in summary["platforms"].values()] + [f"{summary['totals']['exported']:,}"]
+
+
+@pytest.mark.slow
+def test_the_report_is_a_document_to_sign(sample_run: ImportResult) -> None:
+    """Version, finish and duration, engine, who on which host; share exported, customers, dates, SHA-256."""
+    summary = sample_run.summary
+    html = (sample_run.output_dir / "import_report.html").read_text(encoding="utf-8")
+    header = text_of(html.split("</header>")[0])
+    assert summary["tool_version"] == gladly_import.__version__ and f"Tool gladly-import {gladly_import.__version__}" in header
+    started = datetime.strptime(summary["started_at"], "%Y-%m-%dT%H:%M:%SZ")
+    finished = datetime.strptime(summary["finished_at"], "%Y-%m-%dT%H:%M:%SZ")
+    assert summary["duration_seconds"] == (finished - started).total_seconds() > 0
+    assert f"Finished {finished:%Y-%m-%d %H:%M:%S} UTC Duration {duration(summary['duration_seconds'])}" in header
+    assert summary["engine"] == f"duckdb {sample_run.work_dir / 'gladly_import.duckdb'}" and summary["engine"] in header
+    assert re.fullmatch(r"[^@\s]+@" + re.escape(socket.gethostname()), summary["run_by"])
+    assert f"Run by {summary['run_by']}" in header
+    visible = text_of(html)
+    totals = summary["totals"]
+    assert totals["records_seen"] == 547 and totals["exported"] == 481  # the samples
+    assert "87.9% exported: 481 of 547 records seen" in visible
+    # distinct customers and each platform's dates, counted here from the CSV handed to Gladly
+    items = sample_run.items()
+    assert summary["customers"] == len({row["Customer Email"] for row in items}) > 50
+    assert f"{summary['customers']:,} distinct customers" in visible
+    native = tuple(p for p in summary["platforms"] if p != "csv")
+    for name, platform in summary["platforms"].items():
+        rows = [r for r in items if (r["Conversation Item ID"].split("-")[0] == name if name in native
+                                     else r["Conversation Item ID"].split("-")[0] not in native)]
+        stamps = sorted(r["Conversation Item Timestamp"] for r in rows)
+        assert (platform["first_item_at"], platform["last_item_at"]) == (stamps[0], stamps[-1]), name
+        assert platform["customers"] == len({r["Customer Email"] for r in rows})
+        assert (f"{name} {platform['exported']:,} {platform['customers']:,} {stamps[0][:10]} {stamps[-1][:10]}"
+                in visible), name
+    # each file handed to Gladly with its rows and the SHA-256 of its bytes (what sha256sum says)
+    for f in summary["files"]:
+        digest = hashlib.sha256((sample_run.output_dir / f["file"]).read_bytes()).hexdigest()
+        assert f["sha256"] == digest
+        assert f"{f['file']} {f['rows']:,} {digest}" in visible
+        if shutil.which("sha256sum"):
+            said = subprocess.run(["sha256sum", f["file"]], cwd=sample_run.output_dir, capture_output=True, text=True,
+                                  check=True).stdout
+            assert said.split()[0] == digest
+
+
+def test_the_share_exported_is_of_the_records_new_to_the_run() -> None:
+    assert share_exported({"records_seen": 547, "exported": 481, "already_exported": 0}) == {
+        "exported": 481, "of": 547, "what": "records seen", "percent": "87.9%"}
+    delta = share_exported({"records_seen": 600, "exported": 9, "already_exported": 500})
+    assert (delta["of"], delta["what"], delta["percent"]) == (100, "records new to this run", "9.0%")
+    assert share_exported({"records_seen": 500, "exported": 0, "already_exported": 500})["percent"] == "\u2013"
+    # rounded down: only everything is 100%
+    assert share_exported({"records_seen": 2_000_000_001, "exported": 2_000_000_000})["percent"] == "99.9%"
+    assert share_exported({"records_seen": 7, "exported": 7})["percent"] == "100.0%"
+
+
+def test_a_run_that_needs_review_says_so_instead_of_all_accounted_for() -> None:
+    review = [{"platform": "zendesk", "cause": "2 archives <b>could not</b> be opened: tickets.tar.bz2, old.7z"},
+              {"cause": "a Freshdesk export without its Users file"}, "an entry of another shape", {"platform": None}]
+    html = render_report(ugly_summary({"zendesk": {"malformed_json": 3}}, status="needs_review", review=review),
+                         ugly_data())
+    banner = html.split('<div class="review" id="needs-review">')[1].split("</div>")[0]
+    assert "Needs review before these files are handed to Gladly." in banner
+    assert "<b>zendesk</b>: 2 archives &lt;b&gt;could not&lt;/b&gt; be opened: tickets.tar.bz2, old.7z" in banner
+    assert "<li>a Freshdesk export without its Users file</li>" in banner
+    assert "<li>an entry of another shape</li>" in banner
+    assert "Every record is accounted for" not in html
+    # no list given: the banner still says it; status ok (or none): the green line, no banner
+    bare = render_report(ugly_summary({"zendesk": {}}, status="needs_review"), ugly_data())
+    assert 'id="needs-review"' in bare and "<ul>" not in bare.split('id="needs-review"')[1].split("</div>")[0]
+    for status in ({"status": "ok"}, {}):
+        plain = render_report(ugly_summary({"zendesk": {}}, **status), ugly_data())
+        assert 'id="needs-review"' not in plain and "Every record is accounted for" in plain
+
+
+def test_each_reason_once_with_its_total_meaning_and_what_to_do() -> None:
+    html = render_report(ugly_summary({"zendesk": {"missing_email": 3, "brand_new_reason": 2},
+                                       "kustomer": {"missing_email": 40, "malformed_page": 1}}), ugly_data())
+    section = text_of(html.split('<h2 id="reasons">')[1].split('<h2 id="rejected-rows">')[0])
+    known = reject_reasons()
+    missing = f"missing_email 43 zendesk 3 kustomer 40 {known['missing_email']['meaning']} {known['missing_email']['action']}"
+    assert missing in section
+    assert f"malformed_page 1 kustomer 1 {known['malformed_page']['meaning']}" in section
+    # documented reasons in the file's order, then one the file does not know, said so
+    assert section.index("missing_email 43") < section.index("malformed_page 1") < section.index("brand_new_reason 2")
+    assert "brand_new_reason 2 zendesk 2 (not documented in gladly_import/reject_reasons.yml)" in section
+    assert section.count("missing_email") == 1
 
 
 def test_untrusted_text_is_escaped(ugly_report: str) -> None:
@@ -211,6 +323,9 @@ def test_no_word_or_number_is_split_on_a_wide_or_a_phone_screen(sample_run: Impo
         # Only a token wider than its free-text cell may break (a 300-character JSON excerpt).
         split = [w for w in layout["split"] if w["cell_width"] is None or w["width"] <= w["cell_width"]]
         assert split == [], f"{name} at {width} px splits {split}"
+        # no count is cut off or hidden in a box that scrolls: every number cell is wholly in view
+        assert layout["numbers"] > 60
+        assert layout["hidden_numbers"] == [], f"{name} at {width} px hides {layout['hidden_numbers']}"
         assert run_id in layout["text"]  # the run this report is of, named on the page (not split)
         if width == 1280 and name == "sample":
             assert layout["scrolling_tables"] == {}, "a table of the sample does not fit 1280 px"

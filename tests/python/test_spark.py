@@ -89,7 +89,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         output = load_config(spark_config).output_dir
         full_code = cli.main(["--config", str(spark_config), "--with-unit-tests"])
         full = {"code": full_code, "files": _outputs(output),
-                "summary": json.loads((output / "import_summary.json").read_text(encoding="utf-8"))}
+                "summary": json.loads((output / "import_summary.json").read_text(encoding="utf-8")),
+                "preview": (output / "timeline_preview.html").read_text(encoding="utf-8")}
         delta_code = cli.main(["--config", str(spark_config), "--mode", "delta"])
         delta = {"code": delta_code, "files": _outputs(output),
                  "summary": json.loads((output / "import_summary.json").read_text(encoding="utf-8"))}
@@ -110,6 +111,15 @@ def test_spark_gives_byte_identical_gladly_files_and_rejects(runs: dict[str, Any
 
 def test_spark_summary_numbers_equal_duckdbs(runs: dict[str, Any]) -> None:
     assert _numbers(runs["full"]["summary"]) == _numbers(runs["duckdb"].summary)
+
+
+def test_spark_previews_the_same_customers_and_items_as_duckdb(runs: dict[str, Any]) -> None:
+    """The sample (busiest, drawn with md5 of a fixed seed, one per platform) and each timeline: the same on both."""
+    duck = (runs["duckdb"].output_dir / "timeline_preview.html").read_text(encoding="utf-8")
+    spark = runs["full"]["preview"]
+    assert duck.count('<section class="customer"') == 23
+    assert (duck.replace(runs["duckdb"].summary["run_id"], "<run>")
+            == spark.replace(runs["full"]["summary"]["run_id"], "<run>"))
 
 
 def test_spark_delta_with_nothing_new_writes_no_file(runs: dict[str, Any]) -> None:
