@@ -19,6 +19,11 @@ from tests.python.conftest import PROJECT_DIR
 COMPUTED = {
     # _reject_ticket(rejected, ...) where rejected is "deleted_ticket" or "spam_ticket" (see its caller)
     ("extract/freshdesk.py", "reason"): {"deleted_ticket", "spam_ticket"},
+    # a ticket set aside (Landing._set_aside): deleted, or the reason its comments lookup ended with (_ends_of_lookups)
+    ("extract/zendesk_api.py", "reason"): {"deleted_ticket", "ticket_comments_not_found", "ticket_comments_unreadable",
+                                           "ticket_without_comments"},
+    # set_aside(message, flagged): the first of SET_ASIDE that applies (the message's own, then its ticket's)
+    ("extract/gorgias.py", "aside[0]"): {"deleted_message", "undelivered_message", "trashed_ticket", "spam_ticket"},
     # one per listing: for listing in ("tickets", "messages")
     ("extract/gorgias.py", "f'malformed_{listing[:-1]}'"): {"malformed_ticket", "malformed_message"},
     # a page's reject as the stream layer recorded it ({"reason": "malformed_page", ...}), or that default
