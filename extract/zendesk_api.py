@@ -449,7 +449,7 @@ class Landing:
             counts[reason] = counts.get(reason, 0) + 1
         lines = [f"ticket_comments: {self.out.table('ticket_comments').rows:,} comments landed from"
                  f" {len(self.tickets) - len(self.aside):,} tickets"]
-        lines += [f"{reason}: {n:,} tickets set aside" for reason, n in sorted(counts.items())]
+        lines += [f"{reason}: {n:,} {'ticket' if n == 1 else 'tickets'} set aside" for reason, n in sorted(counts.items())]
         if self.short:
             lines.append(f"WARNING: {self.short:,} tickets have fewer comments than their comment_count: each is a"
                          " comments_short row of the rejects (its comments read are exported)")

@@ -350,3 +350,42 @@ def test_the_simulator_refuses_as_zendesk_does(tickets: list) -> None:
         status, _, _, body = get(sim, "/api/v2/tickets/90007/comments.json?page%5Bsize%5D=100")
         page = json.loads(body)
         assert status == 200 and page["meta"]["has_more"] is True and len(page["comments"]) == 100
+
+
+def _check(base_url: str, tmp_path: Path, **options: Any) -> dict[str, tuple[str, str]]:
+    from extract.context import SourceContext
+
+    ctx = SourceContext(platform="zendesk", options={"base_url": base_url, **options}, base_dir=tmp_path)
+    return {finding.check: (finding.verdict, finding.result) for finding in zendesk_api.check(ctx)}
+
+
+def test_the_preflight_says_credentials_admin_limits_count_and_time(tickets: list, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ZENDESK_EMAIL", EMAIL)
+    monkeypatch.setenv("ZENDESK_API_TOKEN", TOKEN)
+    with simulator(tickets, rate_limit=400) as sim:
+        found = _check(sim.base_url, tmp_path, requests_per_minute=300)
+        asked = [e.path for e in sim.entries]
+    assert not [check for check, (verdict, _) in found.items() if verdict == "FAIL"], found
+    assert found["permission: admin"][0] == "ok"
+    assert "400 requests a minute (X-Rate-Limit: Growth or Professional)" in found["rate limit: the plan"][1]
+    assert found["size: tickets"][1].startswith("≈ 58 ")  # 60 tickets, 2 deleted
+    assert "≈ 58 comment requests" in found["time at these limits"][1] and "at 300/min" in found["time at these limits"][1]
+    assert "2 among the first 60" in found["assumption: deleted tickets"][1]
+    assert asked.count(zendesk_api.EXPORT_PATH) == 1  # one of the 10 a minute, no more
+    assert not (tmp_path / "state").exists()  # nothing written
+
+
+def test_the_preflight_fails_an_agent_and_a_wrong_token_in_one_line_each(tickets: list, tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ZENDESK_EMAIL", EMAIL)
+    monkeypatch.setenv("ZENDESK_API_TOKEN", TOKEN)
+    with simulator(tickets, role="agent") as sim:
+        agent = _check(sim.base_url, tmp_path)
+    assert agent["permission: admin"][0] == "FAIL" and "is agent" in agent["permission: admin"][1]
+    assert agent["incremental export"][0] == "FAIL" and "admin role" in agent["incremental export"][1]
+    monkeypatch.setenv("ZENDESK_API_TOKEN", "wrong")
+    with simulator(tickets) as sim:
+        refused = _check(sim.base_url, tmp_path)
+    assert refused["credentials"][0] == "FAIL" and "HTTP 401" in refused["credentials"][1]
+    assert list(refused) == ["account", "credentials"] and "wrong" not in refused["credentials"][1]
