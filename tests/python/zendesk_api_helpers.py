@@ -141,6 +141,13 @@ def extract_api(base_url: str, work_dir: Path, mode: str = "full", **options: An
 
 
 if __name__ == "__main__":
+    # BASE_URL WORK_DIR [CONCURRENCY [PER_PAGE [paced]]]: "paced" keeps the real 9-a-minute export pace
+    args = sys.argv[1:]
     zendesk_api.CLIENT_OPTIONS = {**zendesk_api.CLIENT_OPTIONS, **FAST_CLIENT}
-    result = extract_api(sys.argv[1], Path(sys.argv[2]), concurrency=int(sys.argv[3]) if len(sys.argv) > 3 else 4)
+    if len(args) > 3:
+        zendesk_api.PER_PAGE = int(args[3])
+    options: dict[str, Any] = {"concurrency": int(args[2]) if len(args) > 2 else 4}
+    if len(args) > 4 and args[4] == "paced":
+        options["incremental_requests_per_minute"] = 9
+    result = extract_api(args[0], Path(args[1]), **options)
     print(json.dumps({"rows": len(result.rows)}))
