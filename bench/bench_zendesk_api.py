@@ -20,7 +20,6 @@ the API has none), about 3.5 comments a ticket.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -32,6 +31,7 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 if str(PROJECT_DIR) not in sys.path:
     sys.path.insert(0, str(PROJECT_DIR))
 
+from bench import write_result  # noqa: E402
 from bench.bench_kustomer import server_rate  # noqa: E402
 
 EMAIL = "bench@shop.example.com"
@@ -116,9 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(PROJECT_DIR / "bench" / "results" / "zendesk-api-rate.json"))
     args = parser.parse_args(argv)
     result = rate(args.tickets, args.latency, args.limit, args.seed)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    write_result(result, args.out)
     return 0
 
 

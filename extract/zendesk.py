@@ -25,6 +25,7 @@ from typing import Any
 import pyarrow as pa
 
 from extract import options as opt
+from extract.api import config
 from extract.api.check import Finding
 from extract.context import SourceContext
 from extract.files import MAX_LINE_BYTES, LongLine, iter_lines
@@ -44,15 +45,12 @@ SETTINGS = opt.Settings((
     opt.Setting("api_token_env", opt.ENV_NAME, "the variable that holds the API token (the API)",
                 default="ZENDESK_API_TOKEN",
                 secret="a Zendesk API token (Admin Center > Apps and integrations > Zendesk API)"),
-    opt.Setting("requests_per_minute", opt.number(above=0), "a cap below the plan's limit (room for other integrations)",
-                shows="none: 95% of the limit the API announces"),
-    opt.Setting("incremental_requests_per_minute", opt.number(above=0),
-                "incremental export requests a minute, spaced evenly (Zendesk allows 10; 30 with High Volume)",
-                default=9),
+    config.requests_per_minute("a cap below the plan's limit (room for other integrations)"),
+    config.budget("incremental_requests_per_minute",
+                  "incremental export requests a minute, spaced evenly (Zendesk allows 10; 30 with High Volume)", 9),
     # 16 in flight at 250 ms: 3,840 a minute, above the High Volume add-on's 2,500
-    opt.Setting("concurrency", opt.number(1, 64, whole=True), "tickets whose comments are fetched at once",
-                default=16),
-    opt.Setting("simulate", opt.FLAG, "run against the bundled local Zendesk API simulator", default=False),
+    config.concurrency("tickets whose comments are fetched at once", 16),
+    config.simulate("run against the bundled local Zendesk API simulator"),
     opt.Setting("simulator_data", opt.folder_with(), "the simulator's tickets: JSON export files",
                 shows="`samples/zendesk/` (the sample export)", folder=True),
     opt.Setting("simulator_rate_limit", opt.number(0, whole=True, what="requests a minute, 0 for none"),

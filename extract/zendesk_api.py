@@ -36,18 +36,16 @@ The settings are declared with the export's (``extract/zendesk.py``: ``base_url`
 
 from __future__ import annotations
 
-import contextlib
 import math
-import secrets
 import time
 from collections.abc import Iterator, Mapping
-from datetime import timedelta
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from extract.api import config
-from extract.api.check import Checklist, Finding, hours
+from extract.api.check import Checklist, Finding, hours, preflight
 from extract.api.land import land_rejects, newest_mark
 from extract.api.source import ApiSource, run_source
 from extract.api.store import Spool, State
@@ -204,42 +202,26 @@ class ZendeskApi(ApiSource):
     service = "Zendesk"
     spools = ("tickets", "users", "comments", "listings")  # listings: how each ticket's comments lookup ended
 
+    settings = SETTINGS
+
     def __init__(self, ctx: SourceContext) -> None:
         super().__init__(ctx)
-        self.options = options = SETTINGS.resolve(ctx.options)
-        self.simulate = options["simulate"]
-        self.base_url = None if self.simulate else config.base_url(options)
-        self.email_env = config.secret_variable(options, EMAIL)
-        self.token_env = config.secret_variable(options, API_TOKEN)
-        self.requests_per_minute = options["requests_per_minute"]
-        self.incremental_per_minute = options["incremental_requests_per_minute"]
-        self.concurrency = options["concurrency"]
-        self.overlap = timedelta(hours=options["delta_overlap_hours"])
+        self.email_env = config.secret_variable(self.options, EMAIL)
+        self.token_env = config.secret_variable(self.options, API_TOKEN)
+        self.incremental_per_minute = self.options["incremental_requests_per_minute"]
 
-    @contextlib.contextmanager
-    def account(self) -> Iterator[tuple[HttpClient, str]]:
-        if self.simulate:
-            from extract.simulators.zendesk import DEMO_EMAIL, ZendeskSimulator
-
-            folder = config.simulator_folder(self.ctx, self.options)
-            token = "demo-" + secrets.token_urlsafe(16)
-            simulator = ZendeskSimulator.from_dir(
-                folder, email=DEMO_EMAIL, api_token=token, rate_limit=self.options["simulator_rate_limit"] or None,
-                incremental_rate_limit=self.options["simulator_incremental_rate_limit"] or None)
-            with simulator:
-                self.ctx.report(f"simulate: true: using the local Zendesk API simulator at {simulator.base_url} with"
-                                f" the tickets in {self.ctx.name_of(folder)} and demo credentials; no real Zendesk"
-                                " account is contacted", force=True)
-                with self.client(simulator.base_url, BasicAuth(f"{DEMO_EMAIL}/token", token),
-                                 "the simulator's demo credentials") as client:
-                    yield client, f"simulator:{folder}"
-            return
-        assert self.base_url is not None
+    def credentials(self) -> tuple[BasicAuth, str]:
         email = config.env_secret("Zendesk", self.options, EMAIL)
         token = config.env_secret("Zendesk", self.options, API_TOKEN)
-        hint = f"the admin email and API token in {self.email_env} and {self.token_env}"
-        with self.client(self.base_url, BasicAuth(f"{email}/token", token), hint) as client:
-            yield client, self.base_url
+        return BasicAuth(f"{email}/token", token), f"the admin email and API token in {self.email_env} and {self.token_env}"
+
+    def simulator(self, folder: Path, secret: str) -> tuple[Any, BasicAuth, str]:
+        from extract.simulators.zendesk import DEMO_EMAIL, ZendeskSimulator
+
+        simulator = ZendeskSimulator.from_dir(
+            folder, email=DEMO_EMAIL, api_token=secret, rate_limit=self.options["simulator_rate_limit"] or None,
+            incremental_rate_limit=self.options["simulator_incremental_rate_limit"] or None)
+        return simulator, BasicAuth(f"{DEMO_EMAIL}/token", secret), "demo credentials"
 
     def client(self, base_url: str, auth: BasicAuth, hint: str) -> HttpClient:
         # the incremental exports' own budget, spaced evenly inside the plan's (see the module doc)
@@ -472,14 +454,7 @@ def check(ctx: SourceContext) -> list[Finding]:
     """A handful of read-only requests: credentials, the admin role, the plan's limit, the export's and the
     comments' pages as the run reads them, the ticket count and the time the run will take."""
     source = ZendeskApi(ctx)
-    found = Checklist()
-    try:
-        with source.account() as (client, account):
-            found.info("account", "the local Zendesk simulator (simulate: true)" if source.simulate else account)
-            _check(source, client, found)
-    except ExtractError as error:  # an email or token not set, or one that cannot be a header
-        found.fail("credentials", str(error))
-    return found.findings
+    return preflight(source, lambda client, found: _check(source, client, found))
 
 
 def _check(source: ZendeskApi, client: HttpClient, found: Checklist) -> None:

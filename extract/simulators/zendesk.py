@@ -41,14 +41,22 @@ import sys
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from extract.files import LongLine, iter_lines
-from extract.simulators.harness import Answer, Fault, FixedWindow, Request, SimulatorServer, SlidingWindow, basic_ok
+from extract.simulators import harness
+from extract.simulators.harness import (
+    Answer,
+    FixedWindow,
+    Request,
+    SimulatorServer,
+    SlidingWindow,
+    basic_ok,
+    serve_until_interrupted,
+)
 
 DEMO_EMAIL = "demo@example.com"
 DEMO_TOKEN = "demo-api-token"  # the simulator's default when run by hand; not a real account's
@@ -61,18 +69,10 @@ FAULT_KINDS = ("500", "429", "drop", "slow", "hold", "malformed")
 DATA_SUFFIXES = (".json", ".jsonl", ".ndjson", ".json.gz", ".jsonl.gz", ".ndjson.gz")
 
 
-@dataclass
-class Faults:
+class Faults(harness.Faults):
     """Faults to inject, keyed by the 1-based number of the request they hit."""
 
-    by_request: dict[int, str] = field(default_factory=dict)
-    slow_seconds: float = 2.0
-    retry_after_seconds: int = 1
-
-    def __post_init__(self) -> None:
-        unknown = sorted(set(self.by_request.values()) - set(FAULT_KINDS))
-        if unknown:
-            raise ValueError(f"unknown fault kind(s) {unknown}; use {FAULT_KINDS}")
+    kinds = FAULT_KINDS
 
 
 def _epoch(value: Any) -> int | None:
@@ -199,10 +199,6 @@ class ZendeskSimulator(SimulatorServer):
         return ticket.get("status") == "closed" and self._clock() - ticket["generated_timestamp"] > self.archive_after
 
     # -- the harness' hooks -------------------------------------------------------------------------
-
-    def fault_for(self, number: int) -> Fault | None:
-        kind = self.faults.by_request.get(number)
-        return None if kind is None else Fault(kind, self.faults.slow_seconds if kind == "slow" else 0.0)
 
     def answer(self, request: Request) -> Answer:
         fault = request.fault.kind if request.fault else None
@@ -367,15 +363,8 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     folder = Path(args[0]) if args else Path(__file__).resolve().parents[2] / "samples" / "zendesk_api"
     simulator = ZendeskSimulator.from_dir(folder)
-    url = simulator.start().base_url
-    print(f"Zendesk simulator at {url} ({len(simulator.tickets)} tickets); Basic auth {DEMO_EMAIL}/token:{DEMO_TOKEN}."
-          " Ctrl-C to stop.", flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        simulator.stop()
-    return 0
+    return serve_until_interrupted(lambda: simulator.start().base_url, simulator.stop, lambda url: (
+        f"Zendesk simulator at {url} ({len(simulator.tickets)} tickets); Basic auth {DEMO_EMAIL}/token:{DEMO_TOKEN}."))
 
 
 if __name__ == "__main__":

@@ -28,18 +28,8 @@ import pytest
 from extract import zendesk_api
 from extract.simulators.harness import max_in_any_window
 from extract.simulators.zendesk import Faults, ZendeskSimulator
+from tests.python import zendesk_api_helpers as zd
 from tests.python.conftest import ImportResult, run_import, write_config
-from tests.python.zendesk_api_helpers import (
-    EMAIL,
-    ENV,
-    FAST_CLIENT,
-    PROJECT_DIR,
-    TOKEN,
-    account,
-    exported,
-    extract_api,
-    write_export,
-)
 
 pytestmark = pytest.mark.slow  # whole imports and a real 10-a-minute pace: make test-fast leaves these out
 N_TICKETS = 240
@@ -47,7 +37,7 @@ N_TICKETS = 240
 
 @pytest.fixture(scope="module")
 def tickets() -> list[dict[str, Any]]:
-    return account(N_TICKETS, seed=230)
+    return zd.account(N_TICKETS, seed=230)
 
 
 def configure(folder: Path, block: dict[str, Any]) -> Path:
@@ -57,18 +47,18 @@ def configure(folder: Path, block: dict[str, Any]) -> Path:
 
 def test_the_api_writes_the_exports_csv_and_a_killed_run_resumes_to_the_same_csvs(tickets: list,
                                                                                    tmp_path: Path) -> None:
-    export = write_export(tickets, tmp_path / "from-export" / "exports" / "tickets.json")
+    export = zd.write_export(tickets, tmp_path / "from-export" / "exports" / "tickets.json")
     from_export = run_import(configure(tmp_path / "from-export", {"path": str(export)}))
     assert from_export.returncode == 0, from_export.stderr[-3000:]
     faults = Faults(by_request={4: "429", 60: "429", 200: "429"}, retry_after_seconds=2)
-    with ZendeskSimulator(tickets, email=EMAIL, api_token=TOKEN, rate_limit=700, faults=faults, latency=0.01) as sim:
+    with ZendeskSimulator(tickets, email=zd.EMAIL, api_token=zd.TOKEN, rate_limit=700, faults=faults, latency=0.01) as sim:
         block = {"base_url": sim.base_url}
-        clean = run_import(configure(tmp_path / "clean", block), env=ENV)
+        clean = run_import(configure(tmp_path / "clean", block), env=zd.ENV)
         assert clean.returncode == 0, clean.stderr[-3000:]
         killed_config = configure(tmp_path / "killed", block)
         comments_before = len(sim.comment_request_times())
         child = subprocess.Popen([sys.executable, "-m", "gladly_import", "--config", str(killed_config)],
-                                 cwd=PROJECT_DIR, env={**os.environ, **ENV},
+                                 cwd=zd.PROJECT_DIR, env={**os.environ, **zd.ENV},
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 120
         while len(sim.comment_request_times()) - comments_before < 90 and time.monotonic() < deadline \
@@ -78,7 +68,7 @@ def test_the_api_writes_the_exports_csv_and_a_killed_run_resumes_to_the_same_csv
         child.wait(timeout=30)
         assert child.returncode == -signal.SIGKILL, "the run ended before it could be killed"
         assert (tmp_path / "killed" / "work" / "state" / "zendesk" / "state.json").exists()
-        resumed = run_import(killed_config, env=ENV)
+        resumed = run_import(killed_config, env=zd.ENV)
         assert resumed.returncode == 0, resumed.stderr[-3000:]
         statuses = dict(sim.by_status)
         incremental = sim.incremental_times()
@@ -91,14 +81,14 @@ def test_the_api_writes_the_exports_csv_and_a_killed_run_resumes_to_the_same_csv
     assert [p.read_bytes() for p in clean.item_files()] == [p.read_bytes() for p in from_export.item_files()]
     for name in ("gladly_conversation_items_0001.csv", "gladly_import_rejects.csv"):
         assert (clean.output_dir / name).read_bytes() == (resumed.output_dir / name).read_bytes(), name
-    assert TOKEN not in clean.stderr + clean.stdout + resumed.stderr
+    assert zd.TOKEN not in clean.stderr + clean.stdout + resumed.stderr
 
 
 def _exactly_once(tickets: list[dict[str, Any]], result: ImportResult) -> None:
     counts = result.summary["platforms"]["zendesk"]
-    comments = sum(len(t["comments"]) for t in exported(tickets))
+    comments = sum(len(t["comments"]) for t in zd.exported(tickets))
     deleted = sum(t["status"] == "deleted" for t in tickets)
-    without = sum(not t["comments"] for t in exported(tickets))
+    without = sum(not t["comments"] for t in zd.exported(tickets))
     assert counts["rejected_by_reason"]["deleted_ticket"] == deleted
     assert counts["records_seen"] == comments + deleted + without  # every comment, and one row per ticket set aside
     assert counts["duplicates"] == 0 and result.summary["totals"]["unaccounted"] == 0
@@ -109,9 +99,9 @@ def _exactly_once(tickets: list[dict[str, Any]], result: ImportResult) -> None:
 
 
 def test_a_delta_after_new_comments_exports_exactly_those(tickets: list, tmp_path: Path) -> None:
-    with ZendeskSimulator(tickets, email=EMAIL, api_token=TOKEN) as sim:
+    with ZendeskSimulator(tickets, email=zd.EMAIL, api_token=zd.TOKEN) as sim:
         config = configure(tmp_path, {"base_url": sim.base_url})
-        full = run_import(config, env=ENV)
+        full = run_import(config, env=zd.ENV)
         assert full.returncode == 0, full.stderr[-3000:]
         full_files = {p.name for p in full.item_files()}
         new = []
@@ -121,7 +111,7 @@ def test_a_delta_after_new_comments_exports_exactly_those(tickets: list, tmp_pat
                        "created_at": f"2023-05-0{n + 1}T12:00:00Z"}
             sim.add_comment(ticket_id, comment)
             new.append(f"zendesk-{ticket_id}-{comment['id']}")
-        delta = run_import(config, "--mode", "delta", env=ENV)
+        delta = run_import(config, "--mode", "delta", env=zd.ENV)
         assert delta.returncode == 0, delta.stderr[-3000:]
         asked = [e for e in sim.entries if e.path == zendesk_api.EXPORT_PATH]
     assert "cursor" in asked[-1].params  # the delta started from the saved cursor
@@ -136,11 +126,11 @@ def test_a_delta_after_new_comments_exports_exactly_those(tickets: list, tmp_pat
 
 def test_the_incremental_exports_never_see_more_than_10_requests_in_any_60_s(tmp_path: Path) -> None:
     """Measured by the server: 60 tickets, 4 a page (16 export pages), the real pace, a run killed and resumed."""
-    small = account(60, seed=5)
-    helper = PROJECT_DIR / "tests" / "python" / "zendesk_api_helpers.py"
-    with ZendeskSimulator(small, email=EMAIL, api_token=TOKEN, incremental_rate_limit=10) as sim:
+    small = zd.account(60, seed=5)
+    helper = zd.PROJECT_DIR / "tests" / "python" / "zendesk_api_helpers.py"
+    with ZendeskSimulator(small, email=zd.EMAIL, api_token=zd.TOKEN, incremental_rate_limit=10) as sim:
         child = subprocess.Popen([sys.executable, str(helper), sim.base_url, str(tmp_path), "4", "4", "paced"],
-                                 cwd=PROJECT_DIR, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                 cwd=zd.PROJECT_DIR, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 120
         while len(sim.incremental_times()) < 6 and time.monotonic() < deadline and child.poll() is None:
             time.sleep(0.01)
@@ -148,9 +138,9 @@ def test_the_incremental_exports_never_see_more_than_10_requests_in_any_60_s(tmp
         child.wait(timeout=30)
         pages_killed = len(sim.incremental_times())
         original = zendesk_api.CLIENT_OPTIONS, zendesk_api.PER_PAGE
-        zendesk_api.CLIENT_OPTIONS, zendesk_api.PER_PAGE = {**zendesk_api.CLIENT_OPTIONS, **FAST_CLIENT}, 4
+        zendesk_api.CLIENT_OPTIONS, zendesk_api.PER_PAGE = {**zendesk_api.CLIENT_OPTIONS, **zd.FAST_CLIENT}, 4
         try:
-            result = extract_api(sim.base_url, tmp_path, incremental_requests_per_minute=9)
+            result = zd.extract_api(sim.base_url, tmp_path, incremental_requests_per_minute=9)
         finally:
             zendesk_api.CLIENT_OPTIONS, zendesk_api.PER_PAGE = original
         times = sim.incremental_times()
@@ -159,4 +149,4 @@ def test_the_incremental_exports_never_see_more_than_10_requests_in_any_60_s(tmp
           f" {max_in_any_window(times, 60.0)}, 429s {len(throttled)}")
     assert pages_killed >= 6 and len(times) >= 16
     assert max_in_any_window(times, 60.0) <= 10 and not throttled
-    assert len(result.rows) == sum(len(t["comments"]) for t in exported(small))
+    assert len(result.rows) == sum(len(t["comments"]) for t in zd.exported(small))
