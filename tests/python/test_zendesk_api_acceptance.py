@@ -150,3 +150,19 @@ def test_the_incremental_exports_never_see_more_than_10_requests_in_any_60_s(tmp
     assert pages_killed >= 6 and len(times) >= 16
     assert max_in_any_window(times, 60.0) <= 10 and not throttled
     assert len(result.rows) == sum(len(t["comments"]) for t in zd.exported(small))
+
+
+def test_the_bundled_api_demo_imports_through_the_simulator(tmp_path: Path) -> None:
+    """`make import CONFIG=samples/zendesk-api.yml`, in a copy (a test never writes into the checkout)."""
+    import shutil
+
+    samples = tmp_path / "samples"
+    shutil.copytree(zd.PROJECT_DIR / "samples" / "zendesk_api", samples / "zendesk_api")
+    shutil.copy(zd.PROJECT_DIR / "samples" / "zendesk-api.yml", samples)
+    result = run_import(samples / "zendesk-api.yml", env={"ZENDESK_EMAIL": "", "ZENDESK_API_TOKEN": ""})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "using the local Zendesk API simulator at http://127.0.0.1:" in result.stderr
+    counts = result.summary["platforms"]["zendesk"]
+    assert counts["rejected_by_reason"]["deleted_ticket"] == 1 and counts["unaccounted"] == 0
+    assert result.output_dir == (tmp_path / "output-zendesk-api").resolve() and counts["exported"] == len(result.items())
+    assert {row["Conversation Item ID"] for row in result.items()} >= {"zendesk-77102-9100010", "zendesk-77105-9100041"}
