@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from extract.context import duration
+from gladly_import.history import PUSH_SUMMARY_FILE
 from gladly_import.jsonfile import write_json
 from gladly_import.report import REPORT_FILE, write_report
-from gladly_import.history import PUSH_SUMMARY_FILE
 from gladly_import.summary import SUMMARY_FILE as IMPORT_SUMMARY_FILE
 
 SUMMARY_FILE = PUSH_SUMMARY_FILE

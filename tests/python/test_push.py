@@ -1,4 +1,4 @@
-"""The push to Gladly's API, against the project's strict simulator (extract/simulators/gladly.py).
+"""The push to Gladly's API, against the project's strict simulator (gladly_import/push/simulator/).
 
 One real import (the CSV template source, rows dated relative to today: recent ones, ones older than
 the API's year, one inside the year but inside the safety margin, ugly bodies), copied for each test.

@@ -26,6 +26,8 @@ COMPUTED = {
     ("extract/gorgias.py", "aside[0]"): {"deleted_message", "undelivered_message", "trashed_ticket", "spam_ticket"},
     # one per listing: for listing in ("tickets", "messages")
     ("extract/gorgias.py", "f'malformed_{listing[:-1]}'"): {"malformed_ticket", "malformed_message"},
+    # set_aside(message, tickets): the reason of the first of SET_ASIDE that applies to the message
+    ("extract/gorgias.py", "aside[0]"): {"deleted_message", "undelivered_message", "trashed_ticket", "spam_ticket"},
     # a page's reject as the stream layer recorded it ({"reason": "malformed_page", ...}), or that default
     ("extract/api/land.py", "as_text(reject.get('reason')) or 'malformed_page'"): {"malformed_page"},
 }
@@ -83,7 +85,7 @@ def emitted_in_sql() -> set[str]:
 
 def test_the_scan_finds_what_the_code_is_known_to_emit() -> None:
     literal, computed = emitted_in_python()
-    assert {"malformed_json", "unparseable_message", "csv_header_invalid", "unsafe_xml", "trashed_ticket",
+    assert {"malformed_json", "unparseable_message", "csv_header_invalid", "unsafe_xml", "deleted_note",
             "unexpected_file", "malformed_page"} <= set(literal)
     assert "extract/zendesk.py" in literal["malformed_json"] and "gladly_import/run.py" in literal["unexpected_file"]
     assert emitted_in_sql() == {"invalid_id", "missing_email", "invalid_email", "empty_body", "missing_timestamp"}

@@ -20,7 +20,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from gladly_import import cli, push_ledger
+from gladly_import import cli
 from gladly_import.history import RUNS_DIR, delivered_so_far, format_runs, keep_run, list_runs, refusal, replacing
 from gladly_import.ledger import (
     CONFIRMED,
@@ -30,6 +30,7 @@ from gladly_import.ledger import (
     settle_batch,
     start_run,
 )
+from gladly_import.push import ledger as push_ledger
 from tests.python.conftest import PROJECT_DIR, SAMPLES_DIR, ImportResult, run_import
 
 NEW_ROWS = ("hs-2001,newcustomer@example.com,New Customer,,2024-02-20T09:30:00Z,Late reply,Any news on my order?,"
