@@ -22,8 +22,6 @@ COMPUTED = {
     # a ticket set aside (Landing._set_aside): deleted, or the reason its comments lookup ended with (_ends_of_lookups)
     ("extract/zendesk_api.py", "reason"): {"deleted_ticket", "ticket_comments_not_found", "ticket_comments_unreadable",
                                            "ticket_without_comments"},
-    # set_aside(message, flagged): the first of SET_ASIDE that applies (the message's own, then its ticket's)
-    ("extract/gorgias.py", "aside[0]"): {"deleted_message", "undelivered_message", "trashed_ticket", "spam_ticket"},
     # one per listing: for listing in ("tickets", "messages")
     ("extract/gorgias.py", "f'malformed_{listing[:-1]}'"): {"malformed_ticket", "malformed_message"},
     # set_aside(message, tickets): the reason of the first of SET_ASIDE that applies to the message
