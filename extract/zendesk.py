@@ -359,6 +359,7 @@ def extract_source(ctx: SourceContext, out: PlatformOutput) -> None:
 
 
 def check(ctx: SourceContext) -> list[Finding]:
+    """The API's preflight (``gladly-import check``; a source given a ``path`` has none to run)."""
     from extract import zendesk_api
 
     return zendesk_api.check(ctx)
