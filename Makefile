@@ -104,4 +104,4 @@ bench: $(VENV)/.installed
 	$(BIN)/python -m bench $(if $(SCALE),--scale $(SCALE),)
 
 clean:
-	rm -rf $(VENV) target logs output work build dist
+	rm -rf $(VENV) target logs output work output-zendesk-api work-zendesk-api build dist

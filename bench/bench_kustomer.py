@@ -31,6 +31,11 @@ from pathlib import Path
 from typing import Any
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
+if str(PROJECT_DIR) not in sys.path:
+    sys.path.insert(0, str(PROJECT_DIR))
+
+from bench import write_result  # noqa: E402
+
 BENCH_KEY = "bench-key-not-secret"
 
 CHILD = r"""
@@ -264,9 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         result = run(args.items or 100_000, args.seed)
         args.out = args.out or str(PROJECT_DIR / "bench" / "results" / "kustomer.json")
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    write_result(result, args.out)
     return 0
 
 

@@ -28,24 +28,22 @@ Tickets are landed whatever they are (with ``trashed_datetime`` and ``spam``).
 
 from __future__ import annotations
 
-import contextlib
 import math
-import secrets
-from collections.abc import Iterator, Mapping
-from datetime import datetime, timedelta
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
 from extract import options as opt
 from extract.api import config
-from extract.api.check import Checklist, Finding, hours
+from extract.api.check import Checklist, Finding, hours, preflight
 from extract.api.land import land_rejects, newest_mark
 from extract.api.source import ApiSource, run_source
 from extract.api.store import Spool, State
 from extract.api.stream import CursorListing, Reading, parse_instant
 from extract.context import SourceContext
-from extract.errors import ExtractError
 from extract.http_client import BasicAuth, HttpClient
 from extract.platform import Platform
 from extract.raw import PlatformOutput, free_text, with_lineage
@@ -58,9 +56,8 @@ SETTINGS = opt.Settings((
                 secret="the email of the account's API user"),
     opt.Setting("api_key_env", opt.ENV_NAME, "the variable that holds the API key", default="GORGIAS_API_KEY",
                 secret="the account's REST API key (Gorgias: Settings > REST API)"),
-    opt.Setting("requests_per_minute", opt.number(above=0), "a cap below the account's own limit",
-                shows="none: 95% of the limit the API announces"),
-    opt.Setting("simulate", opt.FLAG, "run against the bundled local simulator, not a real account", default=False),
+    config.requests_per_minute("a cap below the account's own limit"),
+    config.simulate(),
     opt.Setting("simulator_data", opt.folder_with("tickets.jsonl", "messages.jsonl"), "the simulator's data",
                 shows="`samples/gorgias/` (holding tickets.jsonl, messages.jsonl)", folder=True),
     opt.Setting("simulator_rate_limit", opt.number(0, whole=True, what="requests per 20 s, 0 for none"),
@@ -150,40 +147,24 @@ class Gorgias(ApiSource):
     spools = LISTINGS
     sequential = True  # messages before tickets (see the module doc); the bucket allows ~2 requests/s
 
+    settings = SETTINGS
+
     def __init__(self, ctx: SourceContext) -> None:
         super().__init__(ctx)
-        self.options = options = SETTINGS.resolve(ctx.options)
-        self.simulate = options["simulate"]
-        self.overlap = timedelta(hours=options["delta_overlap_hours"])
-        self.requests_per_minute = options["requests_per_minute"]
-        self.rate = options["simulator_rate_limit"]
-        if not self.simulate:
-            self.base_url = config.base_url(options)
-            self.email_env = config.secret_variable(options, EMAIL)
-            self.key_env = config.secret_variable(options, API_KEY)
+        self.rate = self.options["simulator_rate_limit"]
+        self.email_env = config.secret_variable(self.options, EMAIL)
+        self.key_env = config.secret_variable(self.options, API_KEY)
 
-    @contextlib.contextmanager
-    def account(self) -> Iterator[tuple[HttpClient, str]]:
-        if not self.simulate:
-            email = config.env_secret("Gorgias", self.options, EMAIL)
-            key = config.env_secret("Gorgias", self.options, API_KEY)
-            hint = f"the account email and API key in {self.email_env} and {self.key_env}"
-            with self.client(self.base_url, BasicAuth(email, key), hint) as client:
-                yield client, self.base_url
-            return
+    def credentials(self) -> tuple[BasicAuth, str]:
+        email = config.env_secret("Gorgias", self.options, EMAIL)
+        key = config.env_secret("Gorgias", self.options, API_KEY)
+        return BasicAuth(email, key), f"the account email and API key in {self.email_env} and {self.key_env}"
+
+    def simulator(self, folder: Path, secret: str) -> tuple[Any, BasicAuth, str]:
         from extract.simulators.gorgias import DEMO_EMAIL, GorgiasSimulator
 
-        folder = config.simulator_folder(self.ctx, self.options)
-        demo_key = "demo-" + secrets.token_urlsafe(16)
-        simulator = GorgiasSimulator.from_dir(folder, email=DEMO_EMAIL, api_key=demo_key,
-                                              bucket_capacity=self.rate or None)
-        with simulator:
-            self.ctx.report(f"simulate: true: using the local Gorgias API simulator at {simulator.base_url} with"
-                            f" the data in {self.ctx.name_of(folder)} and demo credentials; no real Gorgias account"
-                            " is contacted", force=True)
-            with self.client(simulator.base_url, BasicAuth(DEMO_EMAIL, demo_key),
-                             "the simulator's demo credentials") as client:
-                yield client, f"simulator:{folder}"
+        simulator = GorgiasSimulator.from_dir(folder, email=DEMO_EMAIL, api_key=secret, bucket_capacity=self.rate or None)
+        return simulator, BasicAuth(DEMO_EMAIL, secret), "demo credentials"
 
     def client(self, base_url: str, auth: BasicAuth, hint: str) -> HttpClient:
         return HttpClient(base_url, auth, service="Gorgias", credential_hint=hint,
@@ -299,15 +280,7 @@ READ_ACCESS = "read access to tickets and messages (an admin's API key has it)"
 def check(ctx: SourceContext) -> list[Finding]:
     """A handful of read-only requests: credentials, read access, the bucket, the size of the work and
     the time it takes, and the assumptions the extractor makes, tested on the account."""
-    source = Gorgias(ctx)
-    found = Checklist()
-    try:
-        with source.account() as (client, account):
-            found.info("account", "the local Gorgias simulator (simulate: true)" if source.simulate else account)
-            _check(client, found)
-    except ExtractError as error:  # an email or key not set, or one that cannot be a header
-        found.fail("credentials", str(error))
-    return found.findings
+    return preflight(Gorgias(ctx), _check)
 
 
 def _check(client: HttpClient, found: Checklist) -> None:

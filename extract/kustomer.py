@@ -24,11 +24,10 @@ field becomes the title or body, and the fallbacks, live in ``models/staging/kus
 
 from __future__ import annotations
 
-import contextlib
 import math
-import secrets
-from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime, timedelta
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -36,13 +35,12 @@ import pyarrow as pa
 
 from extract import options as opt
 from extract.api import config
-from extract.api.check import Checklist, Finding, at_least, hours
+from extract.api.check import Checklist, Finding, at_least, hours, preflight
 from extract.api.land import land_rejects, newest_mark, split_where
 from extract.api.source import ApiSource, run_source
 from extract.api.store import Spool, State
 from extract.api.stream import SEARCH_END_MS, Children, Reading, WindowedSearch, millis_text, to_millis
 from extract.context import SourceContext
-from extract.errors import ExtractError
 from extract.http_client import BearerAuth, Budget, HttpClient, HttpStatusError, MalformedResponseError, RateLimiter
 from extract.platform import Platform
 from extract.raw import PlatformOutput, free_text, with_lineage
@@ -53,15 +51,12 @@ SETTINGS = opt.Settings((
                 "the account's API host (regional hosts too)", required_unless="simulate"),
     opt.Setting("api_key_env", opt.ENV_NAME, "the variable that holds the API key", default="KUSTOMER_API_KEY",
                 secret="the Kustomer API key"),
-    opt.Setting("requests_per_minute", opt.number(above=0), "this import's share of the org-wide budget",
-                shows="none: 95% of the limit the API announces"),
-    opt.Setting("search_requests_per_minute", opt.number(above=0),
-                "searches a minute, spaced evenly, inside the org's budget (Kustomer allows an API key 100)",
-                default=95),
+    config.requests_per_minute("this import's share of the org-wide budget"),
+    config.budget("search_requests_per_minute",
+                  "searches a minute, spaced evenly, inside the org's budget (Kustomer allows an API key 100)", 95),
     # 12 in flight at 250 ms: 2,880 a minute, above the largest plan's 2,000
-    opt.Setting("concurrency", opt.number(1, 64, whole=True), "customers fetched at once while pages are read",
-                default=12),
-    opt.Setting("simulate", opt.FLAG, "run against the bundled local simulator, not a real account", default=False),
+    config.concurrency("customers fetched at once while pages are read", 12),
+    config.simulate(),
     opt.Setting("simulator_data", opt.folder_with("messages.jsonl", "customers.jsonl"), "the simulator's data",
                 shows="`samples/kustomer/` (holding messages.jsonl, customers.jsonl)", folder=True),
     opt.Setting("simulator_search_rate_limit", opt.number(0, whole=True, what="searches in any 60 s, 0 for none"),
@@ -195,37 +190,21 @@ class Kustomer(ApiSource):
     service = "Kustomer"
     spools = ("messages", "customers")
 
+    settings = SETTINGS
+
     def __init__(self, ctx: SourceContext) -> None:
         super().__init__(ctx)
-        self.options = options = SETTINGS.resolve(ctx.options)
-        self.simulate = options["simulate"]
-        self.base_url = None if self.simulate else config.base_url(options)
-        self.key_env = config.secret_variable(options, API_KEY)
-        self.requests_per_minute = options["requests_per_minute"]
-        self.search_requests_per_minute = options["search_requests_per_minute"]
-        self.concurrency = options["concurrency"]
-        self.reuse_completed = options["reuse_completed"]
-        self.overlap = timedelta(hours=options["delta_overlap_hours"])
+        self.key_env = config.secret_variable(self.options, API_KEY)
+        self.search_requests_per_minute = self.options["search_requests_per_minute"]
 
-    @contextlib.contextmanager
-    def account(self) -> Iterator[tuple[HttpClient, str]]:
-        if self.simulate:
-            from extract.simulators.kustomer import KustomerSimulator
+    def credentials(self) -> tuple[BearerAuth, str]:
+        return BearerAuth(config.env_secret("Kustomer", self.options, API_KEY)), f"the API key in {self.key_env}"
 
-            folder = config.simulator_folder(self.ctx, self.options)
-            demo_key = "demo-" + secrets.token_urlsafe(16)
-            with KustomerSimulator(folder, api_key=demo_key,
-                                   search_rate_limit=self.options["simulator_search_rate_limit"] or None) as simulator:
-                self.ctx.report(f"simulate: true: using the local Kustomer API simulator at {simulator.base_url}"
-                                f" with the data in {self.ctx.name_of(folder)} and a demo key; no real Kustomer"
-                                " account is contacted", force=True)
-                with self.client(simulator.base_url, BearerAuth(demo_key), "the simulator's demo key") as client:
-                    yield client, f"simulator:{folder}"
-            return
-        assert self.base_url is not None
-        key = config.env_secret("Kustomer", self.options, API_KEY)
-        with self.client(self.base_url, BearerAuth(key), f"the API key in {self.key_env}") as client:
-            yield client, self.base_url
+    def simulator(self, folder: Path, secret: str) -> tuple[Any, BearerAuth, str]:
+        from extract.simulators.kustomer import KustomerSimulator
+
+        rate = self.options["simulator_search_rate_limit"] or None
+        return KustomerSimulator(folder, api_key=secret, search_rate_limit=rate), BearerAuth(secret), "demo key"
 
     def client(self, base_url: str, auth: BearerAuth, hint: str) -> HttpClient:
         # the searches' own budget, spaced evenly: no 60 s window holds more than search_requests_per_minute
@@ -316,14 +295,7 @@ def check(ctx: SourceContext) -> list[Finding]:
     """A handful of read-only requests: credentials, permissions, limits, the size of the work and the
     time it takes, and the assumptions the extractor makes, tested on the account."""
     source = Kustomer(ctx)
-    found = Checklist()
-    try:
-        with source.account() as (client, account):
-            found.info("account", "the local Kustomer simulator (simulate: true)" if source.simulate else account)
-            _check(source, client, found)
-    except ExtractError as error:  # a key not set, or one that cannot be a header
-        found.fail("credentials", str(error))
-    return found.findings
+    return preflight(source, lambda client, found: _check(source, client, found))
 
 
 def _check(source: Kustomer, client: HttpClient, found: Checklist) -> None:

@@ -7,6 +7,8 @@ secret (and what that secret is), whether it holds export paths, and its one-lin
 Everything else reads that declaration: the config check (``gladly_import.config``, every problem
 of every block at once), the defaults at the use site (``Settings.resolve``), the up-front check
 of the secrets' variables, and the README's table of every key (``gladly_import.config_docs``).
+A rule across keys is declared with the block too: ``OneOf`` (exactly one of a few keys given,
+e.g. a platform read from its export files or from its API).
 An option's ``problem`` never repeats a long or multi-line value: a config file that is not one
 (``--config /etc/shadow``) must not be echoed.
 """
@@ -225,15 +227,42 @@ class Setting:
 
 
 @dataclass(frozen=True)
+class OneOf:
+    """Exactly one of ``keys`` is given (a flag counts as given when true): the alternatives a block
+    is read by, e.g. Zendesk's export files (``path``) or its API (``base_url``, or ``simulate: true``)."""
+
+    keys: tuple[str, ...]
+
+    def given(self, block: Mapping[str, Any]) -> list[str]:
+        return [key for key in self.keys
+                if (block.get(key) is True if isinstance(block.get(key), bool) else not is_absent(block.get(key)))]
+
+    def problem(self, block: Mapping[str, Any], settings: Settings) -> str | None:
+        given = self.given(block)
+        if len(given) == 1:
+            return None
+
+        def named(key: str) -> str:
+            return f"{key}: true" if settings[key].option is FLAG else key
+
+        if not given:
+            return "give one of " + ", ".join(f"{named(key)} ({settings[key].doc})" for key in self.keys)
+        return f"{' and '.join(named(key) for key in given)} are alternatives: give only one"
+
+
+@dataclass(frozen=True)
 class Settings:
-    """A block of settings (the top level, ``spark:``, ``gladly:``, one platform's): its declarations."""
+    """A block of settings (the top level, ``spark:``, ``gladly:``, one platform's): its declarations,
+    and the rules across its keys (``one_of``)."""
 
     declared: tuple[Setting, ...]
+    one_of: tuple[OneOf, ...] = ()
     by_key: dict[str, Setting] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "by_key", {s.key: s for s in self.declared})
         assert len(self.by_key) == len(self.declared), "a key declared twice"
+        assert all(key in self.by_key for rule in self.one_of for key in rule.keys), "a rule names an undeclared key"
 
     def __iter__(self) -> Iterator[Setting]:
         return iter(self.declared)
@@ -300,6 +329,9 @@ def problems_of(where: str, block: Any, settings: Settings, base_dir: Path | Non
             continue
         if problem := setting.option.problem(value, base_dir):
             problems.append(f"{at(setting.key)}: {problem}")
+    for rule in settings.one_of:
+        if problem := rule.problem(block, settings):
+            problems.append(f"{in_block}{problem}")
     return problems
 
 

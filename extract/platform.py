@@ -1,7 +1,8 @@
 """What a platform is: one declared value per platform, read by everything that needs to know it.
 
 Each platform module ends with ``PLATFORM = Platform(...)``: the key under ``sources:``, the name
-people call it by, whether it reads export files or an API, its settings (``extract.options``:
+people call it by, whether it reads export files, an API, or either (``reads="either"``: export files
+when one of its path settings is given, else its API; Zendesk), its settings (``extract.options``:
 each key declared once with its type, default, secrecy and documentation), its raw tables (name ->
 pyarrow schema, its free-text columns marked with ``extract.raw.free_text``: what becomes a title or a
 body, redacted as it is landed) and which of them hold its records (one per conversation item), the file suffixes
@@ -41,7 +42,7 @@ Tables = Mapping[str, "pa.Schema"]
 class Platform:
     name: str                                  # its key under sources: in the config
     service: str                               # what people call it: "Zendesk"
-    reads: Literal["files", "api"]             # export files, or an API
+    reads: Literal["files", "api", "either"]   # export files, an API, or either (files when a path is given)
     settings: Settings
     tables: Tables | Callable[[], Tables]      # a callable: built when first needed (Gmail's workers never do)
     record_tables: tuple[str, ...]
@@ -54,9 +55,19 @@ class Platform:
     def schemas(self) -> Tables:
         return self.tables() if callable(self.tables) else self.tables
 
-    @property
-    def reads_files(self) -> bool:
+    def reads_files_with(self, options: Mapping[str, Any]) -> bool:
+        """Whether a source with these settings reads export files (else it reads the API)."""
+        if self.reads == "either":
+            return any(options.get(key) for key in self.settings.path_keys)
         return self.reads == "files"
+
+    @property
+    def can_read_files(self) -> bool:
+        return self.reads in ("files", "either")
+
+    @property
+    def can_read_api(self) -> bool:
+        return self.reads in ("api", "either")
 
     def output(self, raw_dir: Path, redactor: Redactor | None = None) -> PlatformOutput:
         """A writer of this platform's raw tables under ``raw_dir``, redacting with ``redactor``."""

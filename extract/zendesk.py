@@ -9,6 +9,10 @@ A line over ``MAX_LINE_BYTES`` is never held whole: it is read in pieces and eve
 string in it longer than ``READ_CUT_BYTES`` is cut while reading (the writer records
 the string's real size in ``extract_truncations``); if what is left is still over
 the limit, the line is a ``record_too_large`` reject. Either way the file goes on.
+
+An account without the export is read through the API instead (``base_url``, or ``simulate``:
+``extract/zendesk_api.py``), into the same raw table: the platform reads one or the other, by its
+settings (``reads="either"``; exactly one of ``path``, ``base_url``, ``simulate: true``).
 """
 
 from __future__ import annotations
@@ -21,16 +25,41 @@ from typing import Any
 import pyarrow as pa
 
 from extract import options as opt
+from extract.api import config
+from extract.api.check import Finding
 from extract.context import SourceContext
 from extract.files import MAX_LINE_BYTES, LongLine, iter_lines
 from extract.platform import Platform
 from extract.raw import PlatformOutput, free_text, with_lineage
 from extract.values import as_text, cut_mark, unmark_all
 
+READ_BY = ("path", "base_url", "simulate")  # the export, or the API (extract/zendesk_api.py), or its simulator
 SETTINGS = opt.Settings((
-    opt.Setting("path", opt.PATHS, "the JSON export (one ticket a line), gzip or not", default=opt.REQUIRED,
-                paths=True),
-))
+    opt.Setting("path", opt.PATHS, "the JSON export (one ticket a line), gzip or not", paths=True,
+                shows="one of `path`, `base_url` or `simulate: true`"),
+    opt.Setting("base_url", opt.https_url("https://<subdomain>.zendesk.com"),
+                "the account's address: read through the API instead of an export",
+                shows="one of `path`, `base_url` or `simulate: true`"),
+    opt.Setting("email_env", opt.ENV_NAME, "the variable that holds the admin's email (the API)",
+                default="ZENDESK_EMAIL", secret="the email of the Zendesk admin the API token is used with"),
+    opt.Setting("api_token_env", opt.ENV_NAME, "the variable that holds the API token (the API)",
+                default="ZENDESK_API_TOKEN",
+                secret="a Zendesk API token (Admin Center > Apps and integrations > Zendesk API)"),
+    config.requests_per_minute("a cap below the plan's limit (room for other integrations)"),
+    config.budget("incremental_requests_per_minute",
+                  "incremental export requests a minute, spaced evenly (Zendesk allows 10; 30 with High Volume)", 9),
+    # 16 in flight at 250 ms: 3,840 a minute, above the High Volume add-on's 2,500
+    config.concurrency("tickets whose comments are fetched at once", 16),
+    config.simulate("run against the bundled local Zendesk API simulator"),
+    opt.Setting("simulator_data", opt.folder_with(), "the simulator's tickets: JSON export files",
+                shows="`samples/zendesk/` (the sample export)", folder=True),
+    opt.Setting("simulator_rate_limit", opt.number(0, whole=True, what="requests a minute, 0 for none"),
+                "the simulator's plan limit (Zendesk: 200 to 2,500)", default=700),
+    opt.Setting("simulator_incremental_rate_limit", opt.number(0, whole=True, what="in any 60 s, 0 for none"),
+                "the simulator's incremental export limit (Zendesk: 10)", default=10),
+    opt.Setting("delta_overlap_hours", opt.number(0, 24 * 366),
+                "a delta whose saved cursor is refused reads again from the newest ticket minus this", default=24),
+), one_of=(opt.OneOf(READ_BY),))
 FILE_SUFFIXES = (".json", ".jsonl", ".ndjson")
 
 TABLES = {
@@ -319,4 +348,22 @@ def _comment_fields(comment: dict[str, Any], index: int) -> dict[str, Any]:
     }
 
 
-PLATFORM = Platform("zendesk", "Zendesk", "files", SETTINGS, TABLES, RECORD_TABLES, extract, FILE_SUFFIXES)
+def extract_source(ctx: SourceContext, out: PlatformOutput) -> None:
+    """The export files when ``path`` is given, else the API (``extract.zendesk_api``)."""
+    if PLATFORM.reads_files_with(ctx.options):
+        extract(ctx, out)
+    else:
+        from extract import zendesk_api
+
+        zendesk_api.extract(ctx, out)
+
+
+def check(ctx: SourceContext) -> list[Finding]:
+    """The API's preflight (``gladly-import check``; a source given a ``path`` has none to run)."""
+    from extract import zendesk_api
+
+    return zendesk_api.check(ctx)
+
+
+PLATFORM = Platform("zendesk", "Zendesk", "either", SETTINGS, TABLES, RECORD_TABLES, extract_source, FILE_SUFFIXES,
+                    check=check)

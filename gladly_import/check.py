@@ -36,7 +36,7 @@ def run_checks(config: Config) -> list[tuple[str, Finding]]:
     rows: list[tuple[str, Finding]] = []
     for name, source in config.sources.items():
         declared = PLATFORMS[name]
-        if declared.check is None:
+        if declared.check is None or declared.reads_files_with(source.options):
             rows.append((name, Finding("preflight", "reads export files: nothing to ask an API", "info")))
             continue
         ctx = SourceContext(platform=name, options=source.options, base_dir=config.base_dir, samples_dir=SAMPLES_DIR)

@@ -406,13 +406,15 @@ def check_writable(label: str, folder: Path) -> None:
 def missing_secrets(config: Config) -> list[str]:
     """An API source's environment variables that are unset: each in one line naming its key.
 
-    Not checked with ``simulate: true`` (demo credentials) or ``reuse_completed: true`` (a completed
-    extraction may be re-used without calling the API).
+    Not checked with ``simulate: true`` (demo credentials), ``reuse_completed: true`` (a completed
+    extraction may be re-used without calling the API), nor for a source that reads export files
+    (Zendesk given a ``path``).
     """
     problems = []
     for platform, source in config.sources.items():
         options = source.options
-        if options.get("simulate") is True or options.get("reuse_completed") is True:
+        if (options.get("simulate") is True or options.get("reuse_completed") is True
+                or PLATFORMS[platform].reads_files_with(options)):
             continue
         problems += [f"sources.{platform}.{setting.key}: {problem}" for setting in PLATFORMS[platform].settings.secrets
                      if (problem := unset_secret(options, setting))]

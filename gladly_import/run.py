@@ -55,7 +55,7 @@ def extract_all(config: Config, metrics: StageMetrics | None = None, mode: str =
             manifest.append(out.manifest_row(is_configured=False))
             continue
         started = time.monotonic()
-        input_files = source.files if declared.reads_files else []
+        input_files = source.files if declared.reads_files_with(source.options) else []
         input_bytes = sum(f.stat().st_size for f in input_files)
         say(f"extract {platform}: {len(input_files)} {'file' if len(input_files) == 1 else 'files'}, "
             f"{amount(input_bytes, 'bytes')}" if input_files else f"extract {platform}")

@@ -31,16 +31,16 @@ COLUMN_LABELS = {"records_seen": "records seen", "exported": "exported", "reject
                  "titles_truncated": "titles cut", "bodies_truncated": "bodies cut"}
 
 
-def reads_files(platform: str) -> bool:
-    """A platform whose input is export files (its ``path:``), not an API."""
-    return PLATFORMS[platform].reads_files
+def reads_files(platform: str, options: dict[str, Any]) -> bool:
+    """A source whose input is export files (its ``path:``), not an API."""
+    return PLATFORMS[platform].reads_files_with(options)
 
 
 def describe_inputs(config: Config) -> list[dict[str, Any]]:
     """What this run read: each input file with its size, each API by its host (never a credential)."""
     inputs: list[dict[str, Any]] = []
     for platform, source in sorted(config.sources.items()):
-        if reads_files(platform):
+        if reads_files(platform, source.options):
             inputs += [{"platform": platform, "file": display_path(path, config.base_dir), "bytes": path.stat().st_size}
                        for path in source.files]
         elif source.options.get("simulate"):

@@ -13,9 +13,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from extract.errors import AuthError, ExtractError
+
+if TYPE_CHECKING:
+    from extract.api.source import ApiSource
+    from extract.http_client import HttpClient
 
 OK, FAIL, INFO = "ok", "FAIL", "info"
 
@@ -77,6 +81,20 @@ class Checklist:
         except ExtractError as error:
             self.fail(check, str(error))
         return None
+
+
+def preflight(source: ApiSource, steps: Callable[[HttpClient, Checklist], None]) -> list[Finding]:
+    """A platform's ``check``: the account reached as a run reaches it (``source.account()``), then its
+    ``steps`` (a handful of read-only requests); a credential not set, or that cannot be a header, fails."""
+    found = Checklist()
+    try:
+        with source.account() as (client, account):
+            found.info("account", f"the local {source.service} simulator (simulate: true)" if source.simulate
+                       else account)
+            steps(client, found)
+    except ExtractError as error:
+        found.fail("credentials", str(error))
+    return found.findings
 
 
 def at_least(total: int, capped_at: int | None) -> str:

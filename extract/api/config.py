@@ -10,13 +10,42 @@ never from the config; the command line checks every one is set before any platf
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from extract import options as opt
 from extract.context import SourceContext
 from extract.errors import ExtractError
 from extract.options import Setting
+
+ANNOUNCED = "none: 95% of the limit the API announces"
+
+
+def requests_per_minute(doc: str) -> Setting:
+    """``requests_per_minute``: this import's cap below the account's limit (else 95% of what it announces)."""
+    return opt.Setting("requests_per_minute", opt.number(above=0), doc, shows=ANNOUNCED)
+
+
+def budget(key: str, doc: str, default: float) -> Setting:
+    """A budget inside the account's, in requests a minute, spaced evenly (Kustomer's searches, Zendesk's
+    incremental exports): ``extract.rate_limits.Budget``."""
+    return opt.Setting(key, opt.number(above=0), doc, default=default)
+
+
+def simulate(doc: str = "run against the bundled local simulator, not a real account") -> Setting:
+    return opt.Setting("simulate", opt.FLAG, doc, default=False)
+
+
+def concurrency(doc: str, default: int) -> Setting:
+    """``concurrency``: child lookups in flight while the pages are read."""
+    return opt.Setting("concurrency", opt.number(1, 64, whole=True), doc, default=default)
+
+
+def demo_secret() -> str:
+    """A fresh credential for a simulator of this run: nobody else's, never a real one."""
+    return "demo-" + secrets.token_urlsafe(16)
 
 
 def base_url(options: Mapping[str, Any]) -> str:

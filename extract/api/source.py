@@ -15,13 +15,17 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
+from extract.api import config
 from extract.api.store import Spool, State
 from extract.api.stream import Children, Extraction, Reading
 from extract.context import SourceContext
 from extract.errors import ExtractError
 from extract.http_client import HttpClient
+from extract.options import Settings
 from extract.raw import PlatformOutput
 
 
@@ -32,14 +36,51 @@ class ApiSource:
     concurrency = 0        # workers for child lookups
     sequential = False     # readings one after the other (an order the platform needs), else at once
     reuse_completed = False
+    settings: Settings | None = None  # the platform's declared settings, read into the attributes below
 
     def __init__(self, ctx: SourceContext) -> None:
         self.ctx = ctx
+        if self.settings is None:
+            return
+        # the settings every API source reads alike (each declared by the platform, absent ones are None)
+        self.options = options = self.settings.resolve(ctx.options)
+        self.simulate = options.get("simulate") is True
+        self.base_url = None if self.simulate else config.base_url(options)
+        self.requests_per_minute = options.get("requests_per_minute")
+        self.concurrency = options.get("concurrency") or type(self).concurrency
+        self.reuse_completed = options.get("reuse_completed") is True
+        self.overlap = timedelta(hours=options.get("delta_overlap_hours") or 0)
 
     @contextlib.contextmanager
     def account(self) -> Iterator[tuple[HttpClient, str]]:
+        """The client of the account and the account its state belongs to: the base URL with the credentials
+        of ``credentials()``, or (``simulate: true``) the platform's ``simulator`` serving its folder."""
+        if self.simulate:
+            folder = config.simulator_folder(self.ctx, self.options)
+            simulator, auth, credentials = self.simulator(folder, config.demo_secret())
+            with simulator:
+                self.ctx.report(f"simulate: true: using the local {self.service} API simulator at {simulator.base_url}"
+                                f" with the data in {self.ctx.name_of(folder)} and {credentials}; no real"
+                                f" {self.service} account is contacted", force=True)
+                with self.client(simulator.base_url, auth, f"the simulator's {credentials}") as client:
+                    yield client, f"simulator:{folder}"
+            return
+        assert self.base_url is not None
+        auth, hint = self.credentials()
+        with self.client(self.base_url, auth, hint) as client:
+            yield client, self.base_url
+
+    def credentials(self) -> tuple[Any, str]:
+        """(the auth of the real account, from the environment; what to call it in an error)."""
         raise NotImplementedError
-        yield  # pragma: no cover
+
+    def simulator(self, folder: Path, secret: str) -> tuple[Any, Any, str]:
+        """(the local simulator of ``folder`` accepting ``secret``, the auth to send it, what to call that)."""
+        raise NotImplementedError
+
+    def client(self, base_url: str, auth: Any, hint: str) -> HttpClient:
+        """The source's HTTP client of ``base_url`` (its limits, budgets, hints); ``hint`` names the credential."""
+        raise NotImplementedError
 
     def readings(self) -> list[Reading]:
         """The readings of a full run."""
@@ -73,10 +114,12 @@ class ApiSource:
 
 def progress_line(source: ApiSource, extraction: Extraction, client: HttpClient) -> str:
     counts = extraction.counts
-    parts = [f"{extraction.spools[name].items:,} {name}" for name in source.spools]
     children = source.children()
+    parts = [f"{extraction.spools[name].items:,} {name}" for name in source.spools
+             if children is None or name != children.ends]
     if children is not None:
-        parts[-1] += f" ({extraction.children_done:,} fetched this run)"
+        fetched = f"{children.label} " if children.ends else ""  # a lookup of several records: say of what
+        parts[-1] += f" ({extraction.children_done:,} {fetched}fetched this run)"
     return f"{', '.join(parts)}; {counts.pages:,} pages this run; {rate_text(client)}"
 
 
@@ -150,5 +193,5 @@ def _read(source: ApiSource, state: State, client: HttpClient) -> None:
     kept = state.data.get("kept")
     if state.delta is not None and isinstance(kept, dict):
         ctx.report(f"delta {state.delta}: " + " and ".join(
-            f"{Spool.count(state.spool_path(name)) - kept.get(name, 0):,} new {name}" for name in source.spools)
-            + " added to the ones kept", force=True)
+            f"{Spool.count(state.spool_path(name)) - kept.get(name, 0):,} new {name}" for name in source.spools
+            if children is None or name != children.ends) + " added to the ones kept", force=True)

@@ -20,7 +20,7 @@ import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 STATE_VERSION = 2
 
@@ -106,14 +106,29 @@ class Spool:
     @staticmethod
     def read(path: Path) -> Iterator[tuple[str, Any]]:
         """Every ``(where, item)`` spooled, in order (the file as the last sync left it)."""
+        for _, where, item in Spool.entries(path):
+            yield where, item
+
+    @staticmethod
+    def entries(path: Path) -> Iterator[tuple[int, str, Any]]:
+        """Every ``(offset, where, item)`` spooled, in order: the offset reads it again (``Spool.at``)."""
         if not path.exists():
             return
         with path.open("rb") as handle:
+            offset = 0
             for line in handle:
                 if not line.endswith(b"\n"):
                     return
                 where, item = json.loads(line)
-                yield where, item
+                yield offset, where, item
+                offset += len(line)
+
+    @staticmethod
+    def at(handle: BinaryIO, offset: int) -> tuple[str, Any]:
+        """The ``(where, item)`` spooled at ``offset`` of an open spool file (``entries`` gave the offset)."""
+        handle.seek(offset)
+        where, item = json.loads(handle.readline())
+        return where, item
 
 
 class State:

@@ -49,6 +49,7 @@ class Page:
     advance: Callable[[int], None] = lambda new: None  # called with how many records were new
     reject: str | None = None                            # the page could not be read: why
     raw: str | None = None
+    sideloads: dict[str, list[Any]] = field(default_factory=dict)  # spool -> records the page side-loaded
 
 
 class Paginator(Protocol):
@@ -64,13 +65,27 @@ class Reading:
 
 @dataclass
 class Children:
-    """A lookup per record: ``ref(item)`` -> (child id, path) or None; ``fetch`` -> the record to spool."""
+    """A lookup per record: ``ref(item)`` -> (child id, path) or None; ``fetch`` -> the record to spool.
+
+    ``ends``: ``fetch`` yields the child's records instead (a listing of several pages: Zendesk's
+    comments of a ticket), each spooled as it comes, and last a record whose key is the child id and
+    that says how the lookup went: it goes to the ``ends`` spool, and the lookup is complete once it
+    is spooled. A lookup cut short by a kill is fetched again by the next run (the records it
+    spooled are skipped by their keys). A child id that changes when the parent does (a ticket's id
+    and its update time) is looked up again when a delta lists the parent changed.
+    """
 
     spool: str
     parent: str
     ref: Callable[[Any], tuple[str, str] | None]
     fetch: Callable[[HttpClient, str, str], Any]
     label: str = "children"
+    ends: str | None = None
+
+    @property
+    def done_spool(self) -> str:
+        """The spool that holds a record keyed by the child id once the lookup is complete."""
+        return self.ends or self.spool
 
 
 # -- time helpers -----------------------------------------------------------------------------------
@@ -239,32 +254,98 @@ class WindowedSearch:
                       + "; the reading goes on after that millisecond (see docs/sources/kustomer.md, 'Caveats')")
 
 
-class CursorListing:
-    """``GET path?limit=&order_by=&cursor=`` pages with ``meta.next_cursor``; optional stop before a time.
+@dataclass(frozen=True)
+class CursorPages:
+    """The shape of a cursor-paged listing: where a page keeps its records, how it says what comes next,
+    how a request names the cursor and the page size, and which other records it side-loads.
 
-    ``params``: more query parameters of every page (Gorgias' tickets: ``trashed=true``). Progress
-    saved: ``cursor``, ``pages``, ``done``, ``restarts``.
+    ``follow(page)`` -> (the cursor of the next page, whether this page is the last), or None when the
+    page does not say (the run stops rather than miss pages); ``says`` names what it reads, for that
+    error. The default is ``meta.next_cursor``, null on the last page (Gorgias).
     """
 
-    def __init__(self, path: str, order_by: str, *, service: str, warn: Callable[[str], None],
+    records: str = "data"
+    follow: Callable[[dict[str, Any]], tuple[str | None, bool] | None] = field(
+        default=lambda page: _next_cursor_in_meta(page))
+    says: str = "meta.next_cursor"
+    cursor_param: str = "cursor"
+    size_param: str | None = "limit"
+    sideloads: Mapping[str, str] = field(default_factory=dict)  # key of side-loaded records -> their spool
+    hint: str = ""  # what to check when a page has another shape (e.g. the base_url)
+
+    def parts(self, page: Any, what: str) -> tuple[list[Any], str | None, bool]:
+        """(records, next cursor, last) of one page; any other shape stops the run (``what``: the request)."""
+        if not isinstance(page, dict) or not isinstance(page.get(self.records), list):
+            raise ExtractError(f"{what} answered something that is not a list page (no '{self.records}' array)"
+                               + (f"; {self.hint}" if self.hint else ""))
+        followed = self.follow(page)
+        if followed is None:
+            raise ExtractError(f"{what} answered a page without {self.says}: cannot tell whether more pages"
+                               " follow, so the import stops rather than miss them")
+        cursor, last = followed
+        return page[self.records], cursor if isinstance(cursor, str) and cursor else None, last
+
+    def side(self, page: dict[str, Any]) -> dict[str, list[Any]]:
+        """The side-loaded records of a page, by spool."""
+        return {spool: page[key] for key, spool in self.sideloads.items() if isinstance(page.get(key), list)}
+
+
+def _next_cursor_in_meta(page: dict[str, Any]) -> tuple[str | None, bool] | None:
+    meta = page.get("meta")
+    if not isinstance(meta, dict) or "next_cursor" not in meta:
+        return None
+    cursor = meta["next_cursor"]
+    return cursor, not (isinstance(cursor, str) and cursor)
+
+
+def cursor_pages(client: HttpClient, path: str, shape: CursorPages, *, service: str, page_size: int,
+                 params: Mapping[str, Any] | None = None) -> Iterator[tuple[list[Any], dict[str, Any]]]:
+    """Every page of a cursor listing, from its first: (records, page). For a child lookup that reads a
+    whole listing per record (Zendesk: the comments of a ticket); a reading uses ``CursorListing``."""
+    cursor: str | None = None
+    while True:
+        page = client.get_json(path, {**(params or {}), shape.cursor_param: cursor,
+                                      **({shape.size_param: page_size} if shape.size_param else {})})
+        records, cursor, last = shape.parts(page, f"{service}: GET {path}")
+        yield records, page
+        if last or cursor is None:
+            return
+
+
+class CursorListing:
+    """``GET path?limit=&order_by=&cursor=`` pages (their ``shape``: ``CursorPages``); optional stop before a time.
+
+    ``params``: more query parameters of every page (Gorgias' tickets: ``trashed=true``); ``start``:
+    those of the first page only (Zendesk's exports: ``start_time``); a page's side-loaded records go
+    to their own spools with it. Progress saved: ``cursor`` (after the last page: the cursor it gave,
+    where a later delta can start), ``pages``, ``done``, ``restarts``.
+    """
+
+    def __init__(self, path: str, order_by: str | None, *, service: str, warn: Callable[[str], None],
                  page_size: int = 100, reached: Callable[[list[Any]], bool] | None = None,
-                 params: Mapping[str, Any] | None = None) -> None:
+                 params: Mapping[str, Any] | None = None, start: Mapping[str, Any] | None = None,
+                 shape: CursorPages | None = None) -> None:
         self.path = path
         self.order_by = order_by
         self.params = dict(params or {})
+        self.start = dict(start or {})
         self.service = service
         self.warn = warn
         self.page_size = page_size
         self.reached = reached  # a delta: True when a page reaches back past its start
+        self.shape = shape or CursorPages(hint="is base_url the account's https://<domain>.gorgias.com?")
 
     def pages(self, client: HttpClient, progress: dict[str, Any], stop: threading.Event) -> Iterator[Page]:
         for key, value in (("cursor", None), ("pages", 0), ("done", False), ("restarts", 0)):
             progress.setdefault(key, value)
+        shape = self.shape
         while not progress["done"] and not stop.is_set():
             cursor = progress["cursor"]
+            params = {**self.params, **({shape.size_param: self.page_size} if shape.size_param else {}),
+                      **({"order_by": self.order_by} if self.order_by else {}),
+                      **({shape.cursor_param: cursor} if cursor is not None else self.start)}
             try:
-                body = client.get_json(self.path, {**self.params, "limit": self.page_size,
-                                                   "order_by": self.order_by, "cursor": cursor})
+                body = client.get_json(self.path, params)
             except HttpStatusError as error:
                 if cursor is None or error.status not in EXPIRED_CURSOR_STATUSES:
                     raise
@@ -276,27 +357,20 @@ class CursorListing:
                           " its first page, skipping the records already fetched")
                 progress.update(cursor=None, pages=0)
                 continue
-            data, next_cursor = self._parts(body)
+            data, next_cursor, last = shape.parts(body, f"{self.service}: GET {self.path}")
             number = progress["pages"] + 1
-            done = next_cursor is None or (self.reached is not None and self.reached(data))
+            done = last or next_cursor is None or (self.reached is not None and self.reached(data))
 
             def advance(new: int, n: int = number, c: str | None = next_cursor, d: bool = done) -> None:
                 progress.update(pages=n, cursor=c, done=d, restarts=0 if new else progress["restarts"])
 
             order = "" if self.reached is None else " (newest first)"
-            yield Page(data, f"GET {self.path} page {number}{order}", advance=advance)
+            yield Page(data, f"GET {self.path} page {number}{order}", advance=advance, sideloads=shape.side(body))
 
     def _parts(self, page: Any) -> tuple[list[Any], str | None]:
         """A list page's items and next cursor (None on the last page); any other shape stops the run."""
-        if not isinstance(page, dict) or not isinstance(page.get("data"), list):
-            raise ExtractError(f"{self.service}: GET {self.path} answered something that is not a list page "
-                               "(no 'data' array); is base_url the account's https://<domain>.gorgias.com?")
-        meta = page.get("meta")
-        if not isinstance(meta, dict) or "next_cursor" not in meta:
-            raise ExtractError(f"{self.service}: GET {self.path} answered a page without meta.next_cursor: "
-                               "cannot tell whether more pages follow, so the import stops rather than miss them")
-        next_cursor = meta["next_cursor"]
-        return page["data"], next_cursor if isinstance(next_cursor, str) and next_cursor else None
+        data, cursor, last = self.shape.parts(page, f"{self.service}: GET {self.path}")
+        return data, None if last else cursor
 
 
 # -- the run ----------------------------------------------------------------------------------------
@@ -341,7 +415,7 @@ class Extraction:
             return
         child_id, link = ref
         with self._requested_lock:
-            if child_id in self._requested or {"id": child_id} in self.spools[self.children.spool]:
+            if child_id in self._requested or {"id": child_id} in self.spools[self.children.done_spool]:
                 return
             self._requested.add(child_id)
         self._pending.put((child_id, link))
@@ -358,8 +432,11 @@ class Extraction:
                 return
             child_id, link = job
             try:
-                record = self.children.fetch(self.client, child_id, link)
-                spool.add(link, record)
+                fetched = self.children.fetch(self.client, child_id, link)
+                if self.children.ends is None:
+                    spool.add(link, fetched)
+                elif not self._spool_lookup(fetched, link):
+                    continue  # stopping: the lookup is fetched again by the next run
                 with self._requested_lock:
                     self._children_done += 1
             except BaseException as error:  # noqa: BLE001 - handed to the main thread
@@ -367,6 +444,21 @@ class Extraction:
                 return
             finally:
                 self._pending.task_done()
+
+    def _spool_lookup(self, records: Iterator[Any], where: str) -> bool:
+        """A lookup of several records: each into the child spool as it comes, the last into ``ends``."""
+        assert self.children is not None and self.children.ends is not None
+        spool, ends = self.spools[self.children.spool], self.spools[self.children.ends]
+        last = None
+        for record in records:
+            if last is not None:
+                spool.add(where, last[0])
+            last = (record,)
+            if self.stop.is_set():
+                return False
+        if last is not None:
+            ends.add(where, last[0])
+        return True
 
     # -- readings -----------------------------------------------------------------------------------
 
@@ -395,6 +487,10 @@ class Extraction:
                             parents.append(item)
                         else:
                             self.counts.skipped += 1
+                    for name, records in page.sideloads.items():
+                        added = sum(self.spools[name].add(f"{page.where}, {name} {index}", record)
+                                    for index, record in enumerate(records, start=1))
+                        self.counts.new[name] = self.counts.new.get(name, 0) + added
                     page.advance(new)
                     self.counts.pages += 1
                     self.counts.new[reading.spool] = self.counts.new.get(reading.spool, 0) + new

@@ -36,12 +36,20 @@ import threading
 import time
 from array import array
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from extract.simulators.harness import Answer, Fault, LeakyBucket, LoggedRequest, Request, SimulatorServer, basic_ok
+from extract.simulators import harness
+from extract.simulators.harness import (
+    Answer,
+    LeakyBucket,
+    LoggedRequest,
+    Request,
+    SimulatorServer,
+    basic_ok,
+    serve_until_interrupted,
+)
 
 DEMO_EMAIL = "demo@example.com"
 DEMO_API_KEY = "demo-api-key"  # the simulator's default when run by hand; not a real account's
@@ -53,18 +61,10 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 TRASHED_TOO = "tickets+trashed"  # the ticket listing with trashed=true
 
 
-@dataclass
-class Faults:
+class Faults(harness.Faults):
     """Faults to inject, keyed by the 1-based number of the request they hit."""
 
-    by_request: dict[int, str] = field(default_factory=dict)
-    slow_seconds: float = 2.0
-    retry_after_seconds: int = 1
-
-    def __post_init__(self) -> None:
-        unknown = sorted(set(self.by_request.values()) - set(FAULT_KINDS))
-        if unknown:
-            raise ValueError(f"unknown fault kind(s) {unknown}; use {FAULT_KINDS}")
+    kinds = FAULT_KINDS
 
 
 def load_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -175,12 +175,6 @@ class GorgiasSimulator(SimulatorServer):
         for store in (self.tickets, self.messages):
             if isinstance(store, FileStore):
                 store.close()
-
-    def fault_for(self, number: int) -> Fault | None:
-        kind = self.faults.by_request.get(number)
-        if kind is None:
-            return None
-        return Fault(kind, self.faults.slow_seconds if kind == "slow" else 0.0)
 
     # -- bookkeeping -------------------------------------------------------
 
@@ -333,15 +327,9 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     folder = Path(args[0]) if args else Path(__file__).resolve().parents[2] / "samples" / "gorgias"
     simulator = GorgiasSimulator.from_dir(folder)
-    url = simulator.start().base_url
-    print(f"Gorgias simulator on {url} ({len(simulator.tickets)} tickets, {len(simulator.messages)} messages); "
-          f"Basic auth {DEMO_EMAIL}:{DEMO_API_KEY}. Ctrl-C to stop.")
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        simulator.stop()
-    return 0
+    return serve_until_interrupted(lambda: simulator.start().base_url, simulator.stop, lambda url: (
+        f"Gorgias simulator on {url} ({len(simulator.tickets)} tickets, {len(simulator.messages)} messages);"
+        f" Basic auth {DEMO_EMAIL}:{DEMO_API_KEY}."))
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ writes ``answer(request) -> Answer``: its routes, shapes and rules. The harness 
 - **the request log**: every request numbered from 1 in arrival order (``LoggedRequest``: method,
   path, query parameters, the target as sent, its monotonic arrival time and the status answered,
   0 when dropped without an answer), ``request_times``, ``by_status``, ``request_count``;
-- **faults** by request number (``fault_for(number)``): ``drop`` (the connection closed without an
+- **faults** by request number (``Faults``, or ``fault_for(number)``): ``drop`` (the connection closed without an
   answer), ``slow`` (``Fault.seconds`` more), ``hold`` (the answer waits until ``release()``: a test
   can kill a client mid-run); any other kind is the simulator's own, handed to ``answer`` in
   ``request.fault``;
@@ -38,7 +38,7 @@ from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 from urllib.parse import parse_qs, urlsplit
 
 MAX_REQUEST_BODY = 1 << 20  # a request body larger than this is not read (simulated APIs take small JSON)
@@ -60,6 +60,26 @@ class LoggedRequest:
 class Fault:
     kind: str              # "drop", "slow", "hold", or one of the simulator's own
     seconds: float = 0.0   # for "slow"
+
+
+@dataclass
+class Faults:
+    """Faults to inject, keyed by the 1-based number of the request they hit; a simulator's subclass names
+    the kinds it knows (``kinds``) beside the harness' own (drop, slow, hold)."""
+
+    by_request: dict[int, str] = field(default_factory=dict)
+    slow_seconds: float = 2.0
+    retry_after_seconds: int = 1
+    kinds: ClassVar[tuple[str, ...]] = ("drop", "slow", "hold")
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.by_request.values()) - set(self.kinds))
+        if unknown:
+            raise ValueError(f"unknown fault kind(s) {unknown}; use {self.kinds}")
+
+    def fault(self, number: int) -> Fault | None:
+        kind = self.by_request.get(number)
+        return None if kind is None else Fault(kind, self.slow_seconds if kind == "slow" else 0.0)
 
 
 @dataclass
@@ -87,6 +107,7 @@ class Answer:
     status: int
     body: bytes | dict[str, Any] | list[Any] | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    content_type: str = "application/json; charset=utf-8"  # e.g. text/plain: a 429 whose body is not JSON
 
     def payload(self) -> bytes:
         if self.body is None:
@@ -174,6 +195,18 @@ class LeakyBucket:
             return True, math.ceil(self.level), 0
 
 
+def serve_until_interrupted(start: Callable[[], str], stop: Callable[[], None], says: Callable[[str], str]) -> int:
+    """Run a simulator by hand: ``start()`` (its base URL), print ``says(url)``, serve until Ctrl-C, ``stop()``."""
+    url = start()
+    print(f"{says(url)} Ctrl-C to stop.", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        stop()
+    return 0
+
+
 def max_in_any_window(times: list[float], window: float) -> int:
     """The most of ``times`` (seconds) that any ``window``-long span holds: what a server measures."""
     ordered = sorted(times)
@@ -210,9 +243,11 @@ class SimulatorServer:
     def answer(self, request: Request) -> Answer:
         raise NotImplementedError
 
+    faults: Faults | None = None  # a simulator's faults by request number, if it takes them
+
     def fault_for(self, number: int) -> Fault | None:
         """The fault injected into request ``number`` (from 1), if any."""
-        return None
+        return self.faults.fault(number) if isinstance(self.faults, Faults) else None
 
     def closed(self) -> None:
         """Called once the server has stopped: release files and the like."""
@@ -299,7 +334,7 @@ class SimulatorServer:
         payload = answer.payload()
         try:
             handler.send_response(answer.status)
-            handler.send_header("Content-Type", "application/json; charset=utf-8")
+            handler.send_header("Content-Type", answer.content_type)
             handler.send_header("Content-Length", str(len(payload)))
             for name, value in answer.headers.items():
                 handler.send_header(name, value)

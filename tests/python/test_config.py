@@ -42,7 +42,8 @@ def test_a_folder_and_a_glob_name_every_matching_file(tmp_path: Path) -> None:
         ({"zendesk": {"path": "nowhere.json"}}, {}, "sources.zendesk.path: 'nowhere.json' does not exist"),
         ({"zendesk": {"path": "exports/*.jsonl"}}, {}, "sources.zendesk.path: no file matches 'exports/*.jsonl'"),
         ({"zendesk": {"path": "exports/tickets.json", "pth": 1}}, {}, "sources.zendesk: unknown key 'pth'"),
-        ({"zendesk": {}}, {}, "sources.zendesk: missing required key 'path'"),
+        ({"zendesk": {}}, {}, "sources.zendesk: give one of path (the JSON export"),  # or base_url: the API
+        ({"kustomer": {}}, {}, "sources.kustomer.base_url: required unless simulate: true"),
         ({"zenddesk": {"path": "x"}}, {}, "sources: unknown key 'zenddesk'"),
         ({"zendesk": {"path": "exports/tickets.json"}}, {"batch_size": 0}, "batch_size: must be a whole number"),
         ({"zendesk": {"path": "exports/tickets.json"}}, {"outputdir": "x"}, "unknown key 'outputdir'"),
@@ -237,10 +238,16 @@ def test_an_unknown_key_suggests_the_close_one(tmp_path: Path) -> None:
     _zendesk_file(tmp_path)
     with pytest.raises(ConfigError) as caught:
         load_config(write_config(tmp_path, {"zendesk": {"paht": "exports/tickets.json"}}))
+    from extract.zendesk import SETTINGS
+
+    allowed = ", ".join(sorted(SETTINGS.keys))
+    one_of = "give one of " + ", ".join(f"{k}: true ({SETTINGS[k].doc})" if k == "simulate" else f"{k} ({SETTINGS[k].doc})"
+                                        for k in ("path", "base_url", "simulate"))
     assert caught.value.problems == [
-        f"{tmp_path / 'config.yml'}: sources.zendesk: unknown key 'paht' (did you mean 'path'? allowed: path)",
-        f"{tmp_path / 'config.yml'}: sources.zendesk: missing required key 'path'",
+        f"{tmp_path / 'config.yml'}: sources.zendesk: unknown key 'paht' (did you mean 'path'? allowed: {allowed})",
+        f"{tmp_path / 'config.yml'}: sources.zendesk: {one_of}",
     ]
+    assert allowed.startswith("api_token_env, base_url, ") and "path" in allowed
 
 
 def test_a_setting_declared_in_one_line_is_checked_defaulted_and_documented(tmp_path: Path,

@@ -32,9 +32,13 @@ def test_every_platform_is_a_declaration_with_its_tables_and_settings() -> None:
     for name, declared in PLATFORMS.items():
         assert declared.name == name
         assert set(declared.record_tables) <= set(declared.schemas), name
-        assert declared.reads in ("files", "api")
-        assert bool(declared.settings.path_keys) == declared.reads_files, name  # files come from path settings
-        assert declared.reads_files == bool(declared.file_suffixes), name
+        assert declared.reads in ("files", "api", "either")
+        assert bool(declared.settings.path_keys) == declared.can_read_files, name  # files come from path settings
+        assert declared.can_read_files == bool(declared.file_suffixes), name
+        assert declared.can_read_api == (declared.check is not None), name  # an API platform declares its preflight
+        given_a_path = {key: "export.json" for key in declared.settings.path_keys}
+        assert declared.reads_files_with(given_a_path) == declared.can_read_files, name
+        assert declared.reads_files_with({}) == (declared.reads == "files"), name  # "either" without a path: its API
         for setting in declared.settings.secrets:
             assert setting.key.endswith("_env") and setting.default.isupper(), (name, setting.key)
 

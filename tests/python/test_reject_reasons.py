@@ -19,6 +19,9 @@ from tests.python.conftest import PROJECT_DIR
 COMPUTED = {
     # _reject_ticket(rejected, ...) where rejected is "deleted_ticket" or "spam_ticket" (see its caller)
     ("extract/freshdesk.py", "reason"): {"deleted_ticket", "spam_ticket"},
+    # a ticket set aside (Landing._set_aside): deleted, or the reason its comments lookup ended with (_ends_of_lookups)
+    ("extract/zendesk_api.py", "reason"): {"deleted_ticket", "ticket_comments_not_found", "ticket_comments_unreadable",
+                                           "ticket_without_comments"},
     # one per listing: for listing in ("tickets", "messages")
     ("extract/gorgias.py", "f'malformed_{listing[:-1]}'"): {"malformed_ticket", "malformed_message"},
     # set_aside(message, tickets): the reason of the first of SET_ASIDE that applies to the message

@@ -49,9 +49,9 @@ one does). Without it the items live in memory only.
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
+from extract.simulators.harness import serve_until_interrupted
 from gladly_import.push.simulator.rules import DEMO_TOKEN, DEMO_USER, TAKEN, customer_id, validate_item
 from gladly_import.push.simulator.server import Faults, GladlySimulator, LoggedRequest
 
@@ -63,15 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     store = Path(args[0]) if args else None
     simulator = GladlySimulator(store_path=store, latency=0.1)
-    url = simulator.start()
-    print(f"Gladly API simulator on {url} ({len(simulator.items)} items); Basic auth {DEMO_USER}:{DEMO_TOKEN}; "
-          "10 requests a second. Ctrl-C to stop.")
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        simulator.stop()
-    return 0
+    return serve_until_interrupted(simulator.start, simulator.stop, lambda url: (
+        f"Gladly API simulator on {url} ({len(simulator.items)} items); Basic auth {DEMO_USER}:{DEMO_TOKEN};"
+        " 10 requests a second."))
 
 
 if __name__ == "__main__":
