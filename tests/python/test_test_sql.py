@@ -19,6 +19,7 @@ from tests.python.conftest import PROJECT_DIR
 pytestmark = pytest.mark.slow  # dbt builds the models
 
 RIGHT_ID = "csv-35a046bfdf3f6ef28156310a07de30e3"
+UNIT_TEST = "csv_without_id_gets_a_stable_content_id"
 
 
 def test_a_unit_test_whose_expectation_is_wrong_fails_the_run_and_is_named(tmp_path: Path) -> None:
@@ -28,8 +29,14 @@ def test_a_unit_test_whose_expectation_is_wrong_fails_the_run_and_is_named(tmp_p
     shutil.copy(PROJECT_DIR / "dbt_project.yml", project)
     properties = project / "models" / "staging" / "csv" / "_csv__models.yml"
     text = properties.read_text(encoding="utf-8")
-    assert text.count(RIGHT_ID) == 2
-    properties.write_text(text.replace(RIGHT_ID, "csv-00000000000000000000000000000000"), encoding="utf-8")
+    # Only this unit test's expectation is made wrong (others quote the same id, on purpose).
+    start = text.index(f"- name: {UNIT_TEST}\n")
+    end = text.find("\n  - name: ", start + 1)
+    end = len(text) if end == -1 else end
+    section = text[start:end]
+    assert section.count(RIGHT_ID) == 2
+    properties.write_text(text[:start] + section.replace(RIGHT_ID, "csv-00000000000000000000000000000000") + text[end:],
+                          encoding="utf-8")
     declared = sum(len(yaml.safe_load(p.read_text(encoding="utf-8")).get("unit_tests") or [])
                    for p in (project / "models").rglob("*.yml"))
     assert declared >= 45
@@ -40,5 +47,5 @@ def test_a_unit_test_whose_expectation_is_wrong_fails_the_run_and_is_named(tmp_p
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 1, done.stdout + done.stderr
     assert f"test-sql: {declared - 1} of {declared} dbt unit tests passed" in done.stderr
-    assert "stg_csv__conversation_items.csv_without_id_gets_a_stable_content_id: fail" in done.stderr
+    assert f"stg_csv__conversation_items.{UNIT_TEST}: fail" in done.stderr
     assert "csv-00000000000000000000000000000000" in done.stdout + done.stderr  # dbt's diff, shown
