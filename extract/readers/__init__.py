@@ -1,0 +1,1 @@
+"""Byte readers shared by the extractors: each turns a file's bytes into what a platform parses."""
