@@ -1,6 +1,6 @@
 """A source's timestamp text read as one UTC instant, in Python at landing, so both engines see the same.
 
-The forms accepted (``ACCEPTED_FORMS`` says them in a reject's words):
+The forms accepted (the unparseable_timestamp reject names them: macros/gladly_rules.sql):
 - ISO 8601 / RFC 3339: ``2021-03-04T15:22:10Z``, ``2021-03-04 15:22:10+01:00``, ``2021-03-04``;
 - RFC 2822 (email dates): ``Thu, 04 Mar 2021 15:22:10 +0000``;
 - epoch seconds (9 or 10 digits, a fraction allowed) or milliseconds (12 or 13 digits);
@@ -16,8 +16,6 @@ import re
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
-ACCEPTED_FORMS = ("ISO 8601 (2021-03-04T15:22:10Z), RFC 2822 (Thu, 04 Mar 2021 15:22:10 +0000), "
-                  "epoch seconds (1614871330) or milliseconds (1614871330000)")
 EPOCH = re.compile(r"(?P<seconds>\d{9,10})(?:\.(?P<fraction>\d{1,6}))?|(?P<millis>\d{12,13})")
 RFC_2822 = re.compile(r"(?:[A-Za-z]{3},\s*)?\d{1,2}\s+[A-Za-z]{3}\s+\d{2,4}\s+\d{1,2}:\d{2}")
 ZONE_WORD = re.compile(r"\s*(?:UTC|GMT)$", re.IGNORECASE)
