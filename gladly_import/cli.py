@@ -73,7 +73,8 @@ exit codes:
   2    nothing was run: a bad config, command line or environment variable, or an output or
        work folder that cannot be written
   3    the run wrote everything but needs review: a source exported nothing (full run) or over
-       10% of its records were unreadable; a WARNING per source names the likely cause
+       10% (and at least 10) of its records were unreadable; a WARNING per source names the
+       likely cause
   130  interrupted (Ctrl-C): nothing was recorded in the export ledger
 
 Each run writes its log to <work_dir>/logs/import-<run id>.log (every level), and keeps its report

@@ -1,7 +1,9 @@
 """Does a run need a person's look before its files go to Gladly? A run never ends green on nothing.
 
 A configured source needs review when, in a full run, it yields no exportable item, or when more
-than ``UNREADABLE_SHARE`` of its records were set aside as unreadable: the extractors' format
+than ``UNREADABLE_SHARE`` of its records, and at least ``UNREADABLE_MIN`` of them, were set aside
+as unreadable (a share of a handful is noise: the bundled samples hold a few broken lines on
+purpose, and end 0): the extractors' format
 rejects (``UNREADABLE_REASONS``: malformed, unparseable, a wrong header, undecodable bytes, a file
 no reader opens). The run still writes everything; then it prints one WARNING per such source
 naming the likely cause, the report shows the amber "needs review" banner instead of the green
@@ -26,6 +28,7 @@ from gladly_import.config import Config
 NEEDS_REVIEW, OK = "needs_review", "ok"
 EXIT_NEEDS_REVIEW = 3
 UNREADABLE_SHARE = 0.10
+UNREADABLE_MIN = 10
 UNREADABLE_REASONS = frozenset({
     "malformed_json", "not_a_ticket", "record_too_large", "record_too_deep", "malformed_comment",
     "malformed_csv_row", "csv_header_invalid", "undecodable_csv_row",
@@ -72,13 +75,15 @@ def _what_file(path: Path, platform: str) -> str | None:
 
 
 def likely_cause(platform: str, counts: dict[str, Any], files: list[Path], base_dir: Path,
-                 causes: dict[str, str]) -> str:
-    for name, cause in causes.items():
-        return f"{name}: {cause}"
+                 causes: dict[str, str], unreadable_only: bool) -> str:
+    """What the files' first bytes say they are; else what the extractor saw; else the commonest reason."""
     for path in files:
         if (what := _what_file(path, platform)) is not None:
             return f"{display_path(path, base_dir)} {what}"
-    reasons = counts.get("rejected_by_reason") or {}
+    for name, cause in causes.items():
+        return f"{name}: {cause}"
+    reasons = {r: n for r, n in (counts.get("rejected_by_reason") or {}).items()
+               if r in UNREADABLE_REASONS or not unreadable_only}
     if reasons:
         reason, number = max(reasons.items(), key=lambda item: (item[1], item[0]))
         return f"most records were rejected as {reason} ({number:,}): see the rejects file"
@@ -92,16 +97,18 @@ def assess(summary: dict[str, Any], config: Config | None, findings: dict[str, d
     for platform, counts in summary["platforms"].items():
         seen = counts["records_seen"]
         unreadable = sum(n for r, n in (counts.get("rejected_by_reason") or {}).items() if r in UNREADABLE_REASONS)
+        unreadable_only = False
         if mode == "full" and not counts["exported"] and not counts.get("already_exported"):
             problem = f"no exportable item ({seen:,} {'record' if seen == 1 else 'records'} seen)"
-        elif seen and unreadable / seen > UNREADABLE_SHARE:
+        elif unreadable >= UNREADABLE_MIN and unreadable / seen > UNREADABLE_SHARE:
             problem = f"{unreadable:,} of {seen:,} records ({unreadable / seen:.0%}) set aside as unreadable"
+            unreadable_only = True
         else:
             continue
         source = config.sources.get(platform) if config is not None else None
         files = source.files if source is not None and PLATFORMS[platform].reads_files_with(source.options) else []
         cause = likely_cause(platform, counts, files, config.base_dir if config is not None else Path.cwd(),
-                             (findings.get(platform) or {}).get("likely_causes") or {})
+                             (findings.get(platform) or {}).get("likely_causes") or {}, unreadable_only)
         entries.append({"platform": platform, "problem": problem, "cause": f"{problem}: {cause}"})
     return entries
 
