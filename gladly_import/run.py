@@ -171,11 +171,11 @@ def _stages(config: Config, engine: Engine, mode: str, run_id: str, with_unit_te
            f"{config.output_dir / PREVIEW_FILE}")
     result(f"run {run_id}: staged history in {engine.describe()}"
            f"  (done in {time.monotonic() - started:,.1f}s)")
-    for entry in needing_review:
-        logger.warning(f"needs review: {entry['platform']}: {entry['cause']}")
+    for entry in needing_review:  # one WARNING per source (shown under -q too)
+        logger.warning(f"WARNING: needs review: {entry['platform']}: {entry['cause']}")
     if needing_review:
-        logger.warning(f"the files are written, but look at them before handing them to Gladly: "
-                       f"{config.output_dir / REPORT_FILE} (exit code {review.EXIT_NEEDS_REVIEW})")
+        say(f"the files are written, but look at them before handing them to Gladly: "
+            f"{config.output_dir / REPORT_FILE} (exit code {review.EXIT_NEEDS_REVIEW})")
         return review.NEEDS_REVIEW
     return "succeeded"
 
