@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import codecs
 import re
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -134,8 +135,13 @@ def open_csv_text(binary: BinaryIO, encoding: str | None = None, delimiter: str 
     """
     head = b""
     at_end = False
+    damage: list[Exception] = []  # a gzip broken within the head: raised once the text before it is read
     while len(head) < sniff_bytes:
-        data = binary.read1(sniff_bytes - len(head))
+        try:
+            data = binary.read1(sniff_bytes - len(head))
+        except (EOFError, zlib.error) as error:
+            damage.append(error)
+            data = b""
         if not data:
             at_end = True
             break
@@ -157,6 +163,8 @@ def open_csv_text(binary: BinaryIO, encoding: str | None = None, delimiter: str 
             text = pending.pop()
             if text:
                 return text
+        if damage:
+            raise damage.pop()
         while data := binary.read1(size):
             if text := decoder.decode(data):
                 return text
