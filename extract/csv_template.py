@@ -252,7 +252,7 @@ def _extract_file(path: Path, source_file: str, settings: dict, ctx: SourceConte
                            detail=f"a record of {size:,} characters (over {MAX_RECORD_CHARS:,}; an unterminated "
                                   f"quote?): not read; the records after it are")
                 continue
-            if bad := undecodable(record):
+            if text.marked[0] and (bad := undecodable(record)):
                 undecodable_rows += 1
                 out.reject(reason="undecodable_csv_row", source_file=source_file, position=position,
                            row=start_line, raw=shown_bytes(record).strip(),

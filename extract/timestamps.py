@@ -27,9 +27,8 @@ def _utc(moment: datetime) -> datetime:
 
 
 def _canonical(moment: datetime) -> str:
-    moment = _utc(moment)
-    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
-    return f"{text}.{moment.microsecond:06d}Z" if moment.microsecond else f"{text}Z"
+    # isoformat leaves the microseconds out when there are none
+    return _utc(moment).replace(tzinfo=None).isoformat() + "Z"
 
 
 def parse_timestamp(value: str | None, timestamp_format: str | None = None) -> str | None:
@@ -45,6 +44,14 @@ def parse_timestamp(value: str | None, timestamp_format: str | None = None) -> s
                 return _canonical(datetime.strptime(text, timestamp_format))
             except ValueError:
                 pass
+        if len(text) >= 10 and text[4] == "-" and text[:4].isdigit():  # ISO 8601, the common case first
+            try:
+                moment = datetime.fromisoformat(text)
+                if len(text) == 20 and text[10] == "T" and text[19] == "Z":
+                    return text  # already canonical (the template's own form): checked, not rewritten
+                return _canonical(moment)
+            except ValueError:
+                return _canonical(datetime.fromisoformat(SPACED_OFFSET.sub("", ZONE_WORD.sub("", text))))
         epoch = EPOCH.fullmatch(text)
         if epoch:
             if epoch["millis"]:
@@ -54,8 +61,6 @@ def parse_timestamp(value: str | None, timestamp_format: str | None = None) -> s
             return _canonical(datetime.fromtimestamp(seconds, UTC).replace(microsecond=micros))
         if RFC_2822.match(text):
             return _canonical(parsedate_to_datetime(text))
-        if len(text) >= 10 and text[:4].isdigit() and text[4] == "-":
-            return _canonical(datetime.fromisoformat(SPACED_OFFSET.sub("", ZONE_WORD.sub("", text))))
     except (ValueError, OverflowError, OSError, TypeError, IndexError):
         return None
     return None

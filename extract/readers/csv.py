@@ -117,6 +117,8 @@ class CsvText:
     encoding_detected: bool
     delimiter: str
     delimiter_detected: bool
+    # True once a byte did not decode: only then need records be searched for marks (speed)
+    marked: list[bool]
 
     def describe(self) -> str:
         """For the log: "Windows-1252 (detected), semicolon-separated (detected)"."""
@@ -158,16 +160,23 @@ def open_csv_text(binary: BinaryIO, encoding: str | None = None, delimiter: str 
     else:
         found = delimiter
 
+    marked = [False]
+
+    def seen(text: str) -> str:
+        if not marked[0] and UNDECODABLE.search(text):
+            marked[0] = True
+        return text
+
     def read(size: int) -> str:
         if pending:
             text = pending.pop()
             if text:
-                return text
+                return seen(text)
         if damage:
             raise damage.pop()
         while data := binary.read1(size):
             if text := decoder.decode(data):
-                return text
-        return decoder.decode(b"", final=True)
+                return seen(text)
+        return seen(decoder.decode(b"", final=True))
 
-    return CsvText(read, encoding, detected, found, delimiter is None)
+    return CsvText(read, encoding, detected, found, delimiter is None, marked)
