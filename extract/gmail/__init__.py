@@ -35,9 +35,9 @@ if TYPE_CHECKING:
 
 from extract import options as opt
 from extract.context import SourceContext
-from extract.files import open_binary
 from extract.gmail.mbox import Block, gzip_blocks, parse_block, plan_ranges
 from extract.platform import Platform
+from extract.readers.streams import open_binary
 
 SETTINGS = opt.Settings((
     opt.Setting("path", opt.PATHS, "a Google Takeout .mbox, gzip or not", default=opt.REQUIRED, paths=True),
