@@ -9,6 +9,7 @@ import glob
 from collections.abc import Iterable
 from pathlib import Path
 
+from extract.readers.archives import is_archive
 from extract.readers.streams import open_binary  # noqa: F401  (extract/csv_template.py opens through it)
 
 GLOB_CHARS = set("*?[")
@@ -18,11 +19,14 @@ class SourcePathError(ValueError):
     """A configured path that names no usable file."""
 
 
-def resolve_files(spec: str | list[str], base_dir: Path, suffixes: Iterable[str]) -> list[Path]:
+def resolve_files(spec: str | list[str], base_dir: Path, suffixes: Iterable[str],
+                  archives: bool = False) -> list[Path]:
     """The files a ``path:`` setting names, sorted, with duplicates removed.
 
     A folder yields every file below it whose name ends with one of ``suffixes``
-    (``.gz`` variants included); a glob yields what it matches; a file yields itself.
+    (``.gz`` variants included) and, for a platform that reads ``archives``, every zip or tar
+    whatever its name (the bytes say it: ``takeout-20240301T000000Z-001.zip``); a glob yields what
+    it matches; a file yields itself.
     """
     specs = spec if isinstance(spec, list) else [spec]
     wanted = tuple(s.lower() for s in suffixes) + tuple(s.lower() + ".gz" for s in suffixes)
@@ -39,9 +43,11 @@ def resolve_files(spec: str | list[str], base_dir: Path, suffixes: Iterable[str]
                 raise SourcePathError(f"no file matches '{one}' (looked in {path.parent})")
             found.extend(matches)
         elif path.is_dir():
-            matches = sorted(p for p in path.rglob("*") if p.is_file() and p.name.lower().endswith(wanted))
+            matches = sorted(p for p in path.rglob("*") if p.is_file() and (
+                p.name.lower().endswith(wanted) or (archives and is_archive(p))))
             if not matches:
-                raise SourcePathError(f"folder '{one}' holds no {', '.join(suffixes)} file")
+                packed = " (nor a zip or tar archive)" if archives else ""
+                raise SourcePathError(f"folder '{one}' holds no {', '.join(suffixes)} file{packed}")
             found.extend(matches)
         elif path.is_file():
             found.append(path)
@@ -58,9 +64,11 @@ def resolve_files(spec: str | list[str], base_dir: Path, suffixes: Iterable[str]
 UNREAD_PACKINGS = (".zip", ".bz2", ".xz", ".zst", ".7z", ".rar", ".tar", ".tar.gz", ".tgz", ".lz4", ".z")
 
 
-def unread_exports(spec: str | list[str], base_dir: Path, suffixes: Iterable[str]) -> list[Path]:
+def unread_exports(spec: str | list[str], base_dir: Path, suffixes: Iterable[str],
+                   archives: bool = False) -> list[Path]:
     """Files below the folders ``spec`` names that look like an export in a packing that is not
-    read (``<name>.json.zip``, ``<name>.mbox.bz2``, ``export.tar``, ...): each is to be a reject."""
+    read (``<name>.json.zip``, ``<name>.mbox.bz2``, ``export.tar``, ..., a zip or tar only for a
+    platform that does not read ``archives``): each is to be a reject."""
     read = tuple(s.lower() for s in suffixes)
     found = []
     for one in spec if isinstance(spec, list) else [spec]:
@@ -71,7 +79,8 @@ def unread_exports(spec: str | list[str], base_dir: Path, suffixes: Iterable[str
         if path.is_dir():
             for file in sorted(path.rglob("*")):
                 name = file.name.lower()
-                if file.is_file() and name.endswith(UNREAD_PACKINGS) and not name.endswith(read):
+                if (file.is_file() and name.endswith(UNREAD_PACKINGS) and not name.endswith(read)
+                        and not (archives and is_archive(file))):
                     found.append(file)
     return found
 

@@ -29,12 +29,8 @@ would have made.
 
 from __future__ import annotations
 
-import contextlib
 import fnmatch
-import gzip
-import re
-import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
@@ -46,9 +42,8 @@ from extract import options as opt
 from extract.context import SourceContext
 from extract.platform import Platform
 from extract.raw import PlatformOutput, free_text, with_lineage
-from extract.readers import READ_CUT_BYTES
+from extract.readers import READ_CUT_BYTES, archives
 from extract.readers.bounded_xml import READ_ERRORS, UnsafeXmlError, iter_records
-from extract.readers.streams import open_binary, open_zip
 from extract.values import CUT_TOKEN, unmark
 
 SETTINGS = opt.Settings((
@@ -66,9 +61,6 @@ NOTE_TAG = "helpdesk-note"
 NOTE_WRAPPERS = ("notes", "helpdesk-notes")
 ITEM_ID_PREFIX = "freshdesk-"
 
-ZIP_MAGIC = b"PK\x03\x04"
-GZIP_MAGIC = b"\x1f\x8b"
-ARCHIVE_SUFFIXES = (".zip", ".jar", ".tar", ".tgz", ".7z", ".rar", ".bz2", ".xz", ".zst", ".lz4")
 
 TICKET_FIELDS = (
     pa.field("ticket_id", pa.string()),
@@ -131,26 +123,6 @@ def file_kind(name: str) -> str | None:
     if any(fnmatch.fnmatchcase(base, p) for p in USER_FILE_PATTERNS):
         return "users"
     return None
-
-
-def unsafe_member_name(name: str) -> str | None:
-    """Why a zip member's name could point outside a folder, or None when it is a plain name."""
-    parts = name.replace("\\", "/").split("/")
-    if "\x00" in name:
-        return "the name holds a NUL character"
-    if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name):
-        return "the name is an absolute path"
-    if ".." in parts:
-        return "the name climbs out of the archive's folder (..)"
-    return None
-
-
-def is_zip(path: Path) -> bool:
-    """By name or by magic bytes: a damaged .zip is still read as one (and rejected as unreadable)."""
-    if path.name.lower().endswith(".zip"):
-        return True
-    with open(path, "rb") as probe:
-        return probe.read(4) == b"PK\x03\x04"
 
 
 # --- Rails-typed XML values --------------------------------------------------
@@ -222,55 +194,35 @@ class FreshdeskReader:
     # sources
 
     def read_path(self, path: Path) -> None:
-        name = self.ctx.name_of(path)
-        if is_zip(path):
-            self.read_zip(path, name)
-        else:
-            self.read_file(name, lambda: open_binary(path))
+        """The file, or each member of the archive it is (zip or tar, by its bytes)."""
+        for item in archives.inputs(path, self.ctx.name_of(path)):
+            if isinstance(item, archives.Refused):
+                self.out.reject(reason=item.reason, source_file=item.location, position=item.position,
+                                detail=item.detail)
+            elif item.path is not None:
+                self.read_file(item.location, item.open)
+            else:
+                self.read_member(item)
 
-    def read_zip(self, path: Path, name: str) -> None:
+    def read_member(self, member: archives.Member) -> None:
+        """An archive member: XML read (through gzip if gzipped); an archive or another file type rejected."""
         try:
-            archive = open_zip(path)
-        except (zipfile.BadZipFile, OSError) as error:
-            self.out.reject(reason="unreadable_file", source_file=name, position="file",
-                            detail=f"not a readable zip archive: {error}")
-            return
-        with archive:
-            for info in archive.infolist():
-                if info.is_dir():
-                    continue
-                member = f"{name}!/{info.filename}"
-                problem = unsafe_member_name(info.filename)
-                if problem:
-                    self.out.reject(reason="unsafe_zip_member", source_file=member, position="zip member",
-                                    detail=f"{problem}: not read")
-                    continue
-                self.read_member(archive, info, member)
-
-    def read_member(self, archive: zipfile.ZipFile, info: zipfile.ZipInfo, member: str) -> None:
-        """A zip member: XML read (through gzip if gzipped); an archive or another file type rejected."""
-        try:
-            with archive.open(info) as probe:
-                magic = probe.read(4)
+            member.head()
         except READ_ERRORS as error:
-            self.out.reject(reason="unreadable_file", source_file=member, position="zip member",
+            self.out.reject(reason="unreadable_file", source_file=member.location, position="archive member",
                             detail=f"{type(error).__name__}: {error}")
             return
-        name = info.filename.lower()
-        if magic.startswith(ZIP_MAGIC) or name.endswith(ARCHIVE_SUFFIXES):
-            self.out.reject(reason="nested_archive", source_file=member, position="zip member",
+        if member.is_archive():
+            self.out.reject(reason="nested_archive", source_file=member.location, position="archive member",
                             detail="an archive inside the export: not read (Freshdesk exports hold XML files); "
                                    "extract it and list its files in path:")
             return
-        if magic.startswith(GZIP_MAGIC):
-            self.read_file(member, lambda: _gunzip(archive, info))
-            return
-        base = name.rsplit("/", 1)[-1]
-        if file_kind(member) is None and not base.endswith((".xml", ".xml.gz")):
-            self.out.reject(reason="unexpected_file", source_file=member, position="zip member",
+        base = member.name.lower().rsplit("/", 1)[-1]
+        if member.packing() != "gzip" and file_kind(member.location) is None and not base.endswith((".xml", ".xml.gz")):
+            self.out.reject(reason="unexpected_file", source_file=member.location, position="archive member",
                             detail="not an XML file of the Freshdesk export: not read")
             return
-        self.read_file(member, lambda: archive.open(info))
+        self.read_file(member.location, member.open)
 
     def read_file(self, source_file: str, opener: Opener) -> None:
         if file_kind(source_file) is None:
@@ -397,12 +349,6 @@ class FreshdeskReader:
         })
 
 
-@contextlib.contextmanager
-def _gunzip(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> Iterator[IO[bytes]]:
-    with archive.open(info) as raw, gzip.GzipFile(fileobj=raw) as stream:
-        yield stream  # type: ignore[misc]
-
-
 def description_item_id(ticket_key: str | None) -> str | None:
     """The id stg_freshdesk__conversation_items gives a ticket's description (kept in step with it)."""
     return f"{ITEM_ID_PREFIX}{ticket_key}" if ticket_key else None
@@ -426,4 +372,5 @@ def extract(ctx: SourceContext, out: PlatformOutput) -> None:
                f"{reader.users.rows:,} users", force=True)
 
 
-PLATFORM = Platform("freshdesk", "Freshdesk", "files", SETTINGS, TABLES, RECORD_TABLES, extract, FILE_SUFFIXES)
+PLATFORM = Platform("freshdesk", "Freshdesk", "files", SETTINGS, TABLES, RECORD_TABLES, extract, FILE_SUFFIXES,
+                    reads_archives=True)

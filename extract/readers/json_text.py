@@ -1,16 +1,22 @@
-"""JSON records within bounds.
+"""JSON records within bounds, in every shape a file holds them.
 
 ``shrink_json_strings``: the text of one record read in pieces (a line too long to hold), every
 string literal in it over ``READ_CUT_BYTES`` cut to a prefix ending in a cut mark while reading.
+``document_shape`` tells one record a line (NDJSON) from one document holding them (an array, or an
+object's array, often pretty-printed); ``iter_document`` streams such a document's records (ijson),
+one at a time, under the same limits as a line.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO, Any
 
 from extract.readers import READ_CUT_BYTES
 from extract.readers.lines import MAX_LINE_BYTES
-from extract.values import cut_mark
+from extract.values import Clipped, cut_mark
 
 BACKSLASH = 0x5C
 
@@ -107,3 +113,96 @@ def shrink_json_strings(pieces: Iterator[bytes], string_cap: int = READ_CUT_BYTE
         _safe_end(out, string_start)
         out += cut_mark(string_len)
     return bytes(out) if len(out) <= max_bytes else None
+
+
+# --- one document holding the records ----------------------------------------------------------
+
+HEAD_BYTES = 64 * 1024
+BOM = b"\xef\xbb\xbf"
+LINE_OPENERS = (b"[", b"{", b",", b":")
+
+
+@dataclass(frozen=True)
+class TooLarge:
+    """A record of a document that was over the byte limit: skipped, its size so far."""
+
+    size: int
+
+
+def read_head(stream: IO[bytes], size: int = HEAD_BYTES) -> bytes:
+    read = getattr(stream, "read1", stream.read)
+    parts, held = [], 0
+    while held < size:
+        data = read(size - held)
+        if not data:
+            break
+        parts.append(data)
+        held += len(data)
+    return b"".join(parts)
+
+
+def document_shape(head: bytes, array_key: str) -> str | None:
+    """How a JSON file holds its records, from its first bytes: 'array' (one JSON array of them),
+    'object' (one object whose ``array_key`` holds them, pretty-printed or one long line), or None:
+    one record a line (NDJSON; a short one-line ``{"tickets": [...]}`` is read as such a line)."""
+    text = head[len(BOM):] if head.startswith(BOM) else head
+    text = text.lstrip()
+    if text.startswith(b"["):
+        return "array"
+    if not text.startswith(b"{"):
+        return None
+    line_end = text.find(b"\n")
+    if line_end < 0:
+        if len(head) < HEAD_BYTES:
+            return None  # the whole file is one line: read as a line
+        keyed = re.match(rb'\{\s*"' + re.escape(array_key.encode()) + rb'"\s*:\s*\[', text)
+        return "object" if keyed else None
+    first = text[:line_end].strip()
+    return "object" if first.endswith(LINE_OPENERS) else None
+
+
+def iter_document(stream: IO[bytes], items_prefix: str, string_cap: int = READ_CUT_BYTES,
+                  max_bytes: int = MAX_LINE_BYTES) -> Iterator[tuple[int, Any]]:
+    """(1-based index, record) for each item at ``items_prefix`` (ijson's: ``item`` for an array,
+    ``tickets.item`` for an object's array) of one JSON document, streamed: one record is held at a
+    time, its strings over ``string_cap`` bytes cut (``Clipped``); a record over ``max_bytes`` is
+    handed out as ``TooLarge`` instead. A syntax error raises ``ijson.JSONError`` after the
+    records before it."""
+    import ijson
+    from ijson.common import ObjectBuilder
+
+    index = depth = size = 0
+    builder: ObjectBuilder | None = None
+    in_item = False
+    for prefix, event, value in ijson.parse(stream, use_float=True):
+        if not in_item:
+            if prefix != items_prefix or event in ("end_array", "end_map"):
+                continue
+            index += 1
+            if event not in ("start_map", "start_array"):
+                yield index, value  # a scalar where a record should be: the caller says what it is
+                continue
+            in_item, depth, size, builder = True, 0, 0, ObjectBuilder()
+        if event in ("start_map", "start_array"):
+            depth += 1
+        elif event in ("end_map", "end_array"):
+            depth -= 1
+        if builder is not None:
+            if isinstance(value, str):
+                if len(value) * 4 > string_cap:
+                    encoded = value.encode("utf-8", "surrogatepass")
+                    if len(encoded) > string_cap:
+                        value = Clipped.of(encoded[:string_cap].decode("utf-8", "ignore"), len(encoded))
+                size += len(value) + 4
+            else:
+                size += 8
+            if size > max_bytes:
+                builder = None
+            else:
+                builder.event(event, value)
+        elif isinstance(value, str):
+            size += len(value) + 4
+        if depth == 0:
+            in_item = False
+            yield index, builder.value if builder is not None else TooLarge(size)
+            builder = None
