@@ -197,8 +197,7 @@ class FreshdeskReader:
         """The file, or each member of the archive it is (zip or tar, by its bytes)."""
         for item in archives.inputs(path, self.ctx.name_of(path)):
             if isinstance(item, archives.Refused):
-                self.out.reject(reason=item.reason, source_file=item.location, position=item.position,
-                                detail=item.detail)
+                item.reject_into(self.out)
             elif item.path is not None:
                 self.read_file(item.location, item.open)
             else:

@@ -117,7 +117,7 @@ def extract(ctx: SourceContext, out: PlatformOutput) -> None:
     for path in ctx.files:
         for item in archives.inputs(path, ctx.name_of(path)):
             if isinstance(item, archives.Refused):
-                out.reject(reason=item.reason, source_file=item.location, position=item.position, detail=item.detail)
+                item.reject_into(out)
             elif item.path is None and item.is_archive():
                 out.reject(reason="nested_archive", source_file=item.location, position="archive member",
                            detail="an archive inside the export: not read; extract it and list its files in path:")

@@ -65,6 +65,10 @@ class Refused:
     detail: str
     position: str = "archive member"
 
+    def reject_into(self, out: Any) -> None:
+        """Set aside in a platform's output (``extract.raw.PlatformOutput``), as every reject is."""
+        out.reject(reason=self.reason, source_file=self.location, position=self.position, detail=self.detail)
+
 
 def packing_of(head: bytes) -> str:
     """What the first bytes say a file is: 'zip', 'tar', 'gzip', a packing of OTHER_PACKINGS, or 'plain'."""
