@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import bisect
 import re
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +31,7 @@ from typing import Any, BinaryIO
 
 from extract.gmail.mime import UnparseableMessage, parse_message
 from extract.gmail.text import separator_date_utc
+from extract.readers.archives import READ_ERRORS
 from extract.values import Clipped
 
 DATED_SEPARATOR = re.compile(rb"From [^\s]+ +[^\r\n]*?\d{1,2}:\d\d")
@@ -239,8 +239,9 @@ def parse_one(offset: int, separator_line: bytes | None, raw: bytes, support_add
     return {"record": record}
 
 
-def gzip_blocks(handle: BinaryIO, path: Path, chunk_bytes: int) -> Iterator[Block]:
-    """Blocks of whole messages from a stream (a gzip file), offsets counted in uncompressed bytes.
+def gzip_blocks(handle: BinaryIO, path: Path | str, chunk_bytes: int) -> Iterator[Block]:
+    """Blocks of whole messages from a stream (a gzip file, an archive member), offsets counted in
+    uncompressed bytes.
 
     Reads go one decompression step at a time (``read1``), so when the stream breaks (a truncated
     or corrupt gzip) every whole message read so far is handed out before the error is raised.
@@ -255,7 +256,7 @@ def gzip_blocks(handle: BinaryIO, path: Path, chunk_bytes: int) -> Iterator[Bloc
     while True:
         try:
             piece = read(READ_BYTES)
-        except (OSError, EOFError, zlib.error):
+        except READ_ERRORS:
             last_start = max(last_start, _broken_off_separator(buffer, last_start))
             if last_start > 0:
                 yield Block(str(path), offset, offset + last_start, bytes(buffer[:last_start]))
@@ -290,7 +291,7 @@ def _broken_off_separator(buffer: bytearray, after: int) -> int:
     return index + 1 if blank_before else 0
 
 
-def _oversize_message(read: Any, path: Path, offset: int, buffer: bytearray) -> Iterator[Block]:
+def _oversize_message(read: Any, path: Path | str, offset: int, buffer: bytearray) -> Iterator[Block]:
     """Read past the rest of a message longer than MAX_MESSAGE_BYTES, then hand it out as one block.
 
     Returns (where the next message starts, the bytes read of it). Only the message's first
@@ -303,7 +304,7 @@ def _oversize_message(read: Any, path: Path, offset: int, buffer: bytearray) -> 
     while True:
         try:
             piece = read(READ_BYTES)
-        except (OSError, EOFError, zlib.error):
+        except READ_ERRORS:
             yield Block(str(path), offset, window_start + len(window), head, oversize=True)
             raise
         if not piece:
