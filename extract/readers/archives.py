@@ -125,10 +125,12 @@ def unsafe_member_name(name: str) -> str | None:
 class Peeked(io.RawIOBase):
     """A stream whose first bytes were already read: they come first again."""
 
-    def __init__(self, head: bytes, rest: IO[bytes], check: Callable[[], None] | None = None) -> None:
+    def __init__(self, head: bytes, rest: IO[bytes], check: Callable[[], None] | None = None,
+                 owner: Member | None = None) -> None:
         self._head = head
         self._read = getattr(rest, "read1", rest.read)
         self._check = check
+        self._owner = owner  # told when a read fails: the archive's stream is broken from there
 
     def readable(self) -> bool:
         return True
@@ -141,9 +143,14 @@ class Peeked(io.RawIOBase):
         if self._head:
             data, self._head = self._head[:want], self._head[want:]
             return data
-        data = self._read(want)
-        if self._check is not None:
-            self._check()
+        try:
+            data = self._read(want)
+            if self._check is not None:
+                self._check()
+        except READ_ERRORS:
+            if self._owner is not None:
+                self._owner.broken = True
+            raise
         return data
 
     def readinto(self, buffer: Any) -> int:
@@ -165,6 +172,7 @@ class Member:
         self._check = check
         self._raw: IO[bytes] | None = None
         self._head: bytes | None = None
+        self.broken = False  # a read of it failed (the platform has set it aside): nothing after it is read
 
     def _stream(self) -> IO[bytes]:
         if self._raw is None:
@@ -174,11 +182,10 @@ class Member:
     def head(self) -> bytes:
         """The first bytes, kept for ``open()``."""
         if self._head is None:
-            stream = self._stream()
-            read = getattr(stream, "read1", stream.read)
+            stream = Peeked(b"", self._stream(), self._check, self)
             parts, held = [], 0
             while held < HEAD_BYTES:
-                data = read(HEAD_BYTES - held)
+                data = stream.read(HEAD_BYTES - held)
                 if not data:
                     break
                 parts.append(data)
@@ -200,7 +207,7 @@ class Member:
     def open(self) -> Iterator[IO[bytes]]:
         """Its bytes as a stream (gunzipped when gzip); once."""
         gzipped = self.packing() == "gzip"
-        stream: IO[bytes] = io.BufferedReader(Peeked(self.head(), self._stream(), self._check),  # type: ignore[arg-type]
+        stream: IO[bytes] = io.BufferedReader(Peeked(self.head(), self._stream(), self._check, self),  # type: ignore[arg-type]
                                               buffer_size=1 << 16)
         try:
             if gzipped:
@@ -347,5 +354,7 @@ def tar_members(path: Path, name: str, gzipped: bool) -> Iterator[Member | Refus
                     yield member
                 finally:
                     member.close()
+                if member.broken:  # the stream broke inside it: set aside once, by the platform
+                    return
     finally:
         raw.close()
