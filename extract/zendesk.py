@@ -32,7 +32,7 @@ from extract.context import SourceContext
 from extract.platform import Platform
 from extract.raw import PlatformOutput, free_text, with_lineage
 from extract.readers import READ_CUT_BYTES, archives
-from extract.readers.json_text import TooLarge, document_shape, iter_document, read_head, shrink_json_strings
+from extract.readers.json_text import BOM, TooLarge, document_shape, iter_document, read_head, shrink_json_strings
 from extract.readers.lines import MAX_LINE_BYTES, LongLine, read_lines
 from extract.values import as_text, unmark_all
 
@@ -140,6 +140,8 @@ def _extract_file(ctx: SourceContext, member: archives.Member, out: PlatformOutp
         with member.open() as stream:
             head = read_head(stream)
             shape = document_shape(head, "tickets")
+            if shape is not None and head.startswith(BOM):
+                head = head[len(BOM):]  # the JSON parser takes no byte order mark
             stream = archives.Peeked(head, stream)  # type: ignore[assignment]
             if shape is not None:
                 _extract_document(ctx, stream, shape, source_file, out, comments)
