@@ -180,3 +180,36 @@ def test_a_takeout_part_that_broke_off_keeps_the_messages_before_the_damage(tmp_
     assert [r["reject_reason"] for r in result.rejects] == ["unreadable_file"]
     ids = [r["message_id"] for r in result.tables["messages"]]
     assert ids == [f"<m{n}@example.com>" for n in range(100, 100 + len(ids))]
+
+
+# --- separators other tools wrote ------------------------------------------------------------------
+
+
+def test_a_netscape_separator_right_after_a_body_line_starts_a_message_when_a_header_block_follows(
+        tmp_path: Path) -> None:
+    data = (b"From - Fri Aug 24 11:55:47 2018\r\nX-Mozilla-Status: 0001\r\nFrom: a@example.com\r\nSubject: one\r\n"
+            b"X-Gmail-Labels: Inbox\r\n\r\nbody one\r\n"
+            b"From - Fri Aug 24 11:56:47 2018\r\nX-Mozilla-Status: 0001\r\nFrom: b@example.com\r\nSubject: two\r\n\r\n"
+            b"body two\r\nFrom here on we ship daily.\r\nNote: a body line, not a header block\r\nthanks\r\n")
+    path = tmp_path / "netscape.mbox"
+    path.write_bytes(data)
+    rows = extract(tmp_path, [path]).tables["messages"]
+    assert [(r["subject"], r["body_text"]) for r in rows] == [
+        ("one", "body one"),
+        ("two", "body two\nFrom here on we ship daily.\nNote: a body line, not a header block\nthanks")]
+
+
+def test_content_length_is_honoured_only_when_it_lands_on_the_next_separator(tmp_path: Path) -> None:
+    body = (b"Forwarded below.\n\nFrom me to you, as promised:\nX-Note: not a header\nSubject: not a message\n\n"
+            b"the end\n")
+    first = (b"From a@example.com Mon Jan  4 10:00:00 2021\nFrom: a@example.com\nSubject: one\nMessage-ID: <1@x>\n"
+             b"Content-Length: %d\n\n" % len(body) + body)
+    second = b"\nFrom b@example.com Mon Jan  4 10:00:01 2021\nFrom: b@example.com\nSubject: two\nMessage-ID: <2@x>\n\nhi\n"
+    (tmp_path / "right.mbox").write_bytes(first + second)
+    right = extract(tmp_path / "r", [tmp_path / "right.mbox"]).tables["messages"]
+    assert [r["message_id"] for r in right] == ["<1@x>", "<2@x>"]
+    assert right[0]["body_text"].endswith("Subject: not a message\n\nthe end")
+    wrong = first.replace(b"Content-Length: %d" % len(body), b"Content-Length: %d" % (len(body) + 7))
+    (tmp_path / "wrong.mbox").write_bytes(wrong + second)
+    read_anyway = extract(tmp_path / "w", [tmp_path / "wrong.mbox"]).tables["messages"]
+    assert len(read_anyway) == 3  # a length that lands nowhere is not trusted: the header block splits
