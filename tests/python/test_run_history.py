@@ -84,7 +84,7 @@ def test_each_run_keeps_its_report_and_the_top_level_one_is_the_latest(history: 
     # the full run's report, the one a manager may have signed, is as it was: not overwritten
     assert {k: v for k, v in _digests(runs).items() if k.startswith(full_id)} == history["after_full"]
     full_summary = json.loads((runs / full_id / "import_summary.json").read_text(encoding="utf-8"))
-    assert full_summary["run_id"] == full_id and full_summary["mode"] == "full" and full_summary["totals"]["exported"] == 481
+    assert full_summary["run_id"] == full_id and full_summary["mode"] == "full" and full_summary["totals"]["exported"] == 480
     # the top-level files are the latest run's: the push's report (the delta's, with the push in it)
     assert (output / "import_report.html").read_bytes() == (runs / push_id / "import_report.html").read_bytes()
     assert f"Push <code>{push_id}</code>" in (output / "import_report.html").read_text(encoding="utf-8")
@@ -110,7 +110,7 @@ def test_runs_lists_the_imports_and_the_push(history: dict[str, object]) -> None
     assert [(r[1], r[2]) for r in rows] == [("import", "full"), ("import", "delta"), ("push", "of")]
     assert rows[2][3] == delta_id  # the push of the delta's batch
     assert [r[-1] for r in rows] == [f"runs/{r[0]}/" for r in rows]
-    assert rows[0][8:10] == ["481", "_0001.csv"] and rows[1][8:10] == ["2", "_0002.csv"]
+    assert rows[0][8:10] == ["480", "_0001.csv"] and rows[1][8:10] == ["2", "_0002.csv"]
     assert rows[0][7] == rows[1][7] == "succeeded" and rows[2][8] == "completed"
     push = json.loads((history["full"].output_dir / "push_summary.json").read_text(encoding="utf-8"))
     assert rows[2][9] == f"{push['sent'] + push['already_in_gladly']:,}" and push["sent"] >= 1
