@@ -36,7 +36,16 @@ def sample_ndjson() -> bytes:
 
 
 def tickets_of(ndjson: bytes) -> list[dict[str, Any]]:
-    return [t for t in (json.loads(line) for line in ndjson.splitlines() if line.strip()) if "comments" in t]
+    """The tickets of the NDJSON as a script would gather them (its malformed sample line left out)."""
+    tickets = []
+    for line in ndjson.splitlines():
+        try:
+            value = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(value, dict) and "comments" in value:
+            tickets.append(value)
+    return tickets
 
 
 def run(folder: Path, zendesk_path: str, gmail_path: str) -> ImportResult:
