@@ -127,7 +127,7 @@ def test_a_full_run_after_a_delta_and_a_push_must_be_asked_for(history: dict[str
     assert "\n" not in line and "Traceback" not in line
     push_id = json.loads((tmp_path / "output" / "push_summary.json").read_text(encoding="utf-8"))["push_id"]
     assert line == (f"import not started: a full run after a delta run {history['delta'].summary['run_id']} and a push "
-                    f"{push_id} would export every item again (483 already delivered in CSV files, "
+                    f"{push_id} would export every item again (482 already delivered in CSV files, "
                     f"{_pushed(tmp_path)} through the API) and replace gladly_conversation_items_0001.csv, "
                     "gladly_conversation_items_0002.csv: run with --mode delta for the new items, or say --mode full "
                     "(make import MODE=full) to export everything again")
