@@ -46,7 +46,7 @@ from extract.api.stream import CursorListing, Reading, parse_instant
 from extract.context import SourceContext
 from extract.http_client import BasicAuth, HttpClient
 from extract.platform import Platform
-from extract.raw import PlatformOutput, free_text, with_lineage
+from extract.raw import PlatformOutput, free_text, strings, with_lineage
 from extract.values import as_text
 
 SETTINGS = opt.Settings((
@@ -86,35 +86,21 @@ TABLES = {
     "tickets": with_lineage(
         pa.field("ticket_id", pa.string()),
         free_text("subject", "title"),
-        pa.field("status", pa.string()),
-        pa.field("channel", pa.string()),
+        *strings("status", "channel"),
         pa.field("tags", pa.list_(pa.string())),
-        pa.field("created_datetime", pa.string()),
-        pa.field("updated_datetime", pa.string()),
-        pa.field("trashed_datetime", pa.string()),
+        *strings("created_datetime", "updated_datetime", "trashed_datetime"),
         pa.field("spam", pa.bool_()),
-        pa.field("customer_id", pa.string()),
-        pa.field("customer_email", pa.string()),
-        pa.field("customer_name", pa.string()),
-        pa.field("customer_firstname", pa.string()),
-        pa.field("customer_lastname", pa.string()),
+        *strings("customer_id", "customer_email", "customer_name", "customer_firstname", "customer_lastname"),
     ),
     "messages": with_lineage(
-        pa.field("message_id", pa.string()),
-        pa.field("ticket_id", pa.string()),
-        pa.field("channel", pa.string()),
-        pa.field("via", pa.string()),
+        *strings("message_id", "ticket_id", "channel", "via"),
         pa.field("is_public", pa.bool_()),
         pa.field("is_from_agent", pa.bool_()),
         free_text("subject", "title"),
         free_text("body_text"),
         free_text("body_html"),
         free_text("stripped_text"),
-        pa.field("sender_id", pa.string()),
-        pa.field("sender_email", pa.string()),
-        pa.field("sender_name", pa.string()),
-        pa.field("created_datetime", pa.string()),
-        pa.field("sent_datetime", pa.string()),
+        *strings("sender_id", "sender_email", "sender_name", "created_datetime", "sent_datetime"),
         pa.field("attachment_count", pa.int32()),
     ),
 }

@@ -43,7 +43,7 @@ from extract.api.stream import SEARCH_END_MS, Children, Reading, WindowedSearch,
 from extract.context import SourceContext
 from extract.http_client import BearerAuth, Budget, HttpClient, HttpStatusError, MalformedResponseError, RateLimiter
 from extract.platform import Platform
-from extract.raw import PlatformOutput, free_text, with_lineage
+from extract.raw import PlatformOutput, free_text, strings, with_lineage
 from extract.values import as_text
 
 SETTINGS = opt.Settings((
@@ -80,41 +80,25 @@ CLIENT_OPTIONS: dict[str, Any] = {"timeout": 60.0, "deadline": 300.0, "max_retri
 
 TABLES = {
     "messages": with_lineage(
-        pa.field("message_id", pa.string()),
-        pa.field("customer_id", pa.string()),
-        pa.field("conversation_id", pa.string()),
-        pa.field("channel", pa.string()),
-        pa.field("app", pa.string()),
-        pa.field("direction", pa.string()),
+        *strings("message_id", "customer_id", "conversation_id", "channel", "app", "direction"),
         free_text("preview"),
         free_text("subject", "title"),
         free_text("meta_subject", "title"),
-        pa.field("meta_from", pa.string()),
-        pa.field("meta_to", pa.string()),
-        pa.field("created_at", pa.string()),
-        pa.field("sent_at", pa.string()),
-        pa.field("updated_at", pa.string()),
+        *strings("meta_from", "meta_to", "created_at", "sent_at", "updated_at"),
     ),
     "customers": with_lineage(
-        pa.field("customer_id", pa.string()),
-        pa.field("fetch_status", pa.string()),
-        pa.field("name", pa.string()),
-        pa.field("display_name", pa.string()),
-        pa.field("first_name", pa.string()),
-        pa.field("last_name", pa.string()),
+        *strings("customer_id", "fetch_status", "name", "display_name", "first_name", "last_name"),
         pa.field("is_deleted", pa.bool_()),
     ),
     "customer_emails": with_lineage(
         pa.field("customer_id", pa.string()),
         pa.field("position", pa.int32()),
-        pa.field("email", pa.string()),
-        pa.field("email_type", pa.string()),
+        *strings("email", "email_type"),
     ),
     "customer_phones": with_lineage(
         pa.field("customer_id", pa.string()),
         pa.field("position", pa.int32()),
-        pa.field("phone", pa.string()),
-        pa.field("phone_type", pa.string()),
+        *strings("phone", "phone_type"),
     ),
 }
 RECORD_TABLES = ("messages",)
