@@ -144,3 +144,23 @@ def test_a_folder_holding_only_a_zip_is_read_when_the_platform_reads_archives(tm
     with pytest.raises(SourcePathError, match="holds no .mbox file"):
         resolve_files("takeout", tmp_path, (".mbox",))  # a platform that does not read archives: as before
     assert len(unread_exports("takeout", tmp_path, (".mbox",))) == 2
+
+
+def test_a_freshdesk_export_as_a_tgz_reads_like_its_zip(tmp_path: Path) -> None:
+    """The same reader for every file platform: Freshdesk's export, tarred, gives the zip's rows."""
+    from tests.python.freshdesk_helpers import note, run_extract, ticket, tickets_xml, user, users_xml
+    from tests.python.freshdesk_helpers import write_zip as write_freshdesk_zip
+
+    members = {"Tickets0.xml": tickets_xml(ticket(1, notes=note(11)), ticket(2)).encode(),
+               "Users0.xml": users_xml(user()).encode(), "Companies0.xml": b"<companies/>",
+               "attachments/scan.pdf": b"%PDF-1.4"}
+    from_zip = run_extract([write_freshdesk_zip(tmp_path / "export.zip", members)], tmp_path / "z", tmp_path)
+    from_tgz = run_extract([write_tar(tmp_path / "export.tgz", members)], tmp_path / "t", tmp_path)
+
+    def rows(result: object) -> list[object]:
+        return [[{k: v for k, v in r.items() if k != "_source_file"} for r in table]
+                for table in (result.tickets, result.notes, result.users)]  # type: ignore[attr-defined]
+
+    assert rows(from_tgz) == rows(from_zip) and len(from_zip.tickets) == 2
+    assert [(r["reject_reason"], r["_source_file"]) for r in from_tgz.rejects] == [
+        ("unexpected_file", "export.tgz!/attachments/scan.pdf")]
