@@ -33,7 +33,6 @@ import pyarrow as pa
 
 from extract import options as opt
 from extract.context import SourceContext, tell
-from extract.files import open_binary
 from extract.platform import Platform
 from extract.raw import PlatformOutput, RawTableWriter, fingerprint, free_text, with_lineage
 from extract.readers.csv import (
@@ -45,6 +44,7 @@ from extract.readers.csv import (
     shown_bytes,
     undecodable,
 )
+from extract.readers.streams import open_binary
 from extract.timestamps import parse_timestamp
 
 logger = logging.getLogger(__name__)

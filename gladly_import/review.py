@@ -10,14 +10,14 @@ naming the likely cause, the report shows the amber "needs review" banner instea
 line, the summary says ``"status": "needs_review"`` and the exit code is 3. A delta run with
 nothing new is not a problem (the no-item rule is for full runs only).
 
-The likely cause is, in this order: what the extractor saw (``PlatformOutput.likely_causes``: "the
-header splits on ';'"), else what the first bytes of an input file say it is (a zip, a tar, one
-JSON document where one ticket per line was expected, an empty file), else the counts themselves.
+The likely cause is, in this order: what the first bytes of an input file say it is when the
+platform does not read such a file (a zip or tar where the platform reads no archive, a PDF, an old
+Excel workbook, an empty file, a "mbox" with no "From " line), else what the extractor saw
+(``PlatformOutput.likely_causes``: "the header splits on ';'"), else the commonest reason.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,7 @@ HEAD_BYTES = 64 * 1024
 MAGIC = ((b"PK\x03\x04", "a zip archive"), (b"PK\x05\x06", "an empty zip archive"), (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"),
          (b"BZh", "a bzip2 file"), (b"\xfd7zXZ\x00", "an xz file"), (b"Rar!", "a RAR archive"), (b"%PDF", "a PDF"),
          (b"\xd0\xcf\x11\xe0", "an old Excel (.xls) or Office file"))
-LINE_PLATFORMS = ("zendesk",)  # platforms whose files are one JSON record per line
+ARCHIVES = ("a zip archive", "an empty zip archive")
 
 
 def _what_file(path: Path, platform: str) -> str | None:
@@ -53,22 +53,12 @@ def _what_file(path: Path, platform: str) -> str | None:
         return None
     if not head.strip():
         return "is empty"
+    reads_archives = PLATFORMS[platform].reads_archives  # zip and tar are read where they lie
     for magic, what in MAGIC:
-        if head.startswith(magic):
+        if head.startswith(magic) and not (reads_archives and what in ARCHIVES):
             return f"is {what}" + (", not a spreadsheet saved as CSV" if platform == "csv" and "Excel" in what else "")
-    if len(head) > 262 and head[257:262] == b"ustar":
+    if len(head) > 262 and head[257:262] == b"ustar" and not reads_archives:
         return "is a tar archive"
-    if platform in LINE_PLATFORMS:
-        text = head.lstrip()
-        if text.startswith(b"["):
-            return "is one JSON document (an array), not one ticket per line"
-        first = text.split(b"\n", 1)[0]
-        if text.startswith(b"{"):
-            try:
-                json.loads(first)
-            except ValueError:
-                if b"\n" in text:  # a line that is not a whole object: a pretty-printed document
-                    return "is one JSON document, not one ticket per line"
     if platform == "gmail" and not head.lstrip().startswith(b"From "):
         return "does not start with a \"From \" line: not an mbox file"
     return None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 import zipfile
 from pathlib import Path
 
@@ -50,18 +49,25 @@ def _zip_bytes() -> bytes:
 
 
 def test_the_cause_is_what_the_files_first_bytes_say_they_are(tmp_path: Path) -> None:
-    (tmp_path / "zd").mkdir()
-    (tmp_path / "zd" / "export-2024-03-01.json").write_bytes(_zip_bytes())
-    (tmp_path / "doc.json").write_text(json.dumps({"tickets": [{"id": 1}, {"id": 2}]}, indent=2), encoding="utf-8")
-    (tmp_path / "items.csv").write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(600))
-    config = load_config(write_config(tmp_path, {"zendesk": {"path": "zd/"}, "csv": {"path": "items.csv"}}))
-    summary = {"platforms": {"zendesk": _counts(1, 0, malformed_json=1), "csv": _counts(3, 0, csv_header_invalid=3)}}
+    (tmp_path / "csv").mkdir()
+    (tmp_path / "csv" / "tickets.csv").write_bytes(_zip_bytes())  # an .xlsx saved under a .csv name
+    (tmp_path / "old.csv").write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(600))
+    (tmp_path / "mail.mbox").write_bytes(b"%PDF-1.7\n" + bytes(100))
+    config = load_config(write_config(tmp_path, {"csv": {"path": "csv/"}, "gmail": {"path": "mail.mbox"}}))
+    summary = {"platforms": {"csv": _counts(3, 0, csv_header_invalid=3), "gmail": _counts(1, 0, unparseable_message=1)}}
     causes = {e["platform"]: e["cause"] for e in review.assess(summary, config, {}, "full")}
-    assert causes["zendesk"].endswith("zd/export-2024-03-01.json is a zip archive")
-    assert causes["csv"].endswith("items.csv is an old Excel (.xls) or Office file, not a spreadsheet saved as CSV")
-    config = load_config(write_config(tmp_path, {"zendesk": {"path": "doc.json"}}))
-    (entry,) = review.assess({"platforms": {"zendesk": _counts(9, 0, malformed_json=9)}}, config, {}, "full")
-    assert entry["cause"].endswith("doc.json is one JSON document, not one ticket per line")
+    assert causes["csv"].endswith("csv/tickets.csv is a zip archive")
+    assert causes["gmail"].endswith("mail.mbox is a PDF")
+    config = load_config(write_config(tmp_path, {"csv": {"path": "old.csv"}}))
+    (entry,) = review.assess({"platforms": {"csv": _counts(3, 0, csv_header_invalid=3)}}, config, {}, "full")
+    assert entry["cause"].endswith("old.csv is an old Excel (.xls) or Office file, not a spreadsheet saved as CSV")
+
+
+def test_a_zip_is_no_cause_where_the_platform_reads_archives(tmp_path: Path) -> None:
+    (tmp_path / "export.zip").write_bytes(_zip_bytes())
+    config = load_config(write_config(tmp_path, {"zendesk": {"path": "export.zip"}}))
+    (entry,) = review.assess({"platforms": {"zendesk": _counts(1, 0, malformed_json=1)}}, config, {}, "full")
+    assert entry["cause"].endswith("most records were rejected as malformed_json (1): see the rejects file")
 
 
 def test_the_extractors_hint_names_the_cause_of_a_text_file(tmp_path: Path) -> None:
