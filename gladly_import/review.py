@@ -32,7 +32,7 @@ UNREADABLE_MIN = 10
 UNREADABLE_REASONS = frozenset({
     "malformed_json", "not_a_ticket", "record_too_large", "record_too_deep", "malformed_comment",
     "malformed_csv_row", "csv_header_invalid", "undecodable_csv_row",
-    "malformed_xml", "unsafe_xml", "nested_archive", "unsafe_zip_member",
+    "malformed_xml", "unsafe_xml", "nested_archive", "unsafe_zip_member", "unsafe_archive",
     "unparseable_message", "unreadable_file", "unexpected_file",
     "malformed_page", "malformed_message", "malformed_ticket",
 })
