@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import os
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -45,9 +46,10 @@ REJECTS_ORDER = "source_platform, source_file, source_row, source_position, conv
 REJECTS_FILE = "gladly_import_rejects.csv"
 BATCH_TABLE = "main.gladly_export_batch"
 # DuckDB's CSV writer set to write what csv.writer(lineterminator="\r\n") writes (module docstring)
-DUCKDB_CSV_OPTIONS = "header, delimiter ',', quote '\"', escape '\"', new_line '\\r\\n', comment ''"
+DUCKDB_CSV_OPTIONS = "header false, delimiter ',', quote '\"', escape '\"', new_line '\\r\\n', comment ''"
 
 FETCH_ROWS = 10_000
+COPY_ROWS = 50_000  # rows a COPY writes (DuckDB's export): its sort and buffers stay well inside the memory limit
 
 
 def _rows(conn: Engine, query: str) -> Iterator[tuple[Any, ...]]:
@@ -117,22 +119,33 @@ def export_items(conn: Engine, directory: Path, only: str = "", rename: Callable
 
 
 def _export_items_duckdb(conn: Engine, directory: Path, only: str, rename: Callable[[str], str]) -> list[dict[str, Any]]:
-    """export_items by DuckDB's CSV writer: one COPY a file, in the batch's order."""
-    where = f" where {only}" if only else ""
-    files = conn.execute(f"select file_name, count(*) as file_rows from {BATCH_TABLE}{where} group by file_name"
+    """export_items by DuckDB's CSV writer: each file in slices of COPY_ROWS rows (export_row_number ranges),
+    appended in order, so memory stays flat whatever a file's size (one COPY of a 500,000-row file sorted its
+    wide rows in memory: out of memory at 1M items)."""
+    condition = f" and ({only})" if only else ""
+    files = conn.execute(f"select file_name, count(*), min(export_row_number), max(export_row_number)"
+                         f" from {BATCH_TABLE} where true{condition} group by file_name"
                          " order by min(export_row_number)").fetchall()
     # NULL and '' both written empty (csv.writer writes None as ''; DuckDB would quote an empty string)
     columns = ", ".join(f"nullif(cast({column} as varchar), '') as \"{name}\"" for name, column in GLADLY_COLUMNS)
     written: list[dict[str, Any]] = []
-    for number, (file_name, rows) in enumerate(files, start=1):
+    for number, (file_name, rows, first, last) in enumerate(files, start=1):
         if number > 1:
             faults.checkpoint(f"exported file {number - 1}")
         faults.checkpoint(f"item file {number}")
         path = directory / rename(file_name)
         partial = path.with_name(path.name + ".partial")
-        conn.execute(f"copy (select {columns} from {BATCH_TABLE} where file_name = {_quote(file_name)}"
-                     f"{f' and ({only})' if only else ''} order by export_row_number)"
-                     f" to {_quote(partial.as_posix())} ({DUCKDB_CSV_OPTIONS})")
+        piece = path.with_name(path.name + ".piece")
+        with open(partial, "w", encoding="utf-8", newline="") as handle:
+            csv.writer(handle, lineterminator="\r\n").writerow([name for name, _ in GLADLY_COLUMNS])
+        with open(partial, "ab") as out:
+            for start in range(first, last + 1, COPY_ROWS):
+                conn.execute(f"copy (select {columns} from {BATCH_TABLE} where file_name = {_quote(file_name)}"
+                             f" and export_row_number between {start} and {start + COPY_ROWS - 1}{condition}"
+                             f" order by export_row_number) to {_quote(piece.as_posix())} ({DUCKDB_CSV_OPTIONS})")
+                with open(piece, "rb") as part:
+                    shutil.copyfileobj(part, out, 1 << 20)
+        piece.unlink(missing_ok=True)
         os.replace(partial, path)
         written.append({"file": path.name, "rows": rows})
     return written

@@ -10,6 +10,7 @@ from typing import Any
 import duckdb
 import pytest
 
+from gladly_import import export
 from gladly_import.export import GLADLY_COLUMNS, export_items
 
 HOSTILE = [
@@ -46,7 +47,8 @@ def batch(tmp_path: Path) -> duckdb.DuckDBPyConnection:
 
 
 def test_duckdbs_csv_writer_gives_the_bytes_of_pythons_csv_module(batch: duckdb.DuckDBPyConnection,
-                                                                  tmp_path: Path) -> None:
+                                                                  tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(export, "COPY_ROWS", 7)  # each file written in slices, as a 500,000-row file is
     by_duckdb = export_items(Engine(batch, "duckdb"), tmp_path / "duckdb")
     by_python = export_items(Engine(batch, "spark"), tmp_path / "python")
     assert by_duckdb == by_python == [{"file": "gladly_conversation_items_0001.csv", "rows": 200},
@@ -59,10 +61,12 @@ def test_duckdbs_csv_writer_gives_the_bytes_of_pythons_csv_module(batch: duckdb.
     assert rows[0] == [name for name, _ in GLADLY_COLUMNS]
     assert [r[0] for r in rows[1:4]] == ["item-0", "item-1", "item-2"]
     assert {value for r in rows[1:] for value in r} >= {"a,b", 'say "hi"', "crlf\r\nend", "#hashtag", "   "}
-    assert not list((tmp_path / "duckdb").glob("*.partial"))
+    assert sorted(p.name for p in (tmp_path / "duckdb").iterdir()) == [w["file"] for w in by_python]  # no piece left
 
 
-def test_a_part_of_the_batch_renamed_is_written_the_same_way(batch: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
+def test_a_part_of_the_batch_renamed_is_written_the_same_way(batch: duckdb.DuckDBPyConnection, tmp_path: Path,
+                                                             monkeypatch) -> None:
+    monkeypatch.setattr(export, "COPY_ROWS", 10)
     only, rename = "export_row_number % 3 = 0", lambda name: name.replace("items", "items_not_pushed")
     by_duckdb = export_items(Engine(batch, "duckdb"), tmp_path / "duckdb", only=only, rename=rename)
     by_python = export_items(Engine(batch, "spark"), tmp_path / "python", only=only, rename=rename)
