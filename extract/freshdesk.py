@@ -47,7 +47,7 @@ from extract import options as opt
 from extract.context import SourceContext
 from extract.files import open_binary, open_zip
 from extract.platform import Platform
-from extract.raw import PlatformOutput, free_text, with_lineage
+from extract.raw import PlatformOutput, free_text, strings, with_lineage
 from extract.values import CUT_TOKEN, cut_mark, unmark
 
 SETTINGS = opt.Settings((
@@ -76,11 +76,9 @@ GZIP_MAGIC = b"\x1f\x8b"
 ARCHIVE_SUFFIXES = (".zip", ".jar", ".tar", ".tgz", ".7z", ".rar", ".bz2", ".xz", ".zst", ".lz4")
 
 TICKET_FIELDS = (
-    pa.field("ticket_id", pa.string()),
-    pa.field("display_id", pa.string()),
+    *strings("ticket_id", "display_id"),
     free_text("subject", "title"),
-    pa.field("requester_id", pa.string()),
-    pa.field("requester_name", pa.string()),
+    *strings("requester_id", "requester_name"),
 )
 
 TABLES = {
@@ -89,10 +87,7 @@ TABLES = {
         free_text("description"),
         free_text("description_html"),
         pa.field("tags", pa.list_(pa.string())),
-        pa.field("status_name", pa.string()),
-        pa.field("source_name", pa.string()),
-        pa.field("created_at", pa.string()),
-        pa.field("updated_at", pa.string()),
+        *strings("status_name", "source_name", "created_at", "updated_at"),
         pa.field("note_count", pa.int32()),
     ),
     "ticket_notes": with_lineage(
@@ -108,11 +103,7 @@ TABLES = {
         pa.field("created_at", pa.string()),
     ),
     "users": with_lineage(
-        pa.field("user_id", pa.string()),
-        pa.field("name", pa.string()),
-        pa.field("email", pa.string()),
-        pa.field("phone", pa.string()),
-        pa.field("mobile", pa.string()),
+        *strings("user_id", "name", "email", "phone", "mobile"),
         pa.field("is_agent", pa.bool_()),
         pa.field("is_deleted", pa.bool_()),
     ),

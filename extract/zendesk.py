@@ -30,7 +30,7 @@ from extract.api.check import Finding
 from extract.context import SourceContext
 from extract.files import MAX_LINE_BYTES, LongLine, iter_lines
 from extract.platform import Platform
-from extract.raw import PlatformOutput, free_text, with_lineage
+from extract.raw import PlatformOutput, free_text, strings, with_lineage
 from extract.values import as_text, cut_mark, unmark_all
 
 READ_BY = ("path", "base_url", "simulate")  # the export, or the API (extract/zendesk_api.py), or its simulator
@@ -67,14 +67,8 @@ TABLES = {
         pa.field("ticket_id", pa.string()),
         free_text("ticket_subject", "title"),
         pa.field("ticket_tags", pa.list_(pa.string())),
-        pa.field("ticket_status", pa.string()),
-        pa.field("ticket_created_at", pa.string()),
-        pa.field("ticket_updated_at", pa.string()),
-        pa.field("requester_id", pa.string()),
-        pa.field("requester_email", pa.string()),
-        pa.field("requester_name", pa.string()),
-        pa.field("requester_phone", pa.string()),
-        pa.field("comment_id", pa.string()),
+        *strings("ticket_status", "ticket_created_at", "ticket_updated_at", "requester_id", "requester_email",
+                 "requester_name", "requester_phone", "comment_id"),
         pa.field("comment_index", pa.int32()),
         pa.field("comment_author_id", pa.string()),
         free_text("comment_body"),

@@ -56,25 +56,17 @@ RECORD_TABLES = ("messages",)
 def _tables() -> dict[str, Any]:
     import pyarrow as pa
 
-    from extract.raw import free_text, with_lineage
+    from extract.raw import free_text, strings, with_lineage
 
     return {
         "messages": with_lineage(
-            pa.field("message_id", pa.string()),
-            pa.field("content_hash", pa.string()),
-            pa.field("thread_id", pa.string()),
+            *strings("message_id", "content_hash", "thread_id"),
             pa.field("labels", pa.list_(pa.string())),
             pa.field("is_chat", pa.bool_()),
             free_text("subject", "title"),
-            pa.field("from_address", pa.string()),
-            pa.field("from_name", pa.string()),
-            pa.field("to_address", pa.string()),
-            pa.field("to_name", pa.string()),
+            *strings("from_address", "from_name", "to_address", "to_name"),
             pa.field("is_sent_by_support", pa.bool_()),
-            pa.field("date_header", pa.string()),
-            pa.field("date_utc", pa.string()),
-            pa.field("separator_date_utc", pa.string()),
-            pa.field("content_type", pa.string()),
+            *strings("date_header", "date_utc", "separator_date_utc", "content_type"),
             free_text("body_text"),
             free_text("body_html_text"),
             pa.field("byte_offset", pa.int64()),
