@@ -1,6 +1,13 @@
 """`make bench`: the whole import on a generated corpus, per stage, with baselines in the same run.
 
     python -m bench [--scale 1000000] [--seed 42] [--small-scale N] [--skip-baselines] [--dir DIR]
+                    [--part all|compute|budgets]
+
+Two parts, apart: the compute run (steps 1-4) measures the import's own work, the API stages served by
+their simulators unthrottled, so no figure there is a rate limit; the budget run (steps 5-6,
+bench/budgets.py) measures, per API source and per budget, the share of the announced limit the
+import sustains against simulators answering in 250 ms, and projects the hours 1M items take at
+each plan's limits. Every part records the load average beside its figures (the machine may be shared).
 
 1. Generates (or reuses, when the same scale and seed were generated before) a deterministic
    corpus in each platform's real format under DIR/corpus/<scale>-<seed>/ (DIR: bench/ by default).
@@ -10,9 +17,9 @@
    (`baseline(corpus_info) -> dict`), on the same files.
 4. Repeats the import at a smaller scale to report how peak memory grows with size.
 5. Pushes to the local Gladly API simulator at its 10/s limit (bench/bench_push.py).
-6. Extracts from the Kustomer and Gorgias simulators at their announced rate limits.
-The push and the API rates have sizes of their own (300 items; 20,000 and 10,000 messages), cut to
-the scale's when the scale is smaller, so a smoke run (`--scale 3000`, make test) stays short.
+6. Extracts from the Kustomer, Gorgias and Zendesk simulators at their announced rate limits.
+The push and the API rates have sizes of their own (300 items; 20,000 and 10,000 messages, 2,000
+tickets), cut to the scale's when the scale is smaller, so a smoke run (`--scale 3000`, make test) stays short.
 Any stage that fails stops the bench with a non-zero exit.
 Results: DIR/results/bench-<scale>.json and a printed table; the imports run in DIR/runs/.
 """
@@ -22,6 +29,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import subprocess
 import sys
 import time
@@ -31,16 +39,17 @@ from typing import Any
 import psutil
 import yaml
 
-from bench import bench_gorgias, bench_kustomer, bench_push, bench_zendesk_api
+from bench import budgets
 from gladly_import.metrics import tree_rss
 
 BENCH_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = BENCH_DIR.parent
 # Share of the items each platform gets.
 MIX = {"zendesk": 0.30, "gmail": 0.20, "freshdesk": 0.15, "csv": 0.15, "kustomer": 0.10, "gorgias": 0.10}
-# The fixed-size stages (cut to the scale when it is smaller): items pushed, messages read at the APIs' limits.
-PUSH_ITEMS, KUSTOMER_RATE_ITEMS, GORGIAS_RATE_MESSAGES = 300, 20_000, 10_000
-ZENDESK_RATE_TICKETS = 2_000  # about 3 minutes at 700/min: whole windows (a smaller scale takes a tenth of its items)
+# The compute run's API sources: served by their simulators with every limit lifted (the simulator's and the
+# client's own search pacing), so the stage measures the import's work; the budget run measures the limits.
+UNTHROTTLED = {"kustomer": {"simulator_search_rate_limit": 0, "search_requests_per_minute": 1_000_000},
+               "gorgias": {"simulator_rate_limit": 0}}
 
 
 def generator(platform: str) -> Any | None:
@@ -77,7 +86,7 @@ def source_block(platform: str, info: dict[str, Any]) -> dict[str, Any]:
     if "config" in info:
         return info["config"]
     if platform in ("kustomer", "gorgias"):
-        return {"simulate": True, "simulator_data": info["dir"]}
+        return {"simulate": True, "simulator_data": info["dir"], **UNTHROTTLED[platform]}
     return {"path": info["dir"]}
 
 
@@ -99,6 +108,7 @@ def run_import(corpus: dict[str, dict[str, Any]], run_dir: Path) -> dict[str, An
               "sources": {p: source_block(p, info) for p, info in corpus.items()}}
     config_path = run_dir / "config.yml"
     config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    load_before = load_average()
     started = time.perf_counter()
     child = subprocess.Popen([sys.executable, "-m", "gladly_import", "--config", str(config_path)],
                              cwd=PROJECT_DIR, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -123,7 +133,23 @@ def run_import(corpus: dict[str, dict[str, Any]], run_dir: Path) -> dict[str, An
     summary = json.loads((run_dir / "output" / "import_summary.json").read_text(encoding="utf-8"))
     return {"seconds": round(seconds, 1), "peak_rss_mb": round(peak / 2**20, 1),
             "items": summary["totals"]["records_seen"], "exported": summary["totals"]["exported"],
-            "stages": metrics["stages"]}
+            "stages": metrics["stages"], "load_average": {"before": load_before, "after": load_average()}}
+
+
+def load_average() -> list[float]:
+    """The 1, 5 and 15 minute load averages: beside every figure (the machine may be shared)."""
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def compare_baselines(baselines: dict[str, Any], stages: list[dict[str, Any]]) -> None:
+    """Set the extractor's MB/s from the same run beside the baselines that time only their own side."""
+    by_stage = {s["stage"]: s for s in stages}
+    for platform, baseline in baselines.items():
+        stage = by_stage.get(f"extract {platform}")
+        if stage and "baseline_mb_per_s" in baseline and stage.get("input_mb") and stage["seconds"]:
+            baseline["extract_mb_per_s"] = round(stage["input_mb"] / stage["seconds"], 1)
+            baseline["throughput_ratio"] = round(baseline["extract_mb_per_s"] / max(baseline["baseline_mb_per_s"],
+                                                                                    1e-9), 2)
 
 
 def run_baselines(corpus: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -169,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--small-scale", type=int, default=None, help="the second scale for memory growth (scale/10)")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--skip-baselines", action="store_true")
+    parser.add_argument("--part", choices=("all", "compute", "budgets"), default="all",
+                        help="the compute run, the budget run, or both (default)")
     parser.add_argument("--dir", type=Path, default=BENCH_DIR,
                         help="where the corpus/, runs/ and results/ folders go (default: bench/)")
     args = parser.parse_args(argv)
@@ -177,54 +205,79 @@ def main(argv: list[str] | None = None) -> int:
 
     results: dict[str, Any] = {"scale": args.scale, "seed": args.seed, "machine": {
         "cpus": psutil.cpu_count(), "memory_gb": round(psutil.virtual_memory().total / 2**30, 1)}}
-    for label, scale in (("small", small), ("full", args.scale)):
-        print(f"bench: corpus of {scale:,} items (seed {args.seed})", flush=True)
-        corpus = build_corpus(scale, args.seed, base)
-        print(f"bench: import of {scale:,} items", flush=True)
-        run = run_import(corpus, base / "runs" / f"{scale}-{args.seed}")
-        run["input_mb"] = round(sum(float(i.get("bytes", 0)) for i in corpus.values()) / 2**20, 1)
-        results[label] = run
-        if label == "full" and not args.skip_baselines:
-            results["baselines"] = run_baselines(corpus)
-    print("bench: the push to Gladly's API (simulator, 10/s)", flush=True)
-    results["push"] = bench_push.run(items=min(PUSH_ITEMS, max(30, args.scale // 100)))
-    if failed := push_failures(results["push"]):
-        raise SystemExit("bench: the push failed: " + "; ".join(failed))
-    print("bench: API rate limits used (simulators at 250 ms; Kustomer 1,200/min, Gorgias 40 per 20 s,"
-          " Zendesk 700/min)", flush=True)
-    results["api_rate"] = {"kustomer": bench_kustomer.rate(items=min(KUSTOMER_RATE_ITEMS, args.scale)),
-                           "gorgias": bench_gorgias.rate(min(GORGIAS_RATE_MESSAGES, args.scale)),
-                           "zendesk": bench_zendesk_api.rate(min(ZENDESK_RATE_TICKETS, max(50, args.scale // 10)))}
+    if args.part in ("all", "compute"):
+        for label, scale in (("small", small), ("full", args.scale)):
+            print(f"bench: compute: corpus of {scale:,} items (seed {args.seed})", flush=True)
+            corpus = build_corpus(scale, args.seed, base)
+            print(f"bench: compute: import of {scale:,} items (API sources unthrottled)", flush=True)
+            run = run_import(corpus, base / "runs" / f"{scale}-{args.seed}")
+            run["input_mb"] = round(sum(float(i.get("bytes", 0)) for i in corpus.values()) / 2**20, 1)
+            results[label] = run
+            if label == "full" and not args.skip_baselines:
+                load_before = load_average()
+                results["baselines"] = run_baselines(corpus)
+                compare_baselines(results["baselines"], run["stages"])
+                results["baselines_load_average"] = {"before": load_before, "after": load_average()}
+        full, small_run = results["full"], results["small"]
+        growth = (full["peak_rss_mb"] - small_run["peak_rss_mb"]) / small_run["peak_rss_mb"] * 100
+        results["memory_growth_percent"] = round(growth, 1)
+    if args.part in ("all", "budgets"):
+        load_before = load_average()
+        results.update(budgets.run(args.scale))
+        results["budgets_load_average"] = {"before": load_before, "after": load_average()}
+        if failed := push_failures(results["push"]):
+            raise SystemExit("bench: the push failed: " + "; ".join(failed))
 
-    full, small_run = results["full"], results["small"]
-    growth = (full["peak_rss_mb"] - small_run["peak_rss_mb"]) / small_run["peak_rss_mb"] * 100
-    results["memory_growth_percent"] = round(growth, 1)
-    out = base / "results" / f"bench-{args.scale}.json"
+    out = base / "results" / (f"bench-{args.scale}.json" if args.part == "all" else f"bench-{args.scale}-{args.part}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-
     print()
+    if "full" in results:
+        print_compute(results, small, args.scale)
+    if "budgets" in results:
+        print_budgets(results)
+    print(f"\nresults: {out}")
+    return 0
+
+
+def print_compute(results: dict[str, Any], small: int, scale: int) -> None:
+    full, small_run = results["full"], results["small"]
+    stage_seconds = sum(s["seconds"] for s in full["stages"])
+    print(f"compute run (load average {full['load_average']['before']} before, {full['load_average']['after']} after):")
     print(f"whole import: {full['items']:,} items, {full['input_mb']:,.0f} MB in {full['seconds']:,.1f}s "
-          f"({full['items'] / full['seconds']:,.0f} items/s), peak RSS {full['peak_rss_mb']:,.0f} MB")
+          f"({full['items'] / full['seconds']:,.0f} items/s; stages {stage_seconds:,.1f}s), "
+          f"peak RSS {full['peak_rss_mb']:,.0f} MB")
     print(f"at {small:,} items: {small_run['seconds']:,.1f}s, peak RSS {small_run['peak_rss_mb']:,.0f} MB; "
-          f"peak memory grows {growth:+.0f}% from {small:,} to {args.scale:,} items")
+          f"peak memory grows {results['memory_growth_percent']:+.0f}% from {small:,} to {scale:,} items")
     print()
     print_table(["stage", "items", "input MB", "seconds", "items/s", "MB/s", "peak RSS MB"], stage_rows(full["stages"]))
+    if results.get("baselines"):
+        print(f"\nbaselines, same run (load average {results['baselines_load_average']['before']} before):")
     for platform, baseline in results.get("baselines", {}).items():
-        print(f"\nbaseline {platform}: " + ", ".join(f"{k}={v}" for k, v in baseline.items()))
+        print(f"baseline {platform}: " + ", ".join(f"{k}={v}" for k, v in baseline.items()))
+
+
+def print_budgets(results: dict[str, Any]) -> None:
     push = results["push"]["concurrent"]
-    print(f"\npush: {push['sustained_per_second']}/s sustained, {push['share_of_limit']:.0%} of Gladly's 10/s "
+    print(f"\nbudget run (simulators answering in 250 ms; load average {results['budgets_load_average']['before']}"
+          f" before, {results['budgets_load_average']['after']} after):")
+    print(f"push: {push['sustained_per_second']}/s sustained, {push['share_of_limit']:.0%} of Gladly's 10/s "
           f"({push['latency_s'] * 1000:.0f} ms server); {results['push']['slow_server_speedup']}x one at a time "
           "against a 400 ms server")
     for platform, rated in results["api_rate"].items():
         print(f"{platform} API: {rated['sustained_per_minute']:,.0f} requests/min sustained, "
               f"{rated['share_of_limit']:.0%} of the announced {rated['announced_limit_per_minute']:,.0f}/min "
-              f"(most in any window {rated['max_in_any_window']:,}), {rated['throttled_429']} 429s; "
-              + (f"1M tickets: {rated['hours_for_1m_tickets']} h" if "hours_for_1m_tickets" in rated
-                 else f"1M messages: {rated['hours_for_1m_messages']} h")
-              + ("  (shorter than one limit window: a burst, not a sustained rate)" if not rated.get("whole_windows") else ""))
-    print(f"\nresults: {out}")
-    return 0
+              f"(most in any window {rated['max_in_any_window']:,}), {rated['throttled_429']} 429s"
+              + ("  (shorter than one limit window: a burst, not a sustained rate)"
+                 if not rated.get("whole_windows", 1) else ""))
+    print()
+    print_table(["source", "budget", "limit/min", "sustained/min", "share", "requests", "429s", "seconds"],
+                [[r["source"], r["budget"], f"{r['limit_per_minute']:,.0f}", f"{r['sustained_per_minute']:,.1f}",
+                  f"{r['share']:.0%}", f"{r['requests']:,}", f"{r['throttled_429']:,}", f"{r['seconds']}"]
+                 for r in results["budgets"]])
+    print()
+    print_table(["source", "plan", "items", "hours"],
+                [[r["source"], r["plan"], r["items"], f"{r['hours']:,}"] for r in results["projections"]])
 
 
 if __name__ == "__main__":

@@ -2,10 +2,11 @@
 
 ``GLADLY_IMPORT_TEST_KILL_AT=<step>`` SIGKILLs the process (no clean-up: a crash, a power cut) when
 it reaches ``checkpoint(<step>)``; ``GLADLY_IMPORT_TEST_STOP_AT=<step>`` SIGSTOPs it there (to hold
-a run mid-way). The steps: the export's ``item row N`` (before the Nth item row is written),
-``exported file N``, ``items exported``, ``rejects exported``, ``summary written``, then
-publishing's ``staged``, ``batch recorded``, ``published N``, ``old files removed``, ``items
-recorded``, ``confirmed``. Never set in normal use; read once, so an unarmed run pays nothing.
+a run mid-way). The steps: the export's ``item file N`` (before the Nth item file is written),
+``item row N`` (before the Nth item row is written: Spark's export, a row at a time), ``exported
+file N``, ``items exported``, ``rejects exported``, ``summary written``, then publishing's
+``staged``, ``batch recorded``, ``published N``, ``old files removed``, ``items recorded``,
+``confirmed``. Never set in normal use; read once, so an unarmed run pays nothing.
 """
 
 from __future__ import annotations

@@ -35,6 +35,7 @@ class DuckDBEngine:
             conn = duckdb.connect(str(self.path))
             conn.execute("set TimeZone = 'UTC'")
             conn.execute(f"set memory_limit = '{os.environ.get('GLADLY_DUCKDB_MEMORY_LIMIT', '400MB')}'")
+            # beyond the limit it spills to <path>.tmp/ in work_dir (DuckDB's default for a file), as dbt does
             register_functions(conn)
             self._conn = conn
         return self._conn

@@ -85,6 +85,7 @@ repeated_copies as (
         {%- for column in conversation_item_columns() %}
         {{ column }},
         {%- endfor %}
+        body_chars,
         copies_read,
         row_number() over (
             partition by conversation_item_id
@@ -112,6 +113,7 @@ flagged as (
         {%- for column in conversation_item_columns() %}
         {{ column }},
         {%- endfor %}
+        body_chars,
         occurrence_rank,
         conversation_item_id is not null and occurrence_rank > 1 as is_duplicate
 

@@ -67,7 +67,8 @@ limited as (
 
         -- strings, cut to Gladly's limits in Unicode characters
         {{ truncate_chars('full_title', title_max) }} as title,
-        {{ truncate_chars('body', body_max) }} as body,
+        body,  -- cut to body_max where the platforms are unioned
+        body_chars,
         tags,
 
         -- customer
@@ -78,7 +79,7 @@ limited as (
 
         -- booleans
         coalesce({{ char_length('full_title') }} > {{ title_max }}, false) as is_title_truncated,
-        coalesce({{ char_length('body') }} > {{ body_max }}, false) as is_body_truncated,
+        coalesce(body_chars > {{ body_max }}, false) as is_body_truncated,
 
         -- outcome
         reject_reason,

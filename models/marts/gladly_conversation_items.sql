@@ -23,6 +23,7 @@ exportable as (
         source_platform,
         is_title_truncated,
         is_body_truncated,
+        body_chars,
         source_file,
         source_row,
         source_position

@@ -39,16 +39,28 @@ def test_the_bench_at_a_smoke_scale_reports_every_stage_and_writes_nothing_in_th
         assert all(s["seconds"] >= 0 and s["peak_rss_mb"] > 0 for s in stages.values())
         assert all(stages[f"extract {p}"]["items"] > 0 for p in MIX)
         assert run["items"] >= scale * 0.9 and 0 < run["exported"] <= run["items"] and run["peak_rss_mb"] > 0
-    baselines = {"gmail", "freshdesk", "kustomer", "gorgias"}  # each bench/bench_<platform>.py's baseline()
+        assert len(run["load_average"]["before"]) == 3, label
+    baselines = {"gmail", "freshdesk", "kustomer", "gorgias", "csv", "zendesk"}  # each bench_<platform>.py's baseline()
     assert baselines <= set(results["baselines"])
     assert all(results["baselines"][p] for p in baselines)
+    for platform in ("gmail", "csv", "zendesk"):  # the extractor against the naive reader, same files, same run
+        assert results["baselines"][platform]["throughput_ratio"] > 0, platform
+    # the budget run: every API source's every budget, and the hours for 1M items at each plan
+    budgets = {(r["source"], r["budget"].split(" (")[0]) for r in results["budgets"]}
+    assert {source for source, _ in budgets} == {"kustomer", "zendesk", "gorgias", "gladly"}
+    assert len(budgets) == 7
+    assert all(r["limit_per_minute"] > 0 and r["requests"] > 0 for r in results["budgets"])
+    projected = [(r["source"], r["plan"]) for r in results["projections"]]
+    assert sorted({s for s, _ in projected}) == ["gladly (push)", "gorgias", "kustomer", "zendesk (API)"]
+    assert len(projected) == 4 + 4 + 2 + 1 and all(r["hours"] > 0 for r in results["projections"])
     push = results["push"]
     assert push_failures(push) == []
     assert all(push[run]["created"] > 0 for run in ("concurrent", "slow_server_concurrent", "slow_server_sequential_baseline"))
     assert push["slow_server_speedup"] > 1
     for platform in ("kustomer", "gorgias"):
         assert results["api_rate"][platform]["messages"] > 0 and results["api_rate"][platform]["requests"] > 0
-    for line in ("whole import: ", "dbt build", "push: ", "kustomer API: ", "gorgias API: ", "results: "):
+    for line in ("compute run (load average", "whole import: ", "dbt build", "budget run (", "push: ",
+                 "kustomer API: ", "gorgias API: ", "zendesk API: ", "results: "):
         assert line in done.stdout
     assert _checkout() == before, "the bench wrote in the checkout"
 

@@ -120,7 +120,7 @@ def test_a_killed_export_leaves_the_ledger_unchanged_and_the_next_run_exports_it
     before = ledger(first)
     add_new_records(tmp_path)
 
-    killed = run_import(config, "--mode", "delta", env={KILL_AT_ENV: "item row 3"})
+    killed = run_import(config, "--mode", "delta", env={KILL_AT_ENV: "item file 1"})
     assert killed.returncode == -9
     assert ledger(killed) == before
     assert len(killed.item_files()) == 2  # nothing of the killed run reached the output folder

@@ -456,3 +456,33 @@ def test_import_end_to_end_no_control_character_reaches_the_gladly_csv_and_cuts_
     with duckdb.connect(str(result.work_dir / "gladly_import.duckdb"), read_only=True) as conn:
         assert conn.execute("select source_platform, column_name, original_length from raw.extract_truncations"
                             ).fetchall() == [("zendesk", "comment_body", len(body))]
+
+
+@pytest.mark.slow
+def test_fat_bodies_import_within_duckdbs_memory_limit_every_comment_exported_cut_at_25000(tmp_path: Path) -> None:
+    """1,200 Zendesk tickets of 1 MB bodies failed the import (DuckDB out of memory at its 400 MB cap): every
+    model carried each body at the raw writer's 262,144-character cap. The same shape scaled down to DuckDB's
+    memory limit lowered to 100 MB (out of memory here too before the fix): 400 tickets, every field of a comment
+    (body, html_body, plain_body) of 300,000 characters. Every comment is exported, cut at 25,000, its whole
+    (landed) length kept for the flag."""
+    from tests.python.conftest import run_import, write_config
+
+    (tmp_path / "zendesk").mkdir()
+    with open(tmp_path / "zendesk" / "tickets.json", "w", encoding="utf-8") as handle:
+        for i in range(1, 401):
+            body = f"Ticket {i}: " + "café order refund déjà 東京 " * 12_000  # 300,011 characters
+            ticket = json.loads(zendesk_ticket(i, body=body))
+            ticket["comments"][0].update(html_body=f"<p>{body}</p>", plain_body=body)
+            handle.write(json.dumps(ticket, ensure_ascii=False) + "\n")
+    config = write_config(tmp_path, {"zendesk": {"path": "zendesk/"}})
+    result = run_import(config, env={"GLADLY_DUCKDB_MEMORY_LIMIT": "100MB"})
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    items = result.items()
+    assert len(items) == 400 and result.rejects() == []
+    assert {len(item["Conversation Item Body"]) for item in items} == {25_000}
+    assert items[0]["Conversation Item Body"].startswith("<p>Ticket ")
+    assert result.summary["totals"]["bodies_truncated"] == 400
+    with duckdb.connect(str(result.work_dir / "gladly_import.duckdb"), read_only=True) as conn:
+        # the landed prefix's length (a space where the raw writer cut it is stripped as any trailing blank)
+        assert conn.execute("select min(body_chars), max(body_chars) from main.gladly_conversation_items"
+                            ).fetchone() == (raw.FIELD_CAP_CHARS - 1, raw.FIELD_CAP_CHARS)

@@ -177,3 +177,23 @@ def test_a_delta_starts_its_first_window_at_its_since() -> None:
     ids, _, _ = read(search, since=since)
     assert sorted(set(ids)) == sorted(i for i, c in records if c >= since)
     assert search.asked[0][:2] == (since, SEARCH_END_MS)
+
+
+def test_a_deltas_watermark_is_the_newest_record_landed_whatever_the_order_and_the_offset() -> None:
+    """newest_mark (called a record, on every API source) keeps the newest (time, then id) in milliseconds
+    UTC, however the records come and however their times are written; an unparseable time changes nothing."""
+    from extract.api.land import newest_mark
+
+    records = [("2021-03-04T15:22:10.123Z", "b"), ("2021-03-04T16:22:10.123+01:00", "c"),  # the same instant
+               ("2021-03-04 15:22:10", "a"), ("not a time", "z"), (None, "y"), ("2020-01-01T00:00:00Z", "x"),
+               ("2021-03-04T15:22:10.5Z", "d")]
+    for order in (records, records[::-1], records[2:] + records[:2]):
+        mark = None
+        for timestamp, record_id in order:
+            mark = newest_mark(mark, timestamp, record_id)
+        assert mark == {"newest": millis_text(to_millis("2021-03-04T15:22:10.5Z")), "id": "d"}
+        assert mark["newest"] == "2021-03-04T15:22:10.500Z"
+    assert newest_mark({"newest": "2021-03-04T15:22:10.123Z", "id": "b"}, "2021-03-04T15:22:10.123Z", "c") == {
+        "newest": "2021-03-04T15:22:10.123Z", "id": "c"}
+    assert newest_mark({"newest": 17, "id": "b"}, "2021-03-04T15:22:10Z", "a") == {
+        "newest": "2021-03-04T15:22:10.000Z", "id": "a"}
