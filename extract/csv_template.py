@@ -4,6 +4,14 @@ The header names the columns (any order, case and surrounding spaces ignored);
 ``Conversation Item ID`` is optional. A row with the wrong number of fields, or
 a file whose header lacks a required column, is rejected row by row with its line.
 
+Each file's encoding and delimiter are detected (extract/readers/csv.py) unless the config forces
+them (``encoding``, ``delimiter``), and said in the log, the summary and the report. A record with
+bytes the encoding does not decode is set aside (``undecodable_csv_row``), never landed with
+replacement characters. The timestamp is read here (extract/timestamps.py: ISO 8601, RFC 2822,
+epoch seconds or milliseconds, or ``timestamp_format``) into ``occurred_at_utc``, one canonical
+text both engines parse alike; ``occurred_at`` keeps the text as written, for the content id and
+for the reject that quotes a value no form reads.
+
 The file is read in bounded pieces and cut into records by ``csv_records`` (the csv
 module's own quoting rules: a quote opens a quoted field only at the start of a
 field, ``""`` inside one is a quote); each record is then parsed by the csv module.
@@ -14,26 +22,57 @@ are read. Lines end at LF, CRLF or a lone CR.
 
 from __future__ import annotations
 
-import codecs
 import csv
+import logging
 import re
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import BinaryIO
 
 import pyarrow as pa
 
 from extract import options as opt
-from extract.context import SourceContext
-from extract.files import open_binary
+from extract.context import SourceContext, tell
 from extract.platform import Platform
 from extract.raw import PlatformOutput, RawTableWriter, fingerprint, free_text, with_lineage
+from extract.readers.csv import (
+    DELIMITER_NAMES,
+    DELIMITERS,
+    encoding_words,
+    known_encoding,
+    open_csv_text,
+    shown_bytes,
+    undecodable,
+)
+from extract.readers.streams import open_binary
+from extract.timestamps import parse_timestamp
+
+logger = logging.getLogger(__name__)
+# The config's spelling of a delimiter: the character itself, or its name.
+DELIMITER_KEYS = {**{d: d for d in DELIMITERS}, **{name: d for d, name in DELIMITER_NAMES.items()}}
+
+
+def _encoding_problem(value: str) -> str | None:
+    return None if known_encoding(value) else (
+        f"{opt.shown(value)} is not an encoding Python knows (e.g. utf-8, windows-1252, latin-1, utf-16)")
+
+
+def _format_problem(value: str) -> str | None:
+    return None if "%" in value else f"{opt.shown(value)} has no strftime field (e.g. %m/%d/%Y %H:%M)"
 
 SETTINGS = opt.Settings((
     opt.Setting("path", opt.PATHS, "Gladly's CSV template, filled in", default=opt.REQUIRED, paths=True),
     opt.Setting("source_name", opt.TEXT, 'the "Conversation Item Source" of rows that leave it blank',
                 default="CSV"),
+    opt.Setting("encoding", opt.Option("a text", opt.TEXT.accepts, check_value=_encoding_problem),
+                "the files' encoding (utf-8, windows-1252, latin-1, utf-16, ...)",
+                shows="detected per file: UTF-8 (BOM or not), UTF-16 with a BOM, else Windows-1252"),
+    opt.Setting("delimiter", opt.Option('one of ",", ";", "tab" (or comma, semicolon)',
+                                        lambda v: isinstance(v, str) and v in DELIMITER_KEYS), "the files' field separator",
+                shows="detected per file from its header: `,` `;` or tab"),
+    opt.Setting("timestamp_format", opt.Option("a text", opt.TEXT.accepts, check_value=_format_problem),
+                "the form of day- or month-first timestamps, strftime style (`%m/%d/%Y %H:%M`, `%d.%m.%Y`); "
+                "ISO 8601, RFC 2822 and epoch times are read without it"),
 ))
 FILE_SUFFIXES = (".csv",)
 
@@ -60,6 +99,8 @@ TABLES = {
         *(free_text(column, FREE_TEXT_COLUMNS[column]) if column in FREE_TEXT_COLUMNS
           else pa.field(column, pa.string()) for column in COLUMNS.values()),
         pa.field("default_source_name", pa.string()),
+        # occurred_at read by extract/timestamps.py: canonical UTC ISO text, NULL when no form reads it
+        pa.field("occurred_at_utc", pa.string()),
         # for the rows redaction changed: the id's fingerprint as it was before, so it stays the same
         fingerprint("fingerprint_before_redaction", *CONTENT_ID_COLUMNS),
     )
@@ -72,7 +113,7 @@ READ_CHUNK_CHARS = 1024 * 1024
 csv.field_size_limit(MAX_RECORD_CHARS + 1)
 
 LINE_END = re.compile(r"[\r\n]")
-FIELD_END = re.compile(r"[,\r\n]")
+FIELD_ENDS = {d: re.compile(f"[{re.escape(d)}\\r\\n]") for d in DELIMITERS}
 START_FIELD, IN_FIELD, IN_QUOTED, QUOTE_IN_QUOTED = range(4)
 
 
@@ -81,11 +122,12 @@ def _line_breaks(text: str) -> int:
 
 
 def csv_records(read: Callable[[int], str], max_chars: int = MAX_RECORD_CHARS,
-                chunk_chars: int = READ_CHUNK_CHARS) -> Iterator[tuple[int, str | None, int]]:
+                chunk_chars: int = READ_CHUNK_CHARS, delimiter: str = ",") -> Iterator[tuple[int, str | None, int]]:
     """(line the record starts on, the record's text or None when over ``max_chars``, its size).
 
     Reads ``chunk_chars`` at a time; a record is held only while it is under ``max_chars``.
     """
+    field_end = FIELD_ENDS[delimiter]
     line = 1
     parts: list[str] = []
     size = breaks = 0
@@ -136,11 +178,11 @@ def csv_records(read: Callable[[int], str], max_chars: int = MAX_RECORD_CHARS,
                 else:
                     state = IN_FIELD
                 continue
-            found = FIELD_END.search(buf, pos)
+            found = field_end.search(buf, pos)
             if found is None:
                 pos = len(buf)
                 continue
-            if buf[found.start()] == ",":
+            if buf[found.start()] == delimiter:
                 state, pos = START_FIELD, found.start() + 1
                 continue
             end = found.start()
@@ -160,54 +202,68 @@ def csv_records(read: Callable[[int], str], max_chars: int = MAX_RECORD_CHARS,
         yield line, record, size
 
 
-def _decoded(binary: BinaryIO) -> Callable[[int], str]:
-    """``read(n)``: the text of at most ``n`` more bytes, "" at the end; UTF-8, a BOM dropped, line
-    ends as written. One ``read1`` (one decompression step) per call, unlike TextIOWrapper.read,
-    which gathers several: a gzip that breaks off then raises only after every byte before the
-    damage was handed over, so every complete record before it is kept."""
-    decoder = codecs.getincrementaldecoder("utf-8-sig")(errors="replace")
-
-    def read(size: int) -> str:
-        while data := binary.read1(size):
-            if text := decoder.decode(data):
-                return text
-        return decoder.decode(b"", final=True)
-
-    return read
-
-
 def _normalise(header: str) -> str:
     return " ".join(header.replace("\ufeff", "").strip().lower().split())
 
 
 def extract(ctx: SourceContext, out: PlatformOutput) -> None:
     items = out.table("conversation_items")
-    default_source = SETTINGS.resolve(ctx.options)["source_name"]
+    settings = SETTINGS.resolve(ctx.options)
     for path in ctx.files:
         source_file = ctx.name_of(path)
         out.files_read += 1
         try:
-            _extract_file(path, source_file, default_source, ctx, out, items)
+            _extract_file(path, source_file, settings, ctx, out, items)
         except (OSError, EOFError, zlib.error, UnicodeError) as error:
             out.reject(reason="unreadable_file", source_file=source_file, position="file", row=None,
                        detail=f"{type(error).__name__}: {error}")
 
 
-def _extract_file(path: Path, source_file: str, default_source: str, ctx: SourceContext,
+def _other_delimiter(header: list[str], record: str, used: str) -> str | None:
+    """The delimiter that would give a header with the required columns, when ``used`` does not."""
+    for delimiter in DELIMITERS:
+        if delimiter != used:
+            names = [_normalise(h) for h in next(csv.reader((record,), delimiter=delimiter), [])]
+            if all(h in names for h in REQUIRED_HEADERS):
+                return delimiter
+    return None
+
+
+def _extract_file(path: Path, source_file: str, settings: dict, ctx: SourceContext,
                   out: PlatformOutput, items: RawTableWriter) -> None:
+    forced_encoding = known_encoding(settings["encoding"]) if settings["encoding"] else None
+    forced_delimiter = DELIMITER_KEYS[settings["delimiter"]] if settings["delimiter"] else None
+    timestamp_format = settings["timestamp_format"]
     with open_binary(path) as binary:
-        text = _decoded(binary)
+        text = open_csv_text(binary, forced_encoding, forced_delimiter)
+        delimiter = text.delimiter
+        out.file_facts[source_file] = {
+            "encoding": encoding_words(text.encoding), "encoding_detected": text.encoding_detected,
+            "delimiter": DELIMITER_NAMES.get(delimiter, delimiter), "delimiter_detected": text.delimiter_detected,
+        }
+        tell(logger, logging.INFO, f"extract csv: {source_file}: {text.describe()}")
         names: list[str] | None = None
         header_problem = None
-        for start_line, record, size in csv_records(text, MAX_RECORD_CHARS):
+        undecodable_rows = 0
+        for start_line, record, size in csv_records(text.read, MAX_RECORD_CHARS, delimiter=delimiter):
             position = f"line {start_line}"
             if record is None:
                 out.reject(reason="record_too_large", source_file=source_file, position=position, row=start_line,
                            detail=f"a record of {size:,} characters (over {MAX_RECORD_CHARS:,}; an unterminated "
                                   f"quote?): not read; the records after it are")
                 continue
+            if text.marked[0] and (bad := undecodable(record)):
+                undecodable_rows += 1
+                out.reject(reason="undecodable_csv_row", source_file=source_file, position=position,
+                           row=start_line, raw=shown_bytes(record).strip(),
+                           detail=f"{bad:,} {'byte' if bad == 1 else 'bytes'} that are not "
+                                  f"{encoding_words(text.encoding)} (shown \\xNN in raw_excerpt): set "
+                                  f"sources.csv.encoding to the file's encoding (e.g. windows-1252)")
+                if names is None:  # the header itself: the rows after it cannot be matched to columns
+                    names, header_problem = [], "the header has bytes that did not decode"
+                continue
             try:
-                fields = next(csv.reader((record,)), [])
+                fields = next(csv.reader((record,), delimiter=delimiter), [])
             except csv.Error as error:
                 out.reject(reason="malformed_csv_row", source_file=source_file, position=position,
                            row=start_line, detail=str(error), raw=record)
@@ -218,10 +274,16 @@ def _extract_file(path: Path, source_file: str, default_source: str, ctx: Source
                 names = [_normalise(h) for h in fields]
                 missing = [h for h in REQUIRED_HEADERS if h not in names]
                 header_problem = f"the header lacks {', '.join(missing)}" if missing else None
+                if missing and (other := _other_delimiter(names, record, delimiter)):
+                    hint = (f"the header splits on {other!r}, not {delimiter!r}"
+                            + ("" if text.delimiter_detected else ": remove sources.csv.delimiter or set it to "
+                               f"{DELIMITER_NAMES[other]}"))
+                    header_problem += f" ({hint})"
+                    out.likely_causes[source_file] = hint
                 continue
             if not any(f.strip() for f in fields):
                 continue
-            raw = ",".join(fields)
+            raw = delimiter.join(fields)
             if header_problem:
                 out.reject(reason="csv_header_invalid", source_file=source_file, position=position,
                            row=start_line, detail=header_problem, raw=raw)
@@ -236,9 +298,17 @@ def _extract_file(path: Path, source_file: str, default_source: str, ctx: Source
                 column = COLUMNS.get(name)
                 if column is not None:
                     row[column] = value
-            items.write({**row, "default_source_name": default_source, "_source_file": source_file,
+            items.write({**row, "occurred_at_utc": parse_timestamp(row["occurred_at"], timestamp_format),
+                         "default_source_name": settings["source_name"], "_source_file": source_file,
                          "_source_row": start_line, "_source_position": position})
             ctx.report(f"{source_file}: {items.rows:,} rows")
+        if undecodable_rows:
+            out.file_facts[source_file]["undecodable_rows"] = undecodable_rows
+            out.likely_causes.setdefault(
+                source_file, f"{undecodable_rows:,} rows are not {encoding_words(text.encoding)}: "
+                             "set sources.csv.encoding to the file's encoding")
+            tell(logger, logging.WARNING, f"extract csv: {source_file}: {undecodable_rows:,} rows with bytes that "
+                                          f"are not {encoding_words(text.encoding)}, set aside (undecodable_csv_row)")
 
 
 PLATFORM = Platform("csv", "CSV", "files", SETTINGS, TABLES, RECORD_TABLES, extract, FILE_SUFFIXES)

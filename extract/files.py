@@ -1,6 +1,6 @@
 """Finding a source's files: a file, a folder or a glob, as a ``path:`` setting names them.
 
-Reading them is ``extract.readers``' job (``open_binary`` is re-exported here for the CSV template).
+Reading them is ``extract.readers``' job.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from extract.readers.archives import is_archive
-from extract.readers.streams import open_binary  # noqa: F401  (extract/csv_template.py opens through it)
 
 GLOB_CHARS = set("*?[")
 

@@ -402,6 +402,11 @@ class PlatformOutput:
         self.reject_reasons: Counter[str] = Counter()
         self.truncated_fields = 0
         self.files_read = 0
+        # What a reader found out about each file it read (a CSV's encoding and delimiter), for the
+        # log, the summary and the report; and, per file, what it saw that would explain records it
+        # could not read ("the header splits on ';'"), for the run's review (gladly_import/review.py).
+        self.file_facts: dict[str, dict[str, Any]] = {}
+        self.likely_causes: dict[str, str] = {}
 
     def table(self, name: str) -> RawTableWriter:
         writer = self._writers.get(name)

@@ -2,8 +2,9 @@
 my.yml`` (the preflight), ``push …``, ``runs``, ``init``.
 
 Exit codes: 0 the run succeeded; 1 the run failed; 2 nothing was run (a bad config, command
-line or environment variable, an output or work folder that cannot be written); 130
-interrupted (Ctrl-C). Every expected failure ends in one line on stderr, never a traceback; an
+line or environment variable, an output or work folder that cannot be written); 3 the run
+wrote everything but needs review (a source exported nothing, or much of it was unreadable:
+gladly_import/review.py); 130 interrupted (Ctrl-C). Every expected failure ends in one line on stderr, never a traceback; an
 unexpected one says so in one line and leaves its traceback in the run's log file.
 """
 
@@ -39,6 +40,7 @@ from gladly_import.lock import FolderInUse, lock_run_folders
 from gladly_import.log import result_logger
 from gladly_import.paths import INSTALLED, PACKAGE_DIR, SAMPLE_CONFIG, SOURCE_ROOT
 from gladly_import.publish import PublishError, settle_earlier_runs
+from gladly_import.review import EXIT_NEEDS_REVIEW, NEEDS_REVIEW
 
 EXIT_OK, EXIT_FAILED, EXIT_NOT_RUN, EXIT_INTERRUPTED = 0, 1, 2, 130
 PROG = "gladly-import"
@@ -70,6 +72,9 @@ exit codes:
   1    the run failed (a failing data test, an API that refused, a DuckDB file in use, ...)
   2    nothing was run: a bad config, command line or environment variable, or an output or
        work folder that cannot be written
+  3    the run wrote everything but needs review: a source exported nothing (full run) or over
+       10% (and at least 10) of its records were unreadable; a WARNING per source names the
+       likely cause
   130  interrupted (Ctrl-C): nothing was recorded in the export ledger
 
 Each run writes its log to <work_dir>/logs/import-<run id>.log (every level), and keeps its report
@@ -533,9 +538,9 @@ def _guarded(stages: Callable[[], str], run: dict[str, object], log_path: Path) 
         logger.error(f"import failed: unexpected {type(error).__name__}: {_first_line(error)}"
                      f" (traceback in {log_path})")
     finally:
-        if status != "succeeded":
+        if status not in ("succeeded", NEEDS_REVIEW):
             run["recorded"] = _finish(run, status)
-    return EXIT_OK if status == "succeeded" else EXIT_FAILED
+    return {"succeeded": EXIT_OK, NEEDS_REVIEW: EXIT_NEEDS_REVIEW}.get(status, EXIT_FAILED)
 
 
 def _finish(run: dict[str, object], status: str) -> str | None:

@@ -27,9 +27,9 @@ import markupsafe
 from extract.context import duration
 from extract.redact import kind_words
 from gladly_import.reject_reasons import reject_reasons
+from gladly_import.review import NEEDS_REVIEW  # summary["status"] of a run whose files need a person's look first
 
 REPORT_FILE = "import_report.html"
-NEEDS_REVIEW = "needs_review"  # summary["status"] of a run whose files need a person's look first (issue 22)
 TEMPLATE = "import_report.html.j2"
 SAMPLES_PER_REASON = 3
 TRUNCATIONS_SHOWN = 20

@@ -12,6 +12,7 @@ from extract.files import unread_exports
 from extract.platform import Platform
 from extract.platforms import PLATFORMS
 from extract.raw import MANIFEST_SCHEMA, PlatformOutput, write_table
+from gladly_import import review
 from gladly_import.config import Config
 from gladly_import.engines import Engine
 from gladly_import.export import export_items, export_rejects
@@ -40,8 +41,12 @@ def result(message: str = "") -> None:
 
 
 def extract_all(config: Config, metrics: StageMetrics | None = None, mode: str = "full",
-                display: ProgressDisplay | None = None) -> list[dict]:
-    """Run each configured extractor; unconfigured platforms get empty raw tables."""
+                display: ProgressDisplay | None = None, findings: dict[str, dict] | None = None) -> list[dict]:
+    """Run each configured extractor; unconfigured platforms get empty raw tables.
+
+    ``findings`` gets, per configured platform, what its reader found out about each file
+    (``file_facts``: a CSV's encoding and delimiter) and the likely causes of what it could not read.
+    """
     raw_dir = config.raw_dir
     manifest = []
     redactor = config.redactor
@@ -77,6 +82,8 @@ def extract_all(config: Config, metrics: StageMetrics | None = None, mode: str =
         progress.finish()
         row = out.manifest_row(is_configured=True)
         manifest.append(row)
+        if findings is not None:
+            findings[platform] = {"file_facts": out.file_facts, "likely_causes": out.likely_causes}
         rejected = ", ".join(f"{n:,} {r}" for r, n in sorted(out.reject_reasons.items()))
         say(f"extract {platform}: {row['records_extracted']:,} records in {time.monotonic() - started:,.1f}s"
             + (f"; set aside: {rejected}" if rejected else ""))
@@ -106,7 +113,8 @@ def run_import(config: Config, engine: Engine, mode: str, run_id: str, with_unit
 
 def _stages(config: Config, engine: Engine, mode: str, run_id: str, with_unit_tests: bool, started: float,
             metrics: StageMetrics, display: ProgressDisplay) -> str:
-    manifest = extract_all(config, metrics, mode, display)
+    findings: dict[str, dict] = {}
+    manifest = extract_all(config, metrics, mode, display, findings)
     records = sum(row["records_seen"] for row in manifest)
 
     say("transform: dbt build")
@@ -138,6 +146,9 @@ def _stages(config: Config, engine: Engine, mode: str, run_id: str, with_unit_te
         preview = write_preview(engine, staging, run_id)
         summary = build_summary(engine, files, rejects, mode, run_id, config)
         summary["preview"] = preview
+        _add_file_facts(summary, findings)
+        needing_review = review.assess(summary, config, findings, mode)
+        review.apply(summary, needing_review)
         write_summary(summary, staging)
         checkpoint("summary written")
         write_report(engine, summary, staging)
@@ -161,4 +172,24 @@ def _stages(config: Config, engine: Engine, mode: str, run_id: str, with_unit_te
            f"{config.output_dir / PREVIEW_FILE}")
     result(f"run {run_id}: staged history in {engine.describe()}"
            f"  (done in {time.monotonic() - started:,.1f}s)")
+    for entry in needing_review:  # one WARNING per source (shown under -q too)
+        logger.warning(f"WARNING: needs review: {entry['platform']}: {entry['cause']}")
+    if needing_review:
+        say(f"the files are written, but look at them before handing them to Gladly: "
+            f"{config.output_dir / REPORT_FILE} (exit code {review.EXIT_NEEDS_REVIEW})")
+        return review.NEEDS_REVIEW
     return "succeeded"
+
+
+def _add_file_facts(summary: dict, findings: dict[str, dict]) -> None:
+    """Each input file's facts as its reader found them (a CSV's encoding, delimiter), beside its size."""
+    for entry in summary["inputs"]:
+        facts = (findings.get(entry["platform"]) or {}).get("file_facts", {}).get(entry.get("file"))
+        if facts:
+            entry.update(facts)
+            if "encoding" in facts:
+                entry["read_as"] = (f"{facts['encoding']}{'' if facts['encoding_detected'] else ' (set in the config)'}, "
+                                    f"{facts['delimiter']}-separated"
+                                    f"{'' if facts['delimiter_detected'] else ' (set in the config)'}"
+                                    + (f", {facts['undecodable_rows']:,} undecodable rows set aside"
+                                       if facts.get("undecodable_rows") else ""))

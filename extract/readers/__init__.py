@@ -8,7 +8,9 @@
   document holding an array), streamed;
 - ``bounded_xml``: XML streamed with no entity, no DTD and no network, text runs cut while reading;
 - ``archives``: zip (zip64 included) and tar (plain or gzipped) archives recognised by their bytes,
-  their members streamed under the zip-slip, member-count and bomb rules.
+  their members streamed under the zip-slip, member-count and bomb rules;
+- ``csv``: a CSV file's text, its encoding detected (or forced) from a bounded head of its bytes,
+  bytes that do not decode marked (never replaced), its delimiter sniffed from the header.
 
 Every reader is bounded: memory stays flat whatever one line, string, text run or member weighs.
 """

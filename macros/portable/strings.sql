@@ -55,17 +55,34 @@
 {%- endmacro %}
 
 {#- The text without leading and trailing white space (spaces, tabs, line breaks, form feeds,
-    no-break spaces), so a body of only blank lines counts as empty. -#}
+    no-break spaces), so a body of only blank lines counts as empty; except the leading white
+    space before = + - @: a value another tool had made safe for spreadsheets ("\t=1+1") keeps it,
+    so trimming never turns text into a live formula for whoever opens the Gladly CSV in Excel. -#}
 {% macro strip_whitespace(expression) -%}
-    {{ return(adapter.dispatch('strip_whitespace', 'gladly_import')(expression)) }}
+    case when substring({{ strip_edge(expression, 'leading') }}, 1, 1) in ('=', '+', '-', '@')
+        then {{ strip_edge(expression, 'trailing') }}
+        else {{ strip_edge(expression, 'both') }}
+    end
 {%- endmacro %}
 
-{% macro duckdb__strip_whitespace(expression) -%}
-    trim({{ expression }}, ' ' || chr(9) || chr(10) || chr(11) || chr(12) || chr(13) || chr(160))
+{#- The text without its white space at one edge ('leading', 'trailing') or 'both'. -#}
+{% macro strip_edge(expression, edge) -%}
+    {{ return(adapter.dispatch('strip_edge', 'gladly_import')(expression, edge)) }}
 {%- endmacro %}
 
-{% macro default__strip_whitespace(expression) -%}
+{% macro duckdb__strip_edge(expression, edge) -%}
+    {%- set function = {'leading': 'ltrim', 'trailing': 'rtrim', 'both': 'trim'}[edge] -%}
+    {{ function }}({{ expression }}, ' ' || chr(9) || chr(10) || chr(11) || chr(12) || chr(13) || chr(160))
+{%- endmacro %}
+
+{% macro default__strip_edge(expression, edge) -%}
+    {%- if edge == 'leading' -%}
+    regexp_replace({{ expression }}, '^[\\s\\u00a0]+', '')
+    {%- elif edge == 'trailing' -%}
+    regexp_replace({{ expression }}, '[\\s\\u00a0]+$', '')
+    {%- else -%}
     regexp_replace({{ expression }}, '^[\\s\\u00a0]+|[\\s\\u00a0]+$', '')
+    {%- endif -%}
 {%- endmacro %}
 
 {#- NULL when the text is NULL or blank (only white space, as strip_whitespace sees it), else the

@@ -88,7 +88,8 @@ limited as (
             when 'missing_email' then 'no customer email'
             when 'invalid_email' then 'not a well-formed email address'
             when 'empty_body' then 'no body text'
-            when 'missing_timestamp' then 'no timestamp, or one that does not parse'
+            when 'missing_timestamp' then 'no timestamp'
+            when 'unparseable_timestamp' then {{ unparseable_timestamp_detail('occurred_at_raw', 'source_platform') }}
         end as reject_detail,
 
         -- lineage

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -150,6 +150,8 @@ class Extracted:
     tables: dict[str, list[dict[str, Any]]]
     rejects: list[dict[str, Any]]
     manifest: dict[str, Any]
+    file_facts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    likely_causes: dict[str, str] = field(default_factory=dict)
 
 
 def run_extractor(module: Any, files: list[Path], tmp_path: Path, options: dict[str, Any] | None = None) -> Extracted:
@@ -167,7 +169,8 @@ def run_extractor(module: Any, files: list[Path], tmp_path: Path, options: dict[
     out.close()
     tables = {name: pq.read_table(raw_dir / declared.name / f"{name}.parquet").to_pylist() for name in declared.schemas}
     rejects = pq.read_table(out.rejects_path).to_pylist()
-    return Extracted(tables=tables, rejects=rejects, manifest=out.manifest_row(is_configured=True))
+    return Extracted(tables=tables, rejects=rejects, manifest=out.manifest_row(is_configured=True),
+                     file_facts=out.file_facts, likely_causes=out.likely_causes)
 
 
 @pytest.fixture

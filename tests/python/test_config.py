@@ -259,16 +259,17 @@ def test_a_setting_declared_in_one_line_is_checked_defaulted_and_documented(tmp_
     from gladly_import import config_docs
 
     csv = PLATFORMS["csv"]
-    added = opt.Setting("delimiter", opt.one_of([",", ";", "\t"]), "the field separator", default=",")
+    added = opt.Setting("quote", opt.one_of(['"', "'"]), "the quote character", default='"')
     monkeypatch.setitem(PLATFORMS, "csv", dataclasses.replace(csv, settings=opt.Settings((*csv.settings, added))))
     (tmp_path / "items.csv").write_text("Customer Email\n", encoding="utf-8")
     with pytest.raises(ConfigError) as caught:
-        load_config(write_config(tmp_path, {"csv": {"path": "items.csv", "delimiter": "|"}}))
-    assert caught.value.problems == [f"{tmp_path / 'config.yml'}: sources.csv.delimiter: must be one of ,, ;, \t,"
+        load_config(write_config(tmp_path, {"csv": {"path": "items.csv", "quote": "|"}}))
+    assert caught.value.problems == [f"{tmp_path / 'config.yml'}: sources.csv.quote: must be one of \", ',"
                                      " got '|'"]
     config = load_config(write_config(tmp_path, {"csv": {"path": "items.csv"}}))
-    assert config.sources["csv"].options == {"path": "items.csv", "source_name": "CSV", "delimiter": ","}
-    assert "| `sources.csv.delimiter` | the field separator | one of ,, ;, \t | `,` |" in config_docs.table()
+    assert config.sources["csv"].options == {"path": "items.csv", "source_name": "CSV", "encoding": None,
+                                             "delimiter": None, "timestamp_format": None, "quote": '"'}
+    assert "| `sources.csv.quote` | the quote character | one of \", ' | `\"` |" in config_docs.table()
 
 
 def test_a_block_of_another_module_is_checked_with_its_declaration(tmp_path: Path,

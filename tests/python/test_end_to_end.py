@@ -194,10 +194,13 @@ def test_nothing_to_export_writes_no_item_file_and_says_so(tmp_path: Path) -> No
     export = tmp_path / "t.json"
     export.write_text("garbage\n", encoding="utf-8")
     result = run_import(write_config(tmp_path, {"zendesk": {"path": "t.json"}}))
-    assert result.returncode == 0, result.stderr
+    # a full run of a source that exports nothing needs review (gladly_import/review.py): exit 3
+    assert result.returncode == 3, result.stderr
     assert result.item_files() == []
     assert "no conversation item to export" in result.stdout
     assert [r["reject_reason"] for r in result.rejects()] == ["malformed_json"]
+    assert "WARNING: needs review: zendesk: no exportable item (1 record seen)" in result.stderr
+    assert result.summary["status"] == "needs_review"
 
 
 def test_dbt_unit_tests_pass(sample_run: ImportResult) -> None:

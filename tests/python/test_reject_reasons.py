@@ -91,7 +91,8 @@ def test_the_scan_finds_what_the_code_is_known_to_emit() -> None:
     assert {"malformed_json", "unparseable_message", "csv_header_invalid", "unsafe_xml", "deleted_note",
             "unexpected_file", "malformed_page"} <= set(literal)
     assert "extract/zendesk.py" in literal["malformed_json"] and "gladly_import/run.py" in literal["unexpected_file"]
-    assert emitted_in_sql() == {"invalid_id", "missing_email", "invalid_email", "empty_body", "missing_timestamp"}
+    assert emitted_in_sql() == {"invalid_id", "missing_email", "invalid_email", "empty_body", "missing_timestamp",
+                                "unparseable_timestamp"}
 
 
 def test_every_reason_the_code_can_emit_is_documented() -> None:

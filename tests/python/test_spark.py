@@ -11,6 +11,8 @@ session time zone left to the machine would move every `...Z` timestamp by five 
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import shutil
@@ -63,11 +65,25 @@ EMAIL_CASES = [
 ]
 
 
+# A CSV as Excel on Windows saves it (Windows-1252, CRLF), with the timestamp forms the CSV
+# extractor reads as it lands them (RFC 2822, epoch milliseconds, a US date by timestamp_format),
+# one it cannot read, and a value another tool made safe for spreadsheets (a tab before =), which
+# trimming must keep on both engines.
+UGLY_CSV = ("Conversation Item ID,Customer Email,Customer Name,Customer Phone,Conversation Item Timestamp,"
+            "Conversation Item Title,Conversation Item Body,Conversation Item Source,Tags\r\n"
+            'sp-1,maria@example.com,José Núñez,,"Thu, 04 Mar 2021 15:22:10 +0100",Café,Café crème €5,,\r\n'
+            "sp-2,maria@example.com,\t=1+1,,1614871330123,Note,\t=1+1 ,,\r\n"
+            "sp-3,maria@example.com,Maria Garcia,,03/04/2021 15:22,US,US date,,\r\n"
+            "sp-4,maria@example.com,Maria Garcia,,04.03.2021 x,Bad,not read,,\r\n").encode("cp1252")
+
+
 def _config(folder: Path, engine: str) -> Path:
     shutil.copytree(SAMPLES_DIR, folder / "samples")
     planted_values.extend(plant(folder / "samples").forms())
+    (folder / "samples" / "csv" / "excel_windows.csv").write_bytes(UGLY_CSV)
     path = folder / "samples" / "config.yml"
     config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    config["sources"]["csv"]["timestamp_format"] = "%m/%d/%Y %H:%M"
     if engine == "spark":
         config["engine"] = "spark"
         config["spark"] = {"conf": {"spark.driver.extraJavaOptions": "-Duser.timezone=America/New_York"}}
@@ -116,6 +132,20 @@ def test_spark_gives_byte_identical_gladly_files_and_rejects(runs: dict[str, Any
     assert len(duck_files) >= 2 and runs["full"]["summary"]["totals"]["exported"] > 400
     for name, content in duck_files.items():
         assert runs["full"]["files"][name] == content, f"{name} differs between DuckDB and Spark"
+
+
+def test_spark_reads_the_excel_csv_as_duckdb_does(runs: dict[str, Any]) -> None:
+    """Encoding, timestamp forms and the kept tab: the same bytes on both engines (checked above), and right."""
+    items = b"".join(content for name, content in runs["full"]["files"].items() if name.startswith("gladly_conv"))
+    rows = {row[0]: row for row in csv.reader(io.StringIO(items.decode("utf-8"))) if row and row[0].startswith("sp-")}
+    assert (rows["sp-1"][2], rows["sp-1"][4], rows["sp-1"][6]) == ("José Núñez", "2021-03-04T14:22:10.000Z", "Café crème €5")
+    assert (rows["sp-2"][2], rows["sp-2"][4], rows["sp-2"][6]) == ("\t=1+1", "2021-03-04T15:22:10.123Z", "\t=1+1")
+    assert rows["sp-3"][4] == "2021-03-04T15:22:00.000Z"
+    rejects = list(csv.DictReader(io.StringIO(runs["full"]["files"]["gladly_import_rejects.csv"].decode("utf-8"))))
+    (bad,) = [r for r in rejects if r["conversation_item_id"] == "sp-4"]
+    assert bad["reject_reason"] == "unparseable_timestamp"
+    assert bad["reject_detail"].startswith('could not read the timestamp "04.03.2021 x"; accepted: ISO 8601')
+    assert bad["reject_detail"].endswith("set sources.csv.timestamp_format (e.g. %m/%d/%Y %H:%M)")
 
 
 def test_spark_summary_numbers_equal_duckdbs(runs: dict[str, Any]) -> None:

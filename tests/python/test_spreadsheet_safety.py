@@ -54,7 +54,7 @@ def test_rejects_file_neutralises_formulas_in_every_column_and_the_gladly_csv_ke
         _csv_line("-1-2", "", "B", "", "2021-01-02T00:00:00Z", "t", "body", "Web", ""),
         # an email that is a formula; the title goes to raw_excerpt
         _csv_line("x-3", "=cmd|' /C calc'!A0", "C", "", "2021-01-03T00:00:00Z", "@SUM(1+1)", "body", "Web", ""),
-        # a title with a tab before '=' (the import trims it), an empty body
+        # a title with a tab before '=' (the import keeps the tab: trimmed, it would be a formula), an empty body
         _csv_line("x-4", "d@example.com", "D", "", "2021-01-04T00:00:00Z", "\t=1+1", "", "Web", ""),
         # exported: the Gladly CSV keeps the formula-looking text exactly
         _csv_line("x-5", "e@example.com", "+Eve", "+44 20 7946 0958", "2021-01-05T00:00:00Z",
@@ -66,14 +66,15 @@ def test_rejects_file_neutralises_formulas_in_every_column_and_the_gladly_csv_ke
                                             encoding="utf-8")
     config = write_config(tmp_path, {"csv": {"path": "items.csv"}, "zendesk": {"path": "=zendesk.json"}})
     result = run_import(config)
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 3, result.stderr  # the Zendesk file exports nothing: the run needs review
+    assert [e["platform"] for e in result.summary["review"]] == ["zendesk"]
 
     rejects = {(r["source_platform"], r["reject_reason"]): r for r in result.rejects()}
     assert rejects[("csv", "invalid_id")]["conversation_item_id"] == "'" + FORMULA
     assert rejects[("csv", "missing_email")]["conversation_item_id"] == "'-1-2"
     assert rejects[("csv", "invalid_email")]["customer_email_raw"] == "'=cmd|' /C calc'!A0"
     assert rejects[("csv", "invalid_email")]["raw_excerpt"] == "'@SUM(1+1)"
-    assert rejects[("csv", "empty_body")]["raw_excerpt"] == "'=1+1"  # the title, trimmed by the import
+    assert rejects[("csv", "empty_body")]["raw_excerpt"] == "'\t=1+1"  # the title as it arrived
     zendesk = sorted((r["source_row"], r["source_file"], r["raw_excerpt"]) for r in result.rejects()
                      if r["source_platform"] == "zendesk")
     assert [(row, name) for row, name, _ in zendesk] == [("1", "'=zendesk.json"), ("2", "'=zendesk.json")]

@@ -24,8 +24,11 @@ renamed as (
         'csv' as source_platform,
         coalesce({{ blank_to_null('source_name') }}, default_source_name) as source_name,
 
-        -- timestamps
-        {{ parse_timestamp_utc('occurred_at') }} as occurred_at,
+        -- timestamps: read as the row was landed (extract/timestamps.py: ISO 8601, RFC 2822, epoch
+        -- seconds or milliseconds, sources.csv.timestamp_format) into one canonical text both
+        -- engines parse alike; the text as written kept for the reject that quotes it
+        {{ parse_timestamp_utc('occurred_at_utc') }} as occurred_at,
+        occurred_at as occurred_at_raw,
         cast(null as {{ dbt.type_timestamp() }}) as source_updated_at,  -- no record date but the item's own
 
         -- strings

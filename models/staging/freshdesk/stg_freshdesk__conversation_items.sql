@@ -33,6 +33,7 @@ renamed as (
 
         -- timestamps: the ticket's created-at for the description, the note's for a note
         {{ parse_timestamp_utc('created_at') }} as occurred_at,
+        cast(created_at as {{ dbt.type_string() }}) as occurred_at_raw,
         {{ parse_timestamp_utc('ticket_updated_at') }} as source_updated_at,
 
         -- strings: title "Ticket # <display-id> – <subject>" on every item of the ticket;

@@ -23,6 +23,7 @@ renamed as (
             {{ parse_timestamp_utc('date_utc') }},
             {{ parse_timestamp_utc('separator_date_utc') }}
         ) as occurred_at,
+        cast(coalesce(date_utc, separator_date_utc) as {{ dbt.type_string() }}) as occurred_at_raw,
         cast(null as {{ dbt.type_timestamp() }}) as source_updated_at,  -- no record date but the item's own
 
         -- strings: title = the subject; body = the text/plain part, else the HTML part as text

@@ -43,6 +43,7 @@ renamed as (
 
         -- timestamps: created_datetime, in any of the formats Gorgias writes
         {{ parse_timestamp_utc('created_datetime') }} as occurred_at,
+        cast(created_datetime as {{ dbt.type_string() }}) as occurred_at_raw,
         {{ parse_timestamp_utc('ticket_updated_datetime') }} as source_updated_at,
 
         -- strings: title = the message's subject, else the ticket's (else the shared

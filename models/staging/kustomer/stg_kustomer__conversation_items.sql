@@ -17,6 +17,7 @@ renamed as (
 
         -- timestamps: message.attributes.createdAt
         {{ parse_timestamp_utc('created_at') }} as occurred_at,
+        cast(created_at as {{ dbt.type_string() }}) as occurred_at_raw,
         {{ parse_timestamp_utc('updated_at') }} as source_updated_at,
 
         -- strings: title = attributes.subject, else attributes.meta.subject (a blank one becomes

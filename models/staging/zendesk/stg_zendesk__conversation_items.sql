@@ -17,6 +17,7 @@ renamed as (
 
         -- timestamps: the comment's created_at
         {{ parse_timestamp_utc('comment_created_at') }} as occurred_at,
+        cast(comment_created_at as {{ dbt.type_string() }}) as occurred_at_raw,
         {{ parse_timestamp_utc('ticket_updated_at') }} as source_updated_at,
 
         -- strings: title = the ticket's subject; body = html_body, else plain_body, else body
