@@ -154,8 +154,14 @@ class RateLimiter:
         self._sleep = sleep
 
     @classmethod
-    def per_minute(cls, requests_per_minute: float | None, **kwargs: Any) -> RateLimiter:
-        return cls([(requests_per_minute, 60.0)] if requests_per_minute else [], **kwargs)
+    def per_minute(cls, requests_per_minute: float | None, *, after_one_interval: bool = False,
+                   **kwargs: Any) -> RateLimiter:
+        """``after_one_interval``: the first request too waits one interval, as if one had just been sent.
+        An earlier run killed a moment ago may have sent one: the two runs together stay evenly spaced."""
+        limiter = cls([(requests_per_minute, 60.0)] if requests_per_minute else [], **kwargs)
+        if after_one_interval:
+            limiter._next = limiter._clock() + limiter._interval
+        return limiter
 
     def per_minute_now(self) -> float | None:
         """The budget in force, in requests a minute (None: unlimited)."""

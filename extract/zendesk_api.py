@@ -12,7 +12,7 @@ The settings are declared with the export's (``extract/zendesk.py``: ``base_url`
   never asked (the call answers 404). The incremental exports are for admins and allow 10 requests a
   minute (30 with the High Volume add-on): a budget of their own inside the plan's
   (``incremental_requests_per_minute``: 9, spaced evenly, so no 60 s window ever holds more than 10,
-  a killed run and its resume included).
+  a killed run and its resume included: a run's first export request waits one interval too).
 - **Comments**: ``GET /api/v2/tickets/{id}/comments.json`` per ticket (cursor pages of 100,
   ``page[after]``, ``meta.has_more``), fetched by ``concurrency`` workers while the tickets are read,
   within the plan's limit (``X-Rate-Limit``, a minute's, announced by every answer: 95% of it is used)
@@ -221,7 +221,8 @@ class ZendeskApi(ApiSource):
 
     def client(self, base_url: str, auth: BasicAuth, hint: str) -> HttpClient:
         # the incremental exports' own budget, spaced evenly inside the plan's (see the module doc)
-        exports = Budget("incremental exports", is_incremental, RateLimiter.per_minute(self.incremental_per_minute))
+        exports = Budget("incremental exports", is_incremental,
+                         RateLimiter.per_minute(self.incremental_per_minute, after_one_interval=True))
         return HttpClient(base_url, auth, service="Zendesk", credential_hint=hint, permission_hint=_permission_for,
                           requests_per_minute=self.requests_per_minute, announced_limit=announced_limit,
                           budgets=[exports], **CLIENT_OPTIONS)

@@ -127,3 +127,23 @@ def test_a_request_of_a_budget_takes_the_next_slot_before_the_others() -> None:
         thread.join(2)
     # one slot each (~0.5 s), not one in seven (~3.5 s) as an equal among six others
     assert took < 1.5, took
+
+
+def test_a_run_that_follows_a_killed_one_keeps_the_even_spacing() -> None:
+    """Zendesk's incremental exports, 9 a minute against a limit of 10: a run killed right after a request
+    and its resume started at once send, together, no more than 10 in any 60 s."""
+    clock = Clock()
+    killed = RateLimiter.per_minute(9, after_one_interval=True, clock=clock, sleep=clock.sleep)
+    sent = []
+    for _ in range(6):
+        killed.acquire()
+        sent.append(clock.now)
+    resumed = RateLimiter.per_minute(9, after_one_interval=True, clock=clock, sleep=clock.sleep)  # no pause between
+    for _ in range(12):
+        resumed.acquire()
+        sent.append(clock.now)
+    most = max(sum(1 for t in sent if start <= t < start + 60.0) for start in sent)
+    assert most <= 10
+    assert min(b - a for a, b in zip(sent, sent[1:], strict=False)) >= 60.0 / 9 - 1e-9
+    fresh = RateLimiter.per_minute(9, clock=clock, sleep=clock.sleep)
+    assert fresh.acquire() == 0.0  # without it the first request goes at once (two runs could then send 11)
