@@ -114,7 +114,7 @@ def dbt_environment(config: Config) -> dict[str, str]:
         **os.environ,
         "GLADLY_DUCKDB_PATH": str(config.database_path),
         "DBT_PROFILES_DIR": str(PROJECT_DIR),
-        # In a checkout dbt imports gladly_import.dbt_plugin from it; installed, from site-packages.
+        # In a checkout dbt's Python imports this project from it; installed, from site-packages.
         "PYTHONPATH": os.pathsep.join(p for p in (None if INSTALLED else str(SOURCE_ROOT), os.environ.get("PYTHONPATH")) if p),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
         # dbt's target/ and logs/ belong to the run, not to the (maybe installed, read-only) project.
