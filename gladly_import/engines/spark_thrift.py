@@ -29,8 +29,12 @@ from gladly_import.paths import dbt_state_dir
 
 DBT_TARGET = "spark_thrift"
 PASSWORD_VARIABLE = "DBT_ENV_SECRET_GLADLY_SPARK_PASSWORD"
-# what every session of the run has, dbt's and the runner's (dbt-spark adds the ANSI one itself)
+# what every session of the run has, dbt's and the runner's
 SESSION_SETTINGS = {"spark.sql.session.timeZone": "UTC", "spark.sql.ansi.enabled": "false"}
+# How a session's configuration sets them: Spark's Thrift server (4.3 measured) applies only keys
+# prefixed `set:hiveconf:` when a session opens; a bare key (dbt-spark's own ANSI-off) is ignored
+# and the session keeps the server's zone and ANSI mode.
+OPEN_SESSION_SETTINGS = {f"set:hiveconf:{key}": value for key, value in SESSION_SETTINGS.items()}
 CONNECT_SECONDS = 30
 # a statement runs synchronously: one read may wait for a whole query (a mart at a million items)
 READ_SECONDS = 3600
@@ -49,8 +53,8 @@ def connect(spark: SparkConfig) -> Any:
     """A PyHive connection to the server, with a deadline on connecting and on each read."""
     try:
         import thrift_sasl
-        from pure_sasl.client import SASLClient
         from pyhive import hive
+        from pyhive.sasl_compat import PureSASLClient as SASLClient
         from thrift.transport import TSocket, TTransport
     except ImportError as error:
         raise EngineError(f"engine spark, method thrift: {error.name} is not installed; run {INSTALL_HINT}") from None
@@ -66,13 +70,13 @@ def connect(spark: SparkConfig) -> Any:
 
         def sasl_client() -> Any:
             if mechanism == "GSSAPI":
-                return SASLClient(host, spark.kerberos_service_name, mechanism=mechanism)
-            # PLAIN without a password (auth NONE): the server ignores it, SASL wants one (as PyHive)
-            return SASLClient(host, mechanism=mechanism, username=user, password=password or "x")
+                return SASLClient(host, service=spark.kerberos_service_name, mechanism=mechanism)
+            # PLAIN without a password (auth NONE): the server ignores it, SASL wants one (as dbt-spark)
+            return SASLClient(host, username=user, password=password or "x", mechanism=mechanism)
 
         transport = thrift_sasl.TSaslClientTransport(sasl_client, mechanism, socket)
     try:
-        conn = hive.connect(thrift_transport=transport, configuration=dict(SESSION_SETTINGS))
+        conn = hive.connect(thrift_transport=transport, configuration=dict(OPEN_SESSION_SETTINGS))
     except Exception as error:  # thrift's, SASL's and the socket's: one line
         raise EngineError(f"engine spark: cannot open a session on the Thrift server {host}:{port}: "
                           f"{type(error).__name__}: {error}") from None
@@ -120,16 +124,26 @@ def bind(sql: str, params: Sequence[Any]) -> str:
 
 
 class ThriftResult:
-    """A statement's rows, fetched from the server as they are asked for."""
+    """A statement's rows, fetched from the server as they are asked for (PyHive gives timestamps
+    and decimals as Python's, dates as text: made dates, as a session gives them)."""
 
     def __init__(self, cursor: Any) -> None:
         self._cursor = cursor
+        self._dates = [n for n, column in enumerate(cursor.description or []) if column[1] == "DATE_TYPE"]
+
+    def _row(self, row: Sequence[Any]) -> tuple[Any, ...]:
+        if not self._dates:
+            return tuple(row)
+        values = list(row)
+        for n in self._dates:
+            values[n] = None if values[n] is None else date.fromisoformat(values[n])
+        return tuple(values)
 
     def fetchall(self) -> list[tuple[Any, ...]]:
-        return [tuple(row) for row in self._cursor.fetchall()] if self._cursor.description else []
+        return [self._row(row) for row in self._cursor.fetchall()] if self._cursor.description else []
 
     def fetchmany(self, size: int) -> list[tuple[Any, ...]]:
-        return [tuple(row) for row in self._cursor.fetchmany(size)] if self._cursor.description else []
+        return [self._row(row) for row in self._cursor.fetchmany(size)] if self._cursor.description else []
 
     def fetchone(self) -> tuple[Any, ...] | None:
         rows = self.fetchmany(1)
@@ -177,7 +191,7 @@ class SparkThriftEngine(SparkEngine):
             "type": "spark", "method": "thrift", "host": spark.host, "port": spark.port,
             "user": spark.user or getpass.getuser(), "auth": spark.auth, "schema": "main", "threads": 2,
             "connect_retries": 2, "connect_timeout": 10,
-            "server_side_parameters": {"spark.sql.session.timeZone": "UTC"},
+            "server_side_parameters": dict(OPEN_SESSION_SETTINGS),
         }
         if spark.kerberos_service_name:
             output["kerberos_service_name"] = spark.kerberos_service_name
