@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from gladly_import.config import Config
-from gladly_import.email_rules import EMAIL_TABLE, hand_email_rule_to_engine, normalize_email
+from gladly_import.email_rules import EMAIL_TABLE, hand_email_rule_to_engine, is_normalized_address, normalize_email
 from gladly_import.engines import open_engine
 
 # Gladly's rule is email-validator's: what it refuses (consecutive or leading dots, a domain label
@@ -76,3 +76,9 @@ def test_duckdb_gets_the_rule_as_a_table_with_email_validators_check_of_each_ans
     assert {raw: check for raw, (_, check) in table.items()} == {
         raw: (None if normalized is None else True) for raw, normalized in EMAIL_CASES}
     assert (tmp_path / "work" / "raw" / f"{EMAIL_TABLE}.parquet").is_file()
+
+
+def test_the_email_data_tests_check_is_email_validators_own() -> None:
+    """customer_email_is_normalized (the data test's check) refuses a non-normalised or invalid address."""
+    values = ["Jane@example.com", "Jane@EXAMPLE.COM", "jane..doe@example.com", "用户@例子.广告", None]
+    assert [is_normalized_address(v) for v in values] == [True, False, False, True, None]
