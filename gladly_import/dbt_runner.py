@@ -105,7 +105,8 @@ class DbtEvents:
         if self.progress is not None:
             self.progress.finish(summary)
             summary += f" in {self.progress.elapsed:,.1f}s"
-        tell(logger, logging.INFO, f"transform: dbt build: {summary}")
+        stage = self.progress.stage if self.progress is not None else "transform: dbt build"
+        tell(logger, logging.INFO, f"{stage}: {summary}")
 
 
 def dbt_environment(config: Config) -> dict[str, str]:

@@ -121,7 +121,7 @@ def _stages(config: Config, engine: Engine, mode: str, run_id: str, with_unit_te
         # the views up to the unioned items, so the runner can decide Gladly's email rule for their
         # distinct addresses (gladly_import/email_rules.py), then every model, test and check
         built = engine.run_dbt(["run", "--select", f"+{EMAIL_SOURCE_MODEL}", "--vars", json.dumps(dbt_vars)],
-                               Progress("transform: dbt run (the unioned items)", display, unit="models"))
+                               Progress("transform: dbt run (up to the unioned items)", display, unit="models and tests"))
         if built:
             hand_email_rule_to_engine(engine, distinct_raw_addresses(engine))
             built = engine.run_dbt(build, Progress("transform: dbt build", display, unit="models and tests"))
