@@ -1,7 +1,7 @@
 """What an extractor is handed: its validated settings, its resolved files, and its progress.
 
 Progress is told, not guessed: a file-based source's total is the size of its files (known before
-it starts) and what is done is how far this process has read into them (``extract.files`` tracks
+it starts) and what is done is how far this process has read into them (``extract.readers.streams`` tracks
 every file opened through ``open_binary``/``open_zip``: no extractor counts bytes). An API source
 declares what it knows (``ctx.report(..., done=page, total=pages, unit="pages")``). A display
 shows it: a live one on a terminal (``gladly_import.progress``), else ``PlainLines``: a timestamped
@@ -18,7 +18,8 @@ from itertools import accumulate
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
-from extract.files import display_path, forget_positions, read_position
+from extract.files import display_path
+from extract.readers.streams import forget_positions, read_position
 
 progress_logger = logging.getLogger("gladly_import.progress")
 

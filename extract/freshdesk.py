@@ -29,13 +29,8 @@ would have made.
 
 from __future__ import annotations
 
-import contextlib
 import fnmatch
-import gzip
-import re
-import zipfile
-import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
@@ -45,10 +40,11 @@ from lxml import etree
 
 from extract import options as opt
 from extract.context import SourceContext
-from extract.files import open_binary, open_zip
 from extract.platform import Platform
-from extract.raw import PlatformOutput, free_text, with_lineage
-from extract.values import CUT_TOKEN, cut_mark, unmark
+from extract.raw import PlatformOutput, free_text, strings, with_lineage
+from extract.readers import READ_CUT_BYTES, archives
+from extract.readers.bounded_xml import READ_ERRORS, UnsafeXmlError, iter_records
+from extract.values import CUT_TOKEN, unmark
 
 SETTINGS = opt.Settings((
     opt.Setting("path", opt.PATHS, "the XML data export zip (or its folder of XML files)", default=opt.REQUIRED,
@@ -60,27 +56,16 @@ TICKET_FILE_PATTERNS = ("tickets*.xml", "archivedtickets*.xml")
 USER_FILE_PATTERNS = ("users*.xml",)
 TICKET_TAG = "helpdesk-ticket"
 USER_TAG = "user"
+RECORD_TAGS = (TICKET_TAG, USER_TAG)
 NOTE_TAG = "helpdesk-note"
 NOTE_WRAPPERS = ("notes", "helpdesk-notes")
 ITEM_ID_PREFIX = "freshdesk-"
 
-# The first bytes of a file, searched for a <!DOCTYPE before the root element.
-PROLOG_BYTES = 64 * 1024
-# A text run (an element's text) longer than this is cut while reading: a prefix of at least
-# 262,144 characters (the raw writer's field cap) is kept.
-READ_CUT_BYTES = 1024 * 1024
-# What the parser is handed per read.
-READ_BYTES = 64 * 1024
-ZIP_MAGIC = b"PK\x03\x04"
-GZIP_MAGIC = b"\x1f\x8b"
-ARCHIVE_SUFFIXES = (".zip", ".jar", ".tar", ".tgz", ".7z", ".rar", ".bz2", ".xz", ".zst", ".lz4")
 
 TICKET_FIELDS = (
-    pa.field("ticket_id", pa.string()),
-    pa.field("display_id", pa.string()),
+    *strings("ticket_id", "display_id"),
     free_text("subject", "title"),
-    pa.field("requester_id", pa.string()),
-    pa.field("requester_name", pa.string()),
+    *strings("requester_id", "requester_name"),
 )
 
 TABLES = {
@@ -89,10 +74,7 @@ TABLES = {
         free_text("description"),
         free_text("description_html"),
         pa.field("tags", pa.list_(pa.string())),
-        pa.field("status_name", pa.string()),
-        pa.field("source_name", pa.string()),
-        pa.field("created_at", pa.string()),
-        pa.field("updated_at", pa.string()),
+        *strings("status_name", "source_name", "created_at", "updated_at"),
         pa.field("note_count", pa.int32()),
     ),
     "ticket_notes": with_lineage(
@@ -108,36 +90,15 @@ TABLES = {
         pa.field("created_at", pa.string()),
     ),
     "users": with_lineage(
-        pa.field("user_id", pa.string()),
-        pa.field("name", pa.string()),
-        pa.field("email", pa.string()),
-        pa.field("phone", pa.string()),
-        pa.field("mobile", pa.string()),
+        *strings("user_id", "name", "email", "phone", "mobile"),
         pa.field("is_agent", pa.bool_()),
         pa.field("is_deleted", pa.bool_()),
     ),
 }
 RECORD_TABLES = ("tickets", "ticket_notes")
 
-PARSER_OPTIONS = {
-    "resolve_entities": False,
-    "load_dtd": False,
-    "no_network": True,
-    # Keep libxml2's safety limits (depth, 10 MB per text node, entity amplification).
-    "huge_tree": False,
-    "remove_comments": True,
-    "remove_pis": True,
-}
-ROOT_START = re.compile(r"<(?![?!])")
-ROOT_TAG = re.compile(r"<([A-Za-z_][\w.\-]*)[\s/>]")
-DOCTYPE = re.compile(r"<!DOCTYPE", re.IGNORECASE)
-READ_ERRORS = (OSError, EOFError, zipfile.BadZipFile, zlib.error, RuntimeError, ValueError)
 
 Opener = Callable[[], AbstractContextManager[IO[bytes]]]
-
-
-class UnsafeXmlError(Exception):
-    """A file that declares a DTD: never parsed further."""
 
 
 # --- what a file is ----------------------------------------------------------
@@ -153,26 +114,6 @@ def file_kind(name: str) -> str | None:
     if any(fnmatch.fnmatchcase(base, p) for p in USER_FILE_PATTERNS):
         return "users"
     return None
-
-
-def unsafe_member_name(name: str) -> str | None:
-    """Why a zip member's name could point outside a folder, or None when it is a plain name."""
-    parts = name.replace("\\", "/").split("/")
-    if "\x00" in name:
-        return "the name holds a NUL character"
-    if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name):
-        return "the name is an absolute path"
-    if ".." in parts:
-        return "the name climbs out of the archive's folder (..)"
-    return None
-
-
-def is_zip(path: Path) -> bool:
-    """By name or by magic bytes: a damaged .zip is still read as one (and rejected as unreadable)."""
-    if path.name.lower().endswith(".zip"):
-        return True
-    with open(path, "rb") as probe:
-        return probe.read(4) == b"PK\x03\x04"
 
 
 # --- Rails-typed XML values --------------------------------------------------
@@ -230,199 +171,6 @@ def children_by_tag(element: Any) -> dict[str, Any]:
 # --- reading files -----------------------------------------------------------
 
 
-class BoundedXml:
-    """A file's bytes on their way to the parser, kept within bounds.
-
-    - Every text run (the bytes after a tag's ``>`` up to the next ``<``) longer than
-      ``cut_bytes`` is cut to a prefix (never inside a character or an entity) followed by a cut
-      mark; the rest of the run is read and counted, not kept.
-    - Between reads, the root's finished children are dropped (``root`` is set once known): a
-      flood of elements that are not records never piles up. The parser has handed out every
-      event of what it was fed before it reads again, so nothing it still needs is dropped.
-
-    A tag, comment or CDATA section over ``cut_bytes`` is not cut: libxml2's own limits apply.
-    """
-
-    def __init__(self, head: bytes, rest: IO[bytes], cut_bytes: int = READ_CUT_BYTES,
-                 error: BaseException | None = None) -> None:
-        self._head = head
-        self._error = error  # met while reading the head: raised once the head is passed on
-        self._read = getattr(rest, "read1", rest.read)  # read1: a gzip that breaks off loses nothing read
-        self._cut = cut_bytes
-        self._passthrough = head.startswith((b"\xff\xfe", b"\xfe\xff"))  # UTF-16: bytes are not ASCII
-        self.root: Any = None
-        self._run = 0  # bytes since the last '<' (the current tag and its text)
-        self._tag_open = True  # the current run's tag has not reached its '>' yet
-        self._text = 0  # text bytes of the current run
-        self._cutting = False
-        self._in_entity = False  # the text passed on ends inside an entity
-
-    def read(self, size: int = READ_BYTES) -> bytes:
-        if self.root is not None and len(self.root) > 1:
-            del self.root[:-1]
-        want = max(1, min(size if size and size > 0 else READ_BYTES, self._cut))
-        while True:
-            if self._head:
-                data, self._head = self._head[:want], self._head[want:]
-            elif self._error is not None:
-                error, self._error = self._error, None
-                raise error
-            else:
-                data = self._read(want)
-            if not data:
-                if self._cutting:
-                    self._cutting = False
-                    return cut_mark(self._text)
-                return b""
-            if self._passthrough:
-                return data
-            out = self._filter(data)
-            if out:
-                return out
-
-    def _filter(self, data: bytes) -> bytes:
-        first = data.find(b"<")
-        head = data if first < 0 else data[:first]
-        out = self._continue_run(head)
-        if first < 0:
-            return out
-        if self._cutting:
-            out += cut_mark(self._text)
-            self._cutting = False
-        rest = data[first:]
-        last = rest.rfind(b"<")
-        gt = rest.find(b">", last)
-        self._run = len(rest) - last
-        self._tag_open = gt < 0
-        self._text = 0 if gt < 0 else len(rest) - gt - 1
-        self._in_entity = False
-        if gt >= 0:
-            self._note_entity(rest, gt + 1)
-        return out + rest
-
-    def _note_entity(self, text: bytes, start: int) -> None:
-        amp = text.rfind(b"&", start)
-        if amp >= 0:
-            self._in_entity = text.find(b";", amp) < 0
-        elif self._in_entity and text.find(b";", start) >= 0:
-            self._in_entity = False
-
-    def _continue_run(self, part: bytes) -> bytes:
-        """The next bytes of the current run (no '<' in them): kept, cut or counted."""
-        if self._cutting:
-            self._text += len(part)
-            return b""
-        text_from = 0
-        if self._tag_open:
-            gt = part.find(b">")
-            if gt < 0:
-                self._run += len(part)
-                return part
-            self._tag_open = False
-            text_from = gt + 1
-        if self._text + len(part) - text_from <= self._cut:
-            self._text += len(part) - text_from
-            self._run += len(part)
-            self._note_entity(part, text_from)
-            return part
-        keep = text_from + self._cut - self._text
-        keep = _safe_xml_cut(part, text_from, keep, self._in_entity)
-        self._text += len(part) - text_from
-        if keep >= len(part):  # an entity or character runs on past this piece: cut in the next one
-            self._run += len(part)
-            self._note_entity(part, text_from)
-            return part
-        self._cutting = True
-        return part[:keep]
-
-
-def _safe_xml_cut(part: bytes, text_from: int, keep: int, in_entity: bool) -> int:
-    """Move a cut so that it splits no UTF-8 character and no entity (``&amp;``, ``&#233;``).
-
-    ``in_entity``: the text already passed on ends inside an entity begun in an earlier piece.
-    """
-    if in_entity:
-        semi = part.find(b";", text_from)
-        floor = semi + 1 if semi >= 0 else len(part)
-    else:
-        floor = text_from
-        while floor < len(part) and 0x80 <= part[floor] < 0xC0:  # the end of a character begun earlier
-            floor += 1
-    keep = max(keep, floor)
-    amp = part.rfind(b"&", floor, keep)
-    if amp >= 0 and part.find(b";", amp, keep) < 0:
-        keep = amp
-    while keep > floor and keep < len(part) and 0x80 <= part[keep] < 0xC0:
-        keep -= 1
-    return keep
-
-
-def declares_dtd(head: bytes) -> bool:
-    """True when the text before the root element holds a <!DOCTYPE."""
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        text = head.decode("utf-16", errors="ignore")
-    else:
-        text = head.decode("utf-8", errors="ignore")
-    root = ROOT_START.search(text)
-    prolog = text[: root.start()] if root else text
-    return DOCTYPE.search(prolog) is not None
-
-
-def _read_head(stream: IO[bytes], size: int) -> tuple[bytes, BaseException | None]:
-    """The first ``size`` bytes, and the error that stopped the read early (a gzip that breaks off)."""
-    read = getattr(stream, "read1", stream.read)
-    parts: list[bytes] = []
-    held = 0
-    while held < size:
-        try:
-            data = read(size - held)
-        except READ_ERRORS as error:
-            return b"".join(parts), error
-        if not data:
-            break
-        parts.append(data)
-        held += len(data)
-    return b"".join(parts), None
-
-
-def root_tag(head: bytes) -> str | None:
-    """The root element's name, read from the first bytes (None if not there, or prefixed)."""
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return None
-    text = head.decode("utf-8", errors="ignore")
-    root = ROOT_START.search(text)
-    found = ROOT_TAG.match(text, root.start()) if root else None
-    return found.group(1) if found else None
-
-
-def iter_records(stream: IO[bytes], cut_bytes: int = READ_CUT_BYTES) -> Iterator[Any]:
-    """Each ticket and user element directly under the root, cleared after use."""
-    head, error = _read_head(stream, PROLOG_BYTES)
-    if declares_dtd(head):
-        raise UnsafeXmlError("the file declares a DTD (<!DOCTYPE ...>)")
-    checked = False
-    source = BoundedXml(head, stream, cut_bytes, error)
-    root = root_tag(head)
-    tags = (TICKET_TAG, USER_TAG) if root in (None, TICKET_TAG, USER_TAG) else (root, TICKET_TAG, USER_TAG)
-    for event, element in etree.iterparse(source, events=("start", "end"), tag=tags, **PARSER_OPTIONS):
-        if event == "start":
-            if source.root is None and element.getparent() is None and element.tag == root:
-                source.root = element
-            continue
-        if not checked:
-            docinfo = element.getroottree().docinfo
-            if docinfo.internalDTD is not None or docinfo.externalDTD is not None:
-                raise UnsafeXmlError("the file declares a DTD (<!DOCTYPE ...>)")
-            checked = True
-        parent = element.getparent()
-        if parent is None or parent.getparent() is not None or element.tag not in (TICKET_TAG, USER_TAG):
-            continue  # not a record: the root, or a ticket or user nested deeper than the root's children
-        yield element
-        element.clear(keep_tail=True)
-        while element.getprevious() is not None:
-            del parent[0]
-
-
 class FreshdeskReader:
     """Turns the export's XML files into raw rows and rejects."""
 
@@ -437,55 +185,34 @@ class FreshdeskReader:
     # sources
 
     def read_path(self, path: Path) -> None:
-        name = self.ctx.name_of(path)
-        if is_zip(path):
-            self.read_zip(path, name)
-        else:
-            self.read_file(name, lambda: open_binary(path))
+        """The file, or each member of the archive it is (zip or tar, by its bytes)."""
+        for item in archives.inputs(path, self.ctx.name_of(path)):
+            if isinstance(item, archives.Refused):
+                item.reject_into(self.out)
+            elif item.path is not None:
+                self.read_file(item.location, item.open)
+            else:
+                self.read_member(item)
 
-    def read_zip(self, path: Path, name: str) -> None:
+    def read_member(self, member: archives.Member) -> None:
+        """An archive member: XML read (through gzip if gzipped); an archive or another file type rejected."""
         try:
-            archive = open_zip(path)
-        except (zipfile.BadZipFile, OSError) as error:
-            self.out.reject(reason="unreadable_file", source_file=name, position="file",
-                            detail=f"not a readable zip archive: {error}")
-            return
-        with archive:
-            for info in archive.infolist():
-                if info.is_dir():
-                    continue
-                member = f"{name}!/{info.filename}"
-                problem = unsafe_member_name(info.filename)
-                if problem:
-                    self.out.reject(reason="unsafe_zip_member", source_file=member, position="zip member",
-                                    detail=f"{problem}: not read")
-                    continue
-                self.read_member(archive, info, member)
-
-    def read_member(self, archive: zipfile.ZipFile, info: zipfile.ZipInfo, member: str) -> None:
-        """A zip member: XML read (through gzip if gzipped); an archive or another file type rejected."""
-        try:
-            with archive.open(info) as probe:
-                magic = probe.read(4)
+            member.head()
         except READ_ERRORS as error:
-            self.out.reject(reason="unreadable_file", source_file=member, position="zip member",
+            self.out.reject(reason="unreadable_file", source_file=member.location, position="archive member",
                             detail=f"{type(error).__name__}: {error}")
             return
-        name = info.filename.lower()
-        if magic.startswith(ZIP_MAGIC) or name.endswith(ARCHIVE_SUFFIXES):
-            self.out.reject(reason="nested_archive", source_file=member, position="zip member",
+        if member.is_archive():
+            self.out.reject(reason="nested_archive", source_file=member.location, position="archive member",
                             detail="an archive inside the export: not read (Freshdesk exports hold XML files); "
                                    "extract it and list its files in path:")
             return
-        if magic.startswith(GZIP_MAGIC):
-            self.read_file(member, lambda: _gunzip(archive, info))
-            return
-        base = name.rsplit("/", 1)[-1]
-        if file_kind(member) is None and not base.endswith((".xml", ".xml.gz")):
-            self.out.reject(reason="unexpected_file", source_file=member, position="zip member",
+        base = member.name.lower().rsplit("/", 1)[-1]
+        if member.packing() != "gzip" and file_kind(member.location) is None and not base.endswith((".xml", ".xml.gz")):
+            self.out.reject(reason="unexpected_file", source_file=member.location, position="archive member",
                             detail="not an XML file of the Freshdesk export: not read")
             return
-        self.read_file(member, lambda: archive.open(info))
+        self.read_file(member.location, member.open)
 
     def read_file(self, source_file: str, opener: Opener) -> None:
         if file_kind(source_file) is None:
@@ -494,7 +221,7 @@ class FreshdeskReader:
         self.out.files_read += 1
         try:
             with opener() as stream:
-                for element in iter_records(stream, READ_CUT_BYTES):
+                for element in iter_records(stream, RECORD_TAGS, READ_CUT_BYTES):
                     if element.tag == TICKET_TAG:
                         self.ticket(element, source_file)
                     else:
@@ -612,12 +339,6 @@ class FreshdeskReader:
         })
 
 
-@contextlib.contextmanager
-def _gunzip(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> Iterator[IO[bytes]]:
-    with archive.open(info) as raw, gzip.GzipFile(fileobj=raw) as stream:
-        yield stream  # type: ignore[misc]
-
-
 def description_item_id(ticket_key: str | None) -> str | None:
     """The id stg_freshdesk__conversation_items gives a ticket's description (kept in step with it)."""
     return f"{ITEM_ID_PREFIX}{ticket_key}" if ticket_key else None
@@ -641,4 +362,5 @@ def extract(ctx: SourceContext, out: PlatformOutput) -> None:
                f"{reader.users.rows:,} users", force=True)
 
 
-PLATFORM = Platform("freshdesk", "Freshdesk", "files", SETTINGS, TABLES, RECORD_TABLES, extract, FILE_SUFFIXES)
+PLATFORM = Platform("freshdesk", "Freshdesk", "files", SETTINGS, TABLES, RECORD_TABLES, extract, FILE_SUFFIXES,
+                    reads_archives=True)

@@ -46,8 +46,8 @@ from extract.api.stream import CursorListing, Reading, parse_instant
 from extract.context import SourceContext
 from extract.http_client import BasicAuth, HttpClient
 from extract.platform import Platform
-from extract.raw import PlatformOutput, free_text, with_lineage
-from extract.values import as_text
+from extract.raw import PlatformOutput, free_text, strings, with_lineage
+from extract.values import as_object, as_text
 
 SETTINGS = opt.Settings((
     opt.Setting("base_url", opt.https_url("https://<domain>.gorgias.com"), "the account's address",
@@ -86,35 +86,21 @@ TABLES = {
     "tickets": with_lineage(
         pa.field("ticket_id", pa.string()),
         free_text("subject", "title"),
-        pa.field("status", pa.string()),
-        pa.field("channel", pa.string()),
+        *strings("status", "channel"),
         pa.field("tags", pa.list_(pa.string())),
-        pa.field("created_datetime", pa.string()),
-        pa.field("updated_datetime", pa.string()),
-        pa.field("trashed_datetime", pa.string()),
+        *strings("created_datetime", "updated_datetime", "trashed_datetime"),
         pa.field("spam", pa.bool_()),
-        pa.field("customer_id", pa.string()),
-        pa.field("customer_email", pa.string()),
-        pa.field("customer_name", pa.string()),
-        pa.field("customer_firstname", pa.string()),
-        pa.field("customer_lastname", pa.string()),
+        *strings("customer_id", "customer_email", "customer_name", "customer_firstname", "customer_lastname"),
     ),
     "messages": with_lineage(
-        pa.field("message_id", pa.string()),
-        pa.field("ticket_id", pa.string()),
-        pa.field("channel", pa.string()),
-        pa.field("via", pa.string()),
+        *strings("message_id", "ticket_id", "channel", "via"),
         pa.field("is_public", pa.bool_()),
         pa.field("is_from_agent", pa.bool_()),
         free_text("subject", "title"),
         free_text("body_text"),
         free_text("body_html"),
         free_text("stripped_text"),
-        pa.field("sender_id", pa.string()),
-        pa.field("sender_email", pa.string()),
-        pa.field("sender_name", pa.string()),
-        pa.field("created_datetime", pa.string()),
-        pa.field("sent_datetime", pa.string()),
+        *strings("sender_id", "sender_email", "sender_name", "created_datetime", "sent_datetime"),
         pa.field("attachment_count", pa.int32()),
     ),
 }
@@ -263,7 +249,7 @@ def set_aside(message: dict[str, Any], flagged: dict[str, tuple[str, str]]) -> t
 
 def _reaches_back(since: datetime) -> Any:
     def reached(data: list[Any]) -> bool:
-        return any((created := parse_instant(_object(item).get("created_datetime"))) is not None and created < since
+        return any((created := parse_instant(as_object(item).get("created_datetime"))) is not None and created < since
                    for item in data)
     return reached
 
@@ -365,7 +351,7 @@ def _estimate(found: Checklist, name: str, newest: Any, oldest_first: Any) -> in
         found.info(f"size: {name}", f"{len(data):,}")
         return len(data)
     oldest = found.request(f"size: {name}", oldest_first)
-    firsts = [t for t in (parse_instant(_object(item).get("created_datetime")) for item in _items(oldest.body))
+    firsts = [t for t in (parse_instant(as_object(item).get("created_datetime")) for item in _items(oldest.body))
               if t is not None] if oldest is not None else []
     stamps = [t for t in (parse_instant(item.get("created_datetime")) for item in data) if t is not None]
     if not firsts or len(stamps) < 2 or max(stamps) <= min(stamps):
@@ -390,10 +376,6 @@ def _bool(value: Any) -> bool | None:
     return value if isinstance(value, bool) else None
 
 
-def _object(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
 def _tags(value: Any) -> list[str] | None:
     """Tag names: Gorgias lists tag objects ``{id, name}``; plain strings are accepted too."""
     if not isinstance(value, list):
@@ -408,7 +390,7 @@ def _lineage(listing: str, ordinal: int, where: str) -> dict[str, Any]:
 
 
 def ticket_row(ticket: dict[str, Any]) -> dict[str, Any]:
-    customer = _object(ticket.get("customer"))
+    customer = as_object(ticket.get("customer"))
     return {
         "ticket_id": as_text(ticket.get("id")),
         "subject": as_text(ticket.get("subject")),
@@ -428,7 +410,7 @@ def ticket_row(ticket: dict[str, Any]) -> dict[str, Any]:
 
 
 def message_row(message: dict[str, Any]) -> dict[str, Any]:
-    sender = _object(message.get("sender"))
+    sender = as_object(message.get("sender"))
     attachments = message.get("attachments")
     return {
         "message_id": as_text(message.get("id")),

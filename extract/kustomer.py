@@ -43,8 +43,8 @@ from extract.api.stream import SEARCH_END_MS, Children, Reading, WindowedSearch,
 from extract.context import SourceContext
 from extract.http_client import BearerAuth, Budget, HttpClient, HttpStatusError, MalformedResponseError, RateLimiter
 from extract.platform import Platform
-from extract.raw import PlatformOutput, free_text, with_lineage
-from extract.values import as_text
+from extract.raw import PlatformOutput, free_text, strings, with_lineage
+from extract.values import as_object, as_text
 
 SETTINGS = opt.Settings((
     opt.Setting("base_url", opt.https_url("https://<org>.api.kustomerapp.com"),
@@ -80,41 +80,25 @@ CLIENT_OPTIONS: dict[str, Any] = {"timeout": 60.0, "deadline": 300.0, "max_retri
 
 TABLES = {
     "messages": with_lineage(
-        pa.field("message_id", pa.string()),
-        pa.field("customer_id", pa.string()),
-        pa.field("conversation_id", pa.string()),
-        pa.field("channel", pa.string()),
-        pa.field("app", pa.string()),
-        pa.field("direction", pa.string()),
+        *strings("message_id", "customer_id", "conversation_id", "channel", "app", "direction"),
         free_text("preview"),
         free_text("subject", "title"),
         free_text("meta_subject", "title"),
-        pa.field("meta_from", pa.string()),
-        pa.field("meta_to", pa.string()),
-        pa.field("created_at", pa.string()),
-        pa.field("sent_at", pa.string()),
-        pa.field("updated_at", pa.string()),
+        *strings("meta_from", "meta_to", "created_at", "sent_at", "updated_at"),
     ),
     "customers": with_lineage(
-        pa.field("customer_id", pa.string()),
-        pa.field("fetch_status", pa.string()),
-        pa.field("name", pa.string()),
-        pa.field("display_name", pa.string()),
-        pa.field("first_name", pa.string()),
-        pa.field("last_name", pa.string()),
+        *strings("customer_id", "fetch_status", "name", "display_name", "first_name", "last_name"),
         pa.field("is_deleted", pa.bool_()),
     ),
     "customer_emails": with_lineage(
         pa.field("customer_id", pa.string()),
         pa.field("position", pa.int32()),
-        pa.field("email", pa.string()),
-        pa.field("email_type", pa.string()),
+        *strings("email", "email_type"),
     ),
     "customer_phones": with_lineage(
         pa.field("customer_id", pa.string()),
         pa.field("position", pa.int32()),
-        pa.field("phone", pa.string()),
-        pa.field("phone_type", pa.string()),
+        *strings("phone", "phone_type"),
     ),
 }
 RECORD_TABLES = ("messages",)
@@ -164,11 +148,11 @@ def message_id(message: Any) -> str | None:
 
 
 def message_created(message: Any) -> Any:
-    return _dict(_dict(message).get("attributes")).get("createdAt")
+    return as_object(as_object(message).get("attributes")).get("createdAt")
 
 
 def customer_lookup(message: Any) -> tuple[str, str] | None:
-    customer_id, link = customer_ref(_dict(message))
+    customer_id, link = customer_ref(as_object(message))
     return (customer_id, link) if customer_id and link else None
 
 
@@ -242,7 +226,7 @@ class Kustomer(ApiSource):
         return Children("customers", "messages", customer_lookup, fetch_customer, label="customers")
 
     def key(self, spool: str) -> Any:
-        return message_id if spool == "messages" else (lambda item: as_text(_dict(item).get("id")))
+        return message_id if spool == "messages" else (lambda item: as_text(as_object(item).get("id")))
 
     def land(self, state: State, out: PlatformOutput) -> dict[str, dict[str, Any] | None]:
         messages = out.table("messages")
@@ -256,7 +240,7 @@ class Kustomer(ApiSource):
             messages.write(message_row(message, where, ordinal))
             newest = newest_mark(newest, message_created(message), message_id(message))
         for link, record in Spool.read(state.spool_path("customers")):
-            customer_id = as_text(_dict(record).get("id")) or ""
+            customer_id = as_text(as_object(record).get("id")) or ""
             if record.get("status") == "ok":
                 row, emails, phones = customer_rows(customer_id, link, record.get("body"))
             else:
@@ -480,10 +464,6 @@ PLATFORM = Platform("kustomer", "Kustomer", "api", SETTINGS, TABLES, RECORD_TABL
 # -- shape knowledge ----------------------------------------------------------------------------
 
 
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
 def address_text(value: Any) -> str | None:
     """``meta.from``/``meta.to`` as text: a string trimmed; ``[{email}, ...]`` the emails joined with ", ".
 
@@ -507,9 +487,9 @@ def address_text(value: Any) -> str | None:
 
 def customer_ref(message: dict[str, Any]) -> tuple[str | None, str | None]:
     """(customer id, link to GET it) from a message's relationships; the link built from the id if absent."""
-    customer = _dict(_dict(message.get("relationships")).get("customer"))
-    link = as_text(_dict(customer.get("links")).get("self"))
-    customer_id = as_text(_dict(customer.get("data")).get("id"))
+    customer = as_object(as_object(message.get("relationships")).get("customer"))
+    link = as_text(as_object(customer.get("links")).get("self"))
+    customer_id = as_text(as_object(customer.get("data")).get("id"))
     if link:
         # only ever the path: the key is sent to the configured host, whatever host a link names
         parts = urlsplit(link)
@@ -522,14 +502,14 @@ def customer_ref(message: dict[str, Any]) -> tuple[str | None, str | None]:
 
 
 def message_row(message: dict[str, Any], where: str, ordinal: int) -> dict[str, Any]:
-    attributes = _dict(message.get("attributes"))
-    meta = _dict(attributes.get("meta"))
+    attributes = as_object(message.get("attributes"))
+    meta = as_object(attributes.get("meta"))
     customer_id, _ = customer_ref(message)
-    conversation = _dict(_dict(message.get("relationships")).get("conversation"))
+    conversation = as_object(as_object(message.get("relationships")).get("conversation"))
     return {
         "message_id": as_text(message.get("id")),
         "customer_id": customer_id,
-        "conversation_id": as_text(_dict(conversation.get("data")).get("id")),
+        "conversation_id": as_text(as_object(conversation.get("data")).get("id")),
         "channel": as_text(attributes.get("channel")),
         "app": as_text(attributes.get("app")),
         "direction": as_text(attributes.get("direction")),
@@ -549,7 +529,7 @@ def message_row(message: dict[str, Any], where: str, ordinal: int) -> dict[str, 
 
 def customer_rows(customer_id: str, link: str, body: Any) -> tuple[dict[str, Any], list[dict], list[dict]]:
     """(customer row, email rows, phone rows) from ``GET /v1/customers/{id}``'s body."""
-    resource = _dict(_dict(body).get("data"))
+    resource = as_object(as_object(body).get("data"))
     attributes = resource.get("attributes")
     lineage = {"_source_file": link, "_source_row": None, "_source_position": f"customer {customer_id}"}
     if not isinstance(attributes, dict):
@@ -575,7 +555,7 @@ def _positioned(customer_id: str, entries: Any, key: str, lineage: dict[str, Any
     rows = []
     for entry in entries if isinstance(entries, list) else []:
         value, kind = (entry, None) if isinstance(entry, str) else (
-            _dict(entry).get(key), as_text(_dict(entry).get("type")))
+            as_object(entry).get(key), as_text(as_object(entry).get("type")))
         if isinstance(value, str) and value.strip():
             rows.append({"customer_id": customer_id, "position": len(rows) + 1, key: value,
                          f"{key}_type": kind, **lineage})

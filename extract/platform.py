@@ -48,6 +48,7 @@ class Platform:
     record_tables: tuple[str, ...]
     extract: Callable[[SourceContext, PlatformOutput], None]
     file_suffixes: tuple[str, ...] = ()        # the suffixes of its export files (and of them gzipped)
+    reads_archives: bool = False               # zip and tar read where they lie (extract.readers.archives)
     # an API platform's preflight (gladly-import check): a handful of read-only requests, what they found
     check: Callable[[SourceContext], list[Finding]] | None = None
 

@@ -37,6 +37,12 @@ import pyarrow.parquet as pq
 from extract.redact import NO_REDACTION, Redactor
 from extract.values import Clipped
 
+
+def strings(*names: str) -> list[pa.Field]:
+    """Text columns: most raw columns are the source's values as text, typed by the staging models."""
+    return [pa.field(name, pa.string()) for name in names]
+
+
 LINEAGE_FIELDS = [
     pa.field("_source_file", pa.string(), nullable=False),
     pa.field("_source_row", pa.int64()),
@@ -47,10 +53,7 @@ REJECTS_SCHEMA = pa.schema(
     [
         pa.field("source_platform", pa.string(), nullable=False),
         pa.field("reject_reason", pa.string(), nullable=False),
-        pa.field("reject_detail", pa.string()),
-        pa.field("record_id", pa.string()),
-        pa.field("customer_email_raw", pa.string()),
-        pa.field("raw_excerpt", pa.string()),
+        *strings("reject_detail", "record_id", "customer_email_raw", "raw_excerpt"),
         *LINEAGE_FIELDS,
     ]
 )

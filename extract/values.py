@@ -8,6 +8,11 @@ import secrets
 from typing import Any
 
 
+def as_object(value: Any) -> dict[str, Any]:
+    """A JSON object, or an empty one when the API sent something else (null, a list, a string)."""
+    return value if isinstance(value, dict) else {}
+
+
 def as_text(value: Any) -> str | None:
     """A scalar as text; None stays None, booleans become true/false, nested values JSON."""
     if value is None:

@@ -1,4 +1,6 @@
-"""Zendesk JSON export: one ticket object per line (NDJSON), plain or gzip, one or many files.
+"""Zendesk JSON export: one ticket object per line (NDJSON), or one JSON document holding them (an
+array of tickets, or an object with a ``tickets`` array, as the API and many scripts write it),
+plain or gzip, one or many files, or the export zip (or tar) as downloaded.
 
 Writes one raw row per ticket comment, with the ticket's fields beside it. Lines
 that are not JSON, not a ticket, or a ticket without comments are rejected with
@@ -18,7 +20,6 @@ settings (``reads="either"``; exactly one of ``path``, ``base_url``, ``simulate:
 from __future__ import annotations
 
 import json
-import zlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -28,14 +29,16 @@ from extract import options as opt
 from extract.api import config
 from extract.api.check import Finding
 from extract.context import SourceContext
-from extract.files import MAX_LINE_BYTES, LongLine, iter_lines
 from extract.platform import Platform
-from extract.raw import PlatformOutput, free_text, with_lineage
-from extract.values import as_text, cut_mark, unmark_all
+from extract.raw import PlatformOutput, free_text, strings, with_lineage
+from extract.readers import READ_CUT_BYTES, archives
+from extract.readers.json_text import BOM, TooLarge, document_shape, iter_document, read_head, shrink_json_strings
+from extract.readers.lines import MAX_LINE_BYTES, LongLine, read_lines
+from extract.values import as_text, unmark_all
 
 READ_BY = ("path", "base_url", "simulate")  # the export, or the API (extract/zendesk_api.py), or its simulator
 SETTINGS = opt.Settings((
-    opt.Setting("path", opt.PATHS, "the JSON export (one ticket a line), gzip or not", paths=True,
+    opt.Setting("path", opt.PATHS, "the JSON export as downloaded (zip or not, gzip or not)", paths=True,
                 shows="one of `path`, `base_url` or `simulate: true`"),
     opt.Setting("base_url", opt.https_url("https://<subdomain>.zendesk.com"),
                 "the account's address: read through the API instead of an export",
@@ -67,14 +70,8 @@ TABLES = {
         pa.field("ticket_id", pa.string()),
         free_text("ticket_subject", "title"),
         pa.field("ticket_tags", pa.list_(pa.string())),
-        pa.field("ticket_status", pa.string()),
-        pa.field("ticket_created_at", pa.string()),
-        pa.field("ticket_updated_at", pa.string()),
-        pa.field("requester_id", pa.string()),
-        pa.field("requester_email", pa.string()),
-        pa.field("requester_name", pa.string()),
-        pa.field("requester_phone", pa.string()),
-        pa.field("comment_id", pa.string()),
+        *strings("ticket_status", "ticket_created_at", "ticket_updated_at", "requester_id", "requester_email",
+                 "requester_name", "requester_phone", "comment_id"),
         pa.field("comment_index", pa.int32()),
         pa.field("comment_author_id", pa.string()),
         free_text("comment_body"),
@@ -85,10 +82,6 @@ TABLES = {
     )
 }
 RECORD_TABLES = ("ticket_comments",)
-# In a line too long to hold, strings longer than this are cut while reading (a prefix is kept:
-# at least 262,144 characters of UTF-8, the raw writer's field cap).
-READ_CUT_BYTES = 1024 * 1024
-BACKSLASH = 0x5C
 
 
 def _tags(value: Any) -> list[str] | None:
@@ -113,117 +106,81 @@ def _decode(line: bytes) -> Any:
         return json.loads(line.decode("utf-8", errors="replace"))
 
 
-def _trailing_backslashes(data: bytes | bytearray, end: int, start: int) -> int:
-    count = 0
-    while end - 1 - count >= start and data[end - 1 - count] == BACKSLASH:
-        count += 1
-    return count
-
-
-def _safe_end(out: bytearray, start: int) -> None:
-    """Trim the cut end of a JSON string's prefix: no broken escape, no partial UTF-8 character."""
-    tail = out.rfind(b"\\", max(start, len(out) - 6))
-    while tail >= 0 and _trailing_backslashes(out, tail, start) % 2:
-        tail = out.rfind(b"\\", start, tail - 1) if tail - 1 > start else -1
-    if tail >= 0:
-        escape = out[tail + 1:]
-        if not escape or (escape[:1] == b"u" and len(escape) < 5):
-            del out[tail:]
-    end = len(out)
-    back = 0
-    while back < 4 and end - back - 1 >= start and 0x80 <= out[end - back - 1] < 0xC0:
-        back += 1
-    if end - back - 1 >= start and out[end - back - 1] >= 0xC0:
-        lead = out[end - back - 1]
-        width = 2 if lead < 0xE0 else 3 if lead < 0xF0 else 4
-        if back + 1 < width:
-            del out[end - back - 1:]
-
-
-def shrink_json_strings(pieces: Iterator[bytes], string_cap: int = READ_CUT_BYTES,
-                        max_bytes: int = MAX_LINE_BYTES) -> bytes | None:
-    """JSON text read in pieces, each string literal over ``string_cap`` bytes cut to a prefix
-    ending in a cut mark. None when even so the text is over ``max_bytes`` (all pieces are read)."""
-    out = bytearray()
-    in_string = False
-    carried = 0  # backslashes at the end of the previous piece, inside a string
-    string_start = string_len = 0
-    cut = False
-    for piece in pieces:
-        pos, n = 0, len(piece)
-        while pos < n:
-            if not in_string:
-                quote = piece.find(b'"', pos)
-                end = n if quote < 0 else quote + 1
-                if len(out) <= max_bytes:
-                    out += piece[pos:end]
-                if quote >= 0:
-                    in_string, carried, string_len, cut = True, 0, 0, False
-                    string_start = len(out)
-                pos = end
-                continue
-            quote = piece.find(b'"', pos)
-            segment_end = n if quote < 0 else quote
-            escaped = False
-            if quote >= 0:
-                run = _trailing_backslashes(piece, quote, pos)
-                if run == quote - pos:
-                    run += carried
-                escaped = run % 2 == 1
-                if escaped:
-                    segment_end = quote + 1
-            segment = piece[pos:segment_end]
-            if not cut and len(out) <= max_bytes:
-                room = string_cap - string_len
-                if len(segment) <= room:
-                    out += segment
-                else:
-                    out += segment[:room]
-                    cut = True
-            elif not cut:
-                cut = True
-            string_len += len(segment)
-            if quote < 0:
-                run = _trailing_backslashes(piece, n, pos)
-                carried = run + carried if run == n - pos else run
-                pos = n
-                continue
-            carried = 0
-            pos = segment_end
-            if escaped:
-                continue
-            # the closing quote
-            if cut and len(out) <= max_bytes:
-                del out[string_start + string_cap:]
-                _safe_end(out, string_start)
-                out += cut_mark(string_len)
-            if len(out) <= max_bytes:
-                out += b'"'
-            in_string = False
-            pos = quote + 1
-    if in_string and cut and len(out) <= max_bytes:
-        _safe_end(out, string_start)
-        out += cut_mark(string_len)
-    return bytes(out) if len(out) <= max_bytes else None
-
-
 def extract(ctx: SourceContext, out: PlatformOutput) -> None:
     comments = out.table("ticket_comments")
     for path in ctx.files:
-        source_file = ctx.name_of(path)
-        out.files_read += 1
-        line_number = 0
-        try:
-            for line_number, line in iter_lines(path, MAX_LINE_BYTES):
+        for item in archives.inputs(path, ctx.name_of(path)):
+            if isinstance(item, archives.Refused):
+                item.reject_into(out)
+            elif item.path is None and item.is_archive():
+                out.reject(reason="nested_archive", source_file=item.location, position="archive member",
+                           detail="an archive inside the export: not read; extract it and list its files in path:")
+            elif item.path is None and not item.name.lower().endswith(EXPORT_NAMES):
+                out.reject(reason="unexpected_file", source_file=item.location, position="archive member",
+                           detail=f"not a JSON file of the export ({', '.join(FILE_SUFFIXES)}): not read")
+            else:
+                _extract_file(ctx, item, out, comments)
+
+
+EXPORT_NAMES = FILE_SUFFIXES + tuple(f"{suffix}.gz" for suffix in FILE_SUFFIXES)
+
+
+def _extract_file(ctx: SourceContext, member: archives.Member, out: PlatformOutput, comments: Any) -> None:
+    """One JSON file (or archive member): one ticket a line, or one document holding them."""
+    source_file = member.location
+    out.files_read += 1
+    line_number = 0
+    try:
+        with member.open() as stream:
+            head = read_head(stream)
+            shape = document_shape(head, "tickets")
+            if shape is not None and head.startswith(BOM):
+                head = head[len(BOM):]  # the JSON parser takes no byte order mark
+            stream = archives.Peeked(head, stream)  # type: ignore[assignment]
+            if shape is not None:
+                _extract_document(ctx, stream, shape, source_file, out, comments)
+                return
+            for line_number, line in read_lines(stream, MAX_LINE_BYTES):
                 if isinstance(line, LongLine):
                     _extract_long_line(line, source_file, line_number, out, comments)
                 else:
                     _extract_line(line, source_file, line_number, out, comments)
                 ctx.report(f"{source_file}: line {line_number:,}, {comments.rows:,} comments")
-        except (OSError, EOFError, zlib.error) as error:
-            # A truncated or corrupt gzip: what was read before the damage is kept.
-            out.reject(reason="unreadable_file", source_file=source_file, position=f"after line {line_number}",
-                       row=line_number, detail=f"{type(error).__name__}: {error}")
+    except archives.READ_ERRORS as error:
+        # A truncated or corrupt gzip: what was read before the damage is kept.
+        out.reject(reason="unreadable_file", source_file=source_file, position=f"after line {line_number}",
+                   row=line_number, detail=f"{type(error).__name__}: {error}")
+
+
+def _extract_document(ctx: SourceContext, stream: Any, shape: str, source_file: str, out: PlatformOutput,
+                      comments: Any) -> None:
+    """One JSON document (an array of tickets, or an object with a ``tickets`` array), streamed."""
+    import ijson
+
+    index = 0
+    try:
+        for index, ticket in iter_document(stream, "item" if shape == "array" else "tickets.item",
+                                           READ_CUT_BYTES, MAX_LINE_BYTES):
+            position = f"ticket {index}"
+            if isinstance(ticket, TooLarge):
+                out.reject(reason="record_too_large", source_file=source_file, position=position, row=index,
+                           detail=f"a ticket of over {MAX_LINE_BYTES:,} bytes even with its strings cut to "
+                                  f"{READ_CUT_BYTES:,} bytes: not read; the tickets after it are")
+                continue
+            try:
+                _extract_ticket(ticket, None, source_file, index, out, comments, position)
+            except RecursionError:
+                out.reject(reason="record_too_deep", source_file=source_file, position=position, row=index,
+                           detail=TOO_DEEP_FIELD)
+            ctx.report(f"{source_file}: ticket {index:,}, {comments.rows:,} comments")
+    except ijson.JSONError as error:
+        out.reject(reason="malformed_json", source_file=source_file, position=f"after ticket {index}",
+                   row=index, detail=f"the JSON document breaks off or is not JSON ({error}); "
+                                     "the tickets before this point are kept")
+        return
+    if index == 0 and shape == "object":
+        out.reject(reason="not_a_ticket", source_file=source_file, position="file",
+                   detail="one JSON object without a tickets array: no ticket in it")
 
 
 def _extract_long_line(line: LongLine, source_file: str, line_number: int, out: PlatformOutput,
@@ -276,13 +233,15 @@ def _extract_line(line: bytes, source_file: str, line_number: int, out: Platform
 TOO_DEEP_FIELD = "a field is nested deeper than can be written as text"
 
 
-def _extract_ticket(ticket: Any, line: bytes, source_file: str, line_number: int,
-                    out: PlatformOutput, comments: Any) -> None:
-    position = f"line {line_number}"
+def _extract_ticket(ticket: Any, line: bytes | None, source_file: str, line_number: int,
+                    out: PlatformOutput, comments: Any, position: str | None = None) -> None:
+    """One ticket's comments; ``line`` is the text it was read from (None: a document's ticket,
+    whose excerpt is the ticket itself), ``position`` where it sits (``line N`` by default)."""
+    position = position or f"line {line_number}"
     if not _looks_like_ticket(ticket):
         kind = type(ticket).__name__ if not isinstance(ticket, dict) else "object without ticket fields"
         out.reject(reason="not_a_ticket", source_file=source_file, position=position, row=line_number,
-                   detail=f"expected a ticket object, got {kind}", raw=line)
+                   detail=f"expected a ticket object, got {kind}", raw=_raw(line, ticket))
         return
     ticket_id = as_text(ticket.get("id"))
     requester = ticket.get("requester") if isinstance(ticket.get("requester"), dict) else {}
@@ -291,11 +250,11 @@ def _extract_ticket(ticket: Any, line: bytes, source_file: str, line_number: int
         out.reject(reason="ticket_without_comments", source_file=source_file, position=position,
                    row=line_number, record_id=f"zendesk-{ticket_id}",
                    customer_email_raw=as_text(requester.get("email")),
-                   detail="the ticket has no comments array to import", raw=line)
+                   detail="the ticket has no comments array to import", raw=_raw(line, ticket))
         return
     shared = _ticket_fields(ticket, ticket_id, requester)
     for index, comment in enumerate(ticket_comments, start=1):
-        comment_position = f"line {line_number}, comment {index}"
+        comment_position = f"{position}, comment {index}"
         if not isinstance(comment, dict) or comment.get("id") is None:
             out.reject(reason="malformed_comment", source_file=source_file, position=comment_position,
                        row=line_number, record_id=f"zendesk-{ticket_id}",
@@ -307,10 +266,15 @@ def _extract_ticket(ticket: Any, line: bytes, source_file: str, line_number: int
         except RecursionError:
             out.reject(reason="record_too_deep", source_file=source_file, position=comment_position,
                        row=line_number, record_id=f"zendesk-{ticket_id}",
-                       customer_email_raw=shared["requester_email"], detail=TOO_DEEP_FIELD, raw=line)
+                       customer_email_raw=shared["requester_email"], detail=TOO_DEEP_FIELD, raw=_raw(line, ticket))
             continue
         comments.write({**shared, **row, "_source_file": source_file, "_source_row": line_number,
                         "_source_position": comment_position})
+
+
+def _raw(line: bytes | None, ticket: Any) -> bytes | str | None:
+    """A reject's excerpt: the line the ticket was read from, or (a document's ticket) the ticket."""
+    return line if line is not None else _excerpt(ticket)
 
 
 def _excerpt(value: Any) -> str | None:
@@ -366,4 +330,4 @@ def check(ctx: SourceContext) -> list[Finding]:
 
 
 PLATFORM = Platform("zendesk", "Zendesk", "either", SETTINGS, TABLES, RECORD_TABLES, extract_source, FILE_SUFFIXES,
-                    check=check)
+                    check=check, reads_archives=True)

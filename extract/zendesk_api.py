@@ -54,7 +54,7 @@ from extract.context import SourceContext
 from extract.errors import ExtractError
 from extract.http_client import BasicAuth, Budget, HttpClient, HttpStatusError, MalformedResponseError, RateLimiter
 from extract.raw import PlatformOutput
-from extract.values import as_text
+from extract.values import as_object, as_text
 from extract.zendesk import SETTINGS, _comment_fields, _ticket_fields
 
 EMAIL, API_TOKEN = SETTINGS["email_env"], SETTINGS["api_token_env"]
@@ -124,10 +124,6 @@ COMMENT_PAGES = CursorPages(records="comments", follow=_comments_follow, says="m
 # -- records ----------------------------------------------------------------------------------------
 
 
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
 def _number(value: Any) -> int | None:
     return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
@@ -156,14 +152,14 @@ def user_key(user: Any) -> str | None:
 
 def comment_key(record: Any) -> str | None:
     """A comment once per ticket."""
-    record = _dict(record)
-    comment_id = _dict(record.get("comment")).get("id")
+    record = as_object(record)
+    comment_id = as_object(record.get("comment")).get("id")
     return None if comment_id is None else f"{as_text(record.get('ticket'))}/{as_text(comment_id)}"
 
 
 def listing_key(record: Any) -> str | None:
     """How a ticket's comments lookup ended, once per lookup (the ticket and its version)."""
-    return as_text(_dict(record).get("id"))
+    return as_text(as_object(record).get("id"))
 
 
 def comments_lookup(ticket: Any) -> tuple[str, str] | None:
@@ -184,7 +180,7 @@ def fetch_comments(client: HttpClient, lookup: str, path: str) -> Iterator[dict[
             pages += 1
             for comment in comments:
                 read += 1
-                public += _dict(comment).get("public") is True
+                public += as_object(comment).get("public") is True
                 yield {"ticket": ticket, "index": read, "page": pages, "comment": comment}
     except HttpStatusError as error:
         status, detail = ("not_found" if error.status == 404 else f"http_{error.status}"), str(error)
@@ -310,14 +306,14 @@ class Landing:
         with self.state.spool_path("tickets").open("rb") as tickets, self.state.spool_path("users").open("rb") as users:
             @lru_cache(maxsize=4096)
             def ticket_at(key: str) -> dict[str, Any]:
-                return _dict(Spool.at(tickets, self.tickets[key] >> VERSION_BITS)[1])
+                return as_object(Spool.at(tickets, self.tickets[key] >> VERSION_BITS)[1])
 
             @lru_cache(maxsize=4096)
             def shared(key: str) -> dict[str, Any]:
                 ticket = ticket_at(key)
                 requester = as_text(ticket.get("requester_id"))
                 offset = self.users.get(requester or "")
-                user = _dict(Spool.at(users, offset >> VERSION_BITS)[1]) if offset is not None else {}
+                user = as_object(Spool.at(users, offset >> VERSION_BITS)[1]) if offset is not None else {}
                 return _ticket_fields(ticket, key, user)
 
             self._ends_of_lookups(ticket_at)
@@ -464,7 +460,7 @@ def _check(source: ZendeskApi, client: HttpClient, found: Checklist) -> None:
                                     check="permission: admin", needs=ADMIN)
     if not go_on or me is None:
         return
-    user = _dict(_dict(me.body).get("user"))
+    user = as_object(as_object(me.body).get("user"))
     if user.get("id") is None:
         found.fail("permission: admin", "Zendesk answered as an anonymous user: the email and token were not taken"
                    " as credentials (the email must be the admin's; the run sends <email>/token and the API token)")
@@ -483,7 +479,7 @@ def _check(source: ZendeskApi, client: HttpClient, found: Checklist) -> None:
     tickets = _check_export(found, export.body if export is not None else None)
     _check_comments(client, found, tickets)
     count = found.request("size: tickets", lambda: client.request_json("GET", "/api/v2/tickets/count.json"))
-    total = _number(_dict(_dict(count.body).get("count")).get("value")) if count is not None else None
+    total = _number(as_object(as_object(count.body).get("count")).get("value")) if count is not None else None
     if total is None:
         found.info("size: tickets", "not counted (no count.value): the time cannot be told")
         return
@@ -534,7 +530,7 @@ def _check_export(found: Checklist, body: Any) -> list[dict[str, Any]]:
         return []
     found.ok("assumption: export pages", f"tickets, end_of_stream and after_cursor ({len(tickets):,} tickets on the"
              " first page" + (", the only one)" if last else ")"))
-    body = _dict(body)
+    body = as_object(body)
     users = body.get("users")
     found.info("assumption: requesters side-loaded", f"{len(users):,} users with the first page (include=users)"
                if isinstance(users, list) else "no users array: requesters have no email, their comments are rejected"

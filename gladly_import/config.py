@@ -291,7 +291,7 @@ def load_config(path: str | Path) -> Config:
             for key in declared.settings.path_keys:
                 if key in options and not any(p.startswith(f"{where}.{key}:") for p in found):
                     try:
-                        files = resolve_files(options[key], base_dir, declared.file_suffixes)
+                        files = resolve_files(options[key], base_dir, declared.file_suffixes, declared.reads_archives)
                         problems += [f"{where}.{key}: {problem}" for problem in _unreadable(files)]
                         source.files.extend(files)
                     except SourcePathError as error:

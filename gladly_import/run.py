@@ -89,7 +89,8 @@ def _reject_unread_exports(ctx: SourceContext, declared: Platform, out: Platform
     """An export in a packing no reader opens, found in a source folder: a reject, not a silent skip."""
     for key in declared.settings.path_keys:
         if ctx.options.get(key):
-            for path in unread_exports(ctx.options[key], ctx.base_dir, declared.file_suffixes):
+            for path in unread_exports(ctx.options[key], ctx.base_dir, declared.file_suffixes,
+                                       declared.reads_archives):
                 out.reject(reason="unexpected_file", source_file=ctx.name_of(path), position="file",
                            detail="an archive or compression this import does not read: unpack it "
                                   f"into {', '.join(declared.file_suffixes)} files (or .gz)")

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import bisect
 import re
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,10 +31,14 @@ from typing import Any, BinaryIO
 
 from extract.gmail.mime import UnparseableMessage, parse_message
 from extract.gmail.text import separator_date_utc
+from extract.readers.archives import READ_ERRORS
 from extract.values import Clipped
 
 DATED_SEPARATOR = re.compile(rb"From [^\s]+ +[^\r\n]*?\d{1,2}:\d\d")
 HEADER_FIELD = re.compile(rb"[\x21-\x39\x3b-\x7e]+[ \t]*:")
+HEADER_BLOCK = re.compile(rb"(?:[\x21-\x39\x3b-\x7e]+[ \t]*:[^\n]*\n(?:[ \t][^\n]*\n)*){2,}\r?\n")
+CONTENT_LENGTH = re.compile(rb"\ncontent-length:[ \t]*(\d{1,12})[ \t]*\r?\n", re.IGNORECASE)
+BLANK_LINE = re.compile(rb"\r?\n\r?\n")
 CANDIDATE = b"\nFrom "
 SCAN_BYTES = 1 << 16
 MAX_MESSAGE_BYTES = 100 << 20  # 4x Gmail's 25 MB: a longer message is read as its first OVERSIZE_READ_BYTES
@@ -62,12 +65,16 @@ def is_separator(data: bytes, index: int) -> bool:
         return False
     if DATED_SEPARATOR.match(data, index) is not None:
         return True
+    line_end = data.find(b"\n", index)
+    if line_end < 0:
+        return False
     after_blank_line = index == 0 or (index >= 2 and data[index - 2] == 0x0A) or (
         index >= 3 and data[index - 3] == 0x0A and data[index - 2] == 0x0D)
-    if not after_blank_line:
-        return False
-    line_end = data.find(b"\n", index)
-    return line_end >= 0 and HEADER_FIELD.match(data, line_end + 1) is not None
+    if after_blank_line:
+        return HEADER_FIELD.match(data, line_end + 1) is not None
+    # Netscape and early Mozilla wrote separators right after a body line: one counts when a whole
+    # header block (two fields or more, then the blank line) follows it, as no body line is followed.
+    return HEADER_BLOCK.match(data, line_end + 1) is not None
 
 
 def next_separator(data: bytes, position: int) -> int:
@@ -119,7 +126,44 @@ def _scan_from_lines(data: bytes) -> tuple[list[int], list[int]]:
                 line_start -= 1
             if line_start == 0 or data[line_start - 1] == 0x0A:
                 escapes.append(line_start)
-    return separators, escapes
+    return _with_content_lengths(data, separators), escapes
+
+
+def _with_content_lengths(data: bytes, separators: list[int]) -> list[int]:
+    """The separators, less those inside a body whose ``Content-Length`` says where it ends.
+
+    The header is honoured only when the length lands exactly on the next message's separator
+    (after the blank line before it, if any) or on the end of the data: a wrong length (a message
+    edited after it was written) changes nothing. A body that runs past the block it was read in
+    (a range boundary at a false separator) is not checked, so such a file is read as before.
+    """
+    if b"ontent-" not in data and b"ONTENT-" not in data:
+        return separators
+    kept: list[int] = []
+    starts = set(separators)
+    skip_until = -1
+    for index, start in enumerate(separators):
+        if start < skip_until:
+            continue
+        kept.append(start)
+        following = separators[index + 1] if index + 1 < len(separators) else len(data)
+        blank = BLANK_LINE.search(data, start)
+        if blank is None:
+            continue
+        length = CONTENT_LENGTH.search(data, start - 1 if start else 0, blank.start() + 2)
+        if length is None or length.start() > blank.start():
+            continue
+        end = blank.end() + int(length.group(1))
+        if end <= following:
+            continue  # nothing to skip: the next separator is where the length says, or beyond
+        rest = data[end:end + 4]
+        lands = end >= len(data) - 2 and not data[end:].strip()
+        for gap in (b"", b"\n", b"\r\n"):
+            if rest.startswith(gap) and end + len(gap) in starts:
+                lands = True
+        if lands:
+            skip_until = end
+    return kept
 
 
 def _unescaped(data: bytes, start: int, end: int, escapes: list[int]) -> bytes:
@@ -239,8 +283,9 @@ def parse_one(offset: int, separator_line: bytes | None, raw: bytes, support_add
     return {"record": record}
 
 
-def gzip_blocks(handle: BinaryIO, path: Path, chunk_bytes: int) -> Iterator[Block]:
-    """Blocks of whole messages from a stream (a gzip file), offsets counted in uncompressed bytes.
+def gzip_blocks(handle: BinaryIO, path: Path | str, chunk_bytes: int) -> Iterator[Block]:
+    """Blocks of whole messages from a stream (a gzip file, an archive member), offsets counted in
+    uncompressed bytes.
 
     Reads go one decompression step at a time (``read1``), so when the stream breaks (a truncated
     or corrupt gzip) every whole message read so far is handed out before the error is raised.
@@ -255,7 +300,7 @@ def gzip_blocks(handle: BinaryIO, path: Path, chunk_bytes: int) -> Iterator[Bloc
     while True:
         try:
             piece = read(READ_BYTES)
-        except (OSError, EOFError, zlib.error):
+        except READ_ERRORS:
             last_start = max(last_start, _broken_off_separator(buffer, last_start))
             if last_start > 0:
                 yield Block(str(path), offset, offset + last_start, bytes(buffer[:last_start]))
@@ -290,7 +335,7 @@ def _broken_off_separator(buffer: bytearray, after: int) -> int:
     return index + 1 if blank_before else 0
 
 
-def _oversize_message(read: Any, path: Path, offset: int, buffer: bytearray) -> Iterator[Block]:
+def _oversize_message(read: Any, path: Path | str, offset: int, buffer: bytearray) -> Iterator[Block]:
     """Read past the rest of a message longer than MAX_MESSAGE_BYTES, then hand it out as one block.
 
     Returns (where the next message starts, the bytes read of it). Only the message's first
@@ -303,7 +348,7 @@ def _oversize_message(read: Any, path: Path, offset: int, buffer: bytearray) -> 
     while True:
         try:
             piece = read(READ_BYTES)
-        except (OSError, EOFError, zlib.error):
+        except READ_ERRORS:
             yield Block(str(path), offset, window_start + len(window), head, oversize=True)
             raise
         if not piece:

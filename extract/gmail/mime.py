@@ -45,8 +45,11 @@ from extract.values import Clipped
 
 MAX_DEPTH = 20
 MESSAGE_HEADERS = frozenset(
-    {b"message-id", b"from", b"to", b"subject", b"date", b"x-gmail-labels", b"x-gm-thrid", b"content-type"}
+    {b"message-id", b"from", b"to", b"subject", b"date", b"x-gmail-labels", b"x-gm-thrid", b"content-type",
+     b"auto-submitted", b"x-autoreply", b"x-autorespond", b"precedence"}
 )
+# Who sends bounces (RFC 3464 reports come from these mailboxes' local parts, any domain).
+BOUNCE_SENDERS = frozenset({"mailer-daemon", "postmaster"})
 PART_HEADERS = frozenset({b"content-type", b"content-transfer-encoding", b"content-disposition"})
 ALL_HEADERS = MESSAGE_HEADERS | PART_HEADERS
 TEXT_TYPES = ("text/plain", "text/html")
@@ -334,6 +337,31 @@ def _capped(text: str | None, part: BodyPart | None) -> str | None:
     return Clipped.of(text[:FIELD_CAP_CHARS], len(part.payload))
 
 
+def automated_kind(headers: dict[bytes, bytes], from_address: str | None) -> str | None:
+    """'bounce', 'auto_reply' or None: mail no person wrote, as Gladly's guide filters it out.
+
+    A bounce is a delivery report (``multipart/report; report-type=delivery-status``, RFC 3464) or
+    mail from MAILER-DAEMON / postmaster; an automatic reply says so in ``Auto-Submitted`` (any
+    value but ``no``, RFC 3834), ``X-Autoreply``, ``X-Autorespond`` or ``Precedence: auto_reply``.
+    """
+    top_type = headers.get(b"content-type")
+    if top_type is not None:
+        ctype = top_type.lower()
+        if ctype.lstrip().startswith(b"multipart/report") and b"delivery-status" in ctype:
+            return "bounce"
+    if from_address and from_address.split("@", 1)[0].lower() in BOUNCE_SENDERS:
+        return "bounce"
+    submitted = headers.get(b"auto-submitted")
+    if submitted is not None and submitted.split(b";", 1)[0].strip().lower() not in (b"", b"no"):
+        return "auto_reply"
+    if headers.get(b"x-autoreply") is not None or headers.get(b"x-autorespond") is not None:
+        return "auto_reply"
+    precedence = headers.get(b"precedence")
+    if precedence is not None and precedence.strip().lower() == b"auto_reply":
+        return "auto_reply"
+    return None
+
+
 def build_record(raw: bytes, shape: Shape, support_addresses: frozenset[str]) -> dict[str, Any]:
     """The flat record of one message (see TABLES in extract.gmail for each field's meaning)."""
     headers = shape.headers
@@ -360,6 +388,7 @@ def build_record(raw: bytes, shape: Shape, support_addresses: frozenset[str]) ->
         html_text = html_to_text(_part_text(html) or "")
 
     return {
+        "automated": automated_kind(headers, from_address),
         "message_id": message_id,
         "content_hash": None if message_id else content_hash(raw),
         "thread_id": header_text(headers.get(b"x-gm-thrid")) or None,

@@ -42,6 +42,7 @@ _LINE_BREAKS = re.compile(r"\r\n?|\n")
 _SPACES = re.compile(r"[ \t\f\v\u00a0\u200b]+")
 _BLANK_LINES = re.compile(r"\n{3,}")
 _TAG = re.compile(r"<[^>]*>")
+_ENCODED_WORDS_ONLY = re.compile(r"(?:=\?[^?\s]+?\?[QqBb]\?[^?]*?\?=\s*)+")
 _QUOTED_LABEL = re.compile(r'\s*(?:"((?:[^"\\]|\\.)*)"|([^,]*))\s*(?:,|$)')
 _SEPARATOR_DATE = re.compile(
     rb"([A-Za-z]{3})\s+(\d{1,2})\s+(\d{1,2}):(\d\d)(?::(\d\d))?\s+(?:([+-]\d{4})\s+)?(\d{4})\b"
@@ -226,9 +227,12 @@ def _clean_name(name: str) -> str | None:
 
 
 def gmail_labels(value: str | None) -> list[str] | None:
-    """X-Gmail-Labels: comma-separated, some quoted, some RFC 2047-encoded."""
+    """X-Gmail-Labels: comma-separated, some quoted, some RFC 2047-encoded; a localized Takeout
+    may write the whole list as one encoded word (decoded first, then split)."""
     if value is None:
         return None
+    if _ENCODED_WORDS_ONLY.fullmatch(value.strip()):
+        value = decode_encoded_words(value.strip())
     if '"' not in value:
         raw_labels = value.split(",")
     else:

@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from extract.files import LongLine, iter_lines
+from extract.readers.lines import LongLine, iter_lines
 from extract.simulators import harness
 from extract.simulators.harness import (
     Answer,

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from extract import freshdesk
+from extract.readers import bounded_xml
 from tests.python.freshdesk_helpers import Extracted, run_extract, ticket, tickets_xml, write_files, write_zip
 
 SECRET = "TOP-SECRET-MARKER-4f1c"
@@ -83,7 +83,7 @@ def test_billion_laughs_is_rejected_without_expanding(tmp_path: Path) -> None:
 
 
 def test_doctype_after_a_long_prolog_is_still_rejected(tmp_path: Path, secret_file: Path) -> None:
-    padding = "<!--" + "x" * (freshdesk.PROLOG_BYTES + 10) + "-->\n"
+    padding = "<!--" + "x" * (bounded_xml.PROLOG_BYTES + 10) + "-->\n"
     text = external_entity_file(secret_file.as_uri()).replace("<!DOCTYPE", padding + "<!DOCTYPE", 1)
     export = write_files(tmp_path / "in", {"Tickets0.xml": text})
     result = run_extract(export, tmp_path / "work")
@@ -96,7 +96,7 @@ def test_parser_alone_never_resolves_an_external_entity(secret_file: Path) -> No
     """Second line of defence: even past the DOCTYPE checks, the parser leaves the entity unresolved."""
     data = external_entity_file(secret_file.as_uri()).encode()
     seen = []
-    for _, element in etree.iterparse(io.BytesIO(data), events=("end",), **freshdesk.PARSER_OPTIONS):
+    for _, element in etree.iterparse(io.BytesIO(data), events=("end",), **bounded_xml.PARSER_OPTIONS):
         seen.append(etree.tostring(element, encoding="unicode"))
     assert SECRET not in "".join(seen)
 
@@ -104,7 +104,7 @@ def test_parser_alone_never_resolves_an_external_entity(secret_file: Path) -> No
 def test_parser_alone_refuses_an_entity_bomb() -> None:
     with pytest.raises(etree.XMLSyntaxError, match="amplification"):
         for _ in etree.iterparse(io.BytesIO(BILLION_LAUGHS.encode()), events=("end",),
-                                 **freshdesk.PARSER_OPTIONS):
+                                 **bounded_xml.PARSER_OPTIONS):
             pass
 
 
@@ -142,7 +142,7 @@ def test_external_dtd_is_never_fetched_over_the_network(tmp_path: Path,
     assert result.reasons() == ["unsafe_xml"]
     parsed = [etree.tostring(element, encoding="unicode")  # the parser alone: nothing fetched either
               for _, element in etree.iterparse(io.BytesIO(text.encode()), events=("end",),
-                                                **freshdesk.PARSER_OPTIONS)]
+                                                **bounded_xml.PARSER_OPTIONS)]
     assert SECRET not in "".join(parsed)
     assert requests == []
     assert SECRET not in everything_written(result)

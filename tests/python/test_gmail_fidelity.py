@@ -107,7 +107,8 @@ BOUNCE = eml({"From": "Mail Delivery System <MAILER-DAEMON@example.net>", "To": 
 
 def test_a_report_without_a_text_part_gives_its_preamble_and_boilerplate_gives_nothing(tmp_path: Path) -> None:
     boilerplate = BOUNCE.replace(BOUNCE_TEXT.encode(), b"This is a MIME-encapsulated message")
-    rows = run_extractor(gmail, [_write(tmp_path / "b.mbox", mbox(BOUNCE, boilerplate))], tmp_path).tables["messages"]
+    rows = run_extractor(gmail, [_write(tmp_path / "b.mbox", mbox(BOUNCE, boilerplate))], tmp_path,
+                         {"keep_automated": True}).tables["messages"]  # bounces kept: set aside by default
     assert rows[0]["body_text"] == BOUNCE_TEXT
     assert "MIME-encapsulated" not in (rows[1]["body_text"] or "")
 

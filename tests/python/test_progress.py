@@ -19,8 +19,8 @@ from rich.console import Console
 import extract.context as context_module
 from extract import zendesk
 from extract.context import PlainLines, Progress, SourceContext
-from extract.files import open_binary, open_zip, read_position
 from extract.raw import PlatformOutput
+from extract.readers.streams import open_binary, open_zip, read_position
 from gladly_import.dbt_runner import DbtEvents
 from gladly_import.progress import LiveDisplay, progress_display
 from tests.python.conftest import SAMPLES_DIR, run_import

@@ -28,6 +28,11 @@ COMPUTED = {
     ("extract/gorgias.py", "aside[0]"): {"deleted_message", "undelivered_message", "trashed_ticket", "spam_ticket"},
     # a page's reject as the stream layer recorded it ({"reason": "malformed_page", ...}), or that default
     ("extract/api/land.py", "as_text(reject.get('reason')) or 'malformed_page'"): {"malformed_page"},
+    # SetAside.reason(record): a Gmail message that is not customer history (by its labels, or automated)
+    ("extract/gmail/__init__.py", "reason"): {"spam", "trash", "excluded_label", "bounce", "auto_reply"},
+    # what an archive reader refused (extract/readers/archives.Refused): each made in that module
+    ("extract/readers/archives.py", "self.reason"): {"unreadable_file", "unexpected_file", "unsafe_zip_member",
+                                                     "unsafe_archive"},
 }
 
 

@@ -84,7 +84,7 @@ def test_each_run_keeps_its_report_and_the_top_level_one_is_the_latest(history: 
     # the full run's report, the one a manager may have signed, is as it was: not overwritten
     assert {k: v for k, v in _digests(runs).items() if k.startswith(full_id)} == history["after_full"]
     full_summary = json.loads((runs / full_id / "import_summary.json").read_text(encoding="utf-8"))
-    assert full_summary["run_id"] == full_id and full_summary["mode"] == "full" and full_summary["totals"]["exported"] == 481
+    assert full_summary["run_id"] == full_id and full_summary["mode"] == "full" and full_summary["totals"]["exported"] == 480
     # the top-level files are the latest run's: the push's report (the delta's, with the push in it)
     assert (output / "import_report.html").read_bytes() == (runs / push_id / "import_report.html").read_bytes()
     assert f"Push <code>{push_id}</code>" in (output / "import_report.html").read_text(encoding="utf-8")
@@ -110,7 +110,7 @@ def test_runs_lists_the_imports_and_the_push(history: dict[str, object]) -> None
     assert [(r[1], r[2]) for r in rows] == [("import", "full"), ("import", "delta"), ("push", "of")]
     assert rows[2][3] == delta_id  # the push of the delta's batch
     assert [r[-1] for r in rows] == [f"runs/{r[0]}/" for r in rows]
-    assert rows[0][8:10] == ["481", "_0001.csv"] and rows[1][8:10] == ["2", "_0002.csv"]
+    assert rows[0][8:10] == ["480", "_0001.csv"] and rows[1][8:10] == ["2", "_0002.csv"]
     assert rows[0][7] == rows[1][7] == "succeeded" and rows[2][8] == "completed"
     push = json.loads((history["full"].output_dir / "push_summary.json").read_text(encoding="utf-8"))
     assert rows[2][9] == f"{push['sent'] + push['already_in_gladly']:,}" and push["sent"] >= 1
@@ -127,7 +127,7 @@ def test_a_full_run_after_a_delta_and_a_push_must_be_asked_for(history: dict[str
     assert "\n" not in line and "Traceback" not in line
     push_id = json.loads((tmp_path / "output" / "push_summary.json").read_text(encoding="utf-8"))["push_id"]
     assert line == (f"import not started: a full run after a delta run {history['delta'].summary['run_id']} and a push "
-                    f"{push_id} would export every item again (483 already delivered in CSV files, "
+                    f"{push_id} would export every item again (482 already delivered in CSV files, "
                     f"{_pushed(tmp_path)} through the API) and replace gladly_conversation_items_0001.csv, "
                     "gladly_conversation_items_0002.csv: run with --mode delta for the new items, or say --mode full "
                     "(make import MODE=full) to export everything again")
@@ -139,7 +139,7 @@ def test_a_full_run_after_a_delta_and_a_push_must_be_asked_for(history: dict[str
     assert asked.returncode == 0, asked.stderr
     said = asked.stderr.splitlines()[1]
     assert said == (f"full run: replaces gladly_conversation_items_0001.csv, gladly_conversation_items_0002.csv in "
-                    f"{tmp_path / 'output'}; 483 items were already delivered by earlier runs, {_pushed(tmp_path)} of "
+                    f"{tmp_path / 'output'}; 482 items were already delivered by earlier runs, {_pushed(tmp_path)} of "
                     "them through Gladly's API (each earlier run's report stays in runs/)")
     assert [p.name for p in asked.item_files()] == ["gladly_conversation_items_0001.csv"]
     assert len(list((tmp_path / "output" / RUNS_DIR).iterdir())) == 4

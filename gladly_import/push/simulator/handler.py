@@ -73,14 +73,20 @@ class Handler(BaseHTTPRequestHandler):
             return b"", True
         return (self.rfile.read(length) if length > 0 else b""), False
 
+    def _dropped_or_slowed(self, entry: LoggedRequest) -> bool:
+        """Play a connection fault: True when the connection was dropped (nothing more to answer)."""
+        if entry.fault == "drop":
+            self._drop(entry)
+            return True
+        if entry.fault == "slow":
+            time.sleep(self.simulator.faults.slow_seconds)
+        return False
+
     def _answer_request(self, entry: LoggedRequest, method: str, path: str, body: Any, too_large: bool) -> None:
         sim = self.simulator
         fault = entry.fault
-        if fault == "drop":
-            self._drop(entry)
+        if self._dropped_or_slowed(entry):
             return
-        if fault == "slow":
-            time.sleep(sim.faults.slow_seconds)
         if not sim.is_authorized(self.headers.get("Authorization")):
             self._answer(entry, 401, {"errors": [{"code": "unauthorized", "detail": "valid API credentials are required"}]})
             return
@@ -88,9 +94,10 @@ class Handler(BaseHTTPRequestHandler):
         if fault == "429":
             admitted, remaining = False, 0
         elif sim.window is not None:
-            admitted, remaining, moment = sim.window.take()
+            admitted, admitted_in_window, _ = sim.window.take()
+            remaining = max(0, limit - admitted_in_window) if admitted else 0
             if admitted:
-                entry.admitted_at = moment
+                entry.admitted_at = time.monotonic()
         else:
             admitted, remaining, entry.admitted_at = True, 0, time.monotonic()
         limit_headers = {"Ratelimit-Limit-Second": str(limit), "Ratelimit-Remaining-Second": str(remaining)} if limit else {}
@@ -100,11 +107,8 @@ class Handler(BaseHTTPRequestHandler):
         if entry.fault is None:
             sim._item_fault(entry)
             fault = entry.fault
-            if fault == "drop":
-                self._drop(entry)
+            if self._dropped_or_slowed(entry):
                 return
-            if fault == "slow":
-                time.sleep(sim.faults.slow_seconds)
         if delay := sim.method_latency.get(method, sim.latency):
             time.sleep(delay)
         if fault == "500":

@@ -8,13 +8,14 @@ import hmac
 import json
 import threading
 import time
-from collections import Counter, deque
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from extract.simulators.harness import SlidingWindow
 from gladly_import.push.simulator.handler import Handler
 from gladly_import.push.simulator.profiles import ProfileStore
 from gladly_import.push.simulator.rules import DEMO_TOKEN, DEMO_USER, FAULT_KINDS, TAKEN, customer_id, rfc3339_ms
@@ -47,27 +48,6 @@ class LoggedRequest:
     target: str = ""  # the path with its query
 
 
-class SlidingWindow:
-    """At most ``limit`` admitted requests in any ``window`` seconds."""
-
-    def __init__(self, limit: int, window: float = 1.0) -> None:
-        self.limit = limit
-        self.window = window
-        self._times: deque[float] = deque()
-        self._lock = threading.Lock()
-
-    def take(self) -> tuple[bool, int, float]:
-        """(admitted, remaining in the window, monotonic time)."""
-        with self._lock:
-            now = time.monotonic()
-            while self._times and now - self._times[0] >= self.window:
-                self._times.popleft()
-            if len(self._times) >= self.limit:
-                return False, 0, now
-            self._times.append(now)
-            return True, self.limit - len(self._times), now
-
-
 class GladlySimulator:
     """The simulated organization. ``start()`` returns its base URL; ``stop()`` ends it."""
 
@@ -85,7 +65,7 @@ class GladlySimulator:
     ) -> None:
         self._credentials = base64.b64encode(f"{user}:{token}".encode()).decode()
         self.rate_limit = rate_limit
-        self.window = SlidingWindow(rate_limit) if rate_limit else None
+        self.window = SlidingWindow(rate_limit, 1.0) if rate_limit else None
         self.latency = latency
         self.method_latency = method_latency or {}  # e.g. {"PATCH": 1.5}: a slower method, for the kill tests
         self.after_item: Any = None  # a test's hook, called with each created item (after its answer is made)
