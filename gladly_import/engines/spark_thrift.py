@@ -204,13 +204,14 @@ class SparkThriftEngine(SparkEngine):
         return DBT_TARGET, folder
 
     def run_dbt(self, args: list[str], progress: Any = None) -> bool:
+        """dbt in its own process, as on DuckDB (a second dbt invocation in one process failed at
+        the build's start with a bare Runtime Error on the thrift method; a process each does not)."""
+        from gladly_import.dbt_runner import run_dbt
+
         password = _password(self.config.spark)
-        if password is not None:
-            os.environ[PASSWORD_VARIABLE] = password
-        try:
-            return super().run_dbt(args, progress)
-        finally:
-            os.environ.pop(PASSWORD_VARIABLE, None)
+        target, profiles = self.dbt_target()
+        return run_dbt(self.config, [*args, "--target", target], progress, profiles_dir=profiles,
+                       env={PASSWORD_VARIABLE: password} if password is not None else None)
 
     def describe(self) -> str:
         return f"spark thrift://{self.config.spark.host}:{self.config.spark.port} {self.warehouse}"

@@ -88,6 +88,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Any:
             "method": "thrift", "host": "127.0.0.1", "port": cluster.thrift_port,
             "raw_location": (root / "shared" / "thrift-raw").as_uri()})
         thrift = run_import(thrift_config, timeout=IMPORT_SECONDS)
+        assert thrift.returncode == 0, thrift.stderr[-5000:]
         thrift_full = {"code": thrift.returncode, "stderr": thrift.stderr, "files": _outputs(thrift.output_dir),
                        "summary": _summary(thrift.output_dir)}
         delta = run_import(thrift_config, "--mode", "delta", timeout=IMPORT_SECONDS)
