@@ -45,7 +45,20 @@ TOP_LEVEL = opt.Settings((
 # The redact: block (extract/redact.py; docs/redaction.md).
 REDACT = redact.SETTINGS
 # The spark: block (engine: spark; gladly_import/engines/).
+SPARK_METHODS = ("session", "thrift")
+# dbt-spark's thrift auth modes (PyHive): NONE is SASL PLAIN with the user and no password
+SPARK_AUTHS = ("NONE", "NOSASL", "LDAP", "CUSTOM", "KERBEROS")
 SPARK = opt.Settings((
+    opt.Setting("method", opt.one_of(SPARK_METHODS), "session: a Spark session in the import's process (its master "
+                "local or a cluster's); thrift: a Spark Thrift server (dbt-spark's thrift method)", default="session"),
+    opt.Setting("host", opt.TEXT, "the Thrift server's host", shows="required with `method: thrift`"),
+    opt.Setting("port", opt.number(1, 65535, whole=True), "the Thrift server's port", default=10000),
+    opt.Setting("user", opt.TEXT, "the user the Thrift session opens as", shows="none (the server's default)"),
+    opt.Setting("auth", opt.one_of(SPARK_AUTHS), "the Thrift server's authentication (hive.server2.authentication)",
+                default="NONE"),
+    opt.Setting("kerberos_service_name", opt.TEXT, "the server's Kerberos service name (`auth: KERBEROS`)"),
+    opt.Setting("password_env", opt.ENV_NAME, "the variable that holds the password (`auth: LDAP` or `CUSTOM`)",
+                shows="none"),
     opt.Setting("master", opt.Option("a Spark master URL such as local[2]", lambda v: isinstance(v, str) and bool(v.strip())),
                 "the Spark master", default="local[2]"),
     opt.Setting("warehouse_dir", _LOCATION, "where Spark keeps the staged history",
@@ -79,6 +92,13 @@ class SourceConfig:
 
 @dataclass
 class SparkConfig:
+    method: str = "session"           # session (in this process) or thrift (a Spark Thrift server)
+    host: str | None = None           # thrift: the server
+    port: int = 10000
+    user: str | None = None
+    auth: str = "NONE"
+    kerberos_service_name: str | None = None
+    password_env: str | None = None   # the NAME of the variable holding the password, never the password
     master: str = "local[2]"
     warehouse_dir: str | None = None  # a folder or a Hadoop URI; default <work_dir>/spark-warehouse
     raw_location: str | None = None   # where the raw Parquet is registered from; default <work_dir>/raw
@@ -176,12 +196,27 @@ def _location(value: str, base_dir: Path) -> str:
 def _spark_config(block: dict[str, Any] | None, base_dir: Path) -> SparkConfig:
     """The checked spark: block (check_block has seen its keys and types)."""
     block = block or {}
+    values = SPARK.resolve(block)
     return SparkConfig(
-        master=SPARK.resolve(block)["master"],
+        method=values["method"], host=values["host"], port=int(values["port"]), user=values["user"],
+        auth=values["auth"], kerberos_service_name=values["kerberos_service_name"],
+        password_env=values["password_env"],
+        master=values["master"],
         warehouse_dir=_location(block["warehouse_dir"], base_dir) if "warehouse_dir" in block else None,
         raw_location=_location(block["raw_location"], base_dir) if "raw_location" in block else None,
         conf={k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in (block.get("conf") or {}).items()},
     )
+
+
+def _spark_method_problems(block: dict[str, Any]) -> list[str]:
+    """What `method: thrift` needs beyond each key's own check (the password only ever by its variable's name)."""
+    if block.get("method") != "thrift":
+        return []
+    problems = [] if block.get("host") else ["spark.host: required with method: thrift (the Thrift server's host)"]
+    if block.get("auth") in ("LDAP", "CUSTOM") and not block.get("password_env"):
+        problems.append(f"spark.password_env: required with auth: {block['auth']} (the NAME of the variable that"
+                        " holds the password)")
+    return problems
 
 
 def _block_module(name: str) -> ModuleType | None:
@@ -219,7 +254,7 @@ def load_config(path: str | Path) -> Config:
                                             for name in BLOCK_MODULES)))
     problems = check_block("", data, top_level)
     if isinstance(data.get("spark"), dict):
-        problems += check_block("spark", data["spark"], SPARK)
+        problems += check_block("spark", data["spark"], SPARK) + _spark_method_problems(data["spark"])
     if isinstance(data.get("redact"), dict):
         problems += check_block("redact", data["redact"], REDACT)
 

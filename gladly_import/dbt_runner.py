@@ -105,7 +105,8 @@ class DbtEvents:
         if self.progress is not None:
             self.progress.finish(summary)
             summary += f" in {self.progress.elapsed:,.1f}s"
-        tell(logger, logging.INFO, f"transform: dbt build: {summary}")
+        stage = self.progress.stage if self.progress is not None else "transform: dbt build"
+        tell(logger, logging.INFO, f"{stage}: {summary}")
 
 
 def dbt_environment(config: Config) -> dict[str, str]:
@@ -114,7 +115,7 @@ def dbt_environment(config: Config) -> dict[str, str]:
         **os.environ,
         "GLADLY_DUCKDB_PATH": str(config.database_path),
         "DBT_PROFILES_DIR": str(PROJECT_DIR),
-        # In a checkout dbt imports gladly_import.dbt_plugin from it; installed, from site-packages.
+        # In a checkout dbt's Python imports this project from it; installed, from site-packages.
         "PYTHONPATH": os.pathsep.join(p for p in (None if INSTALLED else str(SOURCE_ROOT), os.environ.get("PYTHONPATH")) if p),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
         # dbt's target/ and logs/ belong to the run, not to the (maybe installed, read-only) project.
@@ -123,15 +124,17 @@ def dbt_environment(config: Config) -> dict[str, str]:
     }
 
 
-def dbt_invocation(args: list[str], project_dir: Path = PROJECT_DIR) -> list[str]:
+def dbt_invocation(args: list[str], project_dir: Path = PROJECT_DIR, profiles_dir: Path = PROJECT_DIR) -> list[str]:
     """The command that runs ``dbt <args>`` on the dbt project (this one) with this interpreter."""
-    return [*dbt_command(), *args, "--project-dir", str(project_dir), "--profiles-dir", str(PROJECT_DIR)]
+    return [*dbt_command(), *args, "--project-dir", str(project_dir), "--profiles-dir", str(profiles_dir)]
 
 
-def run_dbt(config: Config, args: list[str], progress: Progress | None = None) -> bool:
-    """Run dbt in its own process, against this run's DuckDB file; True when it succeeded."""
-    env = dbt_environment(config)
-    command = dbt_invocation([*args, *DBT_OUTPUT_FLAGS])
+def run_dbt(config: Config, args: list[str], progress: Progress | None = None, *, profiles_dir: Path = PROJECT_DIR,
+            env: dict[str, str] | None = None) -> bool:
+    """Run dbt in its own process, against this run's DuckDB file (or the target ``args`` names in
+    ``profiles_dir``, with ``env`` added); True when it succeeded."""
+    env = {**dbt_environment(config), **(env or {})}
+    command = dbt_invocation([*args, *DBT_OUTPUT_FLAGS], profiles_dir=profiles_dir)
     events = DbtEvents(progress)
     # Its own session (processes.py): the terminal's Ctrl-C reaches the runner only, which stops dbt.
     with child_process(command, cwd=PROJECT_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from email.utils import parseaddr
 from functools import lru_cache
+from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 
@@ -27,12 +29,6 @@ def normalize_email(value: str | None) -> str | None:
         return None
 
 
-def normalize_emails(values: list[str | None]) -> list[str | None]:
-    """normalize_email over a batch (the Spark UDF's Arrow batches), each distinct value once."""
-    seen: dict[str | None, str | None] = {}
-    return [seen[v] if v in seen else seen.setdefault(v, normalize_email(v)) for v in values]
-
-
 def is_normalized_address(value: str | None) -> bool | None:
     """The email data test's check, straight from email-validator (not through normalize_email):
     the value is a well-formed address already in its normalized form. NULL stays NULL."""
@@ -42,3 +38,50 @@ def is_normalized_address(value: str | None) -> bool | None:
         return validate_email(value, check_deliverability=False).normalized == value
     except EmailNotValidError:
         return False
+
+
+# The rule's one home on every engine and topology: the runner reads the distinct raw addresses
+# (int_conversation_items_unioned), decides each here, and hands the engine the answers as the
+# raw table `raw.email_normalizations`, which int_customer_emails_normalized joins. No engine runs
+# Python (a plain Spark Thrift server cannot register a Python UDF), so every engine gives the
+# same bytes. `customer_email_is_normalized` is the email data test's check on the answer,
+# straight from email-validator (is_normalized_address), not through the rule it tests.
+EMAIL_TABLE = "email_normalizations"
+EMAIL_SOURCE_MODEL = "int_conversation_items_unioned"  # (a view in schema intermediate)
+EMAIL_BATCH_ROWS = 20_000  # addresses fetched, decided and written at a time: memory flat
+
+
+def email_table_schema() -> Any:
+    import pyarrow as pa
+
+    return pa.schema([("customer_email_raw", pa.string()), ("customer_email", pa.string()),
+                      ("customer_email_is_normalized", pa.bool_())])
+
+
+def email_table_batches(batches: Iterable[list[str | None]]) -> Iterator[Any]:
+    """Arrow record batches of the table, one per batch of distinct raw addresses."""
+    import pyarrow as pa
+
+    schema = email_table_schema()
+    for raws in batches:
+        normalized = [normalize_email(v) for v in raws]
+        checks = [is_normalized_address(v) if v is not None else None for v in normalized]
+        yield pa.record_batch([pa.array(raws, pa.string()), pa.array(normalized, pa.string()),
+                               pa.array(checks, pa.bool_())], schema=schema)
+
+
+def distinct_raw_addresses(engine: Any) -> Iterator[list[str | None]]:
+    """The distinct raw customer emails of this run's items, streamed in batches (the unioned view built)."""
+    result = engine.execute(f"select distinct customer_email_raw from intermediate.{EMAIL_SOURCE_MODEL}"
+                            " where customer_email_raw is not null")
+    while rows := result.fetchmany(EMAIL_BATCH_ROWS):
+        yield [row[0] for row in rows]
+
+
+def hand_email_rule_to_engine(engine: Any, batches: Iterable[list[str | None]]) -> None:
+    """`raw.email_normalizations`: each raw address and its normalized form, written to the raw
+    location the engine's workers read, and registered there."""
+    from gladly_import.warehouse import write_raw_table
+
+    path = write_raw_table(engine.raw_location, EMAIL_TABLE, email_table_schema(), email_table_batches(batches))
+    engine.register_raw_table(EMAIL_TABLE, path, several=False)

@@ -14,6 +14,7 @@ from extract.platforms import PLATFORMS
 from extract.raw import MANIFEST_SCHEMA, PlatformOutput, write_table
 from gladly_import import review
 from gladly_import.config import Config
+from gladly_import.email_rules import EMAIL_SOURCE_MODEL, distinct_raw_addresses, hand_email_rule_to_engine
 from gladly_import.engines import Engine
 from gladly_import.export import export_items, export_rejects
 from gladly_import.faults import checkpoint
@@ -126,7 +127,13 @@ def _stages(config: Config, engine: Engine, mode: str, run_id: str, with_unit_te
     if not with_unit_tests:
         build += ["--exclude-resource-type", "unit_test"]
     with metrics.stage("dbt build", items=records):
-        built = engine.run_dbt(build, Progress("transform: dbt build", display, unit="models and tests"))
+        # the views up to the unioned items, so the runner can decide Gladly's email rule for their
+        # distinct addresses (gladly_import/email_rules.py), then every model, test and check
+        built = engine.run_dbt(["run", "--select", f"+{EMAIL_SOURCE_MODEL}", "--vars", json.dumps(dbt_vars)],
+                               Progress("transform: dbt run (up to the unioned items)", display, unit="models and tests"))
+        if built:
+            hand_email_rule_to_engine(engine, distinct_raw_addresses(engine))
+            built = engine.run_dbt(build, Progress("transform: dbt build", display, unit="models and tests"))
     if not built:
         say("import failed: dbt build reported errors or failing tests (see above)")
         return "failed"

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
 from extract.platforms import PLATFORMS
 
 
@@ -21,3 +25,43 @@ def raw_tables(raw_location: str) -> dict[str, tuple[str, bool]]:
     tables["extract_redactions"] = (f"{base}/extract_redactions/*.parquet", True)
     tables["extract_manifest"] = (f"{base}/extract_manifest.parquet", False)
     return tables
+
+
+def raw_filesystem(location: str) -> tuple[Any, str]:
+    """(pyarrow's file system of the raw location, the location's path in it): a folder, file://,
+    s3a:// (pyarrow's s3://, credentials from the usual AWS variables), hdfs:// (libhdfs), abfss://."""
+    from pyarrow import fs
+
+    if "://" not in location:
+        return fs.LocalFileSystem(), location.rstrip("/")
+    uri = "s3://" + location[len("s3a://"):] if location.startswith("s3a://") else location
+    filesystem, path = fs.FileSystem.from_uri(uri)
+    return filesystem, path.rstrip("/")
+
+
+def copy_raw(raw_dir: Path, location: str) -> None:
+    """The extracted Parquet, copied to the raw location the engine's workers read (what was there goes)."""
+    from pyarrow import fs
+
+    target, base = raw_filesystem(location)
+    target.create_dir(base, recursive=True)
+    target.delete_dir_contents(base, missing_dir_ok=True)
+    for path in sorted(p for p in raw_dir.rglob("*.parquet") if p.is_file()):
+        relative = path.relative_to(raw_dir).as_posix()
+        target.create_dir(f"{base}/{relative}".rsplit("/", 1)[0], recursive=True)
+        fs.copy_files(path.resolve().as_posix(), f"{base}/{relative}", source_filesystem=fs.LocalFileSystem(),
+                      destination_filesystem=target)
+
+
+def write_raw_table(location: str, name: str, schema: Any, batches: Iterable[Any]) -> str:
+    """``<location>/<name>.parquet`` written batch by batch (memory flat), wherever the location is;
+    returns its path as the engine reads it."""
+    import pyarrow.parquet as pq
+
+    target, base = raw_filesystem(location)
+    target.create_dir(base, recursive=True)
+    with target.open_output_stream(f"{base}/{name}.parquet") as stream, \
+            pq.ParquetWriter(stream, schema, compression="zstd") as writer:
+        for batch in batches:
+            writer.write_batch(batch)
+    return f"{location.rstrip('/')}/{name}.parquet"

@@ -2,7 +2,10 @@
 
 The runner, the export, the summary, the report and the ledger only ever use an ``Engine``:
 
-- ``register_raw(raw_dir)``: expose each raw Parquet table as ``raw.<name>``;
+- ``register_raw(raw_dir)``: expose each raw Parquet table as ``raw.<name>`` (copied first to
+  ``raw_location``, where the engine's workers read, when that is elsewhere);
+- ``register_raw_table(name, path, several)``: one more, written to ``raw_location`` by the runner
+  (Gladly's email rule: gladly_import/email_rules.py);
 - ``execute(sql, params)``: run one portable SQL statement (``?`` placeholders); the result has
   ``fetchone()``, ``fetchall()`` and ``fetchmany(n)``, the last one streaming in bounded batches;
 - ``create_table_sql(name, columns)``: the engine's ``create table if not exists`` for the ledger;
@@ -35,7 +38,10 @@ class Result(Protocol):
 class Engine(Protocol):
     name: str
 
+    raw_location: str
+
     def register_raw(self, raw_dir: Any) -> None: ...
+    def register_raw_table(self, name: str, path: str, several: bool) -> None: ...
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Result: ...
     def create_table_sql(self, name: str, columns: Sequence[str]) -> str: ...
     def relation_type(self, schema: str, name: str) -> str | None: ...
@@ -47,4 +53,4 @@ class Engine(Protocol):
 def open_engine(config: Config) -> Engine:
     """The engine the config names (``engine: duckdb`` by default): ``gladly_import.engines.<name>.ENGINE``."""
     module = importlib.import_module(f"gladly_import.engines.{config.engine}")
-    return module.ENGINE(config)
+    return module.ENGINE(config)  # type: ignore[no-any-return]

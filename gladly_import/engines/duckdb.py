@@ -11,7 +11,6 @@ import duckdb
 
 from extract.context import Progress
 from gladly_import.config import Config
-from gladly_import.dbt_plugin import register_functions
 from gladly_import.dbt_runner import run_dbt
 from gladly_import.warehouse import raw_tables
 
@@ -36,15 +35,21 @@ class DuckDBEngine:
             conn.execute("set TimeZone = 'UTC'")
             conn.execute(f"set memory_limit = '{os.environ.get('GLADLY_DUCKDB_MEMORY_LIMIT', '400MB')}'")
             # beyond the limit it spills to <path>.tmp/ in work_dir (DuckDB's default for a file), as dbt does
-            register_functions(conn)
             self._conn = conn
         return self._conn
+
+    @property
+    def raw_location(self) -> str:
+        return self.config.raw_dir.as_posix()
 
     def register_raw(self, raw_dir: Path) -> None:
         self.execute("create schema if not exists raw")
         for name, (path, several) in raw_tables(raw_dir.as_posix()).items():
-            options = ", union_by_name = true" if several else ""
-            self.execute(f"create or replace view raw.{name} as select * from read_parquet({_quote(path)}{options})")
+            self.register_raw_table(name, path, several)
+
+    def register_raw_table(self, name: str, path: str, several: bool) -> None:
+        options = ", union_by_name = true" if several else ""
+        self.execute(f"create or replace view raw.{name} as select * from read_parquet({_quote(path)}{options})")
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> duckdb.DuckDBPyConnection:
         return self.conn.execute(sql, list(params)) if params else self.conn.execute(sql)

@@ -20,7 +20,6 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-import warnings
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from itertools import islice
@@ -30,7 +29,7 @@ from typing import Any
 from gladly_import.config import Config
 from gladly_import.engines import EngineError
 from gladly_import.paths import PROJECT_DIR, dbt_state_dir
-from gladly_import.warehouse import raw_tables
+from gladly_import.warehouse import copy_raw, raw_tables
 
 # (PROJECT_DIR: gladly_import/paths.py, in a checkout and installed)
 DBT_TARGET = "spark"
@@ -89,27 +88,6 @@ def _log4j_option(user_options: str | None) -> str | None:
     return f"-Dlog4j2.configurationFile={(Path(__file__).parent / LOG4J_FILE).as_uri()}"
 
 
-def register_functions(spark: Any) -> None:
-    """Gladly's email rule and the email data test's check, as vectorised (Arrow) UDFs."""
-    import pyarrow as pa
-    from pyspark.sql.functions import ArrowUDFType, arrow_udf
-
-    from gladly_import.email_rules import is_normalized_address, normalize_emails
-
-    def normalize(values: pa.Array) -> pa.Array:
-        return pa.array(normalize_emails(values.to_pylist()), type=pa.string())
-
-    def is_normalized(values: pa.Array) -> pa.Array:
-        return pa.array([is_normalized_address(v) for v in values.to_pylist()], type=pa.bool_())
-
-    # functionType given: this module's postponed annotations cannot be inspected by Spark (which
-    # warns that it prefers type hints)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*type hints for arrow UDF.*", category=UserWarning)
-        spark.udf.register("gladly_normalize_email", arrow_udf(normalize, "string", ArrowUDFType.SCALAR))
-        spark.udf.register("gladly_is_normalized_email", arrow_udf(is_normalized, "boolean", ArrowUDFType.SCALAR))
-
-
 def _check_java() -> None:
     java_home = os.environ.get("JAVA_HOME")
     if (java_home and Path(java_home, "bin", "java").exists()) or shutil.which("java"):
@@ -143,7 +121,6 @@ def start_session(config: Config) -> tuple[Any, bool]:
             raise EngineError(f"a Spark session with another warehouse ({warehouse}) is already running in this process")
         for key in ("spark.sql.session.timeZone", "spark.sql.ansi.enabled"):
             active.conf.set(key, settings[key])
-        register_functions(active)
         return active, False
     _check_java()
     if settings["spark.master"].startswith("local"):
@@ -158,7 +135,6 @@ def start_session(config: Config) -> tuple[Any, bool]:
         builder = builder.enableHiveSupport()
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
-    register_functions(spark)
     warehouse = settings["spark.sql.warehouse.dir"].rstrip("/")
     for schema in DBT_SCHEMAS:
         # a model folder no catalog knows (an in-memory catalog's earlier run) would stop dbt's
@@ -218,24 +194,10 @@ class SparkEngine:
         return _uri(self.config.spark.raw_location or self.config.raw_dir.as_posix())
 
     def register_raw(self, raw_dir: Path) -> None:
-        """Register the raw Parquet as views in `raw`, after copying it to the raw location when that
-        is not the local raw folder (any Hadoop file system: another folder, s3a://, hdfs://)."""
-        location = self.raw_location
-        if not same_location(location, raw_dir.resolve().as_uri()):
-            self._copy_to(raw_dir, location)
-        self.execute("create database if not exists raw")
-        for name, (path, _several) in raw_tables(location).items():
-            self.execute(f"create or replace view raw.{name} as select * from parquet.`{path}`")
+        register_raw_views(self, raw_dir)
 
-    def _copy_to(self, raw_dir: Path, location: str) -> None:
-        jvm = self.spark.sparkContext._jvm
-        fs, target = hadoop_path(self.spark, location)
-        fs.delete(target, True)
-        fs.mkdirs(target)
-        for path in sorted(p for p in raw_dir.rglob("*.parquet") if p.is_file()):
-            relative = path.relative_to(raw_dir).as_posix()
-            fs.copyFromLocalFile(False, True, jvm.org.apache.hadoop.fs.Path(path.resolve().as_uri()),
-                                 jvm.org.apache.hadoop.fs.Path(f"{location}/{relative}"))
+    def register_raw_table(self, name: str, path: str, several: bool) -> None:
+        self.execute(f"create or replace view raw.{name} as select * from parquet.`{path}`")
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> SparkResult:
         return SparkResult(self.spark.sql(sql, args=list(params)) if params else self.spark.sql(sql))
@@ -255,6 +217,10 @@ class SparkEngine:
             return None
         return "view" if self.spark.catalog.getTable(f"{schema}.{name}").tableType == "VIEW" else "table"
 
+    def dbt_target(self) -> tuple[str, Path]:
+        """(dbt target, profiles dir): profiles.yml's session target, which picks up this session."""
+        return DBT_TARGET, PROJECT_DIR
+
     def run_dbt(self, args: list[str], progress: Any = None) -> bool:
         """dbt in this process, so dbt-spark's session method uses this session (and its UDFs); its
         events go to the same progress and error lines as a DuckDB run's."""
@@ -268,9 +234,10 @@ class SparkEngine:
         runner = dbtRunner(callbacks=[lambda event: events.feed(msg_to_json(event))])
         # dbt's target/ and logs/ belong to the run, not to the (maybe installed, read-only) project
         state = dbt_state_dir(self.config.work_dir)
-        result = runner.invoke([*args, "--target", DBT_TARGET, "--log-level", "none", "--no-use-colors",
+        target, profiles = self.dbt_target()
+        result = runner.invoke([*args, "--target", target, "--log-level", "none", "--no-use-colors",
                                 "--target-path", str(state / "target"), "--log-path", str(state / "logs"),
-                                "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR)])
+                                "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(profiles)])
         succeeded = bool(result.success)
         events.finish(succeeded)
         return succeeded
@@ -284,4 +251,21 @@ class SparkEngine:
         self._spark = None
 
 
-ENGINE = SparkEngine
+def register_raw_views(engine: Any, raw_dir: Path) -> None:
+    """The raw Parquet as views in `raw`, copied first to the engine's raw location when that is not
+    the local raw folder (pyarrow's file systems: another folder, file:// on a shared disk, s3a://, ...)."""
+    location = engine.raw_location
+    if not same_location(location, raw_dir.resolve().as_uri()):
+        copy_raw(raw_dir, location)
+    engine.execute("create database if not exists raw")
+    for name, (path, several) in raw_tables(location).items():
+        engine.register_raw_table(name, path, several)
+
+
+def ENGINE(config: Config) -> Any:  # noqa: N802 (open_engine calls each engine module's ENGINE)
+    """spark.method: session (a Spark session in this process) or thrift (a Spark Thrift server)."""
+    if config.spark.method == "thrift":
+        from gladly_import.engines.spark_thrift import SparkThriftEngine
+
+        return SparkThriftEngine(config)
+    return SparkEngine(config)

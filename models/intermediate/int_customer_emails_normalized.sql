@@ -1,6 +1,9 @@
 {{ config(materialized='table') }}
--- Each distinct raw customer email, checked once: the normalized address, or NULL when
--- it is not a well-formed address (email-validator, no DNS; "Name <addr>" keeps addr).
+-- Each distinct raw customer email, checked once: the normalized address, or NULL when it is not
+-- a well-formed address. The rule is decided in Python (gladly_import/email_rules.py:
+-- email-validator, no DNS; "Name <addr>" keeps addr) for the distinct addresses of the unioned
+-- items, and arrives as the table `email_normalizations`; an address it has no answer for is not
+-- normalized (NULL, so rejected as invalid_email: never exported unchecked).
 with
 
 raw_emails as (
@@ -11,13 +14,25 @@ raw_emails as (
 
 ),
 
+decided as (
+
+    select distinct
+        customer_email_raw,
+        customer_email
+
+    from {{ source('pipeline', 'email_normalizations') }}
+
+),
+
 normalized as (
 
     select
-        customer_email_raw,
-        {{ normalize_email('customer_email_raw') }} as customer_email
+        raw_emails.customer_email_raw,
+        decided.customer_email
 
     from raw_emails
+    left join decided
+        on raw_emails.customer_email_raw = decided.customer_email_raw
 
 )
 

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from gladly_import.config import TOP_LEVEL, Config
 from gladly_import.dbt_runner import dbt_environment, dbt_invocation
+from gladly_import.email_rules import hand_email_rule_to_engine
 from gladly_import.engines import open_engine
 from gladly_import.ledger import ensure_tables
 from gladly_import.paths import PROJECT_DIR, dbt_state_dir
@@ -44,6 +45,7 @@ def prepare(work: Path) -> Config:
     try:
         ensure_tables(engine)
         engine.register_raw(config.raw_dir)
+        hand_email_rule_to_engine(engine, [])  # the email rule's table, empty as the raw ones
     finally:
         engine.close()  # dbt needs the DuckDB file to itself
     return config

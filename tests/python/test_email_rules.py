@@ -1,12 +1,45 @@
-"""Gladly's email rule, as the dbt plugin registers it on DuckDB."""
+"""Gladly's email rule (gladly_import/email_rules.py), and the table every engine gets it as."""
 
 from __future__ import annotations
 
-import duckdb
+from pathlib import Path
+from typing import Any
+
 import pytest
 
-from gladly_import.dbt_plugin import register_functions
-from gladly_import.email_rules import normalize_email
+from gladly_import.config import Config
+from gladly_import.email_rules import EMAIL_TABLE, hand_email_rule_to_engine, is_normalized_address, normalize_email
+from gladly_import.engines import open_engine
+
+# Gladly's rule is email-validator's: what it refuses (consecutive or leading dots, a domain label
+# starting with a hyphen) and what it accepts and normalises (internationalised addresses,
+# upper-case domains lower-cased, the local part kept as written). test_spark.py hands the same
+# cases to Spark.
+EMAIL_CASES = [
+    ("jane@example.com", "jane@example.com"),
+    ("Jane.Doe@EXAMPLE.COM", "Jane.Doe@example.com"),
+    ("  Zoe@Example.ORG ", "Zoe@example.org"),
+    ("Pat Lee <pat.lee@Example.net>", "pat.lee@example.net"),
+    ("josé@exemple.fr", "josé@exemple.fr"),
+    ("用户@例子.广告", "用户@例子.广告"),
+    ("müller@BÜCHER.DE", "müller@bücher.de"),
+    ("jane..doe@example.com", None),
+    (".jane@example.com", None),
+    ("jane.@example.com", None),
+    ("jane@-example.com", None),
+    ("jane@example", None),
+    ("typo@@example.com", None),
+    ("", None),
+    (None, None),
+]
+
+
+def email_table_rows(engine: Any) -> dict[str | None, tuple[str | None, bool | None]]:
+    """The rule's table as the engine reads it: raw -> (normalized, email-validator's check of it)."""
+    hand_email_rule_to_engine(engine, [[raw for raw, _ in EMAIL_CASES[:8]], [raw for raw, _ in EMAIL_CASES[8:]]])
+    rows = engine.execute(f"select customer_email_raw, customer_email, customer_email_is_normalized"
+                          f" from raw.{EMAIL_TABLE}").fetchall()
+    return {raw: (normalized, check) for raw, normalized, check in rows}
 
 
 @pytest.mark.parametrize(
@@ -30,10 +63,22 @@ def test_only_well_formed_addresses_pass_in_normalized_form(raw: str | None, exp
     assert normalize_email(raw) == expected
 
 
-def test_the_rule_is_registered_as_a_duckdb_function() -> None:
-    conn = duckdb.connect()
-    register_functions(conn)
-    rows = conn.execute(
-        "select gladly_normalize_email(e) from (values ('Pat <pat@example.net>'), ('nope'), (null)) t(e)"
-    ).fetchall()
-    assert rows == [("pat@example.net",), (None,), (None,)]
+def test_duckdb_gets_the_rule_as_a_table_with_email_validators_check_of_each_answer(tmp_path: Path) -> None:
+    config = Config(path=tmp_path / "config.yml", output_dir=tmp_path / "output", work_dir=tmp_path / "work",
+                    batch_size=10, sources={})
+    engine = open_engine(config)
+    try:
+        engine.execute("create schema if not exists raw")
+        table = email_table_rows(engine)
+    finally:
+        engine.close()
+    assert {raw: normalized for raw, (normalized, _) in table.items()} == dict(EMAIL_CASES)
+    assert {raw: check for raw, (_, check) in table.items()} == {
+        raw: (None if normalized is None else True) for raw, normalized in EMAIL_CASES}
+    assert (tmp_path / "work" / "raw" / f"{EMAIL_TABLE}.parquet").is_file()
+
+
+def test_the_email_data_tests_check_is_email_validators_own() -> None:
+    """customer_email_is_normalized (the data test's check) refuses a non-normalised or invalid address."""
+    values = ["Jane@example.com", "Jane@EXAMPLE.COM", "jane..doe@example.com", "用户@例子.广告", None]
+    assert [is_normalized_address(v) for v in values] == [True, False, False, True, None]

@@ -5,8 +5,9 @@ on (tests/python/redaction_helpers.py): redaction happens as the records are lan
 the same bytes and the same counts, and neither leaves a planted value in its files.
 
 One Spark session serves the module (it takes ~10 s to start): the full import (with the dbt unit
-tests), the delta after it and the email rule's cases. The JVM runs in America/New_York, so a
-session time zone left to the machine would move every `...Z` timestamp by five hours.
+tests), the delta after it and the email rule's cases (the table the runner hands every engine).
+The JVM runs in America/New_York, so a session time zone left to the machine would move every
+`...Z` timestamp by five hours.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pytest
 import yaml
 
@@ -38,32 +38,10 @@ if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
 
 from gladly_import import cli  # noqa: E402
 from gladly_import.config import load_config  # noqa: E402
-from gladly_import.dbt_plugin import register_functions  # noqa: E402
-from gladly_import.engines.spark import start_session  # noqa: E402
+from gladly_import.engines.spark import SparkEngine, start_session  # noqa: E402
 from gladly_import.paths import dbt_state_dir  # noqa: E402
 from tests.python.sql_lint import lint_compiled_models  # noqa: E402
-
-# Gladly's rule is email-validator's: what it refuses (consecutive or leading dots, a domain label
-# starting with a hyphen) and what it accepts and normalises (internationalised addresses,
-# upper-case domains lower-cased, the local part kept as written).
-EMAIL_CASES = [
-    ("jane@example.com", "jane@example.com"),
-    ("Jane.Doe@EXAMPLE.COM", "Jane.Doe@example.com"),
-    ("  Zoe@Example.ORG ", "Zoe@example.org"),
-    ("Pat Lee <pat.lee@Example.net>", "pat.lee@example.net"),
-    ("josé@exemple.fr", "josé@exemple.fr"),
-    ("用户@例子.广告", "用户@例子.广告"),
-    ("müller@BÜCHER.DE", "müller@bücher.de"),
-    ("jane..doe@example.com", None),
-    (".jane@example.com", None),
-    ("jane.@example.com", None),
-    ("jane@-example.com", None),
-    ("jane@example", None),
-    ("typo@@example.com", None),
-    ("", None),
-    (None, None),
-]
-
+from tests.python.test_email_rules import EMAIL_CASES, email_table_rows  # noqa: E402
 
 # A CSV as Excel on Windows saves it (Windows-1252, CRLF), with the timestamp forms the CSV
 # extractor reads as it lands them (RFC 2822, epoch milliseconds, a US date by timestamp_format),
@@ -120,7 +98,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         delta = {"code": delta_code, "files": _outputs(output),
                  "summary": json.loads((output / "import_summary.json").read_text(encoding="utf-8"))}
         target = dbt_state_dir(load_config(spark_config).work_dir) / "target"
-        yield {"duckdb": duck, "full": full, "delta": delta, "session": session, "target": target}
+        yield {"duckdb": duck, "full": full, "delta": delta, "session": session, "target": target,
+               "config": spark_config}
     finally:
         session.stop()
 
@@ -181,30 +160,12 @@ def test_spark_delta_with_nothing_new_writes_no_file(runs: dict[str, Any]) -> No
     assert runs["delta"]["summary"]["files"] == []
 
 
-def test_both_engines_normalise_and_reject_the_same_addresses(runs: dict[str, Any]) -> None:
-    values = [raw for raw, _ in EMAIL_CASES]
-    expected = [normalized for _, normalized in EMAIL_CASES]
-    conn = duckdb.connect()
-    register_functions(conn)
-    conn.execute("create table cases (n integer, email varchar)")
-    conn.executemany("insert into cases values (?, ?)", list(enumerate(values)))
-    on_duckdb = [r[0] for r in conn.execute("select gladly_normalize_email(email) from cases order by n").fetchall()]
-    frame = runs["session"].createDataFrame(list(enumerate(values)), "n int, email string")
-    frame.createOrReplaceTempView("email_cases")
-    on_spark = [r[0] for r in runs["session"].sql(
-        "select gladly_normalize_email(email) from email_cases order by n").collect()]
-    assert on_duckdb == expected
-    assert on_spark == expected
-
-
-def test_the_email_data_test_check_is_email_validators_on_both_engines(runs: dict[str, Any]) -> None:
-    """gladly_is_normalized_email (the data test's check) refuses a non-normalised or invalid address."""
-    values = ["Jane@example.com", "Jane@EXAMPLE.COM", "jane..doe@example.com", "用户@例子.广告"]
-    conn = duckdb.connect()
-    register_functions(conn)
-    on_duckdb = [conn.execute("select gladly_is_normalized_email(?)", [v]).fetchone()[0] for v in values]
-    on_spark = [runs["session"].sql("select gladly_is_normalized_email(?)", args=[v]).collect()[0][0] for v in values]
-    assert on_duckdb == on_spark == [True, False, False, True]
+def test_spark_gets_the_email_rule_as_the_same_table_as_duckdb(runs: dict[str, Any]) -> None:
+    """The 15 cases decided by the runner and read back from Spark (test_email_rules.py: from DuckDB)."""
+    table = email_table_rows(SparkEngine(load_config(runs["config"])))
+    assert {raw: normalized for raw, (normalized, _) in table.items()} == dict(EMAIL_CASES)
+    assert {raw: check for raw, (_, check) in table.items()} == {
+        raw: (None if normalized is None else True) for raw, normalized in EMAIL_CASES}
 
 
 def test_the_models_compiled_for_spark_parse_as_spark_sql(runs: dict[str, Any]) -> None:
