@@ -13,6 +13,17 @@ def as_object(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+FORMULA_STARTS = ("=", "+", "-", "@")
+
+
+def strip_keeping_guard(text: str) -> str:
+    """The text without surrounding white space, unless its first visible character starts a
+    spreadsheet formula: then the white space in front stays (a value another tool made safe,
+    ``\t=1+1``, never becomes ``=1+1``). The models' ``strip_whitespace`` macro does the same."""
+    stripped = text.lstrip()
+    return text.rstrip() if stripped.startswith(FORMULA_STARTS) else stripped.rstrip()
+
+
 def as_text(value: Any) -> str | None:
     """A scalar as text; None stays None, booleans become true/false, nested values JSON."""
     if value is None:

@@ -41,7 +41,7 @@ from extract.gmail.text import (
     raw_header_text,
     transfer_encoding,
 )
-from extract.values import Clipped
+from extract.values import Clipped, strip_keeping_guard
 
 MAX_DEPTH = 20
 MESSAGE_HEADERS = frozenset(
@@ -309,7 +309,7 @@ def _part_text(part: BodyPart | None) -> str | None:
     if part is None:
         return None
     data = decode_transfer(part.payload, part.transfer_encoding)
-    return normalize_text(decode_bytes(data, part.charset)).strip()
+    return strip_keeping_guard(normalize_text(decode_bytes(data, part.charset)))
 
 
 def content_hash(raw: bytes) -> str:

@@ -221,7 +221,33 @@ def max_in_any_window(times: list[float], window: float) -> int:
 # -- the server ---------------------------------------------------------------------------------
 
 
-class SimulatorServer:
+class ServedLocally:
+    """The lifecycle every simulator shares: a threaded HTTP server on 127.0.0.1, its URL, its end."""
+
+    _server: ThreadingHTTPServer | None = None
+    _thread: threading.Thread | None = None
+
+    def _run_server(self, server: ThreadingHTTPServer, name: str, poll_interval: float) -> None:
+        self._server = server
+        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": poll_interval},
+                                        name=name, daemon=True)
+        self._thread.start()
+
+    @property
+    def base_url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the simulator is not started")
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def _shut_down(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+
+class SimulatorServer(ServedLocally):
     """A simulated API on 127.0.0.1 (see the module doc); subclasses write ``answer``."""
 
     name = "simulator"
@@ -235,8 +261,6 @@ class SimulatorServer:
         self._log_lock = threading.Lock()
         self._released = threading.Event()
         self._port = port
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     # -- what a simulator writes ----------------------------------------------------------------
 
@@ -255,18 +279,8 @@ class SimulatorServer:
     # -- lifecycle --------------------------------------------------------------------------------
 
     def start(self) -> Self:
-        self._server = _QuietServer(("127.0.0.1", self._port), _handler(self))
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
-                                        name=f"{self.name}-simulator", daemon=True)
-        self._thread.start()
+        self._run_server(_QuietServer(("127.0.0.1", self._port), _handler(self)), f"{self.name}-simulator", 0.1)
         return self
-
-    @property
-    def base_url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the simulator is not started")
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
 
     def release(self) -> None:
         """Let requests held by a ``hold`` fault be answered."""
@@ -274,10 +288,7 @@ class SimulatorServer:
 
     def stop(self) -> None:
         self.release()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        self._shut_down()
         self.closed()
 
     def __enter__(self) -> Self:

@@ -101,6 +101,16 @@ def test_a_lying_charset_label_is_read_with_the_superset_it_meant(tmp_path: Path
     assert row["body_text"] == text
 
 
+@pytest.mark.parametrize(("body", "expected"), [
+    (b"\t=1+1\n", "\t=1+1"),                   # made safe by another tool: the tab stays, never a live =1+1
+    (b"\n\n  -- forwarded --\nhi\n", "\n\n  -- forwarded --\nhi"),
+    (b"\n\n  Hello.  \n\n", "Hello."),            # anything else is trimmed as before
+])
+def test_trimming_a_body_never_makes_it_a_formula(tmp_path: Path, body: bytes, expected: str) -> None:
+    row = one(tmp_path, eml(headers(), body))
+    assert row["body_text"] == expected
+
+
 @pytest.mark.parametrize(("charset", "body", "expected"), [
     ("utf-8", "Grüße aus Köln".encode("latin-1"), "Grüße aus Köln"),        # the label lies: latin-1 bytes
     ("x-unknown-charset", "naïve".encode(), "naïve"),                       # an unknown label: UTF-8 guess

@@ -83,7 +83,8 @@ def test_a_netscape_mbox_exports_every_message_and_its_html_as_read(tmp_path: Pa
     shutil.copy(FIXTURES / "netscape-1997.mbox", tmp_path / "netscape.mbox")
     (tmp_path / "bounce.mbox").write_bytes(mbox(BOUNCE))
     result = run_import(write_config(tmp_path, {"gmail": {"path": ["netscape.mbox", "bounce.mbox"],
-                                                          "support_addresses": ["orders@shop.example"]}}))
+                                                          "support_addresses": ["orders@shop.example"],
+                                                          "keep_automated": True}}))  # the bounce as read
     assert result.returncode == 0, result.stderr
     counts = result.summary["platforms"]["gmail"]
     assert (counts["records_seen"], counts["exported"], counts["unaccounted"]) == (4, 4, 0)

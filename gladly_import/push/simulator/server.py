@@ -15,7 +15,7 @@ from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from extract.simulators.harness import SlidingWindow
+from extract.simulators.harness import ServedLocally, SlidingWindow, max_in_any_window
 from gladly_import.push.simulator.handler import Handler
 from gladly_import.push.simulator.profiles import ProfileStore
 from gladly_import.push.simulator.rules import DEMO_TOKEN, DEMO_USER, FAULT_KINDS, TAKEN, customer_id, rfc3339_ms
@@ -48,7 +48,7 @@ class LoggedRequest:
     target: str = ""  # the path with its query
 
 
-class GladlySimulator:
+class GladlySimulator(ServedLocally):
     """The simulated organization. ``start()`` returns its base URL; ``stop()`` ends it."""
 
     def __init__(
@@ -82,34 +82,19 @@ class GladlySimulator:
         self._item_posts: Counter[str] = Counter()
         self._lock = threading.Lock()
         self.profile_store = ProfileStore(self.now, self._persist)
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
         if store_path is not None and store_path.exists():
             self._load(store_path)
 
     # -- lifecycle ---------------------------------------------------------
 
     def start(self) -> str:
-        handler = type("Handler", (Handler,), {"simulator": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="gladly-simulator", daemon=True)
-        self._thread.start()
+        server = ThreadingHTTPServer(("127.0.0.1", 0), type("Handler", (Handler,), {"simulator": self}))
+        server.daemon_threads = True
+        self._run_server(server, "gladly-simulator", 0.05)
         return self.base_url
 
-    @property
-    def base_url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the simulator is not started")
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        self._shut_down()
 
     def __enter__(self) -> GladlySimulator:
         self.start()
@@ -234,12 +219,6 @@ class GladlySimulator:
 
     def max_admitted_in_any_window(self, window: float = 1.0) -> int:
         """The most requests admitted (past the rate limit) within any ``window`` seconds."""
-        times = sorted(e.admitted_at for e in self.log if e.admitted_at is not None)
-        best, start = 0, 0
-        for end, moment in enumerate(times):
-            while moment - times[start] >= window:
-                start += 1
-            best = max(best, end - start + 1)
-        return best
+        return max_in_any_window([e.admitted_at for e in self.log if e.admitted_at is not None], window)
 
 
