@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import shutil
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,7 +21,8 @@ import yaml
 from gladly_import import push
 from gladly_import.config import ConfigError
 from gladly_import.push.simulator import Faults, GladlySimulator
-from tests.python.conftest import read_items, run_import, write_config
+from tests.python import push_helpers
+from tests.python.conftest import read_items, write_config
 
 USER, TOKEN = "api-user@shop.example", "tok-3f9a-very-secret-value"
 NOW = datetime.now(UTC)
@@ -60,33 +60,17 @@ def source_rows() -> list[list[str]]:
 
 @pytest.fixture(scope="session")
 def imported(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    base = tmp_path_factory.mktemp("push-import")
-    with open(base / "items.csv", "w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(HEADER)
-        writer.writerows(source_rows())
-    config = write_config(base, {"csv": {"path": "items.csv"}})
-    result = run_import(config)
-    assert result.returncode == 0, result.stderr
-    return base
+    return push_helpers.import_rows(tmp_path_factory.mktemp("push-import"), HEADER, source_rows())
 
 
 @pytest.fixture
 def project(imported: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A copy of the imported project, with Gladly's credentials in the environment."""
-    target = tmp_path / "project"
-    shutil.copytree(imported, target)
-    monkeypatch.setenv("GLADLY_API_USER", USER)
-    monkeypatch.setenv("GLADLY_API_TOKEN", TOKEN)
-    return target
+    return push_helpers.copy_project(imported, tmp_path, monkeypatch, USER, TOKEN)
 
 
 def configure(project: Path, **gladly: Any) -> Path:
-    path = project / "config.yml"
-    config = yaml.safe_load(path.read_text(encoding="utf-8"))
-    config["gladly"] = {"requests_per_second": 40, "concurrency": 8, **gladly}
-    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
-    return path
+    return push_helpers.configure(project, {"requests_per_second": 40, "concurrency": 8}, **gladly)
 
 
 def simulator(**options: Any) -> GladlySimulator:

@@ -8,10 +8,8 @@ and its profile update. One whole import (CSV rows dated relative to today), cop
 
 from __future__ import annotations
 
-import csv
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -22,11 +20,11 @@ from typing import Any
 
 import duckdb
 import pytest
-import yaml
 
 from gladly_import import push
 from gladly_import.push.simulator import GladlySimulator
-from tests.python.conftest import PROJECT_DIR, run_import, write_config
+from tests.python import push_helpers
+from tests.python.conftest import PROJECT_DIR
 
 pytestmark = pytest.mark.slow
 
@@ -63,31 +61,16 @@ def source_rows() -> list[list[str]]:
 
 @pytest.fixture(scope="module")
 def imported(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    base = tmp_path_factory.mktemp("push-profiles")
-    with open(base / "items.csv", "w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(HEADER)
-        writer.writerows(source_rows())
-    result = run_import(write_config(base, {"csv": {"path": "items.csv"}}))
-    assert result.returncode == 0, result.stderr
-    return base
+    return push_helpers.import_rows(tmp_path_factory.mktemp("push-profiles"), HEADER, source_rows())
 
 
 @pytest.fixture
 def project(imported: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    target = tmp_path / "project"
-    shutil.copytree(imported, target)
-    monkeypatch.setenv("GLADLY_API_USER", USER)
-    monkeypatch.setenv("GLADLY_API_TOKEN", TOKEN)
-    return target
+    return push_helpers.copy_project(imported, tmp_path, monkeypatch, USER, TOKEN)
 
 
 def configure(project: Path, **gladly: Any) -> Path:
-    path = project / "config.yml"
-    config = yaml.safe_load(path.read_text(encoding="utf-8"))
-    config["gladly"] = {"requests_per_second": 40, "concurrency": 6, **gladly}
-    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
-    return path
+    return push_helpers.configure(project, {"requests_per_second": 40, "concurrency": 6}, **gladly)
 
 
 def gladly_as_before(sim: GladlySimulator) -> dict[str, str]:
