@@ -23,6 +23,7 @@ from typing import Any
 
 from extract.files import display_path
 from extract.platforms import PLATFORMS
+from extract.readers.archives import ARCHIVES, packing_of
 from gladly_import.config import Config
 
 NEEDS_REVIEW, OK = "needs_review", "ok"
@@ -38,10 +39,11 @@ UNREADABLE_REASONS = frozenset({
 })
 HEAD_BYTES = 64 * 1024
 # What a file is, by its first bytes (a file's name says nothing: Takeout and Zendesk name theirs freely).
-MAGIC = ((b"PK\x03\x04", "a zip archive"), (b"PK\x05\x06", "an empty zip archive"), (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"),
-         (b"BZh", "a bzip2 file"), (b"\xfd7zXZ\x00", "an xz file"), (b"Rar!", "a RAR archive"), (b"%PDF", "a PDF"),
-         (b"\xd0\xcf\x11\xe0", "an old Excel (.xls) or Office file"))
-ARCHIVES = ("a zip archive", "an empty zip archive")
+# Packings are recognised by the archive reader (extract/readers/archives.py: packing_of); these are the
+# other files people hand over by mistake.
+NOT_EXPORTS = ((b"%PDF", "a PDF"), (b"\xd0\xcf\x11\xe0", "an old Excel (.xls) or Office file"))
+PACKING_WORDS = {"zip": "a zip archive", "tar": "a tar archive", "bzip2": "a bzip2 file", "xz": "an xz file",
+                 "zstd": "a zstd file", "7z": "a 7-Zip archive", "rar": "a RAR archive", "lz4": "an lz4 file"}
 
 
 def _what_file(path: Path, platform: str) -> str | None:
@@ -53,12 +55,12 @@ def _what_file(path: Path, platform: str) -> str | None:
         return None
     if not head.strip():
         return "is empty"
-    reads_archives = PLATFORMS[platform].reads_archives  # zip and tar are read where they lie
-    for magic, what in MAGIC:
-        if head.startswith(magic) and not (reads_archives and what in ARCHIVES):
+    packing = packing_of(head)  # gzip is read by every file platform; zip and tar where archives are read
+    if packing in PACKING_WORDS and not (PLATFORMS[platform].reads_archives and packing in ARCHIVES):
+        return f"is {PACKING_WORDS[packing]}"
+    for magic, what in NOT_EXPORTS:
+        if head.startswith(magic):
             return f"is {what}" + (", not a spreadsheet saved as CSV" if platform == "csv" and "Excel" in what else "")
-    if len(head) > 262 and head[257:262] == b"ustar" and not reads_archives:
-        return "is a tar archive"
     if platform == "gmail" and not head.lstrip().startswith(b"From "):
         return "does not start with a \"From \" line: not an mbox file"
     return None
