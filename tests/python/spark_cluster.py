@@ -119,7 +119,9 @@ class SparkCluster:
             "--hiveconf", "hive.server2.thrift.bind.host=127.0.0.1",
             "--hiveconf", f"hive.exec.scratchdir={hive / 'scratch'}",
             "--hiveconf", f"hive.exec.local.scratchdir={hive / 'local-scratch'}",
-            "--hiveconf", f"hive.downloaded.resources.dir={hive / 'resources'}",
+            # one folder per session, as Hive's default is: closing a session deletes its resources
+            # folder, and dbt's threads open and close sessions side by side (a shared one raced)
+            "--hiveconf", f"hive.downloaded.resources.dir={hive / 'resources'}/${{hive.session.id}}_resources",
             "--hiveconf", f"hive.querylog.location={hive / 'querylog'}",
             "--hiveconf", f"hive.server2.logging.operation.log.location={hive / 'operation-logs'}",
         ])
