@@ -19,7 +19,10 @@ A ``RateLimiter`` knows three shapes, the strictest of them applies:
   ``RateLimiter(sliding=[(95, 60.0)])`` is "95 in any 60 s", bursts allowed (Kustomer's searches);
 - **announced sliding window** (``announce(n, window)``: what a server says it allows, e.g.
   Kustomer's ``x-ratelimit-limit``): ``ANNOUNCED_SHARE * n`` requests in any ``window`` seconds, so
-  the bursts the server allows are used and no window of the server's, fixed or sliding, receives more;
+  the bursts the server allows are used and no window of the server's, fixed or sliding, receives more.
+  A small limit whose share is not a whole number (Gladly's 10 a second: 9.5) is spaced instead,
+  ``window / (ANNOUNCED_SHARE * n)`` apart, never more than ``n`` in a window: whole requests in a
+  window would round it down to 9, 90% of what the account pays for;
 - **announced leaky bucket** (``observe_bucket(used, capacity)``: Gorgias'
   ``X-Gorgias-Account-Api-Call-Limit: used/capacity``): the client keeps a model of the server's
   bucket (``LeakyBucketModel``): the level each answer reports, drained at ``capacity / window``
@@ -145,6 +148,7 @@ class RateLimiter:
         # sliding windows, configured or announced: window -> requests allowed in any such window
         self._announced: dict[float, int] = {float(window): max(int(n), 1) for n, window in sliding if n and n > 0}
         self._sent: dict[float, deque[float]] = {window: deque() for window in self._announced}
+        self._spacing: dict[float, float] = {}  # announced window -> interval, for the small limits
         self._bucket: LeakyBucketModel | None = None
         self._next = 0.0
         self._hold_until = 0.0
@@ -167,8 +171,8 @@ class RateLimiter:
         """The budget in force, in requests a minute (None: unlimited)."""
         with self._lock:
             rates = [60.0 * n / window for window, n in self._announced.items()]
-            if self._interval:
-                rates.append(60.0 / self._interval)
+            if self._spaced():
+                rates.append(60.0 / self._spaced())
             if self._bucket is not None and self._bucket.capacity:
                 rates.append(60.0 * self._bucket.drain)
         return min(rates) if rates else None
@@ -177,9 +181,19 @@ class RateLimiter:
     def bucket(self) -> LeakyBucketModel | None:
         return self._bucket
 
+    def _spaced(self) -> float:
+        """The interval in force: the configured one or an announced small limit's, the longer."""
+        return max(self._interval, *self._spacing.values()) if self._spacing else self._interval
+
     def announce(self, n: float, window: float) -> None:
-        allowed = max(int(n * ANNOUNCED_SHARE), 1)
+        share = n * ANNOUNCED_SHARE
+        allowed = max(int(share), 1)
         with self._lock:
+            if share - allowed > 0.01 * share:  # rounding down would cost more than 1% of the budget
+                self._spacing[float(window)] = float(window) / share
+                allowed = max(int(n), 1)
+            else:
+                self._spacing.pop(float(window), None)
             self._announced[float(window)] = allowed
             self._sent.setdefault(float(window), deque())
 
@@ -228,7 +242,7 @@ class RateLimiter:
                     now = self._clock()
                     wait = self._wait(now)
                     if wait <= 0 and (first or not self._waiting_first):
-                        self._next = now + self._interval
+                        self._next = now + self._spaced()
                         for sent in self._sent.values():
                             sent.append(now)
                         if self._bucket is not None:

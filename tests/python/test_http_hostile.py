@@ -345,7 +345,32 @@ def test_threads_share_one_limiter_and_stay_under_it() -> None:
     assert all(sum(1 for t in granted if start <= t < start + 1.0) <= 20 for start in granted)
     assert granted[-1] - granted[0] >= 23 * 0.05 * 0.9  # spaced 50 ms apart, not 4 limiters side by side
     limiter.announce(10, 1.0)  # the server says less: the budget follows it, never more
-    assert limiter.per_minute_now() == pytest.approx(9 * 60)  # 95% of 10, whole requests
+    assert limiter.per_minute_now() == pytest.approx(9.5 * 60)  # 95% of 10
+
+
+def test_a_small_announced_limit_is_spaced_at_its_share_not_rounded_down_to_whole_requests() -> None:
+    """Gladly's 10 a second: 9 in any second would use 90% of it; 9.5 a second, spaced, never 11 in a second."""
+    now = [100.0]
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    limiter = RateLimiter(clock=lambda: now[0], sleep=sleep)
+    limiter.announce(10, 1.0)
+    sent = []
+    for _ in range(191):
+        limiter.acquire()
+        sent.append(now[0])
+    assert (len(sent) - 1) / (sent[-1] - sent[0]) == pytest.approx(9.5)
+    assert max(sum(1 for t in sent if start <= t < start + 1.0) for start in sent) == 10
+    limiter.announce(1200, 60.0)  # a large limit keeps its bursts: 1,140 in any minute, no spacing added
+    assert limiter.per_minute_now() == pytest.approx(9.5 * 60)
+    bursty = RateLimiter(clock=lambda: now[0], sleep=sleep)
+    bursty.announce(1200, 60.0)
+    start = now[0]
+    for _ in range(50):
+        bursty.acquire()
+    assert now[0] == start and bursty.per_minute_now() == pytest.approx(1140)
 
 
 def test_an_announced_limit_allows_its_burst_then_a_sliding_window() -> None:
