@@ -35,7 +35,7 @@ from typing import Any
 import psutil
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-TARGET_RATIO = 5.0
+TARGET_RATIO = 9.0  # issue 27: at least 9x mailbox.mbox's throughput in the same run (both cores, quiet)
 TARGET_PEAK_MB = 500.0
 TAKEOUT_MEMBER = "Takeout/Mail/All mail Including Spam and Trash.mbox"
 TAKEOUT_PEAK_RATIO = 1.10  # a Takeout zip read under the same peak as its mbox, within 10%
@@ -174,8 +174,8 @@ def baseline(corpus_info: dict[str, Any]) -> dict[str, Any]:
     report = compare(corpus, workdir)
     return {"mb": report["corpus"]["mb"], "extract_mb_per_s": report["extract"]["mb_per_s"],
             "mailbox_mbox_mb_per_s": report["baseline_mailbox_mbox"]["mb_per_s"],
-            "throughput_ratio": report["throughput_ratio"], "cpu_time_ratio": report["cpu_time_ratio"],
-            "extract_peak_rss_mb": report["extract"]["peak_rss_mb"]}
+            "throughput_ratio": report["throughput_ratio"], "target_ratio": TARGET_RATIO,
+            "cpu_time_ratio": report["cpu_time_ratio"], "extract_peak_rss_mb": report["extract"]["peak_rss_mb"]}
 
 
 def takeout_part(mbox: Path, target: Path) -> Path:
