@@ -90,6 +90,12 @@ TEXT_LIST = Option("a list of texts (or one comma-separated text)",
                    lambda v: isinstance(v, str) or (isinstance(v, list) and all(isinstance(p, str) for p in v)))
 
 
+def lowered_texts(value: str | list[str] | None) -> frozenset[str]:
+    """A ``TEXT_LIST`` value as the set of its texts, trimmed and lower-cased (None: the empty set)."""
+    items = value.split(",") if isinstance(value, str) else value or []
+    return frozenset(str(v).strip().lower() for v in items if str(v).strip())
+
+
 def number(minimum: float | None = None, maximum: float | None = None, *, whole: bool = False,
            above: float | None = None, what: str | None = None) -> Option:
     """A number (``whole`` for an integer) within the bounds: ``above`` is exclusive, the others inclusive."""

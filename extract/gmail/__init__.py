@@ -112,10 +112,7 @@ def __getattr__(name: str) -> Any:
 def support_addresses(options: dict[str, Any]) -> frozenset[str]:
     """The configured support addresses, lower-cased (a list, or one comma-separated string; its type
     checked before the run: SETTINGS)."""
-    value = options.get("support_addresses") or []
-    if isinstance(value, str):
-        value = value.split(",")
-    return frozenset(v.strip().lower() for v in value if v.strip())
+    return opt.lowered_texts(options.get("support_addresses"))
 
 
 def worker_count() -> int:
@@ -274,11 +271,7 @@ class SetAside:
     @classmethod
     def of(cls, options: dict[str, Any]) -> SetAside:
         value = options.get("exclude_labels")
-        if value is None:
-            labels = SPAM_LABELS | TRASH_LABELS
-        else:
-            items = value.split(",") if isinstance(value, str) else value
-            labels = frozenset(str(v).strip().lower() for v in items if str(v).strip())
+        labels = SPAM_LABELS | TRASH_LABELS if value is None else opt.lowered_texts(value)
         return cls(labels, bool(options.get("keep_automated")))
 
     def reason(self, record: dict[str, Any]) -> tuple[str, str] | None:
