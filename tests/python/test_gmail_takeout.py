@@ -11,6 +11,8 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from extract import gmail
 from extract.context import Progress, SourceContext
 from tests.python.conftest import Extracted, run_extractor
@@ -197,6 +199,25 @@ def test_a_netscape_separator_right_after_a_body_line_starts_a_message_when_a_he
     assert [(r["subject"], r["body_text"]) for r in rows] == [
         ("one", "body one"),
         ("two", "body two\nFrom here on we ship daily.\nNote: a body line, not a header block\nthanks")]
+
+
+@pytest.mark.parametrize("shape", ["crlf", "header past 8 KB", "upper case"])
+def test_content_length_is_found_in_any_header_shape(tmp_path: Path, shape: str) -> None:
+    """The header's Content-Length is looked for cheaply first (a bounded window for the blank line):
+    a CRLF message, a header longer than the window and an upper-case name still find it."""
+    eol = b"\r\n" if shape == "crlf" else b"\n"
+    name = b"CONTENT-LENGTH" if shape == "upper case" else b"Content-Length"
+    long_header = b"X-Trace: " + b"a" * 10_000 + eol if shape == "header past 8 KB" else b""
+    body = eol.join([b"Forwarded below.", b"", b"From me to you, as promised:", b"Subject: not a message", b"",
+                     b"the end", b""])
+    first = eol.join([b"From a@example.com Mon Jan  4 10:00:00 2021", b"From: a@example.com", b"Subject: one",
+                      b"Message-ID: <1@x>"]) + eol + long_header + name + b": %d" % len(body) + eol + eol + body
+    second = eol.join([b"", b"From b@example.com Mon Jan  4 10:00:01 2021", b"From: b@example.com", b"Subject: two",
+                       b"Message-ID: <2@x>", b"", b"hi", b""])
+    (tmp_path / "shaped.mbox").write_bytes(first + second)
+    rows = extract(tmp_path / "out", [tmp_path / "shaped.mbox"]).tables["messages"]
+    assert [r["message_id"] for r in rows] == ["<1@x>", "<2@x>"]
+    assert rows[0]["body_text"].replace("\r\n", "\n").endswith("Subject: not a message\n\nthe end")
 
 
 def test_content_length_is_honoured_only_when_it_lands_on_the_next_separator(tmp_path: Path) -> None:
