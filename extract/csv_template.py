@@ -18,6 +18,11 @@ field, ``""`` inside one is a quote); each record is then parsed by the csv modu
 A record over ``MAX_RECORD_CHARS`` (an unterminated quote runs to the end of the
 file) is never held: it is a ``record_too_large`` reject, and the records after it
 are read. Lines end at LF, CRLF or a lone CR.
+
+A file may be given as downloaded: a zip or tar (.tgz) of CSV files is read member by member where
+it lies (extract/readers/archives.py), each member named ``archive.zip!/name.csv`` in lineage; a
+member that is not a CSV, and an Excel workbook saved under a .csv name (a zip of XML parts), are
+each a reject row saying what they are.
 """
 
 from __future__ import annotations
@@ -27,7 +32,6 @@ import logging
 import re
 import zlib
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pyarrow as pa
 
@@ -35,6 +39,7 @@ from extract import options as opt
 from extract.context import SourceContext, tell
 from extract.platform import Platform
 from extract.raw import PlatformOutput, RawTableWriter, fingerprint, free_text, with_lineage
+from extract.readers import archives
 from extract.readers.csv import (
     DELIMITER_NAMES,
     DELIMITERS,
@@ -44,7 +49,6 @@ from extract.readers.csv import (
     shown_bytes,
     undecodable,
 )
-from extract.readers.streams import open_binary
 from extract.timestamps import parse_timestamp
 
 logger = logging.getLogger(__name__)
@@ -61,7 +65,8 @@ def _format_problem(value: str) -> str | None:
     return None if "%" in value else f"{opt.shown(value)} has no strftime field (e.g. %m/%d/%Y %H:%M)"
 
 SETTINGS = opt.Settings((
-    opt.Setting("path", opt.PATHS, "Gladly's CSV template, filled in", default=opt.REQUIRED, paths=True),
+    opt.Setting("path", opt.PATHS, "Gladly's CSV template, filled in (plain or .gz; or a zip or .tgz of them, as downloaded)",
+                default=opt.REQUIRED, paths=True),
     opt.Setting("source_name", opt.TEXT, 'the "Conversation Item Source" of rows that leave it blank',
                 default="CSV"),
     opt.Setting("encoding", opt.Option("a text", opt.TEXT.accepts, check_value=_encoding_problem),
@@ -206,17 +211,36 @@ def _normalise(header: str) -> str:
     return " ".join(header.replace("\ufeff", "").strip().lower().split())
 
 
+MEMBER_NAMES = FILE_SUFFIXES + tuple(f"{suffix}.gz" for suffix in FILE_SUFFIXES)
+WORKBOOK = ("an Excel workbook (.xlsx) saved under a .csv name, not a CSV: open it in Excel and save it "
+            "as \"CSV UTF-8 (Comma delimited)\"")
+
+
 def extract(ctx: SourceContext, out: PlatformOutput) -> None:
     items = out.table("conversation_items")
     settings = SETTINGS.resolve(ctx.options)
     for path in ctx.files:
-        source_file = ctx.name_of(path)
-        out.files_read += 1
-        try:
-            _extract_file(path, source_file, settings, ctx, out, items)
-        except (OSError, EOFError, zlib.error, UnicodeError) as error:
-            out.reject(reason="unreadable_file", source_file=source_file, position="file", row=None,
-                       detail=f"{type(error).__name__}: {error}")
+        if archives.is_office_document(path):
+            source_file = ctx.name_of(path)
+            out.reject(reason="unexpected_file", source_file=source_file, position="file", detail=WORKBOOK)
+            out.likely_causes[source_file] = WORKBOOK
+            continue
+        for item in archives.inputs(path, ctx.name_of(path)):
+            if isinstance(item, archives.Refused):
+                item.reject_into(out)
+            elif item.path is None and item.is_archive():
+                out.reject(reason="nested_archive", source_file=item.location, position="archive member",
+                           detail="an archive inside the export: not read; extract it and list its files in path:")
+            elif item.path is None and not item.name.lower().endswith(MEMBER_NAMES):
+                out.reject(reason="unexpected_file", source_file=item.location, position="archive member",
+                           detail=f"not a CSV file ({', '.join(MEMBER_NAMES)}): not read")
+            else:
+                out.files_read += 1
+                try:
+                    _extract_file(item, settings, ctx, out, items)
+                except (OSError, EOFError, zlib.error, UnicodeError, *archives.READ_ERRORS) as error:
+                    out.reject(reason="unreadable_file", source_file=item.location, position="file", row=None,
+                               detail=f"{type(error).__name__}: {error}")
 
 
 def _other_delimiter(header: list[str], record: str, used: str) -> str | None:
@@ -229,12 +253,14 @@ def _other_delimiter(header: list[str], record: str, used: str) -> str | None:
     return None
 
 
-def _extract_file(path: Path, source_file: str, settings: dict, ctx: SourceContext,
+def _extract_file(member: archives.Member, settings: dict, ctx: SourceContext,
                   out: PlatformOutput, items: RawTableWriter) -> None:
+    """One CSV file, or one CSV member of an archive (gunzipped when gzip)."""
+    source_file = member.location
     forced_encoding = known_encoding(settings["encoding"]) if settings["encoding"] else None
     forced_delimiter = DELIMITER_KEYS[settings["delimiter"]] if settings["delimiter"] else None
     timestamp_format = settings["timestamp_format"]
-    with open_binary(path) as binary:
+    with member.open() as binary:
         text = open_csv_text(binary, forced_encoding, forced_delimiter)
         delimiter = text.delimiter
         out.file_facts[source_file] = {
@@ -311,4 +337,5 @@ def _extract_file(path: Path, source_file: str, settings: dict, ctx: SourceConte
                                           f"are not {encoding_words(text.encoding)}, set aside (undecodable_csv_row)")
 
 
-PLATFORM = Platform("csv", "CSV", "files", SETTINGS, TABLES, RECORD_TABLES, extract, FILE_SUFFIXES)
+PLATFORM = Platform("csv", "CSV", "files", SETTINGS, TABLES, RECORD_TABLES, extract, FILE_SUFFIXES,
+                    reads_archives=True)

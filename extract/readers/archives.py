@@ -102,6 +102,24 @@ def sniff(path: Path) -> str:
     return kind
 
 
+FINDER_METADATA = "macOS Finder metadata (__MACOSX/, ._ files) packed with the export, not part of it: not read"
+
+
+def is_finder_metadata(name: str) -> bool:
+    """A file macOS adds when it packs a folder: ``__MACOSX/...`` (zip) or an AppleDouble ``._name``."""
+    parts = name.replace("\\", "/").split("/")
+    return parts[0] == "__MACOSX" or parts[-1].startswith("._")
+
+
+def is_office_document(path: Path) -> bool:
+    """An Office Open XML file (.xlsx, .docx): a zip whose parts are listed in ``[Content_Types].xml``."""
+    try:
+        with open_zip(path) as archive:
+            return "[Content_Types].xml" in archive.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return False
+
+
 def is_archive(path: Path) -> bool:
     """A zip or a tar (plain or gzipped), by its bytes."""
     try:
@@ -260,6 +278,9 @@ def zip_members(path: Path, name: str) -> Iterator[Member | Refused]:
             if problem:
                 yield Refused("unsafe_zip_member", location, f"{problem}: not read")
                 continue
+            if is_finder_metadata(info.filename):
+                yield Refused("unexpected_file", location, FINDER_METADATA)
+                continue
             if info.file_size > RATIO_SLACK_BYTES and info.file_size > MAX_RATIO * max(1, info.compress_size):
                 yield Refused("unsafe_archive", location,
                               f"{info.compress_size:,} bytes that inflate to {info.file_size:,} "
@@ -347,6 +368,9 @@ def tar_members(path: Path, name: str, gzipped: bool) -> Iterator[Member | Refus
                     problem = "a link or a device, not a file"
                 if problem:
                     yield Refused("unsafe_zip_member", location, f"{problem}: not read")
+                    continue
+                if is_finder_metadata(info.name):
+                    yield Refused("unexpected_file", location, FINDER_METADATA)
                     continue
                 member = Member(info.name, location, info.size,
                                 lambda info=info: archive.extractfile(info), check=check)  # type: ignore[misc]

@@ -63,6 +63,22 @@ def test_zip_zip64_tar_and_tgz_are_known_by_their_bytes_and_their_members_stream
     assert read_all(path, name) == [("member", f"{name}!/{member}", data) for member, data in MEMBERS.items()]
 
 
+# What Finder's "Compress" and bsdtar on a Mac add beside the files: an AppleDouble of each file.
+APPLE_DOUBLE = b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        \x00\x02" + bytes(40) + b"com.apple.quarantine"
+
+
+@pytest.mark.parametrize("maker,name,metadata", [
+    (write_zip, "export.zip", ["__MACOSX/export/._tickets.csv", "__MACOSX/._export"]),
+    (write_tar, "export.tgz", ["export/._tickets.csv"]),
+])
+def test_macos_finder_metadata_is_set_aside_by_name_never_read_as_a_file(tmp_path: Path, maker, name, metadata) -> None:
+    members = {"export/tickets.csv": b"id\n1\n", **{m: APPLE_DOUBLE for m in metadata}}
+    found = read_all(maker(tmp_path / name, members), name)
+    assert found[0] == ("member", f"{name}!/export/tickets.csv", b"id\n1\n")
+    assert found[1:] == [("refused", f"{name}!/{m}", "unexpected_file") for m in metadata]
+    assert archives.is_finder_metadata("a/._b.csv") and not archives.is_finder_metadata("a/b._csv")
+
+
 def test_a_plain_or_gzipped_file_is_one_member_read_as_its_bytes(tmp_path: Path) -> None:
     (tmp_path / "a.mbox").write_bytes(b"From x\n\nhi\n")
     (tmp_path / "b.mbox.gz").write_bytes(gzip.compress(b"From y\n\nho\n"))

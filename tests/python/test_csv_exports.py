@@ -104,10 +104,12 @@ def test_a_source_whose_only_file_is_unreadable_needs_review(tmp_path: Path) -> 
     result = run_import(write_config(tmp_path, {"csv": {"path": "tickets.csv"}}))
     assert result.returncode == 3, result.stderr
     warnings = [line for line in result.stderr.splitlines() if line.startswith("WARNING")]
-    assert warnings == ["WARNING: needs review: csv: no exportable item (1 record seen): tickets.csv is a zip archive"]
+    assert warnings == ["WARNING: needs review: csv: no exportable item (1 record seen): tickets.csv: an Excel "
+                        'workbook (.xlsx) saved under a .csv name, not a CSV: open it in Excel and save it as '
+                        '"CSV UTF-8 (Comma delimited)"']
     assert result.summary["status"] == "needs_review"
     assert result.summary["review"][0]["platform"] == "csv"
     report = (result.output_dir / "import_report.html").read_text(encoding="utf-8")
-    assert 'id="needs-review"' in report and "tickets.csv is a zip archive" in report
+    assert 'id="needs-review"' in report and "an Excel workbook (.xlsx) saved under a .csv name" in report
     assert "Every record is accounted for" not in report
     assert (result.output_dir / "gladly_import_rejects.csv").exists()  # everything is still written

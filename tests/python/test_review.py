@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bz2
 import io
 import zipfile
 from pathlib import Path
@@ -50,13 +51,13 @@ def _zip_bytes() -> bytes:
 
 def test_the_cause_is_what_the_files_first_bytes_say_they_are(tmp_path: Path) -> None:
     (tmp_path / "csv").mkdir()
-    (tmp_path / "csv" / "tickets.csv").write_bytes(_zip_bytes())  # an .xlsx saved under a .csv name
+    (tmp_path / "csv" / "tickets.csv").write_bytes(bz2.compress(b"id,email\n1,a@example.com\n"))  # bzip2, no .bz2
     (tmp_path / "old.csv").write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(600))
     (tmp_path / "mail.mbox").write_bytes(b"%PDF-1.7\n" + bytes(100))
     config = load_config(write_config(tmp_path, {"csv": {"path": "csv/"}, "gmail": {"path": "mail.mbox"}}))
     summary = {"platforms": {"csv": _counts(3, 0, csv_header_invalid=3), "gmail": _counts(1, 0, unparseable_message=1)}}
     causes = {e["platform"]: e["cause"] for e in review.assess(summary, config, {}, "full")}
-    assert causes["csv"].endswith("csv/tickets.csv is a zip archive")
+    assert causes["csv"].endswith("csv/tickets.csv is a bzip2 file")
     assert causes["gmail"].endswith("mail.mbox is a PDF")
     config = load_config(write_config(tmp_path, {"csv": {"path": "old.csv"}}))
     (entry,) = review.assess({"platforms": {"csv": _counts(3, 0, csv_header_invalid=3)}}, config, {}, "full")
