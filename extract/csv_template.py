@@ -211,7 +211,6 @@ def _normalise(header: str) -> str:
     return " ".join(header.replace("\ufeff", "").strip().lower().split())
 
 
-MEMBER_NAMES = FILE_SUFFIXES + tuple(f"{suffix}.gz" for suffix in FILE_SUFFIXES)
 WORKBOOK = ("an Excel workbook (.xlsx) saved under a .csv name, not a CSV: open it in Excel and save it "
             "as \"CSV UTF-8 (Comma delimited)\"")
 
@@ -225,22 +224,13 @@ def extract(ctx: SourceContext, out: PlatformOutput) -> None:
             out.reject(reason="unexpected_file", source_file=source_file, position="file", detail=WORKBOOK)
             out.likely_causes[source_file] = WORKBOOK
             continue
-        for item in archives.inputs(path, ctx.name_of(path)):
-            if isinstance(item, archives.Refused):
-                item.reject_into(out)
-            elif item.path is None and item.is_archive():
-                out.reject(reason="nested_archive", source_file=item.location, position="archive member",
-                           detail="an archive inside the export: not read; extract it and list its files in path:")
-            elif item.path is None and not item.name.lower().endswith(MEMBER_NAMES):
-                out.reject(reason="unexpected_file", source_file=item.location, position="archive member",
-                           detail=f"not a CSV file ({', '.join(MEMBER_NAMES)}): not read")
-            else:
-                out.files_read += 1
-                try:
-                    _extract_file(item, settings, ctx, out, items)
-                except (OSError, EOFError, zlib.error, UnicodeError, *archives.READ_ERRORS) as error:
-                    out.reject(reason="unreadable_file", source_file=item.location, position="file", row=None,
-                               detail=f"{type(error).__name__}: {error}")
+        for member in archives.export_files(path, ctx.name_of(path), out, FILE_SUFFIXES, "a CSV file"):
+            out.files_read += 1
+            try:
+                _extract_file(member, settings, ctx, out, items)
+            except (OSError, EOFError, zlib.error, UnicodeError, *archives.READ_ERRORS) as error:
+                out.reject(reason="unreadable_file", source_file=member.location, position="file", row=None,
+                           detail=f"{type(error).__name__}: {error}")
 
 
 def _other_delimiter(header: list[str], record: str, used: str) -> str | None:

@@ -109,20 +109,8 @@ def _decode(line: bytes) -> Any:
 def extract(ctx: SourceContext, out: PlatformOutput) -> None:
     comments = out.table("ticket_comments")
     for path in ctx.files:
-        for item in archives.inputs(path, ctx.name_of(path)):
-            if isinstance(item, archives.Refused):
-                item.reject_into(out)
-            elif item.path is None and item.is_archive():
-                out.reject(reason="nested_archive", source_file=item.location, position="archive member",
-                           detail="an archive inside the export: not read; extract it and list its files in path:")
-            elif item.path is None and not item.name.lower().endswith(EXPORT_NAMES):
-                out.reject(reason="unexpected_file", source_file=item.location, position="archive member",
-                           detail=f"not a JSON file of the export ({', '.join(FILE_SUFFIXES)}): not read")
-            else:
-                _extract_file(ctx, item, out, comments)
-
-
-EXPORT_NAMES = FILE_SUFFIXES + tuple(f"{suffix}.gz" for suffix in FILE_SUFFIXES)
+        for member in archives.export_files(path, ctx.name_of(path), out, FILE_SUFFIXES, "a JSON file of the export"):
+            _extract_file(ctx, member, out, comments)
 
 
 def _extract_file(ctx: SourceContext, member: archives.Member, out: PlatformOutput, comments: Any) -> None:

@@ -260,6 +260,24 @@ def inputs(path: Path, name: str) -> Iterator[Member | Refused]:
         yield Member(path.name, name, path.stat().st_size, lambda: open_binary(path), path=path)
 
 
+def export_files(path: Path, name: str, out: Any, suffixes: tuple[str, ...], what: str) -> Iterator[Member]:
+    """The files of one configured path that a platform reads: the file itself, or its archive's members
+    named with one of ``suffixes`` (or that and ``.gz``); each other member, a nested archive and every
+    refusal set aside in ``out`` (``extract.raw.PlatformOutput``) with its reason, never skipped."""
+    names = suffixes + tuple(f"{suffix}.gz" for suffix in suffixes)
+    for item in inputs(path, name):
+        if isinstance(item, Refused):
+            item.reject_into(out)
+        elif item.path is None and item.is_archive():
+            out.reject(reason="nested_archive", source_file=item.location, position="archive member",
+                       detail="an archive inside the export: not read; extract it and list its files in path:")
+        elif item.path is None and not item.name.lower().endswith(names):
+            out.reject(reason="unexpected_file", source_file=item.location, position="archive member",
+                       detail=f"not {what} ({', '.join(suffixes)}): not read")
+        else:
+            yield item
+
+
 def zip_members(path: Path, name: str) -> Iterator[Member | Refused]:
     try:
         archive = open_zip(path)
