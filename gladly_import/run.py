@@ -6,6 +6,8 @@ import json
 import logging
 import shutil
 import time
+from collections.abc import Iterator
+from typing import Any
 
 from extract.context import Progress, ProgressDisplay, SourceContext, amount
 from extract.files import unread_exports
@@ -92,6 +94,13 @@ def extract_all(config: Config, metrics: StageMetrics | None = None, mode: str =
     return manifest
 
 
+def counted(batches: Iterator[list[Any]], progress: Progress) -> Iterator[list[Any]]:
+    """The batches, each counted on ``progress`` as it is handed on (the email rule's minutes at scale)."""
+    for batch in batches:
+        yield batch
+        progress.advance(len(batch))
+
+
 def _reject_unread_exports(ctx: SourceContext, declared: Platform, out: PlatformOutput) -> None:
     """An export in a packing no reader opens, found in a source folder: a reject, not a silent skip."""
     for key in declared.settings.path_keys:
@@ -132,7 +141,11 @@ def _stages(config: Config, engine: Engine, mode: str, run_id: str, with_unit_te
         built = engine.run_dbt(["run", "--select", f"+{EMAIL_SOURCE_MODEL}", "--vars", json.dumps(dbt_vars)],
                                Progress("transform: dbt run (up to the unioned items)", display, unit="models and tests"))
         if built:
-            hand_email_rule_to_engine(engine, distinct_raw_addresses(engine))
+            deciding = Progress("transform: Gladly's email rule", display, unit="distinct addresses")
+            hand_email_rule_to_engine(engine, counted(distinct_raw_addresses(engine), deciding))
+            deciding.finish(f"{amount(deciding.done, 'distinct addresses')} decided")
+            say(f"transform: Gladly's email rule: {amount(deciding.done, 'distinct addresses')} decided "
+                f"in {deciding.elapsed:,.1f}s")
             built = engine.run_dbt(build, Progress("transform: dbt build", display, unit="models and tests"))
     if not built:
         say("import failed: dbt build reported errors or failing tests (see above)")

@@ -291,5 +291,8 @@ def test_a_run_in_a_pipe_prints_plain_timestamped_lines_without_colours(tmp_path
     assert shares == sorted(shares)
     assert any(re.match(r"\d\d:\d\d:\d\d transform: dbt build: \d+% of \d+ models and tests", line) for line in err)
     assert any(re.match(r"transform: dbt build: (\d+) of \1 models and tests in", line) for line in err)
+    # the step between the two dbt runs says what it did: the samples' distinct customer addresses
+    decided = [line for line in err if line.startswith("transform: Gladly's email rule: ")]
+    assert len(decided) == 1 and re.fullmatch(r".*: \d{2,} distinct addresses decided in \d+\.\ds", decided[0]), err
     assert not any(line.lstrip().startswith("{") for line in err), "dbt's raw output is not dumped"
     assert "already exported" in result.stdout and "sent before" not in result.stdout
