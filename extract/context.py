@@ -11,6 +11,7 @@ line now and then through ``logging.getLogger("gladly_import.progress")`` (silen
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -30,6 +31,14 @@ def tell(logger: logging.Logger, level: int, message: str) -> None:
         logger.log(level, "%s", message)
     elif level >= logging.INFO:  # a library use: as logging's last resort does, for INFO too
         print(message, file=sys.stderr, flush=True)
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its affinity, not the machine's count: a container's share)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return max(1, os.cpu_count() or 1)
 
 
 class ProgressDisplay(Protocol):

@@ -38,6 +38,10 @@ TOP_LEVEL = opt.Settings((
     opt.Setting("sources", opt.MAPPING, "the platforms to import, each with its settings", default=opt.REQUIRED,
                 shows="required: one or more platforms"),
     opt.Setting("engine", opt.one_of(ENGINES), "where the models run", default="duckdb"),
+    opt.Setting("extract_processes", opt.number(1, whole=True),
+                "how many platforms' files are read at once, each in a process of its own (an API source always"
+                " gets its own, beside them: it mostly waits on the vendor's limits); 1 reads the platforms one"
+                " after the other in this process", shows="the cores the import may use"),
     opt.Setting("spark", opt.MAPPING, "the Spark engine's settings", shows="(with `engine: spark`)"),
     opt.Setting("redact", opt.MAPPING, "what is removed from titles and bodies before anything is written"
                 " (docs/redaction.md)", shows="card numbers removed"),
@@ -119,6 +123,8 @@ class Config:
     blocks: dict[str, dict[str, Any]] = field(default_factory=dict)
     # The redact: block as checked (None: absent, the defaults: card numbers removed).
     redact: dict[str, Any] | None = None
+    # Platforms read at once (gladly_import/extraction.py); None: the cores the import may use.
+    extract_processes: int | None = None
 
     @property
     def redactor(self) -> redact.Redactor:
@@ -315,4 +321,5 @@ def load_config(path: str | Path) -> Config:
         spark=_spark_config(data.get("spark"), base_dir),
         blocks=blocks,
         redact=data.get("redact"),
+        extract_processes=top["extract_processes"],
     )

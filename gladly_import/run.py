@@ -4,26 +4,21 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import time
 from collections.abc import Iterator
 from typing import Any
 
-from extract.context import Progress, ProgressDisplay, SourceContext, amount
-from extract.files import unread_exports
-from extract.platform import Platform
-from extract.platforms import PLATFORMS
-from extract.raw import MANIFEST_SCHEMA, PlatformOutput, write_table
+from extract.context import Progress, ProgressDisplay, amount
 from gladly_import import review
 from gladly_import.config import Config
 from gladly_import.email_rules import EMAIL_SOURCE_MODEL, distinct_raw_addresses, hand_email_rule_to_engine
 from gladly_import.engines import Engine
 from gladly_import.export import export_items, export_rejects
+from gladly_import.extraction import extract_all
 from gladly_import.faults import checkpoint
 from gladly_import.ledger import finish_run
 from gladly_import.log import result_logger
 from gladly_import.metrics import StageMetrics
-from gladly_import.paths import SAMPLES_DIR
 from gladly_import.preview import PREVIEW_FILE, write_preview
 from gladly_import.progress import progress_display
 from gladly_import.publish import first_file_number, publish, sha256_of, staging_dir
@@ -43,73 +38,11 @@ def result(message: str = "") -> None:
     result_logger.info(message)
 
 
-def extract_all(config: Config, metrics: StageMetrics | None = None, mode: str = "full",
-                display: ProgressDisplay | None = None, findings: dict[str, dict] | None = None) -> list[dict]:
-    """Run each configured extractor; unconfigured platforms get empty raw tables.
-
-    ``findings`` gets, per configured platform, what its reader found out about each file
-    (``file_facts``: a CSV's encoding and delimiter) and the likely causes of what it could not read.
-    """
-    raw_dir = config.raw_dir
-    manifest = []
-    redactor = config.redactor
-    for platform, declared in PLATFORMS.items():
-        shutil.rmtree(raw_dir / platform, ignore_errors=True)
-        (raw_dir / "extract_rejects" / f"{platform}.parquet").unlink(missing_ok=True)
-        out = declared.output(raw_dir, redactor)
-        source = config.sources.get(platform)
-        if source is None:
-            out.close()
-            manifest.append(out.manifest_row(is_configured=False))
-            continue
-        started = time.monotonic()
-        input_files = source.files if declared.reads_files_with(source.options) else []
-        input_bytes = sum(f.stat().st_size for f in input_files)
-        say(f"extract {platform}: {len(input_files)} {'file' if len(input_files) == 1 else 'files'}, "
-            f"{amount(input_bytes, 'bytes')}" if input_files else f"extract {platform}")
-        progress = Progress(f"extract {platform}", display, files=input_files)
-        ctx = SourceContext(
-            platform=platform, options=source.options, base_dir=config.base_dir, files=source.files,
-            state_dir=config.work_dir / "state" / platform, progress=progress, mode=mode, samples_dir=SAMPLES_DIR,
-        )
-        with (metrics or StageMetrics.disabled()).stage(f"extract {platform}", input_mb=round(input_bytes / 2**20, 1)) as stage:
-            try:
-                declared.extract(ctx, out)
-                _reject_unread_exports(ctx, declared, out)
-            except BaseException:
-                out.abort()
-                raise
-            out.close()
-            stage["items"] = out.records_extracted + out.records_rejected
-            stage["redaction_seconds"] = round(out.redaction_seconds, 3)
-        progress.finish()
-        row = out.manifest_row(is_configured=True)
-        manifest.append(row)
-        if findings is not None:
-            findings[platform] = {"file_facts": out.file_facts, "likely_causes": out.likely_causes}
-        rejected = ", ".join(f"{n:,} {r}" for r, n in sorted(out.reject_reasons.items()))
-        say(f"extract {platform}: {row['records_extracted']:,} records in {time.monotonic() - started:,.1f}s"
-            + (f"; set aside: {rejected}" if rejected else ""))
-    write_table(raw_dir / "extract_manifest.parquet", MANIFEST_SCHEMA, manifest)
-    return manifest
-
-
 def counted(batches: Iterator[list[Any]], progress: Progress) -> Iterator[list[Any]]:
     """The batches, each counted on ``progress`` as it is handed on (the email rule's minutes at scale)."""
     for batch in batches:
         yield batch
         progress.advance(len(batch))
-
-
-def _reject_unread_exports(ctx: SourceContext, declared: Platform, out: PlatformOutput) -> None:
-    """An export in a packing no reader opens, found in a source folder: a reject, not a silent skip."""
-    for key in declared.settings.path_keys:
-        if ctx.options.get(key):
-            for path in unread_exports(ctx.options[key], ctx.base_dir, declared.file_suffixes,
-                                       declared.reads_archives):
-                out.reject(reason="unexpected_file", source_file=ctx.name_of(path), position="file",
-                           detail="an archive or compression this import does not read: unpack it "
-                                  f"into {', '.join(declared.file_suffixes)} files (or .gz)")
 
 
 def run_import(config: Config, engine: Engine, mode: str, run_id: str, with_unit_tests: bool, started: float) -> str:

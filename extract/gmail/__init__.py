@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
-import os
 import signal
 import threading
 from collections import deque
@@ -36,7 +35,7 @@ if TYPE_CHECKING:
 
 
 from extract import options as opt
-from extract.context import SourceContext
+from extract.context import SourceContext, available_cores
 from extract.gmail.mbox import Block, gzip_blocks, parse_block, plan_ranges
 from extract.platform import Platform
 from extract.readers import archives
@@ -116,10 +115,7 @@ def support_addresses(options: dict[str, Any]) -> frozenset[str]:
 
 
 def worker_count() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:
-        return max(1, os.cpu_count() or 1)
+    return available_cores()
 
 
 def blocks_of(path: Path, chunk_bytes: int) -> Iterator[Block]:

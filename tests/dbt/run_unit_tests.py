@@ -28,9 +28,9 @@ from gladly_import.config import TOP_LEVEL, Config
 from gladly_import.dbt_runner import dbt_environment, dbt_invocation
 from gladly_import.email_rules import hand_email_rule_to_engine
 from gladly_import.engines import open_engine
+from gladly_import.extraction import extract_all
 from gladly_import.ledger import ensure_tables
 from gladly_import.paths import PROJECT_DIR, dbt_state_dir
-from gladly_import.run import extract_all
 
 MODELS = ["run", "--empty"]
 UNIT_TESTS = ["test", "--select", "test_type:unit"]

@@ -388,7 +388,7 @@ def test_an_export_packed_in_an_archive_no_reader_opens_is_a_reject_not_a_silent
     """A folder's .mbox.bz2 or a gzip named .tar.gz was passed over: records_seen 0, no word of it.
     (A zip is read where it lies since archives are read by their bytes: its ticket counts.)"""
     from gladly_import.config import load_config
-    from gladly_import.run import extract_all
+    from gladly_import.extraction import extract_all
 
     (tmp_path / "zendesk" / "2021").mkdir(parents=True)
     (tmp_path / "zendesk" / "tickets.json").write_text(zendesk_ticket(1) + "\n", encoding="utf-8")

@@ -90,7 +90,7 @@ def test_the_scan_finds_what_the_code_is_known_to_emit() -> None:
     literal, computed = emitted_in_python()
     assert {"malformed_json", "unparseable_message", "csv_header_invalid", "unsafe_xml", "deleted_note",
             "unexpected_file", "malformed_page"} <= set(literal)
-    assert "extract/zendesk.py" in literal["malformed_json"] and "gladly_import/run.py" in literal["unexpected_file"]
+    assert "extract/zendesk.py" in literal["malformed_json"] and "gladly_import/extraction.py" in literal["unexpected_file"]
     assert emitted_in_sql() == {"invalid_id", "missing_email", "invalid_email", "empty_body", "missing_timestamp",
                                 "unparseable_timestamp"}
 
