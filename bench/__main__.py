@@ -12,7 +12,9 @@ each plan's limits. Every part records the load average beside its figures (the 
 1. Generates (or reuses, when the same scale and seed were generated before) a deterministic
    corpus in each platform's real format under DIR/corpus/<scale>-<seed>/ (DIR: bench/ by default).
 2. Runs the whole import on it in a child process, sampling the peak RSS of the process tree,
-   and reads the runner's per-stage metrics (each extractor, dbt build, export).
+   and reads the runner's per-stage metrics (each extractor, dbt build, export). The Kustomer and
+   Gorgias simulators are served by processes of the bench's own (bench/served.py), reached by the
+   import over loopback HTTP as a real account is: they share the cores, not the import's memory.
 3. Runs each platform's baseline from bench/bench_<platform>.py when it has one
    (`baseline(corpus_info) -> dict`), on the same files.
 4. Repeats the import at a smaller scale to report how peak memory grows with size.
@@ -39,7 +41,7 @@ from typing import Any
 import psutil
 import yaml
 
-from bench import budgets
+from bench import budgets, served
 from gladly_import.metrics import tree_rss
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -104,14 +106,21 @@ def peak_rss_until_exit(child: subprocess.Popen, process: psutil.Process, interv
 
 def run_import(corpus: dict[str, dict[str, Any]], run_dir: Path) -> dict[str, Any]:
     run_dir.mkdir(parents=True, exist_ok=True)
+    with served.api_simulators(corpus) as (api_blocks, api_env):
+        return _run_import(corpus, run_dir, api_blocks, api_env)
+
+
+def _run_import(corpus: dict[str, dict[str, Any]], run_dir: Path, api_blocks: dict[str, dict[str, Any]],
+                api_env: dict[str, str]) -> dict[str, Any]:
     config = {"output_dir": "output", "work_dir": "work", "batch_size": 500_000,
-              "sources": {p: source_block(p, info) for p, info in corpus.items()}}
+              "sources": {p: api_blocks.get(p) or source_block(p, info) for p, info in corpus.items()}}
     config_path = run_dir / "config.yml"
     config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
     load_before = load_average()
     started = time.perf_counter()
     child = subprocess.Popen([sys.executable, "-m", "gladly_import", "--config", str(config_path)],
-                             cwd=PROJECT_DIR, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                             cwd=PROJECT_DIR, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             env={**os.environ, **api_env})
     process = psutil.Process(child.pid)
     lines: list[str] = []
     assert child.stdout is not None
@@ -184,7 +193,7 @@ def stage_rows(stages: list[dict[str, Any]]) -> list[list[str]]:
         items = s.get("items")
         mb = s.get("input_mb")
         name = (f"  {s['stage']} (side by side)" if s.get("side_by_side")
-                else f"extract: {s['platforms']} platforms, {s['processes']} reading files at a time"
+                else f"extract: {s['platforms']} platforms, {s['processes']} at a time"
                 if s["stage"] == "extract" else s["stage"])
         rows.append([name, f"{items:,}" if items is not None else "", f"{mb:,.1f}" if mb is not None else "",
                      f"{s['seconds']:,.1f}", f"{items / seconds:,.0f}" if items else "",

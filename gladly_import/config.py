@@ -39,9 +39,9 @@ TOP_LEVEL = opt.Settings((
                 shows="required: one or more platforms"),
     opt.Setting("engine", opt.one_of(ENGINES), "where the models run", default="duckdb"),
     opt.Setting("extract_processes", opt.number(1, whole=True),
-                "how many platforms' files are read at once, each in a process of its own (an API source always"
-                " gets its own, beside them: it mostly waits on the vendor's limits); 1 reads the platforms one"
-                " after the other in this process", shows="the cores the import may use"),
+                "how many platforms are read at once, each in a process of its own (API sources first, then the"
+                " largest files); 1 reads them one after the other in this process",
+                shows="the cores the import may use"),
     opt.Setting("spark", opt.MAPPING, "the Spark engine's settings", shows="(with `engine: spark`)"),
     opt.Setting("redact", opt.MAPPING, "what is removed from titles and bodies before anything is written"
                 " (docs/redaction.md)", shows="card numbers removed"),

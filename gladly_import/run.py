@@ -57,6 +57,7 @@ def run_import(config: Config, engine: Engine, mode: str, run_id: str, with_unit
 def _stages(config: Config, engine: Engine, mode: str, run_id: str, with_unit_tests: bool, started: float,
             metrics: StageMetrics, display: ProgressDisplay) -> str:
     findings: dict[str, dict] = {}
+    engine.release()  # the extraction needs no engine: not its buffers of the ledger in this process either
     manifest = extract_all(config, metrics, mode, display, findings)
     records = sum(row["records_seen"] for row in manifest)
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import signal
-import threading
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -35,7 +34,7 @@ if TYPE_CHECKING:
 
 
 from extract import options as opt
-from extract.context import SourceContext, available_cores
+from extract.context import SourceContext, available_cores, interrupts_ignored
 from extract.gmail.mbox import Block, gzip_blocks, parse_block, plan_ranges
 from extract.platform import Platform
 from extract.readers import archives
@@ -141,19 +140,10 @@ def ignore_interrupts() -> None:
 
 @contextlib.contextmanager
 def _workers_started_ignoring_interrupts(context: Any, workers: int) -> Iterator[Any]:
-    """A pool whose workers never take Ctrl-C, not even while they are still starting up.
-
-    The initializer runs only once a worker has imported everything, and a Ctrl-C before that
-    would kill it with its own traceback. So SIGINT is ignored in this process while the workers
-    are started (an ignored signal stays ignored in a child, and Python then installs no handler
-    for it), and restored at once."""
-    in_main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if in_main_thread else None
-    try:
+    """A pool whose workers never take Ctrl-C, not even while they are still starting up (the
+    initializer runs only once a worker has imported everything)."""
+    with interrupts_ignored():
         pool = context.Pool(workers, initializer=ignore_interrupts)
-    finally:
-        if in_main_thread:
-            signal.signal(signal.SIGINT, previous)
     with pool:
         yield pool
 

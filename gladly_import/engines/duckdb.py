@@ -70,6 +70,12 @@ class DuckDBEngine:
     def describe(self) -> str:
         return f"duckdb {self.path}"
 
+    def release(self) -> None:
+        """Close the connection (opened again on the next use): its buffer pool keeps the pages the
+        run's first queries read (the ledger: 330 MB after a few runs of 1M items), through the
+        extraction otherwise."""
+        self.close()
+
     def close(self) -> None:
         if self._conn is not None:
             self._conn.close()

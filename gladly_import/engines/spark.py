@@ -245,6 +245,9 @@ class SparkEngine:
     def describe(self) -> str:
         return f"spark {self.warehouse}"
 
+    def release(self) -> None:
+        pass  # a session is not cheap to start again
+
     def close(self) -> None:
         if self._spark is not None and self._owns_session:
             self._spark.stop()

@@ -9,9 +9,9 @@ import json
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 from typing import Any
@@ -76,7 +76,9 @@ class Recorder:
 
 
 def replaced(platform: str, extract: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The platform's extract replaced, in this process and in the processes it forks (not spawns)."""
     monkeypatch.setitem(PLATFORMS, platform, dataclasses.replace(PLATFORMS[platform], extract=extract))
+    monkeypatch.setattr(extraction, "START_METHOD", "fork")
 
 
 def test_side_by_side_writes_the_same_raw_tables_as_one_after_the_other(tmp_path: Path,
@@ -179,41 +181,30 @@ def test_a_process_that_dies_without_a_word_is_an_error_naming_its_platform(tmp_
 
 
 def test_the_extraction_processes_die_with_the_runner(tmp_path: Path) -> None:
-    """A runner killed mid-extraction (no clean-up: a crash) leaves no process writing into raw/."""
-    config_path = write_config(tmp_path, {p: {"path": str(SAMPLES_DIR / p)} for p in ("csv", "gmail")},
-                               extract_processes=2)
-    script = textwrap.dedent(f"""
-        import dataclasses, sys
-        from extract.platforms import PLATFORMS
-        from gladly_import.config import load_config
-        from gladly_import.extraction import extract_all
-        from tests.python.test_extraction import _reads_forever
-        for platform in ("csv", "gmail"):
-            PLATFORMS[platform] = dataclasses.replace(PLATFORMS[platform], extract=_reads_forever)
-        extract_all(load_config({str(config_path)!r}))
-    """)
-    runner = subprocess.Popen([sys.executable, "-c", script], cwd=PROJECT_DIR)
-    pid_file = tmp_path / "work" / "state" / "reading.pid"
+    """A runner killed mid-extraction (no clean-up: a crash) leaves no process writing into raw/: its
+    Kustomer process, waiting on an API that accepted the connection and never answers, dies with it."""
+    silent = socket.create_server(("127.0.0.1", 0))
+    silent.settimeout(60)
+    sources = {"kustomer": {"base_url": f"http://127.0.0.1:{silent.getsockname()[1]}"},
+               "csv": {"path": str(SAMPLES_DIR / "csv")}}
+    config_path = write_config(tmp_path, sources, extract_processes=2)
+    script = ("from gladly_import.config import load_config\nfrom gladly_import.extraction import extract_all\n"
+              f"if __name__ == '__main__':\n    extract_all(load_config({str(config_path)!r}))\n")
+    runner = subprocess.Popen([sys.executable, "-c", script], cwd=PROJECT_DIR,
+                              env={**os.environ, "KUSTOMER_API_KEY": "test-key"})
     try:
-        deadline = time.monotonic() + 60
-        while not pid_file.exists() and time.monotonic() < deadline and runner.poll() is None:
-            time.sleep(0.1)
-        assert pid_file.exists(), "the extraction never started"
-        reading = psutil.Process(int(pid_file.read_text(encoding="utf-8")))
-        assert reading.ppid() == runner.pid
+        connection, _ = silent.accept()  # the Kustomer process is reading
+        reading = [p for p in psutil.Process(runner.pid).children()
+                   if "resource_tracker" not in " ".join(p.cmdline()) and p.is_running()]
+        assert reading, "no extraction process"
         runner.kill()
         runner.wait(timeout=10)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                if reading.status() == psutil.STATUS_ZOMBIE:
-                    break
-            except psutil.NoSuchProcess:
-                break
-            time.sleep(0.1)
-        else:
-            reading.kill()
-            pytest.fail("an extraction process outlived its runner")
+        gone, alive = psutil.wait_procs(reading, timeout=10)
+        for process in alive:
+            process.kill()
+        assert alive == [], "an extraction process outlived its runner"
+        connection.close()
     finally:
+        silent.close()
         if runner.poll() is None:
             runner.kill()
