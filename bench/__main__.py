@@ -104,15 +104,16 @@ def peak_rss_until_exit(child: subprocess.Popen, process: psutil.Process, interv
     return peak
 
 
-def run_import(corpus: dict[str, dict[str, Any]], run_dir: Path) -> dict[str, Any]:
+def run_import(corpus: dict[str, dict[str, Any]], run_dir: Path, **top: Any) -> dict[str, Any]:
+    """The whole import of the corpus in a child process (``top``: more top-level settings)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     with served.api_simulators(corpus) as (api_blocks, api_env):
-        return _run_import(corpus, run_dir, api_blocks, api_env)
+        return _run_import(corpus, run_dir, api_blocks, api_env, top)
 
 
 def _run_import(corpus: dict[str, dict[str, Any]], run_dir: Path, api_blocks: dict[str, dict[str, Any]],
-                api_env: dict[str, str]) -> dict[str, Any]:
-    config = {"output_dir": "output", "work_dir": "work", "batch_size": 500_000,
+                api_env: dict[str, str], top: dict[str, Any]) -> dict[str, Any]:
+    config = {"output_dir": "output", "work_dir": "work", "batch_size": 500_000, **top,
               "sources": {p: api_blocks.get(p) or source_block(p, info) for p, info in corpus.items()}}
     config_path = run_dir / "config.yml"
     config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
@@ -217,6 +218,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="the compute run, the budget run, or both (default)")
     parser.add_argument("--dir", type=Path, default=BENCH_DIR,
                         help="where the corpus/, runs/ and results/ folders go (default: bench/)")
+    parser.add_argument("--one-after-the-other", action="store_true",
+                        help="the compute run's import again with extract_processes: 1 (the platforms one after the\n"
+                             "other in the runner), the baseline of the side-by-side extraction in the same run")
     args = parser.parse_args(argv)
     base = args.dir.resolve()
     small = args.small_scale or max(1000, args.scale // 10)
@@ -231,6 +235,10 @@ def main(argv: list[str] | None = None) -> int:
             run = run_import(corpus, base / "runs" / f"{scale}-{args.seed}")
             run["input_mb"] = round(sum(float(i.get("bytes", 0)) for i in corpus.values()) / 2**20, 1)
             results[label] = run
+            if label == "full" and args.one_after_the_other:
+                print(f"bench: compute: import of {scale:,} items, the platforms one after the other", flush=True)
+                results["one_after_the_other"] = run_import(corpus, base / "runs" / f"{scale}-{args.seed}-sequential",
+                                                            extract_processes=1)
             if label == "full" and not args.skip_baselines:
                 load_before = load_average()
                 results["baselines"] = run_baselines(corpus)
@@ -269,6 +277,15 @@ def print_compute(results: dict[str, Any], small: int, scale: int) -> None:
           f"peak memory grows {results['memory_growth_percent']:+.0f}% from {small:,} to {scale:,} items")
     print()
     print_table(["stage", "items", "input MB", "seconds", "items/s", "MB/s", "peak RSS MB"], stage_rows(full["stages"]))
+    if sequential := results.get("one_after_the_other"):
+        side = sum(s["seconds"] for s in full["stages"] if s["stage"] == "extract")
+        alone = sum(s["seconds"] for s in sequential["stages"] if s["stage"].startswith("extract "))
+        print(f"\nthe platforms one after the other, same run (load average {sequential['load_average']['before']}"
+              f" before): extraction {alone:,.1f}s against {side:,.1f}s side by side ({alone / max(side, 1e-9):.2f}x);"
+              f" whole import {sequential['seconds']:,.1f}s against {full['seconds']:,.1f}s; peak RSS"
+              f" {sequential['peak_rss_mb']:,.0f} MB against {full['peak_rss_mb']:,.0f} MB")
+        print_table(["stage", "items", "input MB", "seconds", "items/s", "MB/s", "peak RSS MB"],
+                    stage_rows(sequential["stages"]))
     if results.get("baselines"):
         print(f"\nbaselines, same run (load average {results['baselines_load_average']['before']} before):")
     for platform, baseline in results.get("baselines", {}).items():

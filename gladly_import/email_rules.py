@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import multiprocessing
+from collections import deque
 from collections.abc import Iterable, Iterator
 from email.utils import parseaddr
 from functools import lru_cache
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
+
+from extract.context import available_cores, interrupts_ignored
 
 
 @lru_cache(maxsize=4096)  # the models check each distinct address once; this only spares repeats
@@ -58,14 +62,48 @@ def email_table_schema() -> Any:
                       ("customer_email_is_normalized", pa.bool_())])
 
 
+def decided(raws: list[str | None]) -> tuple[list[str | None], list[bool | None]]:
+    """Each raw address's normalized form, and email-validator's check of that form."""
+    normalized = [normalize_email(v) for v in raws]
+    return normalized, [is_normalized_address(v) if v is not None else None for v in normalized]
+
+
+def decided_batches(batches: Iterable[list[str | None]],
+                    workers: int | None = None) -> Iterator[tuple[list[str | None], list[str | None], list[bool | None]]]:
+    """(raws, normalized, checks) a batch at a time, in order. One core decides ~25,000 addresses a
+    second (256,644 at 1M items: 9-12 s): once a second full batch comes, the batches are decided by
+    a process per core, two batches each in flight at most (memory flat); a run with fewer addresses
+    decides them here."""
+    workers = available_cores() if workers is None else workers
+    iterator = iter(batches)
+    first = next(iterator, None)
+    if first is None:
+        return
+    second = next(iterator, None) if len(first) >= EMAIL_BATCH_ROWS else None
+    if second is None or workers <= 1:
+        for raws in (first, *([second] if second is not None else []), *iterator):
+            yield (raws, *decided(raws))
+        return
+    with interrupts_ignored():  # Ctrl-C is the runner's alone, even while the workers start
+        pool = multiprocessing.get_context("spawn").Pool(workers)
+    with pool:
+        pending: deque[tuple[list[str | None], Any]] = deque()
+        for raws in (first, second, *iterator):
+            pending.append((raws, pool.apply_async(decided, (raws,))))
+            if len(pending) >= 2 * workers:
+                raws, answer = pending.popleft()
+                yield (raws, *answer.get())
+        while pending:
+            raws, answer = pending.popleft()
+            yield (raws, *answer.get())
+
+
 def email_table_batches(batches: Iterable[list[str | None]]) -> Iterator[Any]:
     """Arrow record batches of the table, one per batch of distinct raw addresses."""
     import pyarrow as pa
 
     schema = email_table_schema()
-    for raws in batches:
-        normalized = [normalize_email(v) for v in raws]
-        checks = [is_normalized_address(v) if v is not None else None for v in normalized]
+    for raws, normalized, checks in decided_batches(batches):
         yield pa.record_batch([pa.array(raws, pa.string()), pa.array(normalized, pa.string()),
                                pa.array(checks, pa.bool_())], schema=schema)
 

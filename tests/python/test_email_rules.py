@@ -82,3 +82,26 @@ def test_the_email_data_tests_check_is_email_validators_own() -> None:
     """customer_email_is_normalized (the data test's check) refuses a non-normalised or invalid address."""
     values = ["Jane@example.com", "Jane@EXAMPLE.COM", "jane..doe@example.com", "用户@例子.广告", None]
     assert [is_normalized_address(v) for v in values] == [True, False, False, True, None]
+
+
+def test_many_addresses_are_decided_by_a_process_per_core_in_order_as_here(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past a second full batch the batches go to worker processes: the same answers, in the same order,
+    as deciding them here; a run with fewer addresses starts no process."""
+    import multiprocessing
+
+    from gladly_import import email_rules
+
+    monkeypatch.setattr(email_rules, "EMAIL_BATCH_ROWS", 300)
+    cases = [raw for raw, _ in EMAIL_CASES]
+    addresses = [f"User{i}@Example{i % 7}.COM" if i % 5 else f"user{i}..x@example.com" for i in range(1, 1500)]
+    batches = [(cases + addresses)[i:i + 300] for i in range(0, len(cases) + len(addresses), 300)]
+    answers = email_rules.decided_batches(batches, workers=2)
+    first = next(answers)
+    assert multiprocessing.active_children(), "no worker process"
+    got = [first, *answers]
+    assert [raws for raws, _, _ in got] == batches
+    assert [(normalized, checks) for _, normalized, checks in got] == [email_rules.decided(raws) for raws in batches]
+    assert got[0][1][:len(EMAIL_CASES)] == [expected for _, expected in EMAIL_CASES]
+    assert sum(v is None for _, normalized, _ in got for v in normalized) > 250  # the 1 in 5 refused
+    small = email_rules.decided_batches([cases], workers=2)
+    assert next(small)[1] == [expected for _, expected in EMAIL_CASES] and not multiprocessing.active_children()
