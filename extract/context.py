@@ -153,6 +153,17 @@ class Progress:
         self._refresh_bytes()
         self.display.show(self)
 
+    def show_as_told(self, done: float, total: float | None, unit: str | None, message: str) -> None:
+        """A state of this stage as another process showed it (it read the stage, and paced its lines
+        as an ``update`` here would have): shown as it is, forced lines included."""
+        self.done, self.unit, self.message = float(done), unit, message
+        if total is not None:
+            self.total = float(total)
+            if self._paced_from is None:
+                self._paced_from = (time.monotonic(), self.done)
+        self._last, self._shown = time.monotonic(), message
+        self.display.show(self)
+
     def advance(self, n: float = 1) -> None:
         self.update(done=self.done + n)
 

@@ -61,7 +61,7 @@ class Job:
     platform: str
     source: SourceConfig
     raw_dir: Path
-    redactor: redact.Redactor
+    redact: dict[str, Any] | None  # the redact: block, not its Redactor (a custom pattern's finder does not pickle)
     base_dir: Path
     state_dir: Path
     mode: str
@@ -74,6 +74,10 @@ class Job:
     @property
     def stage(self) -> str:
         return f"extract {self.platform}"
+
+    @property
+    def redactor(self) -> redact.Redactor:
+        return redact.redactor_from(self.redact)
 
 
 @dataclass
@@ -106,7 +110,7 @@ def extract_all(config: Config, metrics: StageMetrics | None = None, mode: str =
             out.close()
             manifest[platform] = out.manifest_row(is_configured=False)
             continue
-        jobs.append(Job(platform=platform, source=source, raw_dir=raw_dir, redactor=config.redactor,
+        jobs.append(Job(platform=platform, source=source, raw_dir=raw_dir, redact=config.redact,
                         base_dir=config.base_dir, state_dir=config.work_dir / "state" / platform, mode=mode,
                         input_files=source.files if declared.reads_files_with(source.options) else []))
     processes = config.extract_processes or available_cores()
@@ -183,7 +187,8 @@ class _Running:
 
 
 class _Forwarded:
-    """A child's progress display: what it would show, sent to the runner (at the runner's pace)."""
+    """A child's progress display: each state it shows (paced at the runner's display's interval,
+    forced lines too), sent to the runner to show."""
 
     def __init__(self, queue: Any, platform: str, interval: float) -> None:
         self.queue, self.platform, self.interval = queue, platform, interval
@@ -221,9 +226,9 @@ def _side_by_side(jobs: list[Job], processes: int, metrics: StageMetrics,
             _say_started(job)
             process = context.Process(target=_child, name=job.stage, daemon=False,
                                       args=(job, queue, interval, logs, os.getpid()))
-            running[job.platform] = _Running(job, process, Progress(job.stage, display))
             with interrupts_ignored():  # even while it starts: the runner alone takes Ctrl-C
                 process.start()
+            running[job.platform] = _Running(job, process, Progress(job.stage, display))
 
     logger.debug(f"extract: {len(jobs)} platforms side by side, {processes} at a time")
     with metrics.stage("extract", input_mb=in_bytes, platforms=len(jobs), processes=processes) as stage:
@@ -234,8 +239,7 @@ def _side_by_side(jobs: list[Job], processes: int, metrics: StageMetrics,
                     if kind == "log":
                         logging.getLogger(payload.name).handle(payload)
                     elif kind == "progress" and platform in running:
-                        done, total, unit, message = payload
-                        running[platform].progress.update(message, done=done, total=total, unit=unit)
+                        running[platform].progress.show_as_told(*payload)
                     elif kind == "failed":
                         if len(running) > 1:
                             runner_logger.info(f"extract {platform}: failed; stopping "
@@ -244,8 +248,8 @@ def _side_by_side(jobs: list[Job], processes: int, metrics: StageMetrics,
                     else:  # done
                         finished = running.pop(platform)
                         finished.process.join()
-                        if finished.job.input_files:  # every byte read, as a stage read here says
-                            finished.progress.update(done=finished.progress.total)
+                        if finished.job.input_files and finished.progress.total:  # every byte read, as
+                            finished.progress.done = finished.progress.total  # a stage read here ends: no line
                         finished.progress.finish()
                         payload.metrics["side_by_side"] = True  # its seconds overlap the others'
                         metrics.stages.append(payload.metrics)
