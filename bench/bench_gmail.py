@@ -44,7 +44,7 @@ BYTES_PER_EMAIL = 27_500  # the generator's average (40,000 emails = about 1.1 G
 
 def child_extract(path: Path, out_dir: Path) -> dict[str, Any]:
     from extract import gmail
-    from extract.context import SourceContext
+    from extract.context import SourceContext, available_cores
     from extract.raw import PlatformOutput
 
     out = PlatformOutput(out_dir, "gmail", gmail.TABLES, gmail.RECORD_TABLES)
@@ -57,7 +57,7 @@ def child_extract(path: Path, out_dir: Path) -> dict[str, Any]:
     manifest = out.manifest_row(is_configured=True)
     return {"seconds": seconds, "items": manifest["records_seen"], "extracted": manifest["records_extracted"],
             "rejected": manifest["records_rejected"], "bytes": path.stat().st_size,
-            "workers": gmail.worker_count()}
+            "workers": available_cores()}
 
 
 def child_baseline(path: Path) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from email.utils import parseaddr
 from functools import lru_cache
+from itertools import chain
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
@@ -81,14 +82,14 @@ def decided_batches(batches: Iterable[list[str | None]],
         return
     second = next(iterator, None) if len(first) >= EMAIL_BATCH_ROWS else None
     if second is None or workers <= 1:
-        for raws in (first, *([second] if second is not None else []), *iterator):
+        for raws in chain([first], [second] if second is not None else [], iterator):
             yield (raws, *decided(raws))
         return
     with interrupts_ignored():  # Ctrl-C is the runner's alone, even while the workers start
         pool = multiprocessing.get_context("spawn").Pool(workers)
     with pool:
         pending: deque[tuple[list[str | None], Any]] = deque()
-        for raws in (first, second, *iterator):
+        for raws in chain([first, second], iterator):  # pulled as submitted, never all at once
             pending.append((raws, pool.apply_async(decided, (raws,))))
             if len(pending) >= 2 * workers:
                 raws, answer = pending.popleft()

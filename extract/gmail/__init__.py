@@ -113,10 +113,6 @@ def support_addresses(options: dict[str, Any]) -> frozenset[str]:
     return opt.lowered_texts(options.get("support_addresses"))
 
 
-def worker_count() -> int:
-    return available_cores()
-
-
 def blocks_of(path: Path, chunk_bytes: int) -> Iterator[Block]:
     """The blocks of one file: byte ranges of a plain file, decompressed blocks of a gzip file."""
     with open(path, "rb") as probe:
@@ -176,7 +172,7 @@ def extract(ctx: SourceContext, out: PlatformOutput, *, workers: int | None = No
     support = support_addresses(ctx.options)
     messages = out.table("messages")
     messages.batch_rows = ROWS_PER_ROW_GROUP
-    workers = worker_count() if workers is None else workers
+    workers = available_cores() if workers is None else workers
     skipped: list[str] = []
     for path in ctx.files:
         for item in archives.inputs(path, ctx.name_of(path)):
