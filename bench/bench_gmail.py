@@ -44,7 +44,8 @@ BYTES_PER_EMAIL = 27_500  # the generator's average (40,000 emails = about 1.1 G
 
 def child_extract(path: Path, out_dir: Path) -> dict[str, Any]:
     from extract import gmail
-    from extract.context import SourceContext, available_cores
+    from extract.context import SourceContext
+    from extract.processes import available_cores
     from extract.raw import PlatformOutput
 
     out = PlatformOutput(out_dir, "gmail", gmail.TABLES, gmail.RECORD_TABLES)

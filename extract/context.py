@@ -11,13 +11,8 @@ line now and then through ``logging.getLogger("gladly_import.progress")`` (silen
 from __future__ import annotations
 
 import logging
-import os
-import signal
 import sys
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import accumulate
 from pathlib import Path
@@ -35,28 +30,6 @@ def tell(logger: logging.Logger, level: int, message: str) -> None:
         logger.log(level, "%s", message)
     elif level >= logging.INFO:  # a library use: as logging's last resort does, for INFO too
         print(message, file=sys.stderr, flush=True)
-
-
-def available_cores() -> int:
-    """The cores this process may run on (its affinity, not the machine's count: a container's share)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:
-        return max(1, os.cpu_count() or 1)
-
-
-@contextmanager
-def interrupts_ignored() -> Iterator[None]:
-    """Ctrl-C ignored while worker processes are started: it goes to the whole process group, and a
-    worker that took it while still importing would die with its own traceback. An ignored signal
-    stays ignored in a child (Python then installs no handler for it); restored here at once."""
-    in_main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if in_main_thread else None
-    try:
-        yield
-    finally:
-        if in_main_thread:
-            signal.signal(signal.SIGINT, previous)
 
 
 class ProgressDisplay(Protocol):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import multiprocessing
 from collections import deque
 from collections.abc import Iterable, Iterator
 from email.utils import parseaddr
@@ -12,7 +11,7 @@ from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 
-from extract.context import available_cores, interrupts_ignored
+from extract.processes import available_cores, worker_pool
 
 
 @lru_cache(maxsize=4096)  # the models check each distinct address once; this only spares repeats
@@ -85,9 +84,7 @@ def decided_batches(batches: Iterable[list[str | None]],
         for raws in chain([first], [second] if second is not None else [], iterator):
             yield (raws, *decided(raws))
         return
-    with interrupts_ignored():  # Ctrl-C is the runner's alone, even while the workers start
-        pool = multiprocessing.get_context("spawn").Pool(workers)
-    with pool:
+    with worker_pool(workers) as pool:  # Ctrl-C is the runner's alone; a killed runner takes them along
         pending: deque[tuple[list[str | None], Any]] = deque()
         for raws in chain([first, second], iterator):  # pulled as submitted, never all at once
             pending.append((raws, pool.apply_async(decided, (raws,))))

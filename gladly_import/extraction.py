@@ -21,7 +21,6 @@ die with it (Linux: ``PR_SET_PDEATHSIG``), so nothing writes into ``raw/`` behin
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import logging.handlers
 import multiprocessing
@@ -36,11 +35,12 @@ from pathlib import Path
 from typing import Any
 
 from extract import redact
-from extract.context import PlainLines, Progress, ProgressDisplay, SourceContext, amount, available_cores, interrupts_ignored
+from extract.context import PlainLines, Progress, ProgressDisplay, SourceContext, amount
 from extract.errors import ExtractError
 from extract.files import unread_exports
 from extract.platform import Platform
 from extract.platforms import PLATFORMS
+from extract.processes import available_cores, die_with_parent, interrupts_ignored
 from extract.raw import MANIFEST_SCHEMA, PlatformOutput, write_table
 from gladly_import.config import Config, SourceConfig
 from gladly_import.metrics import StageMetrics
@@ -312,7 +312,7 @@ def _log_setup() -> dict[str, Any]:
 
 def _child(job: Job, queue: Any, interval: float, logs: dict[str, Any], runner_pid: int) -> None:
     """One platform's extraction in a process of its own (see the module's docstring)."""
-    _die_with(runner_pid)
+    die_with_parent(runner_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the runner stops us
     sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__  # not a live display's proxies (fork)
     if logs["forward"]:
@@ -337,16 +337,3 @@ def _picklable(error: BaseException) -> BaseException:
         return error
     except Exception:  # noqa: BLE001 (an exception whose arguments do not travel: its words do)
         return RuntimeError(f"{type(error).__name__}: {error}")
-
-
-def _die_with(runner_pid: int) -> None:
-    """End this process when the runner ends, however it ends (Linux; elsewhere the runner stops us)."""
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        return
-    if os.getppid() != runner_pid:  # the runner died before the line above
-        os._exit(1)

@@ -8,6 +8,7 @@ an installed ``gladly-import`` runs from any folder. Nothing else decides where 
 
 from __future__ import annotations
 
+import os
 import sys
 from functools import cache
 from pathlib import Path
@@ -27,8 +28,10 @@ SAMPLE_CONFIG = SAMPLES_DIR / "config.yml"
 
 
 def dbt_command() -> list[str]:
-    """How to start dbt with this interpreter, whatever folder its scripts were installed in."""
-    return [sys.executable, "-c", "import sys; from dbt.cli.main import cli; sys.exit(cli())"]
+    """How to start dbt with this interpreter, whatever folder its scripts were installed in; dbt dies
+    with the process that starts it (a killed import leaves no dbt holding the DuckDB file)."""
+    return [sys.executable, "-c", "import sys; from extract.processes import die_with_parent; "
+            f"die_with_parent({os.getpid()}); from dbt.cli.main import cli; sys.exit(cli())"]
 
 
 def dbt_state_dir(work_dir: Path) -> Path:

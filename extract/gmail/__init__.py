@@ -20,9 +20,6 @@ and ``text`` (charsets, headers, dates, HTML -> text).
 
 from __future__ import annotations
 
-import contextlib
-import multiprocessing
-import signal
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -34,9 +31,10 @@ if TYPE_CHECKING:
 
 
 from extract import options as opt
-from extract.context import SourceContext, available_cores, interrupts_ignored
+from extract.context import SourceContext
 from extract.gmail.mbox import Block, gzip_blocks, parse_block, plan_ranges
 from extract.platform import Platform
+from extract.processes import available_cores, worker_pool
 from extract.readers import archives
 from extract.readers.streams import open_binary
 
@@ -128,22 +126,6 @@ def blocks_of(path: Path, chunk_bytes: int) -> Iterator[Block]:
         yield Block(str(path), start, end, oversize=oversize)
 
 
-def ignore_interrupts() -> None:
-    """A worker's start: Ctrl-C goes to the whole process group, and the parent alone handles it
-    (it stops the pool); a worker that took it too would print its own traceback."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-@contextlib.contextmanager
-def _workers_started_ignoring_interrupts(context: Any, workers: int) -> Iterator[Any]:
-    """A pool whose workers never take Ctrl-C, not even while they are still starting up (the
-    initializer runs only once a worker has imported everything)."""
-    with interrupts_ignored():
-        pool = context.Pool(workers, initializer=ignore_interrupts)
-    with pool:
-        yield pool
-
-
 def parse_blocks(blocks: Iterable[Block], support: frozenset[str], workers: int,
                  allow_fast: bool = True) -> Iterator[list[dict[str, Any]]]:
     """Each block's results, in file order, parsed by ``workers`` processes (in-process when 1)."""
@@ -151,8 +133,7 @@ def parse_blocks(blocks: Iterable[Block], support: frozenset[str], workers: int,
         for block in blocks:
             yield parse_block(block, support, allow_fast)
         return
-    context = multiprocessing.get_context("spawn")
-    with _workers_started_ignoring_interrupts(context, workers) as pool:
+    with worker_pool(workers) as pool:
         pending: deque[Any] = deque()
         try:
             for block in blocks:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from bench.__main__ import MIX, push_failures
-from extract.context import available_cores
+from extract.processes import available_cores
 from tests.python.conftest import PROJECT_DIR
 
 SCALE = 3_000
