@@ -11,7 +11,7 @@ from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 
-from extract.processes import available_cores, worker_pool
+from extract.processes import available_cores, ordered_results
 
 
 @lru_cache(maxsize=4096)  # the models check each distinct address once; this only spares repeats
@@ -84,16 +84,15 @@ def decided_batches(batches: Iterable[list[str | None]],
         for raws in chain([first], [second] if second is not None else [], iterator):
             yield (raws, *decided(raws))
         return
-    with worker_pool(workers) as pool:  # Ctrl-C is the runner's alone; a killed runner takes them along
-        pending: deque[tuple[list[str | None], Any]] = deque()
-        for raws in chain([first, second], iterator):  # pulled as submitted, never all at once
-            pending.append((raws, pool.apply_async(decided, (raws,))))
-            if len(pending) >= 2 * workers:
-                raws, answer = pending.popleft()
-                yield (raws, *answer.get())
-        while pending:
-            raws, answer = pending.popleft()
-            yield (raws, *answer.get())
+    handed_out: deque[list[str | None]] = deque()
+
+    def batches_handed_out() -> Iterator[list[str | None]]:
+        for raws in chain([first, second], iterator):  # pulled as handed out, never all at once
+            handed_out.append(raws)
+            yield raws
+
+    for answer in ordered_results(decided, batches_handed_out(), workers, in_flight=2):
+        yield (handed_out.popleft(), *answer)
 
 
 def email_table_batches(batches: Iterable[list[str | None]]) -> Iterator[Any]:

@@ -20,7 +20,7 @@ and ``text`` (charsets, headers, dates, HTML -> text).
 
 from __future__ import annotations
 
-from collections import deque
+import functools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +34,7 @@ from extract import options as opt
 from extract.context import SourceContext
 from extract.gmail.mbox import Block, gzip_blocks, parse_block, plan_ranges
 from extract.platform import Platform
-from extract.processes import available_cores, worker_pool
+from extract.processes import available_cores, ordered_results
 from extract.readers import archives
 from extract.readers.streams import open_binary
 
@@ -128,24 +128,13 @@ def blocks_of(path: Path, chunk_bytes: int) -> Iterator[Block]:
 
 def parse_blocks(blocks: Iterable[Block], support: frozenset[str], workers: int,
                  allow_fast: bool = True) -> Iterator[list[dict[str, Any]]]:
-    """Each block's results, in file order, parsed by ``workers`` processes (in-process when 1)."""
+    """Each block's results, in file order, parsed by ``workers`` processes (in-process when 1). A damaged
+    gzip or archive stops the reading (its error raised), not the blocks already handed out."""
+    parse = functools.partial(parse_block, support_addresses=support, allow_fast=allow_fast)
     if workers <= 1:
-        for block in blocks:
-            yield parse_block(block, support, allow_fast)
+        yield from map(parse, blocks)
         return
-    with worker_pool(workers) as pool:
-        pending: deque[Any] = deque()
-        try:
-            for block in blocks:
-                pending.append(pool.apply_async(parse_block, (block, support, allow_fast)))
-                if len(pending) >= workers * IN_FLIGHT_PER_WORKER:
-                    yield pending.popleft().get()
-        except archives.READ_ERRORS:
-            while pending:  # a damaged gzip or archive stops the reading, not the blocks already handed out
-                yield pending.popleft().get()
-            raise
-        while pending:
-            yield pending.popleft().get()
+    yield from ordered_results(parse, blocks, workers, IN_FLIGHT_PER_WORKER)
 
 
 def extract(ctx: SourceContext, out: PlatformOutput, *, workers: int | None = None,

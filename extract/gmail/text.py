@@ -309,6 +309,7 @@ def decode_transfer(payload: bytes, transfer_encoding: str | None) -> bytes:
     return payload
 
 
+@lru_cache(maxsize=256)  # a few values ("base64", "quoted-printable", "7bit") on every part
 def transfer_encoding(raw: bytes | None) -> str | None:
     if raw is None:
         return None

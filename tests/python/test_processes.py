@@ -1,42 +1,39 @@
-"""Worker processes end with the process that started them (extract/processes.py): a killed import leaves
-no pool worker busy for no one and no dbt holding the DuckDB file."""
+"""Worker processes (extract/processes.py): results in order, errors raised where they are read, and
+workers that end with the process that started them (a killed import leaves no worker busy for no one
+and no dbt holding the DuckDB file)."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
+import pytest
 
-from extract.processes import available_cores
+from extract.processes import WorkerDied, available_cores, ordered_results
 from gladly_import.paths import dbt_command
 from tests.python.conftest import PROJECT_DIR
+from tests.python.processes_helpers import die_on_two, fail_on_three, square_after
 from tests.python.whole_import_guard import GUARD_ENV
 
-# A parent that starts a pool and hands each worker a task of two minutes; once both work, it says their pids.
-POOL_PARENT = """
-import sys, time
-sys.path.insert(0, {helpers!r})
-from extract.processes import worker_pool
-from working import work_two_minutes, working
+# A parent whose two workers each take a task of two minutes; once both work, it says their pids.
+WORKING_PARENT = """
+import sys, threading, time
+from extract.processes import ordered_results
+from tests.python.processes_helpers import work_two_minutes, working
+
+def say_when_both_work():
+    while len(working({folder!r})) < 2:
+        time.sleep(0.05)
+    print(" ".join(working({folder!r})), flush=True)
+
 if __name__ == "__main__":
-    with worker_pool(2) as pool:
-        tasks = [pool.apply_async(work_two_minutes, ({helpers!r},)) for _ in range(2)]
-        while len(working({helpers!r})) < 2:
-            time.sleep(0.05)
-        print(" ".join(working({helpers!r})), flush=True)
-        time.sleep(120)
-"""
-WORKING = """import glob, os, time
-
-def work_two_minutes(folder):
-    open(os.path.join(folder, f"working-{os.getpid()}"), "w").close()
-    time.sleep(120)
-
-def working(folder):
-    return sorted(name.rsplit("-", 1)[1] for name in glob.glob(os.path.join(folder, "working-*")))
+    threading.Thread(target=say_when_both_work, daemon=True).start()
+    for _ in ordered_results(work_two_minutes, [{folder!r}] * 2, 2, in_flight=1):
+        pass
 """
 # A stand-in for dbt (first on the path): it says it started, then works for two minutes.
 FAKE_DBT = "import os, time\n\ndef cli():\n    print(os.getpid(), flush=True)\n    time.sleep(120)\n"
@@ -59,11 +56,10 @@ def _killed_parent_leaves_none(parent: subprocess.Popen, pids: list[int]) -> lis
     return [process.pid for process in alive]
 
 
-def test_a_pools_workers_die_with_the_process_that_started_them(tmp_path: Path) -> None:
+def test_busy_workers_die_with_the_process_that_started_them(tmp_path: Path) -> None:
     """Both busy with a long task (a Gmail block of one huge message, say): without it they would work it
-    to its end for no one (an idle worker ends by itself: its task queue reads an end of file)."""
-    (tmp_path / "working.py").write_text(WORKING, encoding="utf-8")
-    parent = subprocess.Popen([sys.executable, "-c", POOL_PARENT.format(helpers=str(tmp_path))], cwd=PROJECT_DIR,
+    to its end for no one."""
+    parent = subprocess.Popen([sys.executable, "-c", WORKING_PARENT.format(folder=str(tmp_path))], cwd=PROJECT_DIR,
                               stdout=subprocess.PIPE, text=True)
     try:
         assert parent.stdout is not None
@@ -73,6 +69,60 @@ def test_a_pools_workers_die_with_the_process_that_started_them(tmp_path: Path) 
     finally:
         if parent.poll() is None:
             parent.kill()
+
+
+def _workers_of_this_process() -> list[psutil.Process]:
+    return [p for p in psutil.Process().children() if "resource_tracker" not in " ".join(p.cmdline())]
+
+
+def test_results_come_in_the_items_order_and_items_are_pulled_as_handed_out() -> None:
+    pulled: list[int] = []
+
+    def items() -> Iterator[tuple[int, float]]:
+        for number in range(12):
+            pulled.append(number)
+            yield number, (0.15 if number % 3 == 0 else 0.0)  # worker 0 gets the slow ones
+
+    results = ordered_results(square_after, items(), 2, in_flight=2)
+    assert next(results) == 0
+    assert len(pulled) <= 2 * 2 + 1  # 4 handed out, one more when the first answer came
+    assert list(results) == [n * n for n in range(1, 12)]
+    assert _workers_of_this_process() == []
+
+
+def test_a_workers_exception_is_raised_here_with_its_type_and_traceback() -> None:
+    results = ordered_results(fail_on_three, range(6), 2)
+    assert [next(results) for _ in range(3)] == [0, 1, 2]
+    with pytest.raises(ValueError, match="three is not allowed") as raised:
+        next(results)
+    assert any("in a worker process" in note and "fail_on_three" in note for note in raised.value.__notes__)
+    assert _workers_of_this_process() == []
+
+
+def test_an_error_of_the_items_comes_after_the_results_of_the_items_handed_out() -> None:
+    def items() -> Iterator[tuple[int, float]]:
+        yield from ((n, 0.0) for n in range(5))
+        raise OSError("the gzip stream is truncated")
+
+    seen: list[int] = []
+    with pytest.raises(OSError, match="truncated"):
+        for result in ordered_results(square_after, items(), 2):
+            seen.append(result)
+    assert seen == [0, 1, 4, 9, 16]
+    assert _workers_of_this_process() == []
+
+
+def test_a_worker_that_dies_is_an_error_naming_its_signal() -> None:
+    with pytest.raises(WorkerDied, match=r"ended without its result \(killed by signal 9 \(SIGKILL\)\)"):
+        list(ordered_results(die_on_two, range(8), 2))
+    assert _workers_of_this_process() == []
+
+
+def test_a_caller_that_stops_reading_leaves_no_worker() -> None:
+    results = ordered_results(square_after, ((n, 0.5) for n in range(20)), 2)
+    assert next(results) == 0
+    results.close()
+    assert _workers_of_this_process() == []
 
 
 def test_dbt_dies_with_the_process_that_started_it(tmp_path: Path) -> None:
