@@ -42,7 +42,6 @@ import psutil
 import yaml
 
 from bench import budgets, served
-from gladly_import.metrics import tree_rss
 
 BENCH_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = BENCH_DIR.parent
@@ -92,16 +91,32 @@ def source_block(platform: str, info: dict[str, Any]) -> dict[str, Any]:
     return {"path": info["dir"]}
 
 
-def peak_rss_until_exit(child: subprocess.Popen, process: psutil.Process, interval: float = 0.1) -> int:
-    """The peak resident memory of ``child`` and every process below it, sampled until it exits."""
-    peak = 0
+def peak_rss_until_exit(child: subprocess.Popen, process: psutil.Process,
+                        interval: float = 0.1) -> tuple[int, dict[str, int]]:
+    """The peak resident memory of ``child`` and every process below it, sampled until it exits, and
+    who held it at that moment (the runner, dbt, the other processes: where to look for a cut)."""
+    peak, holders = 0, {}
     while child.poll() is None:
         try:
-            peak = max(peak, tree_rss(process))
+            sample = rss_by_role(process)
         except psutil.NoSuchProcess:
             break
+        if sum(sample.values()) > peak:
+            peak, holders = sum(sample.values()), sample
         time.sleep(interval)
-    return peak
+    return peak, holders
+
+
+def rss_by_role(runner: psutil.Process) -> dict[str, int]:
+    """Resident bytes of the runner, of dbt and of the other processes below it (extraction, workers)."""
+    roles = {"runner": runner.memory_info().rss, "dbt": 0, "other processes": 0}
+    for process in runner.children(recursive=True):
+        try:
+            role = "dbt" if "dbt.cli.main" in " ".join(process.cmdline()) else "other processes"
+            roles[role] += process.memory_info().rss
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            pass
+    return roles
 
 
 def run_import(corpus: dict[str, dict[str, Any]], run_dir: Path, **top: Any) -> dict[str, Any]:
@@ -134,7 +149,7 @@ def _run_import(corpus: dict[str, dict[str, Any]], run_dir: Path, api_blocks: di
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
-    peak = peak_rss_until_exit(child, process)
+    peak, holders = peak_rss_until_exit(child, process)
     reader.join()
     seconds = time.perf_counter() - started
     if child.returncode != 0:
@@ -142,6 +157,7 @@ def _run_import(corpus: dict[str, dict[str, Any]], run_dir: Path, api_blocks: di
     metrics = json.loads((run_dir / "work" / "run_metrics.json").read_text(encoding="utf-8"))
     summary = json.loads((run_dir / "output" / "import_summary.json").read_text(encoding="utf-8"))
     return {"seconds": round(seconds, 1), "peak_rss_mb": round(peak / 2**20, 1),
+            "peak_held_by_mb": {role: round(rss / 2**20, 1) for role, rss in holders.items()},
             "items": summary["totals"]["records_seen"], "exported": summary["totals"]["exported"],
             "stages": metrics["stages"], "load_average": {"before": load_before, "after": load_average()}}
 
@@ -275,6 +291,9 @@ def print_compute(results: dict[str, Any], small: int, scale: int) -> None:
           f"peak RSS {full['peak_rss_mb']:,.0f} MB")
     print(f"at {small:,} items: {small_run['seconds']:,.1f}s, peak RSS {small_run['peak_rss_mb']:,.0f} MB; "
           f"peak memory grows {results['memory_growth_percent']:+.0f}% from {small:,} to {scale:,} items")
+    for label, run in ((f"{scale:,}", full), (f"{small:,}", small_run)):
+        held = ", ".join(f"{role} {mb:,.0f} MB" for role, mb in run.get("peak_held_by_mb", {}).items())
+        print(f"at the peak of {label} items: {held}")
     print()
     print_table(["stage", "items", "input MB", "seconds", "items/s", "MB/s", "peak RSS MB"], stage_rows(full["stages"]))
     if sequential := results.get("one_after_the_other"):

@@ -309,7 +309,7 @@ def run_case(name: str, scale: int, scratch: Path) -> dict[str, Any]:
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(child.stdout), daemon=True)  # type: ignore[arg-type]
     reader.start()
-    peak = peak_rss_until_exit(child, psutil.Process(child.pid), interval=0.05)
+    peak, _ = peak_rss_until_exit(child, psutil.Process(child.pid), interval=0.05)
     reader.join()
     result: dict[str, Any] = {
         "case": name, "scale": scale, "input_mb": round(input_bytes / MB, 1), "generate_seconds": round(generated, 1),
