@@ -25,8 +25,10 @@ from __future__ import annotations
 import os
 import re
 import time
+from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable
+from itertools import accumulate, chain
 from pathlib import Path
 from typing import Any
 
@@ -254,6 +256,61 @@ class RawTableWriter:
         self._buffered_bytes += size
         if self._buffered >= self.batch_rows or self._buffered_bytes >= self.batch_bytes:
             self._flush()
+
+    def write_rows(self, rows: list[dict[str, Any]]) -> None:
+        """Rows at once, a column at a time: the same file as ``write`` row by row (the same row groups,
+        by rows and by bytes) for half the Python work (the Gmail runner writes ~37,000 emails a GB).
+        A chunk holding a value to cut or to report (a text over the cap, a reader's ``Clipped``, a
+        value of another type in a text column) goes row by row."""
+        position = 0
+        while position < len(rows):
+            chunk = rows[position: position + max(1, self.batch_rows - self._buffered)]
+            gathered = self._columns_of(chunk)
+            if gathered is None:
+                for row in chunk:
+                    self.write(row)
+                position += len(chunk)
+                continue
+            columns, sizes = gathered
+            cumulative = list(accumulate(sizes))
+            taken = min(len(chunk), bisect_left(cumulative, self.batch_bytes - self._buffered_bytes) + 1)
+            for values, column in columns:
+                values.extend(column if taken == len(chunk) else column[:taken])
+            self._buffered += taken
+            self._buffered_bytes += cumulative[taken - 1]
+            position += taken
+            if self._buffered >= self.batch_rows or self._buffered_bytes >= self.batch_bytes:
+                self._flush()
+
+    def _columns_of(self, rows: list[dict[str, Any]]) -> tuple[list[tuple[list[Any], list[Any]]], list[int]] | None:
+        """Each column's values for ``rows`` and each row's weight as ``write`` counts it; None when a
+        value needs ``write``'s care."""
+        unknown = set().union(*rows) - self._columns.keys()
+        if unknown:
+            raise KeyError(f"{self.path.name}: unknown columns {sorted(unknown)}")
+        cap = self._cap
+        columns = []
+        weights = []
+        for name, values, is_text in self._plan:
+            column = [row.get(name) for row in rows]
+            columns.append((values, column))
+            if not is_text:
+                continue
+            present = [value for value in column if value is not None]
+            kinds = set(map(type, present))
+            if kinds == {list}:
+                texts = list(chain.from_iterable(present))
+                if not set(map(type, texts)) <= {str} or (texts and max(map(len, texts)) > cap):
+                    return None
+                weights.append([8 if value is None else 8 * len(value) + sum(map(len, value)) for value in column])
+            elif kinds <= {str}:
+                if present and max(map(len, present)) > cap:
+                    return None
+                weights.append([8 if value is None else len(value) for value in column])
+            else:
+                return None
+        fixed = 8 * (len(self._plan) - len(weights))  # every other column counts 8 a row
+        return columns, [fixed + weight for weight in map(sum, zip(*weights, strict=True))] if weights else [fixed] * len(rows)
 
     def _cut(self, column: str, value: str, row: dict[str, Any]) -> str:
         """The value cut to the cap, the cut reported; a reader's ``Clipped`` prefix is reported too."""

@@ -192,9 +192,11 @@ def _read_mbox(ctx: SourceContext, source_file: str, blocks: Iterator[Block], wo
     ordinal = offset = 0
     try:
         for results in parse_blocks(blocks, support, workers, allow_fast):
+            rows: list[dict[str, Any]] = []
             for result in results:
                 ordinal += 1
-                offset = _write(result, ordinal, source_file, out, messages, set_aside)
+                offset = _judge(result, ordinal, source_file, out, set_aside, rows)
+            messages.write_rows(rows)
             if progress_file is not None:  # workers read the file: the position is theirs
                 ctx.report(f"{source_file}: {ordinal:,} messages", file=progress_file, done=offset)
             else:
@@ -240,9 +242,10 @@ class SetAside:
         return None
 
 
-def _write(result: dict[str, Any], ordinal: int, source_file: str, out: PlatformOutput, messages: Any,
-           set_aside: SetAside) -> int:
-    """Write one message's row or reject; returns its byte offset."""
+def _judge(result: dict[str, Any], ordinal: int, source_file: str, out: PlatformOutput, set_aside: SetAside,
+           rows: list[dict[str, Any]]) -> int:
+    """One message's row added to ``rows`` (written a block at a time), or its reject written; returns
+    its byte offset."""
     record = result.get("record")
     if record is None:
         reject = result["reject"]
@@ -262,7 +265,7 @@ def _write(result: dict[str, Any], ordinal: int, source_file: str, out: Platform
     record["_source_file"] = source_file
     record["_source_row"] = ordinal
     record["_source_position"] = position
-    messages.write(record)
+    rows.append(record)
     return record["byte_offset"]
 
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -145,13 +145,14 @@ def _with_content_lengths(data: bytes, separators: list[int]) -> list[int]:
         return separators
     kept: list[int] = []
     starts = set(separators)
+    find = Str(data).find  # bytes.find is 10x slower for a two-byte needle in a long block
     skip_until = -1
     for index, start in enumerate(separators):
         if start < skip_until:
             continue
         kept.append(start)
         following = separators[index + 1] if index + 1 < len(separators) else len(data)
-        header_end = _first_blank_line(data, start, following)
+        header_end = _first_blank_line(find, start, following)
         if header_end >= 0 and b"content-length" not in data[start:header_end + 2].lower():
             continue  # the common case (Gmail writes none), told for a tenth of the patterns' cost
         blank = BLANK_LINE.search(data, start)
@@ -173,14 +174,15 @@ def _with_content_lengths(data: bytes, separators: list[int]) -> list[int]:
     return kept
 
 
-def _first_blank_line(data: bytes, start: int, end: int) -> int:
-    """Where the first blank line in ``data[start:end]`` begins (at or after BLANK_LINE's match), -1 when none.
+def _first_blank_line(find: Callable[[bytes, int, int], int], start: int, end: int) -> int:
+    """Where the first blank line in ``data[start:end]`` begins (at or after BLANK_LINE's match), -1 when
+    none; ``find`` is the data's ``find``.
 
     Looked for in the first HEADER_WINDOW bytes first: a header is short, a body long, and a CRLF
     message has no LF blank line to find in it."""
     for stop in (min(end, start + HEADER_WINDOW), end):
-        lf = data.find(b"\n\n", start, stop)
-        crlf = data.find(b"\n\r\n", start, lf + 1 if lf >= 0 else stop)
+        lf = find(b"\n\n", start, stop)
+        crlf = find(b"\n\r\n", start, lf + 1 if lf >= 0 else stop)
         if crlf >= 0 or lf >= 0:
             return crlf if crlf >= 0 else lf
     return -1
