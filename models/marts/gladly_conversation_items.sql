@@ -29,7 +29,7 @@ exportable as (
         source_position
 
     from validated
-    where reject_reason is null
+    where reject_reason is null and not is_duplicate
 
 )
 

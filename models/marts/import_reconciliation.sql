@@ -43,7 +43,7 @@ rejected as (
 duplicates as (
 
     select source_platform, count(*) as records_duplicate
-    from {{ ref('int_conversation_items_deduplicated') }}
+    from {{ ref('int_conversation_items_validated') }}  -- the deduplication's flags, kept there
     where is_duplicate
     group by source_platform
 
