@@ -104,7 +104,10 @@ def _serve(tasks: Any, results: Any, function: Callable[[Any], Any], parent_pid:
             answer = (True, function(task[0]), None)
         except BaseException as error:  # noqa: BLE001 (raised in the parent)
             answer = (False, picklable_error(error), traceback.format_exc())
-        results.send(answer)
+        try:
+            results.send(answer)
+        except OSError:  # the parent stopped listening: it is stopping us
+            return
 
 
 def ordered_results(function: Callable[[Any], Any], items: Iterable[Any], workers: int,
@@ -134,12 +137,12 @@ def ordered_results(function: Callable[[Any], Any], items: Iterable[Any], worker
         yield from _in_order(started, iter(items), in_flight)
         finished = True
     finally:
-        for _, task_sender, result_receiver in started:
-            task_sender.close()  # the worker reads an end of file and ends
+        if not finished:  # stopped early (an error, Ctrl-C, the caller stopped reading): not its task's end
+            for process, _, _ in started:
+                process.kill()
+        for process, task_sender, result_receiver in started:
+            task_sender.close()  # an idle worker reads an end of file and ends
             result_receiver.close()
-        for process, _, _ in started:
-            if not finished:
-                process.kill()  # stopped early (an error, Ctrl-C, the caller stopped reading): not its task's end
             process.join()
 
 

@@ -25,7 +25,6 @@ import logging
 import logging.handlers
 import multiprocessing
 import os
-import pickle
 import queue as queue_module
 import shutil
 import signal
@@ -40,7 +39,7 @@ from extract.errors import ExtractError
 from extract.files import unread_exports
 from extract.platform import Platform
 from extract.platforms import PLATFORMS
-from extract.processes import available_cores, die_with_parent, interrupts_ignored
+from extract.processes import available_cores, die_with_parent, interrupts_ignored, picklable_error
 from extract.raw import MANIFEST_SCHEMA, PlatformOutput, write_table
 from gladly_import.config import Config, SourceConfig
 from gladly_import.metrics import StageMetrics
@@ -328,12 +327,4 @@ def _child(job: Job, queue: Any, interval: float, logs: dict[str, Any], runner_p
         queue.put(("done", job.platform, extract_platform(job, progress, metrics)))
     except BaseException as error:  # noqa: BLE001 (sent to the runner, which raises it)
         logger.debug(f"{job.stage}: failed", exc_info=True)
-        queue.put(("failed", job.platform, _picklable(error)))
-
-
-def _picklable(error: BaseException) -> BaseException:
-    try:
-        pickle.loads(pickle.dumps(error))
-        return error
-    except Exception:  # noqa: BLE001 (an exception whose arguments do not travel: its words do)
-        return RuntimeError(f"{type(error).__name__}: {error}")
+        queue.put(("failed", job.platform, picklable_error(error)))
