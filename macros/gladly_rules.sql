@@ -10,10 +10,10 @@
             or {{ char_length('conversation_item_id') }} > {{ var('gladly_item_id_max_chars') }}
             or not {{ regex_full_match('conversation_item_id', '[A-Za-z0-9_-]+') }}
             then 'invalid_id'
-        when {{ blank_to_null('customer_email_raw') }} is null then 'missing_email'
+        when {{ is_blank('customer_email_raw') }} then 'missing_email'
         when customer_email is null then 'invalid_email'
-        when {{ blank_to_null('body') }} is null then 'empty_body'
-        when occurred_at is null and {{ blank_to_null('occurred_at_raw') }} is null then 'missing_timestamp'
+        when {{ is_blank('body') }} then 'empty_body'
+        when occurred_at is null and {{ is_blank('occurred_at_raw') }} then 'missing_timestamp'
         when occurred_at is null then 'unparseable_timestamp'
     end
 {%- endmacro %}
