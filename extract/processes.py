@@ -8,6 +8,7 @@
   process that started it ends, however it ends (Linux: ``PR_SET_PDEATHSIG``). Without it a killed
   import leaves dbt running its build and holding the DuckDB file (the next import is refused), and
   a pool's busy worker working its task to the end for no one (an idle one ends by itself);
+- ``worker_started``: a worker's first steps (the two above), the same in every kind of worker;
 - ``ordered_results``: ``function(item)`` for each item, in order, computed by spawned workers that do
   both, a few items each in flight (memory flat). Not ``multiprocessing.Pool``: its helper threads
   cost the parent ~0.5 s of CPU a GB of Gmail (its worker handler wakes on every result waiting in
@@ -72,6 +73,13 @@ def die_with_parent(parent_pid: int) -> None:
         os._exit(1)
 
 
+def worker_started(parent_pid: int) -> None:
+    """The first steps of every worker process: Ctrl-C ignored (it reaches the whole process group;
+    the parent takes it and stops its workers) and an end when the parent ends."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    die_with_parent(parent_pid)
+
+
 class WorkerDied(RuntimeError):
     """A worker process ended without sending its result (killed: out of memory, a signal)."""
 
@@ -87,8 +95,7 @@ def picklable_error(error: BaseException) -> BaseException:
 
 def _serve(tasks: Any, results: Any, function: Callable[[Any], Any], parent_pid: int) -> None:
     """A worker: the parent's items in, ``(ok, result or error, traceback)`` out, in the order received."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent takes Ctrl-C and stops its workers
-    die_with_parent(parent_pid)
+    worker_started(parent_pid)
     received: queue.SimpleQueue[tuple[Any] | None] = queue.SimpleQueue()
 
     def receive() -> None:  # read at once, so the parent never waits on a send while we send to it

@@ -39,7 +39,7 @@ from extract.errors import ExtractError
 from extract.files import unread_exports
 from extract.platform import Platform
 from extract.platforms import PLATFORMS
-from extract.processes import available_cores, die_with_parent, interrupts_ignored, picklable_error
+from extract.processes import available_cores, interrupts_ignored, picklable_error, worker_started
 from extract.raw import MANIFEST_SCHEMA, PlatformOutput, write_table
 from gladly_import.config import Config, SourceConfig
 from gladly_import.metrics import StageMetrics
@@ -311,8 +311,7 @@ def _log_setup() -> dict[str, Any]:
 
 def _child(job: Job, queue: Any, interval: float, logs: dict[str, Any], runner_pid: int) -> None:
     """One platform's extraction in a process of its own (see the module's docstring)."""
-    die_with_parent(runner_pid)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the runner stops us
+    worker_started(runner_pid)  # the runner takes Ctrl-C and stops us
     sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__  # not a live display's proxies (fork)
     if logs["forward"]:
         handler = _ForwardedRecords(queue)
