@@ -42,6 +42,7 @@ import psutil
 import yaml
 
 from bench import budgets, served
+from gladly_import.metrics import tree_rss_by_role
 
 BENCH_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = BENCH_DIR.parent
@@ -98,25 +99,13 @@ def peak_rss_until_exit(child: subprocess.Popen, process: psutil.Process,
     peak, holders = 0, {}
     while child.poll() is None:
         try:
-            sample = rss_by_role(process)
+            sample = tree_rss_by_role(process)
         except psutil.NoSuchProcess:
             break
         if sum(sample.values()) > peak:
             peak, holders = sum(sample.values()), sample
         time.sleep(interval)
     return peak, holders
-
-
-def rss_by_role(runner: psutil.Process) -> dict[str, int]:
-    """Resident bytes of the runner, of dbt and of the other processes below it (extraction, workers)."""
-    roles = {"runner": runner.memory_info().rss, "dbt": 0, "other processes": 0}
-    for process in runner.children(recursive=True):
-        try:
-            role = "dbt" if "dbt.cli.main" in " ".join(process.cmdline()) else "other processes"
-            roles[role] += process.memory_info().rss
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            pass
-    return roles
 
 
 def run_import(corpus: dict[str, dict[str, Any]], run_dir: Path, **top: Any) -> dict[str, Any]:

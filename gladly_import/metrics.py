@@ -16,15 +16,36 @@ from typing import Any
 
 import psutil
 
+from gladly_import.paths import DBT_MODULE
+
 
 def tree_rss(process: psutil.Process) -> int:
-    total = 0
+    """Resident bytes of the process and of every process below it."""
+    return sum(rss for _, rss in _resident_tree(process))
+
+
+def tree_rss_by_role(runner: psutil.Process) -> dict[str, int]:
+    """Resident bytes of the runner, of dbt and of the other processes below it (extraction, workers):
+    who holds a peak, where to look for a cut."""
+    roles = {"runner": 0, "dbt": 0, "other processes": 0}
+    for process, rss in _resident_tree(runner):
+        if process is runner:
+            roles["runner"] += rss
+            continue
+        try:
+            roles["dbt" if DBT_MODULE in " ".join(process.cmdline()) else "other processes"] += rss
+        except (psutil.NoSuchProcess, psutil.AccessDenied):  # ended since: its bytes still count
+            roles["other processes"] += rss
+    return roles
+
+
+def _resident_tree(process: psutil.Process) -> Iterator[tuple[psutil.Process, int]]:
+    """Each live process of the tree with its resident bytes (one that ended meanwhile left out)."""
     for p in [process, *process.children(recursive=True)]:
         try:
-            total += p.memory_info().rss
+            yield p, p.memory_info().rss
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             pass
-    return total
 
 
 def own_peak_rss_kb() -> int:

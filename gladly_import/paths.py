@@ -27,11 +27,15 @@ SAMPLES_DIR = PROJECT_DIR / "samples"
 SAMPLE_CONFIG = SAMPLES_DIR / "config.yml"
 
 
+# The module dbt runs from, in dbt_command's command line: how a dbt process is told from others.
+DBT_MODULE = "dbt.cli.main"
+
+
 def dbt_command() -> list[str]:
     """How to start dbt with this interpreter, whatever folder its scripts were installed in; dbt dies
     with the process that starts it (a killed import leaves no dbt holding the DuckDB file)."""
     return [sys.executable, "-c", "import sys; from extract.processes import die_with_parent; "
-            f"die_with_parent({os.getpid()}); from dbt.cli.main import cli; sys.exit(cli())"]
+            f"die_with_parent({os.getpid()}); from {DBT_MODULE} import cli; sys.exit(cli())"]
 
 
 def dbt_state_dir(work_dir: Path) -> Path:

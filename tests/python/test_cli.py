@@ -26,6 +26,7 @@ import pytest
 import gladly_import
 from gladly_import import cli, log
 from gladly_import.config import load_config
+from gladly_import.paths import DBT_MODULE
 from tests.python.conftest import PROJECT_DIR, SAMPLES_DIR, run_import, write_config
 
 
@@ -430,8 +431,8 @@ def test_ctrl_c_during_extraction_is_one_line(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_ctrl_c_during_dbt_is_one_line_and_stops_dbt(tmp_path: Path) -> None:
     run = RunningImport(_zendesk_config(tmp_path))
-    run.wait_for(lambda: run.children("dbt.cli.main"), "dbt process")
-    dbt = run.children("dbt.cli.main")
+    run.wait_for(lambda: run.children(DBT_MODULE), "dbt process")
+    dbt = run.children(DBT_MODULE)
     time.sleep(1.5)  # dbt is parsing or building by now
     assert all(p.is_running() for p in dbt), "dbt ended before the test could interrupt it"
     code = run.ctrl_c()

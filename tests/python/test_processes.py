@@ -14,7 +14,8 @@ import psutil
 import pytest
 
 from extract.processes import WorkerDied, available_cores, ordered_results
-from gladly_import.paths import dbt_command
+from gladly_import.metrics import tree_rss_by_role
+from gladly_import.paths import DBT_MODULE, dbt_command
 from tests.python.conftest import PROJECT_DIR
 from tests.python.processes_helpers import die_on_two, fail_on_three, square_after
 from tests.python.whole_import_guard import GUARD_ENV
@@ -142,6 +143,9 @@ def test_dbt_dies_with_the_process_that_started_it(tmp_path: Path) -> None:
         assert parent.stdout is not None
         dbt_pid = int(parent.stdout.readline())
         assert psutil.Process(dbt_pid).ppid() == parent.pid
+        # Who holds memory (the bench's peak holders): the parent itself, and dbt told by its command.
+        roles = tree_rss_by_role(psutil.Process(parent.pid))
+        assert roles["runner"] > 0 and roles["dbt"] > 0 and roles["other processes"] == 0
         assert _killed_parent_leaves_none(parent, [dbt_pid]) == []
     finally:
         if parent.poll() is None:
@@ -150,7 +154,7 @@ def test_dbt_dies_with_the_process_that_started_it(tmp_path: Path) -> None:
 
 def test_dbt_command_starts_dbt_with_this_interpreter() -> None:
     command = dbt_command()
-    assert command[0] == sys.executable and "from dbt.cli.main import cli" in command[-1]
+    assert command[0] == sys.executable and f"from {DBT_MODULE} import cli" in command[-1]
     assert f"die_with_parent({os.getpid()})" in command[-1]
 
 

@@ -28,7 +28,9 @@ from pathlib import Path
 
 GUARD_ENV = "GLADLY_TEST_NO_WHOLE_IMPORT"
 SITE_DIR = Path(__file__).resolve().parent / "guard_site"
-# How the runner starts dbt (gladly_import.paths.dbt_command), dbt's own script, and Spark's launcher.
+# How the runner starts dbt (gladly_import.paths.DBT_MODULE, in dbt_command), dbt's own script, and
+# Spark's launcher. A copy, not an import: every Python child of a test loads this file before the
+# package is importable; test_whole_import_guard checks that dbt_command() is caught.
 DBT_MODULE = "dbt.cli.main"
 LAUNCHERS = {"dbt", "spark-submit", "spark-class"}
 
