@@ -32,6 +32,7 @@ from extract.errors import ExtractError
 from extract.platforms import PLATFORMS
 from gladly_import import __version__, log
 from gladly_import.config import MODES, Config, ConfigError, load_config
+from gladly_import.dbt_runner import MEMORY_LIMIT_ENV
 from gladly_import.demo import DEMO_FOLDER, DemoError, make_demo
 from gladly_import.engines import EngineError, open_engine
 from gladly_import.history import delivered_so_far, format_runs, list_runs, refusal, replacing
@@ -44,7 +45,6 @@ from gladly_import.review import EXIT_NEEDS_REVIEW, NEEDS_REVIEW
 
 EXIT_OK, EXIT_FAILED, EXIT_NOT_RUN, EXIT_INTERRUPTED = 0, 1, 2, 130
 PROG = "gladly-import"
-MEMORY_LIMIT_ENV = "GLADLY_DUCKDB_MEMORY_LIMIT"
 MEMORY_LIMIT_RE = re.compile(r"\s*\d+(\.\d+)?\s*(([KMGT]i?)?B|%)\s*", re.IGNORECASE)
 # What the writability check writes and removes in output_dir and work_dir: a folder that cannot
 # take this much is full, and is found before minutes of extraction, not after.
@@ -384,7 +384,7 @@ def check_memory_limit() -> None:
             problem = "not a memory size DuckDB accepts"
     if problem:
         shown = repr(value) if len(value) <= 40 else f"a text of {len(value)} characters"
-        raise PreflightError(f"{MEMORY_LIMIT_ENV}={shown}: {problem}; give e.g. 400MB, 2GB or 50%, or unset it")
+        raise PreflightError(f"{MEMORY_LIMIT_ENV}={shown}: {problem}; give e.g. 256MB, 2GB or 50%, or unset it")
 
 
 def check_writable(label: str, folder: Path) -> None:

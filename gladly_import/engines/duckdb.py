@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,7 @@ import duckdb
 
 from extract.context import Progress
 from gladly_import.config import Config
-from gladly_import.dbt_runner import run_dbt
+from gladly_import.dbt_runner import duckdb_memory_limit, run_dbt
 from gladly_import.warehouse import raw_tables
 
 
@@ -33,7 +32,7 @@ class DuckDBEngine:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = duckdb.connect(str(self.path))
             conn.execute("set TimeZone = 'UTC'")
-            conn.execute(f"set memory_limit = '{os.environ.get('GLADLY_DUCKDB_MEMORY_LIMIT', '400MB')}'")
+            conn.execute(f"set memory_limit = '{duckdb_memory_limit()}'")
             # beyond the limit it spills to <path>.tmp/ in work_dir (DuckDB's default for a file), as dbt does
             self._conn = conn
         return self._conn

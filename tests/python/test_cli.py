@@ -26,6 +26,8 @@ import pytest
 import gladly_import
 from gladly_import import cli, log
 from gladly_import.config import load_config
+from gladly_import.dbt_runner import DEFAULT_MEMORY_LIMIT, MEMORY_LIMIT_ENV, dbt_environment
+from gladly_import.engines.duckdb import DuckDBEngine
 from gladly_import.paths import DBT_MODULE
 from tests.python.conftest import PROJECT_DIR, SAMPLES_DIR, run_import, write_config
 
@@ -201,7 +203,7 @@ def test_a_bad_duckdb_memory_limit_is_one_line(value: str, tmp_path: Path, monke
     assert cli.main(["--config", str(config)]) == cli.EXIT_NOT_RUN
     line = _one_line(capsys.readouterr().err)
     assert line.startswith("GLADLY_DUCKDB_MEMORY_LIMIT=")
-    assert line.endswith("give e.g. 400MB, 2GB or 50%, or unset it")
+    assert line.endswith("give e.g. 256MB, 2GB or 50%, or unset it")
     assert not (tmp_path / "work").exists()
 
 
@@ -209,6 +211,31 @@ def test_a_good_duckdb_memory_limit_passes(monkeypatch: pytest.MonkeyPatch) -> N
     for value in ("400MB", "2GB", "1.5GiB", "50%"):
         monkeypatch.setenv("GLADLY_DUCKDB_MEMORY_LIMIT", value)
         cli.check_memory_limit()
+
+
+@pytest.mark.parametrize("set_to", [None, "1GB"])
+def test_dbt_and_the_export_give_duckdb_one_memory_limit(set_to: str | None, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """dbt (its profile reads the variable the runner hands it) and the runner's own connection (the
+    export) take the environment's limit, else the one default; the profile's default, for dbt run by
+    hand, is that default too."""
+    if set_to is None:
+        monkeypatch.delenv(MEMORY_LIMIT_ENV, raising=False)
+    else:
+        monkeypatch.setenv(MEMORY_LIMIT_ENV, set_to)
+    expected = set_to or DEFAULT_MEMORY_LIMIT
+    config = load_config(_zendesk_config(tmp_path))
+    engine = DuckDBEngine(config)
+    try:
+        runner_limit = engine.execute("select current_setting('memory_limit')").fetchone()[0]
+    finally:
+        engine.close()
+    with duckdb.connect() as conn:
+        conn.execute(f"set memory_limit = '{expected}'")
+        assert runner_limit == conn.execute("select current_setting('memory_limit')").fetchone()[0]
+    assert dbt_environment(config)[MEMORY_LIMIT_ENV] == expected
+    profile = (PROJECT_DIR / "profiles.yml").read_text(encoding="utf-8")
+    assert f"memory_limit: \"{{{{ env_var('{MEMORY_LIMIT_ENV}', '{DEFAULT_MEMORY_LIMIT}') }}}}\"" in profile
 
 
 def test_a_symlink_loop_config_is_one_line(tmp_path: Path) -> None:
