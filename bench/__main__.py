@@ -32,6 +32,7 @@ import argparse
 import importlib
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -111,8 +112,11 @@ def peak_rss_until_exit(child: subprocess.Popen, process: psutil.Process,
 def run_import(corpus: dict[str, dict[str, Any]], run_dir: Path, **top: Any) -> dict[str, Any]:
     """The whole import of the corpus in a child process (``top``: more top-level settings)."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    with served.api_simulators(corpus) as (api_blocks, api_env):
-        return _run_import(corpus, run_dir, api_blocks, api_env, top)
+    with served.api_simulators(corpus) as (api_blocks, api_env, simulators_cpu):
+        simulators_before = simulators_cpu()
+        run = _run_import(corpus, run_dir, api_blocks, api_env, top)
+        run["simulators_cpu_seconds"] = round(simulators_cpu() - simulators_before, 2)
+        return run
 
 
 def _run_import(corpus: dict[str, dict[str, Any]], run_dir: Path, api_blocks: dict[str, dict[str, Any]],
@@ -122,7 +126,7 @@ def _run_import(corpus: dict[str, dict[str, Any]], run_dir: Path, api_blocks: di
     config_path = run_dir / "config.yml"
     config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
     load_before = load_average()
-    started = time.perf_counter()
+    started, cpu_before = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
     child = subprocess.Popen([sys.executable, "-m", "gladly_import", "--config", str(config_path)],
                              cwd=PROJECT_DIR, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                              env={**os.environ, **api_env})
@@ -141,11 +145,13 @@ def _run_import(corpus: dict[str, dict[str, Any]], run_dir: Path, api_blocks: di
     peak, holders = peak_rss_until_exit(child, process)
     reader.join()
     seconds = time.perf_counter() - started
+    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the import and every process below it, waited for
+    cpu = cpu_after.ru_utime + cpu_after.ru_stime - cpu_before.ru_utime - cpu_before.ru_stime
     if child.returncode != 0:
         raise SystemExit(f"bench: the import failed (exit {child.returncode})")
     metrics = json.loads((run_dir / "work" / "run_metrics.json").read_text(encoding="utf-8"))
     summary = json.loads((run_dir / "output" / "import_summary.json").read_text(encoding="utf-8"))
-    return {"seconds": round(seconds, 1), "peak_rss_mb": round(peak / 2**20, 1),
+    return {"seconds": round(seconds, 1), "cpu_seconds": round(cpu, 1), "peak_rss_mb": round(peak / 2**20, 1),
             "peak_held_by_mb": {role: round(rss / 2**20, 1) for role, rss in holders.items()},
             "items": summary["totals"]["records_seen"], "exported": summary["totals"]["exported"],
             "stages": metrics["stages"], "load_average": {"before": load_before, "after": load_average()}}
@@ -188,6 +194,9 @@ def push_failures(push: dict[str, Any]) -> list[str]:
             for label, r in push.items() if isinstance(r, dict) and (r["exit_code"] != 0 or r["created"] != r["items"])]
 
 
+STAGE_HEADERS = ["stage", "items", "input MB", "seconds", "CPU s", "items/s", "MB/s", "peak RSS MB"]
+
+
 def stage_rows(stages: list[dict[str, Any]]) -> list[list[str]]:
     whole = [s for s in stages if s["stage"] == "extract"]  # the side-by-side extraction, above its platforms
     first = next((i for i, s in enumerate(stages) if s.get("side_by_side")), 0)
@@ -202,7 +211,8 @@ def stage_rows(stages: list[dict[str, Any]]) -> list[list[str]]:
                 else f"extract: {s['platforms']} platforms, {s['processes']} at a time"
                 if s["stage"] == "extract" else s["stage"])
         rows.append([name, f"{items:,}" if items is not None else "", f"{mb:,.1f}" if mb is not None else "",
-                     f"{s['seconds']:,.1f}", f"{items / seconds:,.0f}" if items else "",
+                     f"{s['seconds']:,.1f}", f"{s['cpu_seconds']:,.1f}" if "cpu_seconds" in s else "",
+                     f"{items / seconds:,.0f}" if items else "",
                      f"{mb / seconds:,.1f}" if mb else "", f"{s['peak_rss_mb']:,.0f}"])
     return rows
 
@@ -280,11 +290,16 @@ def print_compute(results: dict[str, Any], small: int, scale: int) -> None:
           f"peak RSS {full['peak_rss_mb']:,.0f} MB")
     print(f"at {small:,} items: {small_run['seconds']:,.1f}s, peak RSS {small_run['peak_rss_mb']:,.0f} MB; "
           f"peak memory grows {results['memory_growth_percent']:+.0f}% from {small:,} to {scale:,} items")
+    if "cpu_seconds" in full:
+        cores = results["machine"]["cpus"]
+        busy = (full["cpu_seconds"] + full["simulators_cpu_seconds"]) / (full["seconds"] * cores)
+        print(f"CPU: the import {full['cpu_seconds']:,.1f}s, the API simulators beside it "
+              f"{full['simulators_cpu_seconds']:,.1f}s, over {full['seconds']:,.1f}s on {cores} cores ({busy:.0%} busy)")
     for label, run in ((f"{scale:,}", full), (f"{small:,}", small_run)):
         held = ", ".join(f"{role} {mb:,.0f} MB" for role, mb in run.get("peak_held_by_mb", {}).items())
         print(f"at the peak of {label} items: {held}")
     print()
-    print_table(["stage", "items", "input MB", "seconds", "items/s", "MB/s", "peak RSS MB"], stage_rows(full["stages"]))
+    print_table(STAGE_HEADERS, stage_rows(full["stages"]))
     if sequential := results.get("one_after_the_other"):
         side = sum(s["seconds"] for s in full["stages"] if s["stage"] == "extract")
         alone = sum(s["seconds"] for s in sequential["stages"] if s["stage"].startswith("extract "))
@@ -292,7 +307,7 @@ def print_compute(results: dict[str, Any], small: int, scale: int) -> None:
               f" before): extraction {alone:,.1f}s against {side:,.1f}s side by side ({alone / max(side, 1e-9):.2f}x);"
               f" whole import {sequential['seconds']:,.1f}s against {full['seconds']:,.1f}s; peak RSS"
               f" {sequential['peak_rss_mb']:,.0f} MB against {full['peak_rss_mb']:,.0f} MB")
-        print_table(["stage", "items", "input MB", "seconds", "items/s", "MB/s", "peak RSS MB"],
+        print_table(STAGE_HEADERS,
                     stage_rows(sequential["stages"]))
     if results.get("baselines"):
         print(f"\nbaselines, same run (load average {results['baselines_load_average']['before']} before):")

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import multiprocessing
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 SERVED = ("kustomer", "gorgias")
 START_SECONDS = 300  # a 1M corpus' simulator reads its JSON lines before it answers
@@ -41,7 +43,8 @@ def _serve(platform: str, folder: str, key: str, connection: Any) -> None:
 
 
 @contextmanager
-def _served(platform: str, folder: str, key: str) -> Iterator[str]:
+def _served(platform: str, folder: str, key: str) -> Iterator[tuple[str, int]]:
+    """The simulator's base URL and its process id."""
     context = multiprocessing.get_context("spawn")
     ours, theirs = context.Pipe()
     process = context.Process(target=_serve, args=(platform, folder, key, theirs), name=f"{platform} simulator",
@@ -50,7 +53,7 @@ def _served(platform: str, folder: str, key: str) -> Iterator[str]:
     try:
         if not ours.poll(START_SECONDS):
             raise SystemExit(f"bench: the {platform} simulator did not start in {START_SECONDS}s")
-        yield ours.recv()
+        yield ours.recv(), process.pid
     finally:
         ours.close()
         process.join(timeout=30)
@@ -59,18 +62,26 @@ def _served(platform: str, folder: str, key: str) -> Iterator[str]:
 
 
 @contextmanager
-def api_simulators(corpus: dict[str, dict[str, Any]]) -> Iterator[tuple[dict[str, dict[str, Any]], dict[str, str]]]:
-    """(each served platform's config block, the environment the import needs to reach them)."""
+def api_simulators(corpus: dict[str, dict[str, Any]]
+                   ) -> Iterator[tuple[dict[str, dict[str, Any]], dict[str, str], Callable[[], float]]]:
+    """(each served platform's config block, the environment the import needs to reach them, the CPU
+    seconds the simulators have used so far: they share the cores with the import)."""
     from extract.simulators.gorgias import DEMO_EMAIL
 
     key = "bench-" + secrets.token_urlsafe(16)
     blocks: dict[str, dict[str, Any]] = {}
+    simulators: list[psutil.Process] = []
+
+    def cpu_seconds() -> float:
+        return sum(sum(p.cpu_times()[:4]) for p in simulators)  # user, system and their children's
+
     with ExitStack() as stack:
         for platform in SERVED:
             block = (corpus.get(platform) or {}).get("config") or {}
             if block.get("simulate"):  # the generator's own config: its simulator's data
-                url = stack.enter_context(_served(platform, str(block["simulator_data"]), key))
+                url, pid = stack.enter_context(_served(platform, str(block["simulator_data"]), key))
                 blocks[platform] = {"base_url": url}
+                simulators.append(psutil.Process(pid))
         if "kustomer" in blocks:
             blocks["kustomer"]["search_requests_per_minute"] = 1_000_000  # the client's own pacing lifted
-        yield blocks, {"KUSTOMER_API_KEY": key, "GORGIAS_EMAIL": DEMO_EMAIL, "GORGIAS_API_KEY": key}
+        yield blocks, {"KUSTOMER_API_KEY": key, "GORGIAS_EMAIL": DEMO_EMAIL, "GORGIAS_API_KEY": key}, cpu_seconds

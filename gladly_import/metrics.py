@@ -1,12 +1,14 @@
 """Per-stage timings and peak memory of a run (this process and its children, e.g. dbt).
 
 A background thread samples the resident memory of the process tree; each stage records its
-seconds and the peak seen while it ran. `make bench` reads the result from run_metrics.json.
+seconds, its CPU seconds (on every core, its processes' included) and the peak seen while it ran.
+`make bench` reads the result from run_metrics.json.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -46,6 +48,14 @@ def _resident_tree(process: psutil.Process) -> Iterator[tuple[psutil.Process, in
             yield p, p.memory_info().rss
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             pass
+
+
+def cpu_seconds() -> float:
+    """The CPU time (user and system) of this process and of the children it has waited for (dbt, the
+    extraction's processes, the workers: each stage waits for those it starts, so a stage's difference
+    is its own CPU on every core)."""
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
 
 
 def own_peak_rss_kb() -> int:
@@ -89,12 +99,13 @@ class StageMetrics:
     def stage(self, name: str, **details: Any) -> Iterator[dict[str, Any]]:
         with self._lock:
             self._peak = tree_rss(self._process)
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), cpu_seconds()
         record: dict[str, Any] = {"stage": name, **details}
         try:
             yield record
         finally:
             record["seconds"] = round(time.perf_counter() - started, 3)
+            record["cpu_seconds"] = round(cpu_seconds() - cpu_started, 2)
             with self._lock:
                 record["peak_rss_mb"] = round(max(self._peak, tree_rss(self._process)) / 2**20, 1)
             self.stages.append(record)

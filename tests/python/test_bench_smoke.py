@@ -44,6 +44,15 @@ def test_the_bench_at_a_smoke_scale_reports_every_stage_and_writes_nothing_in_th
         assert all(stages[f"extract {p}"]["items"] > 0 for p in MIX)
         assert run["items"] >= scale * 0.9 and 0 < run["exported"] <= run["items"] and run["peak_rss_mb"] > 0
         assert len(run["load_average"]["before"]) == 3, label
+        # CPU: every stage's, the processes it waited for included (dbt's, the extraction's, the workers')
+        # (a clock tick is 10 ms: a small platform's stage may show none)
+        assert all(s["cpu_seconds"] >= 0 for s in stages.values()) and stages["dbt build"]["cpu_seconds"] > 0, label
+        own = sum(s["cpu_seconds"] for s in stages.values() if not s.get("side_by_side"))
+        assert own - 0.1 <= run["cpu_seconds"], label  # the stages are within the import's
+        if side_by_side:
+            platforms = sum(stages[f"extract {p}"]["cpu_seconds"] for p in MIX)
+            assert platforms - 0.1 <= stages["extract"]["cpu_seconds"], label
+        assert run["simulators_cpu_seconds"] >= 0, label  # a few requests at this scale: maybe under a tick
     baselines = {"gmail", "freshdesk", "kustomer", "gorgias", "csv", "zendesk"}  # each bench_<platform>.py's baseline()
     assert baselines <= set(results["baselines"])
     assert all(results["baselines"][p] for p in baselines)
@@ -63,7 +72,7 @@ def test_the_bench_at_a_smoke_scale_reports_every_stage_and_writes_nothing_in_th
     assert push["slow_server_speedup"] > 1
     for platform in ("kustomer", "gorgias"):
         assert results["api_rate"][platform]["messages"] > 0 and results["api_rate"][platform]["requests"] > 0
-    for line in ("compute run (load average", "whole import: ", "dbt build", "budget run (", "push: ",
+    for line in ("compute run (load average", "whole import: ", "CPU: the import ", "dbt build", "budget run (", "push: ",
                  "kustomer API: ", "gorgias API: ", "zendesk API: ", "results: "):
         assert line in done.stdout
     assert _checkout() == before, "the bench wrote in the checkout"
