@@ -12,6 +12,14 @@ items as (
 
 ),
 
+-- the narrow columns the batch is chosen and numbered by: the wide rows are read once, at the end
+item_times as (
+
+    select conversation_item_id, occurred_at
+    from {{ ref('gladly_conversation_items') }}
+
+),
+
 -- delivered = written to an earlier run's CSV, or accepted by Gladly's API (the push)
 ledger as (
 
@@ -29,12 +37,12 @@ ledger as (
 flagged as (
 
     select
-        items.*,
+        item_times.*,
         ledger.conversation_item_id is not null as is_already_exported
 
-    from items
+    from item_times
     left join ledger
-        on items.conversation_item_id = ledger.conversation_item_id
+        on item_times.conversation_item_id = ledger.conversation_item_id
 
 ),
 
@@ -56,6 +64,7 @@ export_keys as (
     select
         conversation_item_id,
         occurred_at,
+        is_already_exported,
         date_trunc('hour', occurred_at) as export_hour
 
     from batch
@@ -89,6 +98,7 @@ export_order as (
 
     select
         export_keys.conversation_item_id,
+        export_keys.is_already_exported,
         hour_offsets.rows_before + row_number() over (
             partition by export_keys.export_hour
             order by export_keys.occurred_at, export_keys.conversation_item_id
@@ -100,15 +110,17 @@ export_order as (
 
 ),
 
+-- the wide rows of the batch (a delta's: the ids export_order kept), once
 numbered as (
 
     select
-        batch.*,
+        items.*,
+        export_order.is_already_exported,
         export_order.export_row_number
 
-    from batch
+    from items
     inner join export_order
-        on batch.conversation_item_id = export_order.conversation_item_id
+        on items.conversation_item_id = export_order.conversation_item_id
 
 ),
 
