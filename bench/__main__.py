@@ -112,8 +112,8 @@ def peak_rss_until_exit(child: subprocess.Popen, process: psutil.Process,
 
 def run_import(corpus: dict[str, dict[str, Any]], run_dir: Path, **top: Any) -> dict[str, Any]:
     """The whole import of the corpus in a child process (``top``: more top-level settings), a first
-    import each time: an earlier bench's output and work dir (its export ledger: seven runs held 6.8M
-    rows) would make it a repeated full import, its batch model 2-4 s slower at 1M."""
+    import each time, as a new user runs it: with an earlier bench's output and work dir it was a
+    repeated full import (after seven: 6.8M export-ledger rows, a DuckDB file rebuilt seven times)."""
     for earlier in (run_dir / "output", run_dir / "work"):
         shutil.rmtree(earlier, ignore_errors=True)
     run_dir.mkdir(parents=True, exist_ok=True)
